@@ -1,0 +1,47 @@
+//! Postgres access shared by every service: one schema and one non-owner role per service,
+//! embedded migrations, transactions scoped to a tenant for row-level security, and opaque
+//! page tokens for AIP-158 paging.
+
+pub mod page;
+pub mod pool;
+pub mod tenant_tx;
+
+pub use page::{PageSize, PageToken, PageTokenError};
+pub use pool::{DatabaseSettings, connect, migrate};
+pub use tenant_tx::begin_for_tenant;
+
+/// Errors of the database plumbing (not of a service's queries).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid database setting {key}: {reason}")]
+    Setting { key: &'static str, reason: String },
+    #[error(transparent)]
+    Sqlx(#[from] sqlx::Error),
+    #[error(transparent)]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// Postgres SQLSTATE for a unique violation; stores map it to ALREADY_EXISTS.
+pub const UNIQUE_VIOLATION: &str = "23505";
+/// Postgres SQLSTATE for a foreign-key violation; stores map it to NOT_FOUND / INVALID_ARGUMENT.
+pub const FOREIGN_KEY_VIOLATION: &str = "23503";
+
+/// The constraint name when `error` is a unique violation.
+pub fn unique_violation(error: &sqlx::Error) -> Option<&str> {
+    match error {
+        sqlx::Error::Database(db) if db.code().as_deref() == Some(UNIQUE_VIOLATION) => {
+            Some(db.constraint().unwrap_or_default())
+        }
+        _ => None,
+    }
+}
+
+/// The constraint name when `error` is a foreign-key violation.
+pub fn foreign_key_violation(error: &sqlx::Error) -> Option<&str> {
+    match error {
+        sqlx::Error::Database(db) if db.code().as_deref() == Some(FOREIGN_KEY_VIOLATION) => {
+            Some(db.constraint().unwrap_or_default())
+        }
+        _ => None,
+    }
+}

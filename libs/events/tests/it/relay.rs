@@ -1,0 +1,306 @@
+use std::{collections::HashMap, time::Duration};
+
+use events::{Consumer, Error, Relay, RelayConfig, outbox};
+use prost::Message;
+use tokio_util::sync::CancellationToken;
+
+use crate::support::{
+    Broker, EffectHandler, ITEM_CHANGED, ItemChanged, TestDb, amqp_url, commit_event, eventually,
+    item_event, metric,
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_relay_replicas_publish_each_row_once_in_order_per_aggregate() {
+    const AGGREGATES: u64 = 20;
+    const PER_AGGREGATE: u64 = 100;
+    const TOTAL: usize = (AGGREGATES * PER_AGGREGATE) as usize;
+    let db = TestDb::new().await;
+    let broker = Broker::new();
+    let tap = broker.tap("#").await;
+
+    // Half the events are waiting when the replicas start, half arrive while they run.
+    let enqueue = |from: u64, to: u64| {
+        let pool = db.pool.clone();
+        async move {
+            for position in from..to {
+                let batch: Vec<_> = (0..AGGREGATES)
+                    .map(|a| {
+                        item_event(
+                            ITEM_CHANGED,
+                            &format!("agg-{a}"),
+                            a * 1_000 + position,
+                            position,
+                        )
+                    })
+                    .collect();
+                let mut tx = pool.begin().await.expect("begin");
+                outbox::enqueue_all(&mut tx, &batch).await.expect("enqueue");
+                tx.commit().await.expect("commit");
+            }
+        }
+    };
+    enqueue(0, PER_AGGREGATE / 2).await;
+
+    let shutdown = CancellationToken::new();
+    // Small batches so the replicas interleave and contend for the same aggregates.
+    let config = RelayConfig {
+        batch_size: 25,
+        ..broker.relay_config()
+    };
+    let replicas: Vec<_> = (0..2)
+        .map(|_| {
+            tokio::spawn(
+                Relay::new(db.pool.clone(), amqp_url(), config.clone()).run(shutdown.clone()),
+            )
+        })
+        .collect();
+    enqueue(PER_AGGREGATE / 2, PER_AGGREGATE).await;
+
+    eventually("every row published", || async { tap.len() >= TOTAL }).await;
+    eventually("every row marked sent", || async {
+        db.pending().await == 0
+    })
+    .await;
+    // A second publish of any row would arrive right behind the first.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    shutdown.cancel();
+    for replica in replicas {
+        replica
+            .await
+            .expect("relay task")
+            .expect("relay stops cleanly");
+    }
+
+    let envelopes = tap.envelopes();
+    assert_eq!(envelopes.len(), TOTAL, "a row was published twice");
+    let mut last_position: HashMap<String, i64> = HashMap::new();
+    for envelope in &envelopes {
+        let payload =
+            ItemChanged::decode(envelope.payload.as_ref().expect("payload").value.as_slice())
+                .expect("payload");
+        let last = last_position
+            .entry(envelope.aggregate_id.clone())
+            .or_insert(-1);
+        assert_eq!(
+            i64::try_from(payload.position).expect("position"),
+            *last + 1,
+            "aggregate {} out of order",
+            envelope.aggregate_id
+        );
+        *last += 1;
+    }
+    assert_eq!(last_position.len(), AGGREGATES as usize);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_crash_between_publish_and_mark_sent_duplicates_into_the_consumers_idempotency() {
+    const EVENTS: u64 = 50;
+    let db = TestDb::new().await;
+    db.create_effects().await;
+    let broker = Broker::new();
+    let queue = broker.queue("crash");
+    let consumer = Consumer::new(
+        db.pool.clone(),
+        amqp_url(),
+        broker.consumer_config(&queue, &["it.#"]),
+        EffectHandler::default(),
+    );
+    consumer.declare().await.expect("declare queue");
+    let shutdown = CancellationToken::new();
+    let consuming = tokio::spawn(consumer.run(shutdown.clone()));
+
+    for n in 0..EVENTS {
+        commit_event(
+            &db.pool,
+            &item_event(ITEM_CHANGED, &format!("agg-{}", n % 5), n, n / 5),
+        )
+        .await;
+    }
+
+    let crashed = Relay::new(db.pool.clone(), amqp_url(), broker.relay_config())
+        .crash_after_publish()
+        .run(shutdown.clone())
+        .await;
+    assert!(matches!(crashed, Err(Error::SimulatedCrash)), "{crashed:?}");
+    // Published and applied, yet not marked sent.
+    eventually("first publish applied", || async {
+        db.count("SELECT count(*) FROM effects").await == EVENTS as i64
+    })
+    .await;
+    assert_eq!(db.pending().await, EVENTS as i64);
+
+    let restarted = tokio::spawn(
+        Relay::new(db.pool.clone(), amqp_url(), broker.relay_config()).run(shutdown.clone()),
+    );
+    eventually("outbox drained after restart", || async {
+        db.pending().await == 0
+    })
+    .await;
+    eventually("duplicates absorbed", || async {
+        metric(
+            "events_consumed_total",
+            &[("queue", &queue), ("outcome", "duplicate")],
+        ) >= EVENTS as f64
+    })
+    .await;
+
+    assert_eq!(
+        db.count("SELECT count(*) FROM effects").await,
+        EVENTS as i64
+    );
+    assert_eq!(
+        db.count("SELECT count(DISTINCT event_id) FROM effects")
+            .await,
+        EVENTS as i64
+    );
+    assert_eq!(
+        metric(
+            "events_consumed_total",
+            &[("queue", &queue), ("outcome", "applied")]
+        ),
+        EVENTS as f64
+    );
+    shutdown.cancel();
+    restarted
+        .await
+        .expect("relay task")
+        .expect("relay stops cleanly");
+    consuming
+        .await
+        .expect("consumer task")
+        .expect("consumer stops cleanly");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_notify_an_idle_relay_but_not_one_that_is_polling() {
+    let db = TestDb::new().await;
+    let mut listener = sqlx::postgres::PgListener::connect_with(&db.pool)
+        .await
+        .expect("listener");
+    listener
+        .listen(&format!("outbox_{}", db.schema))
+        .await
+        .expect("listen");
+
+    commit_event(&db.pool, &item_event(ITEM_CHANGED, "agg", 1, 1)).await;
+    tokio::time::timeout(Duration::from_secs(5), listener.recv())
+        .await
+        .expect("an idle outbox notifies")
+        .expect("notification");
+
+    db.execute("UPDATE outbox_relay SET polling_until = now() + interval '1 hour'")
+        .await;
+    commit_event(&db.pool, &item_event(ITEM_CHANGED, "agg", 2, 2)).await;
+    let silent = tokio::time::timeout(Duration::from_millis(300), listener.recv()).await;
+    assert!(
+        silent.is_err(),
+        "no NOTIFY while a relay holds the polling lease"
+    );
+
+    let mut tx = db.pool.begin().await.expect("begin");
+    outbox::enqueue(&mut tx, &item_event(ITEM_CHANGED, "agg", 3, 3))
+        .await
+        .expect("enqueue");
+    tx.rollback().await.expect("rollback");
+    db.execute("UPDATE outbox_relay SET polling_until = 'epoch'")
+        .await;
+    let mut tx = db.pool.begin().await.expect("begin");
+    outbox::enqueue(&mut tx, &item_event(ITEM_CHANGED, "agg", 4, 4))
+        .await
+        .expect("enqueue");
+    tx.rollback().await.expect("rollback");
+    let silent = tokio::time::timeout(Duration::from_millis(300), listener.recv()).await;
+    assert!(silent.is_err(), "a rolled-back transaction notifies nobody");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_publishes_promptly_when_idle_busy_and_idle_again() {
+    let db = TestDb::new().await;
+    let broker = Broker::new();
+    let tap = broker.tap("#").await;
+    let config = RelayConfig {
+        // Only NOTIFY or the busy poll can be prompt.
+        poll_interval: Duration::from_secs(3600),
+        polling_lease: Duration::from_millis(200),
+        lease_grace: Duration::from_millis(200),
+        ..broker.relay_config()
+    };
+    let shutdown = CancellationToken::new();
+    let relay = tokio::spawn(Relay::new(db.pool.clone(), amqp_url(), config).run(shutdown.clone()));
+    // Whether the first commit lands before or after the relay listens, it is published at once
+    // (by the drain on start or by NOTIFY); the later rounds exercise the busy poll and NOTIFY.
+
+    // Far below the hour-long safety poll, yet safe on a busy CI machine.
+    let prompt = Duration::from_secs(5);
+    for (round, n) in [(1, 1), (2, 2), (3, 3)] {
+        let started = std::time::Instant::now();
+        commit_event(&db.pool, &item_event(ITEM_CHANGED, "agg", n, n)).await;
+        eventually("published", || async { tap.len() == round }).await;
+        assert!(
+            started.elapsed() < prompt,
+            "round {round} took {:?}",
+            started.elapsed()
+        );
+        if round == 2 {
+            // Back to idle: lease and grace over, the next commit must NOTIFY again.
+            eventually("lease over", || async {
+                db.count("SELECT count(*) FROM outbox_relay WHERE polling_until < now()")
+                    .await
+                    == 1
+            })
+            .await;
+            tokio::time::sleep(Duration::from_millis(400)).await;
+        }
+    }
+    shutdown.cancel();
+    relay
+        .await
+        .expect("relay task")
+        .expect("relay stops cleanly");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_that_commits_after_later_rows_were_published_is_still_published() {
+    let db = TestDb::new().await;
+    let broker = Broker::new();
+    let tap = broker.tap("#").await;
+    let shutdown = CancellationToken::new();
+    let relay = tokio::spawn(
+        Relay::new(db.pool.clone(), amqp_url(), broker.relay_config()).run(shutdown.clone()),
+    );
+
+    // Takes its sequence number first, commits last.
+    let late = item_event(ITEM_CHANGED, "late", 0, 0);
+    let mut slow = db.pool.begin().await.expect("begin");
+    outbox::enqueue(&mut slow, &late).await.expect("enqueue");
+    for chunk in 0..6 {
+        let batch: Vec<_> = (0..100)
+            .map(|i| {
+                item_event(
+                    ITEM_CHANGED,
+                    &format!("agg-{i}"),
+                    chunk * 100 + i + 1,
+                    chunk,
+                )
+            })
+            .collect();
+        let mut tx = db.pool.begin().await.expect("begin");
+        outbox::enqueue_all(&mut tx, &batch).await.expect("enqueue");
+        tx.commit().await.expect("commit");
+    }
+    eventually("the later rows published", || async { tap.len() >= 600 }).await;
+    slow.commit().await.expect("late commit");
+
+    eventually("the late row published", || async { tap.len() == 601 }).await;
+    eventually("outbox drained", || async { db.pending().await == 0 }).await;
+    assert!(
+        tap.envelopes()
+            .iter()
+            .any(|envelope| envelope.id == late.id().to_string())
+    );
+    shutdown.cancel();
+    relay
+        .await
+        .expect("relay task")
+        .expect("relay stops cleanly");
+}

@@ -1,0 +1,32 @@
+//! What every SalesCompass process needs around its business logic: layered configuration,
+//! telemetry, the gRPC server with health, reflection and tower layers, the admin HTTP port and
+//! graceful shutdown. The same code runs a service alone or inside the `salescompass` launcher.
+
+pub mod admin;
+pub mod config;
+pub mod grpc;
+pub mod metrics;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use tokio_util::sync::CancellationToken;
+
+/// Errors raised while starting or running the process plumbing.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid configuration: {0}")]
+    Config(#[from] ::config::ConfigError),
+    #[error("cannot bind {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("telemetry setup failed: {0}")]
+    Telemetry(String),
+    #[error("grpc server failed: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    #[error("reflection setup failed: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("admin server failed: {0}")]
+    Io(#[from] std::io::Error),
+}

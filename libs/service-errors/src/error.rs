@@ -1,0 +1,136 @@
+//! A service's errors, mapped once to gRPC statuses (with field violations for bad input).
+//! Internal causes are logged with the request's span and never sent to the caller.
+
+use tonic::Code;
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::FieldViolation;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid request")]
+    InvalidArgument(Vec<FieldViolation>),
+    /// Missing, deleted, in another tenant or not visible to the caller: all look the same.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{message}")]
+    AlreadyExists {
+        field: &'static str,
+        message: String,
+    },
+    #[error("{0}")]
+    FailedPrecondition(String),
+    #[error(transparent)]
+    Auth(#[from] auth::AuthError),
+    #[error("storage failure: {0}")]
+    Store(#[from] sqlx::Error),
+    #[error("event failure: {0}")]
+    Events(#[from] events::Error),
+    #[error("{0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Error::InvalidArgument(vec![FieldViolation::new(field, description)])
+    }
+
+    /// Puts field violations under `prefix` (e.g. `contact.`), for errors raised by code that
+    /// knows the field but not the request message it sits in.
+    pub fn prefixed(self, prefix: &str) -> Self {
+        match self {
+            Error::InvalidArgument(violations) => Error::InvalidArgument(
+                violations
+                    .into_iter()
+                    .map(|v| FieldViolation::new(format!("{prefix}{}", v.field), v.description))
+                    .collect(),
+            ),
+            other => other,
+        }
+    }
+}
+
+impl From<Vec<FieldViolation>> for Error {
+    fn from(violations: Vec<FieldViolation>) -> Self {
+        Error::InvalidArgument(violations)
+    }
+}
+
+impl From<Error> for tonic::Status {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::InvalidArgument(violations) => {
+                let summary = violations
+                    .iter()
+                    .map(|v| format!("{}: {}", v.field, v.description))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                let mut details = ErrorDetails::new();
+                for v in violations {
+                    details.add_bad_request_violation(v.field, v.description);
+                }
+                tonic::Status::with_error_details(Code::InvalidArgument, summary, details)
+            }
+            Error::NotFound(what) => tonic::Status::not_found(format!("{what} not found")),
+            Error::AlreadyExists { field, message } => {
+                let mut details = ErrorDetails::new();
+                details.add_bad_request_violation(field, message.clone());
+                tonic::Status::with_error_details(Code::AlreadyExists, message, details)
+            }
+            Error::FailedPrecondition(message) => tonic::Status::failed_precondition(message),
+            Error::Auth(error) => error.into(),
+            Error::Store(error) => {
+                if is_unavailable(&error) {
+                    tracing::warn!(%error, "database unavailable");
+                    tonic::Status::unavailable("storage temporarily unavailable")
+                } else {
+                    tracing::error!(%error, "storage failure");
+                    tonic::Status::internal("internal error")
+                }
+            }
+            Error::Events(error) => {
+                tracing::error!(%error, "event failure");
+                tonic::Status::internal("internal error")
+            }
+            Error::Internal(message) => {
+                tracing::error!(error = %message, "internal failure");
+                tonic::Status::internal("internal error")
+            }
+        }
+    }
+}
+
+fn is_unavailable(error: &sqlx::Error) -> bool {
+    matches!(
+        error,
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn violations_carry_field_paths_into_bad_request_details() {
+        let status: tonic::Status = Error::invalid("account_id", "no such account")
+            .prefixed("contact.")
+            .into();
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let fields: Vec<String> = status
+            .get_error_details()
+            .bad_request()
+            .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())
+            .unwrap_or_default();
+        assert_eq!(fields, ["contact.account_id"]);
+    }
+
+    #[test]
+    fn storage_errors_do_not_leak() {
+        let status: tonic::Status = Error::Store(sqlx::Error::Protocol("secret".into())).into();
+        assert_eq!(status.code(), Code::Internal);
+        assert!(!status.message().contains("secret"));
+    }
+}

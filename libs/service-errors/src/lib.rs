@@ -1,0 +1,9 @@
+//! What the CRM and commissions services share about failing: one error type mapped to gRPC
+//! statuses (field violations in `BadRequest` details, internal causes logged, never sent), and
+//! the collector that lets one response name every bad field.
+
+mod error;
+mod violations;
+
+pub use error::{Error, Result};
+pub use violations::{FieldViolation, Violations};

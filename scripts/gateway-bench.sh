@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# Gateway benchmark (issue 3): `GET /v1/users?page_size=50` at 32 connections for 30 s through
+# the gateway (wrk) and `ListUsers(page_size=50)` directly over gRPC at 32 connections for 30 s
+# (services/gateway/benches/grpc_load.rs), against the same tenants service in one run; reports
+# requests/s, p50, p99 of both and the gateway's RSS. Release builds, separate processes.
+#
+# Usage: scripts/gateway-bench.sh
+# Environment:
+#   BENCH_SECONDS      measured seconds per side (default 30)
+#   BENCH_CONNECTIONS  connections per side (default 32)
+#   BENCH_PROBE_SECONDS  seconds of an extra 1-connection run per side, which shows the added
+#                      latency without queueing (default 10; 0 skips it)
+#   GATEWAY_WORKER_THREADS  tokio worker threads of the gateway (default: one per core)
+#   BENCH_DATABASE     throwaway database (default salescompass_gwbench; dropped at the end)
+#   CARGO_TARGET_DIR   cargo target dir (default: cargo's)
+# Needs: wrk (apt-get install -y wrk), openssl, psql, PostgreSQL on 127.0.0.1:5432.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+seconds="${BENCH_SECONDS:-30}"
+connections="${BENCH_CONNECTIONS:-32}"
+probe_seconds="${BENCH_PROBE_SECONDS:-10}"
+database="${BENCH_DATABASE:-salescompass_gwbench}"
+target="${CARGO_TARGET_DIR:-$repo/target}"
+grpc_port=50151 grpc_admin=9191 gw_port=8180 gw_admin=9190
+operator="bench-operator-$RANDOM$RANDOM"
+work="$(mktemp -d)"
+pids=()
+
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $database WITH (FORCE)" >/dev/null 2>&1 || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+wait_ready() {
+    for _ in $(seq 1 100); do
+        curl -fsS "$1" >/dev/null 2>&1 && return 0
+        sleep 0.2
+    done
+    echo "not ready: $1" >&2
+    return 1
+}
+
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+# User+system CPU time of a process, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+ticks_per_sec="$(getconf CLK_TCK)"
+# CPU microseconds per request between two tick readings.
+cpu_us_per_request() { awk -v a="$1" -v b="$2" -v n="$3" -v hz="$ticks_per_sec" 'BEGIN { printf "%.0f", (b-a)/hz*1e6/n }'; }
+hwm_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
+
+echo "building release binaries"
+cargo build --quiet --release --manifest-path "$repo/Cargo.toml" -p tenants -p gateway --bins
+cargo bench --quiet --manifest-path "$repo/Cargo.toml" -p gateway --bench grpc_load --no-run 2>/dev/null
+
+export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$database"
+export SALESCOMPASS__TELEMETRY__LOG_FILTER=warn
+SALESCOMPASS__SERVER__GRPC_LISTEN="127.0.0.1:$grpc_port" \
+SALESCOMPASS__SERVER__ADMIN_LISTEN="127.0.0.1:$grpc_admin" \
+SALESCOMPASS__DATABASE__MIGRATE_ON_START=true \
+SALESCOMPASS__OPERATOR__TOKEN="$operator" \
+SALESCOMPASS__AUTH__SIGNING_KEY_PEM="$(openssl genpkey -algorithm ed25519 2>/dev/null)" \
+    "$target/release/tenants" serve >"$work/tenants.log" 2>&1 &
+tenants_pid=$!
+pids+=("$tenants_pid")
+wait_ready "http://127.0.0.1:$grpc_admin/readyz"
+
+# Limits far above the offered load: the limiter runs (its cost is measured) but never refuses.
+SALESCOMPASS__GATEWAY__LISTEN="127.0.0.1:$gw_port" \
+SALESCOMPASS__SERVER__ADMIN_LISTEN="127.0.0.1:$gw_admin" \
+SALESCOMPASS__GATEWAY__UPSTREAMS__TENANTS="http://127.0.0.1:$grpc_port" \
+SALESCOMPASS__GATEWAY__RATE_LIMIT__DEFAULT__TENANT_PER_SECOND=1000000 \
+SALESCOMPASS__GATEWAY__RATE_LIMIT__DEFAULT__TENANT_BURST=1000000 \
+SALESCOMPASS__GATEWAY__RATE_LIMIT__DEFAULT__CLIENT_PER_SECOND=1000000 \
+SALESCOMPASS__GATEWAY__RATE_LIMIT__DEFAULT__CLIENT_BURST=1000000 \
+    env ${GATEWAY_WORKER_THREADS:+TOKIO_WORKER_THREADS=$GATEWAY_WORKER_THREADS} \
+    "$target/release/gateway" serve >"$work/gateway.log" 2>&1 &
+gw_pid=$!
+pids+=("$gw_pid")
+wait_ready "http://127.0.0.1:$gw_admin/readyz"
+base="http://127.0.0.1:$gw_port"
+
+echo "seeding a tenant with 50 users"
+slug="bench-$RANDOM$RANDOM"
+curl -fsS "$base/v1/tenants:provision" -H "authorization: Bearer $operator" -H 'content-type: application/json' \
+    -d "{\"tenant\":{\"slug\":\"$slug\",\"displayName\":\"Bench\"},\"admin\":{\"email\":\"admin@$slug.test\",\"password\":\"bench password 1\",\"displayName\":\"Bench Admin\"}}" >/dev/null
+token="$(curl -fsS "$base/v1/auth:login" -H 'content-type: application/json' \
+    -d "{\"tenantSlug\":\"$slug\",\"email\":\"admin@$slug.test\",\"password\":\"bench password 1\"}" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["accessToken"])')"
+for i in $(seq 1 49); do
+    curl -fsS "$base/v1/users" -H "authorization: Bearer $token" -H 'content-type: application/json' \
+        -d "{\"email\":\"user$i@$slug.test\",\"password\":\"bench password 1\",\"displayName\":\"User $i\",\"role\":\"ROLE_SALES_REP\"}" >/dev/null
+done
+url="$base/v1/users?page_size=50"
+count="$(curl -fsS "$url" -H "authorization: Bearer $token" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["users"]))')"
+[[ "$count" == 50 ]] || { echo "expected 50 users per page, got $count" >&2; exit 1; }
+bytes="$(curl -fsS "$url" -H "authorization: Bearer $token" | wc -c)"
+
+grpc_load() {
+    cargo bench --quiet --manifest-path "$repo/Cargo.toml" -p gateway --bench grpc_load -- \
+        --url "http://127.0.0.1:$grpc_port" --token "$token" --connections "$connections" --seconds "$1"
+}
+
+load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
+echo "warming up (5 s each)"
+wrk -t2 -c"$connections" -d5s -H "authorization: Bearer $token" "$url" >/dev/null
+grpc_load 5 >/dev/null
+idle_rss="$(rss_kib "$gw_pid")"
+
+echo "measuring through the gateway (${seconds} s)"
+peak_rss=0
+( while kill -0 "$gw_pid" 2>/dev/null; do rss_kib "$gw_pid"; sleep 0.5; done ) >"$work/rss.txt" &
+sampler=$!
+gw_cpu0="$(cpu_ticks "$gw_pid")" svc_cpu0="$(cpu_ticks "$tenants_pid")"
+wrk -t2 -c"$connections" -d"${seconds}s" --latency -H "authorization: Bearer $token" "$url" | tee "$work/wrk.txt"
+gw_cpu1="$(cpu_ticks "$gw_pid")" svc_cpu1="$(cpu_ticks "$tenants_pid")"
+kill "$sampler" 2>/dev/null || true
+peak_rss="$(sort -n "$work/rss.txt" | tail -n1)"
+hwm="$(hwm_kib "$gw_pid")"
+
+echo "measuring direct gRPC (${seconds} s)"
+svc_cpu2="$(cpu_ticks "$tenants_pid")"
+grpc_load "$seconds" | tee "$work/grpc.txt"
+svc_cpu3="$(cpu_ticks "$tenants_pid")"
+
+if [[ "$probe_seconds" -gt 0 ]]; then
+    echo "latency probe at 1 connection (${probe_seconds} s each)"
+    wrk -t1 -c1 -d"${probe_seconds}s" --latency -H "authorization: Bearer $token" "$url" >"$work/wrk1.txt"
+    cargo bench --quiet --manifest-path "$repo/Cargo.toml" -p gateway --bench grpc_load -- \
+        --url "http://127.0.0.1:$grpc_port" --token "$token" --connections 1 --seconds "$probe_seconds" >"$work/grpc1.txt"
+fi
+
+gw_rps="$(awk '/^Requests\/sec:/ {print $2}' "$work/wrk.txt")"
+to_ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) { sub(/us$/,"",v); print v/1000 } else if (v ~ /ms$/) { sub(/ms$/,"",v); print v } else if (v ~ /s$/) { sub(/s$/,"",v); print v*1000 } }'; }
+gw_p50="$(to_ms "$(awk '$1=="50%" {print $2}' "$work/wrk.txt")")"
+gw_p99="$(to_ms "$(awk '$1=="99%" {print $2}' "$work/wrk.txt")")"
+gw_errors="$(awk '/Non-2xx|Socket errors/' "$work/wrk.txt")"
+grpc_rps="$(awk '/^Requests\/sec:/ {print $2}' "$work/grpc.txt")"
+grpc_p50="$(sed -nE 's/.*p50=([0-9.]+).*/\1/p' "$work/grpc.txt")"
+grpc_p99="$(sed -nE 's/.*p99=([0-9.]+).*/\1/p' "$work/grpc.txt")"
+gw_requests="$(awk '/requests in/ {print $1}' "$work/wrk.txt")"
+grpc_requests="$(sed -nE 's/.* requests=([0-9]+).*/\1/p' "$work/grpc.txt")"
+
+echo
+echo "| path | requests/s | p50 ms | p99 ms |"
+echo "|---|---:|---:|---:|"
+echo "| gateway REST (wrk) | $gw_rps | $gw_p50 | $gw_p99 |"
+echo "| direct gRPC (grpc_load) | $grpc_rps | $grpc_p50 | $grpc_p99 |"
+if [[ "$probe_seconds" -gt 0 ]]; then
+    echo "| gateway REST, 1 connection | $(awk '/^Requests\/sec:/ {print $2}' "$work/wrk1.txt") | $(to_ms "$(awk '$1=="50%" {print $2}' "$work/wrk1.txt")") | $(to_ms "$(awk '$1=="99%" {print $2}' "$work/wrk1.txt")") |"
+    echo "| direct gRPC, 1 connection | $(awk '/^Requests\/sec:/ {print $2}' "$work/grpc1.txt") | $(sed -nE 's/.*p50=([0-9.]+).*/\1/p' "$work/grpc1.txt") | $(sed -nE 's/.*p99=([0-9.]+).*/\1/p' "$work/grpc1.txt") |"
+fi
+awk -v g="$gw_rps" -v d="$grpc_rps" -v gp="$gw_p99" -v dp="$grpc_p99" \
+    'BEGIN { printf "gateway/direct throughput: %.1f %%   added p99: %.3f ms\n", 100*g/d, gp-dp }'
+echo "CPU per request: gateway $(cpu_us_per_request "$gw_cpu0" "$gw_cpu1" "$gw_requests") us; tenants $(cpu_us_per_request "$svc_cpu0" "$svc_cpu1" "$gw_requests") us via gateway, $(cpu_us_per_request "$svc_cpu2" "$svc_cpu3" "$grpc_requests") us direct"
+echo "machine: $(nproc) cores, load average before the run: $load_before"
+echo "gateway RSS: idle $((idle_rss / 1024)) MiB, peak sampled $((peak_rss / 1024)) MiB, VmHWM $((hwm / 1024)) MiB"
+echo "response body: $bytes bytes (50 users)"
+[[ -z "$gw_errors" ]] || echo "wrk reported: $gw_errors"

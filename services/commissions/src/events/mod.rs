@@ -1,0 +1,39 @@
+//! The events commissions consumes: the CRM's deal outcomes (wins credit the split owners,
+//! reopenings and losses claw back) and the tenants service's users (the management chain and
+//! who may hold a quota). Exactly-once comes from `events::Consumer`, which records the event id
+//! in the handler's transaction; a second win of a deal already in force creates nothing.
+
+pub mod crm;
+pub mod publish;
+pub mod tenants;
+
+use async_trait::async_trait;
+use events::{Event, Handler, HandlerError};
+use sqlx::{Postgres, Transaction};
+
+/// Queue bindings of the handler.
+pub const BINDINGS: &[&str] = &[
+    "crm.opportunity.won",
+    "crm.opportunity.lost",
+    "crm.opportunity.reopened",
+    "tenants.user.*",
+    "tenants.tenant.provisioned",
+    "tenants.tenant.updated",
+];
+
+pub struct CommissionsHandler;
+
+#[async_trait]
+impl Handler for CommissionsHandler {
+    async fn handle(
+        &self,
+        event: &Event,
+        tx: &mut Transaction<'static, Postgres>,
+    ) -> Result<(), HandlerError> {
+        if event.event_type().starts_with("crm.") {
+            crm::handle(event, tx).await
+        } else {
+            tenants::handle(event, tx).await
+        }
+    }
+}

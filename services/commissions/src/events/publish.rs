@@ -1,0 +1,106 @@
+//! Builders of the events commissions publishes, written to the outbox in the transaction of the
+//! change. Routing keys follow `commissions.<entity>.<event>`.
+
+use events::NewEvent;
+use proto::commissions as pb;
+use uuid::Uuid;
+
+use crate::api::convert;
+use crate::domain::adjustment::Adjustment;
+use crate::domain::engine::Line;
+use crate::domain::period::Period;
+use crate::domain::plan::PlanVersion;
+use crate::domain::statement::Status;
+
+pub type Result<T> = std::result::Result<T, events::Error>;
+
+/// `commissions.line.recorded`.
+pub fn lines_recorded(
+    tenant_id: Uuid,
+    participant: Uuid,
+    deal_id: Uuid,
+    currency: &str,
+    lines: &[Line],
+    cause: Uuid,
+) -> Result<NewEvent> {
+    let payload = pb::LinesRecorded {
+        participant_id: participant.to_string(),
+        deal_id: deal_id.to_string(),
+        total_minor: lines.iter().map(|l| l.amount).sum(),
+        lines: lines
+            .iter()
+            .map(|l| pb::Line {
+                participant_id: participant.to_string(),
+                ..convert::engine_line(l.clone(), currency)
+            })
+            .collect(),
+        cause_event_id: cause.to_string(),
+    };
+    NewEvent::new(
+        "commissions.line.recorded",
+        tenant_id,
+        "participant",
+        participant,
+        &payload,
+    )
+}
+
+/// `commissions.plan_version.created`.
+pub fn plan_version_created(
+    tenant_id: Uuid,
+    actor: Uuid,
+    version: &PlanVersion,
+) -> Result<NewEvent> {
+    NewEvent::new(
+        "commissions.plan_version.created",
+        tenant_id,
+        "plan",
+        version.plan_id,
+        &pb::PlanVersionCreated {
+            version: Some(convert::version(version.clone())),
+            actor_id: actor.to_string(),
+        },
+    )
+}
+
+/// `commissions.statement.approved` or `commissions.statement.paid`.
+pub fn statement_status_changed(
+    tenant_id: Uuid,
+    actor: Uuid,
+    participant: Uuid,
+    period: Period,
+    status: Status,
+) -> Result<NewEvent> {
+    NewEvent::new(
+        &format!("commissions.statement.{}", status.as_str()),
+        tenant_id,
+        "participant",
+        participant,
+        &pb::StatementStatusChanged {
+            participant_id: participant.to_string(),
+            period: convert::period(period.kind) as i32,
+            period_start: period.start.to_string(),
+            status: convert::status(status) as i32,
+            actor_id: actor.to_string(),
+        },
+    )
+}
+
+/// `commissions.adjustment.created` or `commissions.adjustment.approved`.
+pub fn adjustment_changed(
+    tenant_id: Uuid,
+    actor: Uuid,
+    verb: &str,
+    adjustment: &Adjustment,
+) -> Result<NewEvent> {
+    NewEvent::new(
+        &format!("commissions.adjustment.{verb}"),
+        tenant_id,
+        "participant",
+        adjustment.participant_id,
+        &pb::AdjustmentChanged {
+            adjustment: Some(convert::adjustment(adjustment.clone())),
+            actor_id: actor.to_string(),
+        },
+    )
+}

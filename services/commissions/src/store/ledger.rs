@@ -1,0 +1,377 @@
+//! The ledger the CRM's deal events drive: a win credits each split owner under the plan version
+//! in force on the close date; a reopening (or a loss after a win) reverses exactly the lines
+//! still in force. Runs in the consumer's transaction, which also records the event id, so each
+//! event is applied once. Advisory locks serialize the work on one deal and on one participant.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use uuid::Uuid;
+
+use super::lines::{self, statement_period};
+use super::{Recalculation, Tx, audit, now, plans, publish, quotas};
+use crate::domain::engine::{self, Credit, Line, PeriodState, Step};
+use crate::domain::money::{Minor, split};
+use crate::domain::period::{Period, PeriodKind};
+use crate::domain::plan::Rules;
+use crate::error::{Error, Result};
+
+/// A won deal as the CRM announced it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WonDeal {
+    pub deal_id: Uuid,
+    /// Currency code and amount in its minor units; `None` when the deal has no amount.
+    pub amount: Option<(String, Minor)>,
+    /// Credited users and percents (adding up to 100).
+    pub splits: Vec<(Uuid, u32)>,
+    pub pipeline_id: Option<Uuid>,
+    pub close_date: NaiveDate,
+}
+
+async fn lock(tx: &mut Tx, key: String) -> Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(key)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// The last recorded step of a deal (`won` or `reversed`).
+async fn last_step(tx: &mut Tx, deal_id: Uuid) -> Result<Option<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT step FROM deal_steps WHERE deal_id = $1 ORDER BY seq DESC LIMIT 1",
+    )
+    .bind(deal_id)
+    .fetch_optional(&mut **tx)
+    .await?)
+}
+
+/// Records the win and its lines; returns how many lines were written.
+pub async fn record_win(
+    tx: &mut Tx,
+    tenant_id: Uuid,
+    event_id: Uuid,
+    deal: &WonDeal,
+    today: NaiveDate,
+) -> Result<usize> {
+    lock(tx, format!("commissions.deal:{tenant_id}:{}", deal.deal_id)).await?;
+    if last_step(tx, deal.deal_id).await?.as_deref() == Some("won") {
+        audit(
+            tx,
+            tenant_id,
+            None,
+            "deal.duplicate_win_ignored",
+            Some(deal.deal_id),
+            &event_id.to_string(),
+        )
+        .await?;
+        return Ok(0);
+    }
+    let Some((currency, amount)) = &deal.amount else {
+        audit(
+            tx,
+            tenant_id,
+            None,
+            "deal.no_amount",
+            Some(deal.deal_id),
+            "won without an amount: nothing to credit",
+        )
+        .await?;
+        return Ok(0);
+    };
+    let percents: Vec<u32> = deal.splits.iter().map(|(_, p)| *p).collect();
+    let shares = split(*amount, &percents);
+    let mut participants: Vec<(Uuid, Minor)> = deal
+        .splits
+        .iter()
+        .map(|(user, _)| *user)
+        .zip(shares)
+        .collect();
+    // Locks in a fixed order: no deadlock between events crediting the same people.
+    participants.sort();
+    let mut written = 0;
+    for (participant, credited) in participants {
+        let Some(version) = plans::in_force(tx, participant, deal.close_date).await? else {
+            audit(
+                tx,
+                tenant_id,
+                None,
+                "deal.no_plan",
+                Some(deal.deal_id),
+                &format!(
+                    "participant {participant} has no plan on {}",
+                    deal.close_date
+                ),
+            )
+            .await?;
+            continue;
+        };
+        if &version.rules.currency != currency {
+            audit(
+                tx,
+                tenant_id,
+                None,
+                "deal.currency_refused",
+                Some(deal.deal_id),
+                &format!(
+                    "deal in {currency}, plan {} in {}: not converted",
+                    version.id, version.rules.currency
+                ),
+            )
+            .await?;
+            continue;
+        }
+        lock(
+            tx,
+            format!("commissions.participant:{tenant_id}:{participant}"),
+        )
+        .await?;
+        let rules = &version.rules;
+        let period =
+            Period::containing(rules.period, rules.fiscal_year_start_month, deal.close_date);
+        let state = PeriodState::from_lines(
+            lines::credited_in(tx, participant, period)
+                .await?
+                .iter()
+                .map(|l| &l.line),
+        );
+        let quota = quotas::get(tx, participant, period, &rules.currency).await?;
+        let credit = Credit {
+            deal_id: deal.deal_id,
+            credited,
+            pipeline_id: deal.pipeline_id,
+        };
+        let computed = engine::calculate(rules, quota, &state, &credit);
+        insert_step(
+            tx,
+            tenant_id,
+            participant,
+            version.id,
+            period,
+            deal.deal_id,
+            Some(&credit),
+            event_id,
+        )
+        .await?;
+        let lands = statement_period(
+            tx,
+            participant,
+            period,
+            rules.fiscal_year_start_month,
+            today,
+        )
+        .await?;
+        lines::insert(
+            tx,
+            tenant_id,
+            participant,
+            version.id,
+            period,
+            lands,
+            &rules.currency,
+            &computed,
+            event_id,
+        )
+        .await?;
+        if !computed.is_empty() {
+            publish(
+                tx,
+                crate::events::publish::lines_recorded(
+                    tenant_id,
+                    participant,
+                    deal.deal_id,
+                    &rules.currency,
+                    &computed,
+                    event_id,
+                ),
+            )
+            .await?;
+        }
+        let total: Minor = computed.iter().map(|l| l.amount).sum();
+        audit(tx, tenant_id, None, "deal.credited", Some(deal.deal_id), &format!("participant {participant} credited {credited}, {} line(s) totalling {total} {currency}", computed.len())).await?;
+        written += computed.len();
+    }
+    Ok(written)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn insert_step(
+    tx: &mut Tx,
+    tenant_id: Uuid,
+    participant: Uuid,
+    version_id: Uuid,
+    period: Period,
+    deal_id: Uuid,
+    won: Option<&Credit>,
+    event_id: Uuid,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO deal_steps (tenant_id, participant_id, plan_version_id, period_kind, period_start,
+             deal_id, step, credited, pipeline_id, event_id, recorded_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(tenant_id)
+    .bind(participant)
+    .bind(version_id)
+    .bind(period.kind.as_str())
+    .bind(period.start)
+    .bind(deal_id)
+    .bind(if won.is_some() { "won" } else { "reversed" })
+    .bind(won.map_or(0, |c| c.credited))
+    .bind(won.and_then(|c| c.pipeline_id))
+    .bind(event_id)
+    .bind(now())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Reverses the lines of a won deal; returns how many clawback lines were written (none when
+/// the deal is not in force: never won, or already reversed).
+pub async fn reverse(
+    tx: &mut Tx,
+    tenant_id: Uuid,
+    event_id: Uuid,
+    deal_id: Uuid,
+    today: NaiveDate,
+) -> Result<usize> {
+    lock(tx, format!("commissions.deal:{tenant_id}:{deal_id}")).await?;
+    if last_step(tx, deal_id).await?.as_deref() != Some("won") {
+        return Ok(0);
+    }
+    // The participants credited by the last win, with their version and period.
+    let credited: Vec<(Uuid, Uuid, String, NaiveDate)> = sqlx::query_as(
+        "SELECT DISTINCT ON (participant_id) participant_id, plan_version_id, period_kind, period_start
+         FROM deal_steps WHERE deal_id = $1 ORDER BY participant_id, seq DESC",
+    )
+    .bind(deal_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut written = 0;
+    for (participant, version_id, kind, start) in credited {
+        lock(
+            tx,
+            format!("commissions.participant:{tenant_id}:{participant}"),
+        )
+        .await?;
+        let kind = PeriodKind::parse(&kind)
+            .ok_or_else(|| Error::Internal(format!("stored period kind {kind:?}")))?;
+        let period = Period { kind, start };
+        let version = plans::version(tx, version_id)
+            .await?
+            .ok_or_else(|| Error::Internal(format!("plan version {version_id} missing")))?;
+        let in_force = lines::in_force_of_deal(tx, participant, deal_id).await?;
+        let reversal = engine::clawback(
+            &in_force
+                .iter()
+                .map(|l| l.line.clone())
+                .collect::<Vec<Line>>(),
+        );
+        insert_step(
+            tx,
+            tenant_id,
+            participant,
+            version_id,
+            period,
+            deal_id,
+            None,
+            event_id,
+        )
+        .await?;
+        let lands = statement_period(
+            tx,
+            participant,
+            period,
+            version.rules.fiscal_year_start_month,
+            today,
+        )
+        .await?;
+        lines::insert(
+            tx,
+            tenant_id,
+            participant,
+            version_id,
+            period,
+            lands,
+            &version.rules.currency,
+            &reversal,
+            event_id,
+        )
+        .await?;
+        if !reversal.is_empty() {
+            publish(
+                tx,
+                crate::events::publish::lines_recorded(
+                    tenant_id,
+                    participant,
+                    deal_id,
+                    &version.rules.currency,
+                    &reversal,
+                    event_id,
+                ),
+            )
+            .await?;
+        }
+        lines::mark_reversed(tx, &in_force.iter().map(|l| l.id).collect::<Vec<_>>()).await?;
+        let total: Minor = reversal.iter().map(|l| l.amount).sum();
+        audit(tx, tenant_id, None, "deal.clawed_back", Some(deal_id), &format!("participant {participant}: {} line(s) reversed, {total} landing in the period of {lands}", reversal.len())).await?;
+        written += reversal.len();
+    }
+    Ok(written)
+}
+
+/// Replays the recorded steps of `participant`'s credit `period` and compares with the stored
+/// lines.
+pub async fn recalculate(tx: &mut Tx, participant: Uuid, period: Period) -> Result<Recalculation> {
+    let steps: Vec<(Uuid, Uuid, String, Minor, Option<Uuid>)> = sqlx::query_as(
+        "SELECT plan_version_id, deal_id, step, credited, pipeline_id FROM deal_steps
+         WHERE participant_id = $1 AND period_kind = $2 AND period_start = $3 ORDER BY seq",
+    )
+    .bind(participant)
+    .bind(period.kind.as_str())
+    .bind(period.start)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut versions: BTreeMap<Uuid, Rules> = BTreeMap::new();
+    for (version_id, ..) in &steps {
+        if !versions.contains_key(version_id) {
+            let version = plans::version(tx, *version_id)
+                .await?
+                .ok_or_else(|| Error::Internal(format!("plan version {version_id} missing")))?;
+            versions.insert(*version_id, version.rules);
+        }
+    }
+    let mut replayable = Vec::with_capacity(steps.len());
+    let mut currency = None;
+    for (version_id, deal_id, step, credited, pipeline_id) in &steps {
+        let rules = &versions[version_id];
+        currency.get_or_insert_with(|| rules.currency.clone());
+        let step = if step == "won" {
+            Step::Won(Credit {
+                deal_id: *deal_id,
+                credited: *credited,
+                pipeline_id: *pipeline_id,
+            })
+        } else {
+            Step::Reversed(*deal_id)
+        };
+        replayable.push((step, rules));
+    }
+    let quota = match &currency {
+        Some(currency) => quotas::get(tx, participant, period, currency).await?,
+        None => None,
+    };
+    let recalculated = engine::replay(quota, &replayable);
+    let stored: Vec<Line> = lines::credited_in(tx, participant, period)
+        .await?
+        .into_iter()
+        .map(|l| l.line)
+        .collect();
+    let total = |lines: &[Line]| lines.iter().map(|l| l.amount).sum::<Minor>();
+    Ok(Recalculation {
+        stored_total: total(&stored),
+        recalculated_total: total(&recalculated),
+        matches: stored == recalculated,
+        lines: recalculated,
+    })
+}

@@ -1,0 +1,8 @@
+//! Integration tests of the commissions service against the real PostgreSQL and RabbitMQ: each
+//! test spawns its own service on free ports with its own schema, queue names and tenants.
+
+mod adjustments;
+mod bad_input;
+mod deal_events;
+mod documents;
+mod helpers;

@@ -1,0 +1,534 @@
+//! LeadService, including ConvertLead.
+
+use std::sync::Arc;
+
+use auth::permissions::{CRM_DEALS_READ, CRM_RECORDS_WRITE};
+use proto::crm as pb;
+use tonic::{Request, Response, Status};
+
+use super::{
+    ListRequest, Shared, convert, custom_fields, mask_paths, optional_id, parse_amount, parse_id,
+    required_id, viewer,
+};
+use crate::domain::account::parse_employee_count;
+use crate::domain::conversion::{ConvertOptions, OpportunityOptions};
+use crate::domain::lead::{
+    LeadData, LeadPatch, LeadRating, LeadStatus, MAX_NAME_LEN, MAX_TEXT_LEN, parse_score,
+};
+use crate::domain::opportunity::MAX_NAME_LEN as MAX_OPPORTUNITY_NAME_LEN;
+use crate::domain::visibility::Viewer;
+use crate::domain::{Email, PhoneE164, Violations, country, day, text};
+use crate::error::{Error, Result};
+use crate::store::leads::LISTING;
+
+const UPDATABLE: &[&str] = &[
+    "custom_fields",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "company",
+    "title",
+    "source",
+    "country_code",
+    "employee_count",
+    "status",
+    "rating",
+    "score",
+    "owner_id",
+];
+
+pub struct LeadApi {
+    shared: Arc<Shared>,
+}
+
+fn optional_email(raw: &str) -> Result<String, String> {
+    if raw.trim().is_empty() {
+        return Ok(String::new());
+    }
+    Email::parse(raw)
+        .map(Email::into_inner)
+        .map_err(|e| e.to_string())
+}
+
+fn optional_phone(raw: &str) -> Result<String, String> {
+    if raw.trim().is_empty() {
+        return Ok(String::new());
+    }
+    PhoneE164::parse(raw)
+        .map(PhoneE164::into_inner)
+        .map_err(|e| e.to_string())
+}
+
+fn rating(raw: i32) -> Result<LeadRating, &'static str> {
+    match pb::LeadRating::try_from(raw) {
+        Ok(pb::LeadRating::Unspecified) => Ok(LeadRating::Unspecified),
+        Ok(pb::LeadRating::Cold) => Ok(LeadRating::Cold),
+        Ok(pb::LeadRating::Warm) => Ok(LeadRating::Warm),
+        Ok(pb::LeadRating::Hot) => Ok(LeadRating::Hot),
+        Err(_) => Err("is not a known rating"),
+    }
+}
+
+fn status(raw: i32) -> Result<LeadStatus, &'static str> {
+    let status = match pb::LeadStatus::try_from(raw) {
+        Ok(pb::LeadStatus::New) => LeadStatus::New,
+        Ok(pb::LeadStatus::Working) => LeadStatus::Working,
+        Ok(pb::LeadStatus::Qualified) => LeadStatus::Qualified,
+        Ok(pb::LeadStatus::Disqualified) => LeadStatus::Disqualified,
+        Ok(pb::LeadStatus::Converted) => LeadStatus::Converted,
+        Ok(pb::LeadStatus::Unspecified) => return Err("is required"),
+        Err(_) => return Err("is not a known status"),
+    };
+    status.settable()
+}
+
+impl LeadApi {
+    pub fn new(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+
+    /// The validated record of a create request (also one row of an import).
+    pub(crate) fn parse_create(viewer: Viewer, r: pb::CreateLeadRequest) -> Result<LeadData> {
+        let mut v = Violations::new();
+        let first_name = v.check("first_name", text::optional(&r.first_name, MAX_NAME_LEN));
+        let last_name = v.check("last_name", text::required(&r.last_name, MAX_NAME_LEN));
+        let email = v.check("email", optional_email(&r.email));
+        let phone = v.check("phone", optional_phone(&r.phone));
+        let company = v.check("company", text::optional(&r.company, MAX_TEXT_LEN));
+        let title = v.check("title", text::optional(&r.title, MAX_TEXT_LEN));
+        let source = v.check("source", text::optional(&r.source, MAX_TEXT_LEN));
+        let country_code = v.check("country_code", country::parse_optional(&r.country_code));
+        let employee_count = v.check("employee_count", parse_employee_count(r.employee_count));
+        let rating = v.check("rating", rating(r.rating));
+        let owner = v.check("owner_id", optional_id(&r.owner_id));
+        let custom_values = v.check_all(custom_fields::values_from_pb(
+            &r.custom_fields,
+            "custom_fields.",
+        ));
+        v.finish()?;
+        let (
+            Some(first_name),
+            Some(last_name),
+            Some(email),
+            Some(phone),
+            Some(company),
+            Some(title),
+            Some(source),
+            Some(country_code),
+            Some(employee_count),
+            Some(rating),
+            Some(owner),
+            Some(custom_values),
+        ) = (
+            first_name,
+            last_name,
+            email,
+            phone,
+            company,
+            title,
+            source,
+            country_code,
+            employee_count,
+            rating,
+            owner,
+            custom_values,
+        )
+        else {
+            return Err(Error::Internal("validated fields missing".to_owned()));
+        };
+        Ok(LeadData {
+            first_name,
+            last_name,
+            email,
+            phone,
+            company,
+            title,
+            source,
+            country_code,
+            employee_count,
+            status: LeadStatus::New,
+            rating,
+            score: 0,
+            owner_id: owner.unwrap_or(viewer.user_id),
+            custom_fields: custom_values,
+        })
+    }
+
+    async fn create(&self, viewer: Viewer, r: pb::CreateLeadRequest) -> Result<pb::Lead> {
+        let data = Self::parse_create(viewer, r)?;
+        let record = self.shared.store.create_lead(viewer, data).await?;
+        Ok(convert::lead(record))
+    }
+
+    async fn update(&self, viewer: Viewer, r: pb::UpdateLeadRequest) -> Result<pb::Lead> {
+        let paths = mask_paths(r.update_mask, UPDATABLE)?;
+        let l = r
+            .lead
+            .ok_or_else(|| Error::invalid("lead", "is required"))?;
+        let id = parse_id("lead.id", &l.id)?;
+        let mut v = Violations::new();
+        let mut patch = LeadPatch::default();
+        for path in &paths {
+            match path.as_str() {
+                "first_name" => {
+                    patch.first_name = v.check(
+                        "lead.first_name",
+                        text::optional(&l.first_name, MAX_NAME_LEN),
+                    )
+                }
+                "last_name" => {
+                    patch.last_name =
+                        v.check("lead.last_name", text::required(&l.last_name, MAX_NAME_LEN))
+                }
+                "email" => patch.email = v.check("lead.email", optional_email(&l.email)),
+                "phone" => patch.phone = v.check("lead.phone", optional_phone(&l.phone)),
+                "company" => {
+                    patch.company =
+                        v.check("lead.company", text::optional(&l.company, MAX_TEXT_LEN))
+                }
+                "title" => {
+                    patch.title = v.check("lead.title", text::optional(&l.title, MAX_TEXT_LEN))
+                }
+                "source" => {
+                    patch.source = v.check("lead.source", text::optional(&l.source, MAX_TEXT_LEN))
+                }
+                "country_code" => {
+                    patch.country_code = v.check(
+                        "lead.country_code",
+                        country::parse_optional(&l.country_code),
+                    )
+                }
+                "employee_count" => {
+                    patch.employee_count = v.check(
+                        "lead.employee_count",
+                        parse_employee_count(l.employee_count),
+                    )
+                }
+                "status" => patch.status = v.check("lead.status", status(l.status)),
+                "rating" => patch.rating = v.check("lead.rating", rating(l.rating)),
+                "score" => patch.score = v.check("lead.score", parse_score(l.score)),
+                "owner_id" => patch.owner_id = v.check("lead.owner_id", required_id(&l.owner_id)),
+                "custom_fields" => {
+                    patch.custom_fields = v.check_all(custom_fields::values_from_pb(
+                        &l.custom_fields,
+                        "lead.custom_fields.",
+                    ))
+                }
+                _ => {}
+            }
+        }
+        v.finish()?;
+        let lead = self
+            .shared
+            .store
+            .update_lead(viewer, id, patch)
+            .await
+            .map_err(|e| e.prefixed("lead."))?
+            .ok_or(Error::NotFound("lead"))?;
+        Ok(convert::lead(lead))
+    }
+
+    async fn convert(
+        &self,
+        viewer: Viewer,
+        r: pb::ConvertLeadRequest,
+    ) -> Result<pb::ConvertLeadResponse> {
+        let id = parse_id("id", &r.id)?;
+        let mut v = Violations::new();
+        let existing_account_id =
+            v.check("existing_account_id", optional_id(&r.existing_account_id));
+        let name = v.check(
+            "opportunity_name",
+            text::optional(&r.opportunity_name, MAX_OPPORTUNITY_NAME_LEN),
+        );
+        let amount = parse_amount("opportunity_amount", r.opportunity_amount.as_ref(), &mut v);
+        let pipeline_id = v.check("pipeline_id", optional_id(&r.pipeline_id));
+        let close_date = if r.close_date.is_empty() {
+            Some(None)
+        } else {
+            v.check("close_date", day::parse(&r.close_date).map(Some))
+        };
+        if !r.create_opportunity {
+            // Opportunity details without an opportunity are a client mistake, not a no-op.
+            for (field, given) in [
+                ("opportunity_name", !r.opportunity_name.is_empty()),
+                ("opportunity_amount", r.opportunity_amount.is_some()),
+                ("pipeline_id", !r.pipeline_id.is_empty()),
+                ("close_date", !r.close_date.is_empty()),
+            ] {
+                if given {
+                    v.add(field, "is only allowed with create_opportunity");
+                }
+            }
+        }
+        v.finish()?;
+        let (
+            Some(existing_account_id),
+            Some(name),
+            Some(amount),
+            Some(pipeline_id),
+            Some(close_date),
+        ) = (existing_account_id, name, amount, pipeline_id, close_date)
+        else {
+            return Err(Error::Internal("validated fields missing".to_owned()));
+        };
+        let options = ConvertOptions {
+            existing_account_id,
+            opportunity: r.create_opportunity.then(|| OpportunityOptions {
+                name: Some(name).filter(|n| !n.is_empty()),
+                amount,
+                pipeline_id,
+                close_date,
+            }),
+        };
+        let conversion = self
+            .shared
+            .store
+            .convert_lead(viewer, id, options)
+            .await?
+            .ok_or(Error::NotFound("lead"))?;
+        Ok(pb::ConvertLeadResponse {
+            account: Some(convert::account(conversion.account)),
+            contact: Some(convert::contact(conversion.contact)),
+            opportunity: conversion.opportunity.map(convert::opportunity),
+            lead: Some(convert::lead(conversion.lead)),
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl pb::lead_service_server::LeadService for LeadApi {
+    #[tracing::instrument(skip_all)]
+    async fn create_lead(
+        &self,
+        request: Request<pb::CreateLeadRequest>,
+    ) -> Result<Response<pb::Lead>, Status> {
+        let viewer = viewer(&request, CRM_RECORDS_WRITE)?;
+        Ok(Response::new(
+            self.create(viewer, request.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_lead(
+        &self,
+        request: Request<pb::GetLeadRequest>,
+    ) -> Result<Response<pb::Lead>, Status> {
+        let viewer = viewer(&request, CRM_DEALS_READ)?;
+        let id = parse_id("id", &request.get_ref().id)?;
+        let lead = self
+            .shared
+            .store
+            .lead(viewer, id)
+            .await?
+            .ok_or(Error::NotFound("lead"))?;
+        Ok(Response::new(convert::lead(lead)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_leads(
+        &self,
+        request: Request<pb::ListLeadsRequest>,
+    ) -> Result<Response<pb::ListLeadsResponse>, Status> {
+        let viewer = viewer(&request, CRM_DEALS_READ)?;
+        let r = request.into_inner();
+        let list = ListRequest::parse_with_custom(
+            &LISTING,
+            r.page_size,
+            &r.page_token,
+            &r.filter,
+            &r.order_by,
+        )?;
+        let page = self
+            .shared
+            .store
+            .list_leads(viewer, list.query.clone())
+            .await?;
+        Ok(Response::new(pb::ListLeadsResponse {
+            next_page_token: list.next_page_token(page.next),
+            leads: page.items.into_iter().map(convert::lead).collect(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn update_lead(
+        &self,
+        request: Request<pb::UpdateLeadRequest>,
+    ) -> Result<Response<pb::Lead>, Status> {
+        let viewer = viewer(&request, CRM_RECORDS_WRITE)?;
+        Ok(Response::new(
+            self.update(viewer, request.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn delete_lead(
+        &self,
+        request: Request<pb::DeleteLeadRequest>,
+    ) -> Result<Response<()>, Status> {
+        let viewer = viewer(&request, CRM_RECORDS_WRITE)?;
+        let id = parse_id("id", &request.get_ref().id)?;
+        if !self.shared.store.delete_lead(viewer, id).await? {
+            return Err(Error::NotFound("lead").into());
+        }
+        Ok(Response::new(()))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn convert_lead(
+        &self,
+        request: Request<pb::ConvertLeadRequest>,
+    ) -> Result<Response<pb::ConvertLeadResponse>, Status> {
+        let viewer = viewer(&request, CRM_RECORDS_WRITE)?;
+        Ok(Response::new(
+            self.convert(viewer, request.into_inner()).await?,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::store::MockStore;
+
+    fn api(store: MockStore) -> LeadApi {
+        LeadApi::new(Arc::new(Shared {
+            store: Arc::new(store),
+        }))
+    }
+
+    fn viewer() -> Viewer {
+        Viewer {
+            tenant_id: Uuid::now_v7(),
+            user_id: Uuid::now_v7(),
+            role: auth::BuiltinRole::SalesRep,
+        }
+    }
+
+    fn fields(error: Error) -> Vec<String> {
+        match error {
+            Error::InvalidArgument(v) => v.into_iter().map(|v| v.field).collect(),
+            other => panic!("expected InvalidArgument, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn create_validates_the_flat_body() {
+        let mut store = MockStore::new();
+        store.expect_create_lead().never();
+        let error = api(store)
+            .create(
+                viewer(),
+                pb::CreateLeadRequest {
+                    last_name: "".into(),
+                    email: "ann@".into(),
+                    phone: "12345".into(),
+                    country_code: "ZZ".into(),
+                    rating: 99,
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect_err("invalid");
+        assert_eq!(
+            fields(error),
+            ["last_name", "email", "phone", "country_code", "rating"]
+        );
+    }
+
+    #[tokio::test]
+    async fn status_converted_cannot_be_set_by_update() {
+        let mut store = MockStore::new();
+        store.expect_update_lead().never();
+        let error = api(store)
+            .update(
+                viewer(),
+                pb::UpdateLeadRequest {
+                    lead: Some(pb::Lead {
+                        id: Uuid::now_v7().to_string(),
+                        status: pb::LeadStatus::Converted as i32,
+                        ..Default::default()
+                    }),
+                    update_mask: Some(prost_types::FieldMask {
+                        paths: vec!["status".into()],
+                    }),
+                },
+            )
+            .await
+            .expect_err("invalid");
+        assert_eq!(fields(error), ["lead.status"]);
+    }
+
+    #[tokio::test]
+    async fn conversion_options_are_validated_and_mapped() {
+        let mut store = MockStore::new();
+        store.expect_convert_lead().never();
+        let api = api(store);
+        let error = api
+            .convert(
+                viewer(),
+                pb::ConvertLeadRequest {
+                    id: Uuid::now_v7().to_string(),
+                    create_opportunity: true,
+                    close_date: "31.12.2026".into(),
+                    pipeline_id: "x".into(),
+                    opportunity_amount: Some(proto::google::r#type::Money {
+                        currency_code: "USD".into(),
+                        units: -5,
+                        nanos: 0,
+                    }),
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect_err("invalid");
+        assert_eq!(
+            fields(error),
+            ["opportunity_amount.units", "pipeline_id", "close_date"]
+        );
+        let error = api
+            .convert(
+                viewer(),
+                pb::ConvertLeadRequest {
+                    id: Uuid::now_v7().to_string(),
+                    opportunity_name: "Deal".into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect_err("invalid");
+        assert_eq!(fields(error), ["opportunity_name"]);
+    }
+
+    #[tokio::test]
+    async fn conversion_passes_options_to_the_store() {
+        let existing = Uuid::now_v7();
+        let mut store = MockStore::new();
+        store
+            .expect_convert_lead()
+            .withf(move |_, _, options| {
+                options.existing_account_id == Some(existing)
+                    && options.opportunity.as_ref().is_some_and(|o| {
+                        o.name.as_deref() == Some("Big deal") && o.pipeline_id.is_none()
+                    })
+            })
+            .returning(|_, _, _| Ok(None));
+        let error = api(store)
+            .convert(
+                viewer(),
+                pb::ConvertLeadRequest {
+                    id: Uuid::now_v7().to_string(),
+                    existing_account_id: existing.to_string(),
+                    create_opportunity: true,
+                    opportunity_name: "Big deal".into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect_err("invisible lead");
+        assert!(matches!(error, Error::NotFound("lead")));
+    }
+}

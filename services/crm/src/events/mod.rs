@@ -1,0 +1,11 @@
+//! Events: the ones this service publishes (built here, written by the store into the outbox in
+//! the same transaction as the change) and the handler of the tenants events it consumes.
+
+pub mod commerce;
+pub mod custom_fields;
+pub mod publish;
+pub mod support;
+pub mod tenants;
+
+pub use publish::{Change, Record};
+pub use tenants::TenantsHandler;

@@ -1,0 +1,344 @@
+//! Builders of the events the CRM publishes. Routing keys follow `crm.<entity>.<event>`.
+
+use chrono::NaiveDate;
+use events::NewEvent;
+use proto::crm as pb;
+use uuid::Uuid;
+
+use crate::api::convert;
+use crate::domain::account::Account;
+use crate::domain::contact::Contact;
+use crate::domain::day;
+use crate::domain::lead::Lead;
+use crate::domain::opportunity::{MoveOutcome, Opportunity};
+use crate::domain::pipeline::{Pipeline, StageCategory};
+use crate::domain::visibility::RecordKind;
+
+pub type Result<T> = std::result::Result<T, events::Error>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Created,
+    Updated,
+    Deleted,
+}
+
+impl Change {
+    fn verb(self) -> &'static str {
+        match self {
+            Change::Created => "created",
+            Change::Updated => "updated",
+            Change::Deleted => "deleted",
+        }
+    }
+}
+
+/// A record as it is after the change (before it, for deletions).
+#[derive(Debug, Clone)]
+pub enum Record {
+    Account(Account),
+    Contact(Contact),
+    Lead(Lead),
+    Opportunity(Opportunity),
+}
+
+impl Record {
+    fn kind(&self) -> RecordKind {
+        match self {
+            Record::Account(_) => RecordKind::Account,
+            Record::Contact(_) => RecordKind::Contact,
+            Record::Lead(_) => RecordKind::Lead,
+            Record::Opportunity(_) => RecordKind::Opportunity,
+        }
+    }
+
+    fn id(&self) -> Uuid {
+        match self {
+            Record::Account(r) => r.id,
+            Record::Contact(r) => r.id,
+            Record::Lead(r) => r.id,
+            Record::Opportunity(r) => r.id,
+        }
+    }
+}
+
+fn record_type(kind: RecordKind) -> pb::RecordType {
+    match kind {
+        RecordKind::Account => pb::RecordType::Account,
+        RecordKind::Contact => pb::RecordType::Contact,
+        RecordKind::Lead => pb::RecordType::Lead,
+        RecordKind::Opportunity => pb::RecordType::Opportunity,
+    }
+}
+
+/// `crm.<entity>.created|updated|deleted` with the record and the fields that changed.
+pub fn record_changed(
+    tenant_id: Uuid,
+    actor_id: Uuid,
+    change: Change,
+    record: Record,
+    changed_fields: &[&str],
+) -> Result<NewEvent> {
+    let kind = record.kind();
+    let id = record.id();
+    let payload = pb::RecordChanged {
+        record_type: record_type(kind) as i32,
+        record: Some(match record {
+            Record::Account(r) => pb::record_changed::Record::Account(convert::account(r)),
+            Record::Contact(r) => pb::record_changed::Record::Contact(convert::contact(r)),
+            Record::Lead(r) => pb::record_changed::Record::Lead(convert::lead(r)),
+            Record::Opportunity(r) => {
+                pb::record_changed::Record::Opportunity(convert::opportunity(r))
+            }
+        }),
+        changed_fields: changed_fields.iter().map(|f| (*f).to_owned()).collect(),
+        actor_id: actor_id.to_string(),
+    };
+    NewEvent::new(
+        &format!("crm.{}.{}", kind.name(), change.verb()),
+        tenant_id,
+        kind.name(),
+        id,
+        &payload,
+    )
+}
+
+/// `crm.lead.converted`.
+pub fn lead_converted(
+    tenant_id: Uuid,
+    actor_id: Uuid,
+    lead: Lead,
+    account: Account,
+    contact: Contact,
+    opportunity: Option<Opportunity>,
+) -> Result<NewEvent> {
+    let lead_id = lead.id;
+    let payload = pb::LeadConverted {
+        lead: Some(convert::lead(lead)),
+        account: Some(convert::account(account)),
+        contact: Some(convert::contact(contact)),
+        opportunity: opportunity.map(convert::opportunity),
+        actor_id: actor_id.to_string(),
+    };
+    NewEvent::new("crm.lead.converted", tenant_id, "lead", lead_id, &payload)
+}
+
+/// A stage move: `crm.opportunity.stage_changed`, then `reopened`, `won` or `lost` as the move
+/// means, in that order (all on the opportunity's aggregate, so consumers see them in order).
+pub fn stage_moved(
+    tenant_id: Uuid,
+    actor_id: Uuid,
+    opportunity: &Opportunity,
+    from_stage_id: Uuid,
+    seconds_in_previous_stage: i64,
+    outcomes: &[MoveOutcome],
+    today: NaiveDate,
+) -> Result<Vec<NewEvent>> {
+    let id = opportunity.id;
+    let proto = convert::opportunity(opportunity.clone());
+    let mut events = vec![NewEvent::new(
+        "crm.opportunity.stage_changed",
+        tenant_id,
+        "opportunity",
+        id,
+        &pb::OpportunityStageChanged {
+            opportunity: Some(proto.clone()),
+            from_stage_id: from_stage_id.to_string(),
+            to_stage_id: opportunity.stage.id.to_string(),
+            actor_id: actor_id.to_string(),
+            seconds_in_previous_stage,
+        },
+    )?];
+    for outcome in outcomes {
+        let event = match outcome {
+            MoveOutcome::Reopened { previous } => NewEvent::new(
+                "crm.opportunity.reopened",
+                tenant_id,
+                "opportunity",
+                id,
+                &pb::OpportunityReopened {
+                    opportunity: Some(proto.clone()),
+                    previous_state: previous.as_str().to_owned(),
+                    actor_id: actor_id.to_string(),
+                },
+            )?,
+            MoveOutcome::Won | MoveOutcome::Lost => {
+                let event_type = if *outcome == MoveOutcome::Won {
+                    "crm.opportunity.won"
+                } else {
+                    "crm.opportunity.lost"
+                };
+                NewEvent::new(
+                    event_type,
+                    tenant_id,
+                    "opportunity",
+                    id,
+                    &closed(opportunity, proto.clone(), actor_id, today),
+                )?
+            }
+        };
+        events.push(event);
+    }
+    Ok(events)
+}
+
+/// Everything commissions needs about a closed deal.
+fn closed(
+    opportunity: &Opportunity,
+    proto: pb::Opportunity,
+    actor_id: Uuid,
+    today: NaiveDate,
+) -> pb::OpportunityClosed {
+    pb::OpportunityClosed {
+        opportunity: Some(proto),
+        amount: opportunity.data.amount.map(convert::money),
+        owner_id: opportunity.data.owner_id.to_string(),
+        splits: opportunity
+            .effective_splits()
+            .into_iter()
+            .map(convert::split)
+            .collect(),
+        pipeline_id: opportunity.pipeline_id.to_string(),
+        close_date: day::format(today),
+        lost_reason: if opportunity.stage.category == StageCategory::Lost {
+            opportunity.data.lost_reason.clone()
+        } else {
+            String::new()
+        },
+        actor_id: actor_id.to_string(),
+    }
+}
+
+/// `crm.pipeline.created`; `actor_id` is `None` for the default pipeline the CRM creates itself.
+pub fn pipeline_created(
+    tenant_id: Uuid,
+    actor_id: Option<Uuid>,
+    pipeline: Pipeline,
+) -> Result<NewEvent> {
+    let id = pipeline.id;
+    NewEvent::new(
+        "crm.pipeline.created",
+        tenant_id,
+        "pipeline",
+        id,
+        &pb::PipelineCreated {
+            pipeline: Some(convert::pipeline(pipeline)),
+            actor_id: actor_id.map(|a| a.to_string()).unwrap_or_default(),
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use prost::Message;
+
+    use super::*;
+    use crate::domain::opportunity::{CreditSplit, CurrentStage, OpportunityData};
+
+    fn won_deal(splits: Vec<CreditSplit>) -> Opportunity {
+        Opportunity {
+            id: Uuid::now_v7(),
+            data: OpportunityData {
+                name: "Deal".into(),
+                amount: Some(crate::domain::Money::parse("USD", 12_000, 0).expect("money")),
+                close_date: NaiveDate::from_ymd_opt(2026, 5, 1).expect("date"),
+                owner_id: Uuid::now_v7(),
+                account_id: None,
+                primary_contact_id: None,
+                lost_reason: String::new(),
+                splits,
+                custom_fields: Default::default(),
+            },
+            pipeline_id: Uuid::now_v7(),
+            stage: CurrentStage {
+                id: Uuid::now_v7(),
+                probability: 100,
+                category: StageCategory::Won,
+            },
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+            stage_entered_at: Utc::now(),
+        }
+    }
+
+    fn payload<M: Message + Default>(event: &NewEvent) -> M {
+        let envelope = event.to_envelope();
+        M::decode(envelope.payload.expect("payload").value.as_slice()).expect("decodes")
+    }
+
+    #[test]
+    fn winning_announces_the_stage_change_then_the_win_with_splits() {
+        let deal = won_deal(vec![]);
+        let today = NaiveDate::from_ymd_opt(2026, 4, 2).expect("date");
+        let events = stage_moved(
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+            &deal,
+            Uuid::now_v7(),
+            42,
+            &[MoveOutcome::Won],
+            today,
+        )
+        .expect("events");
+        let types: Vec<&str> = events.iter().map(NewEvent::event_type).collect();
+        assert_eq!(
+            types,
+            ["crm.opportunity.stage_changed", "crm.opportunity.won"]
+        );
+        let won: pb::OpportunityClosed = payload(&events[1]);
+        assert_eq!(won.owner_id, deal.data.owner_id.to_string());
+        assert_eq!(won.close_date, "2026-04-02");
+        assert_eq!(won.amount.map(|m| m.units), Some(12_000));
+        assert_eq!(won.splits.len(), 1);
+        assert_eq!(won.splits[0].percent, 100);
+        let changed: pb::OpportunityStageChanged = payload(&events[0]);
+        assert_eq!(changed.seconds_in_previous_stage, 42);
+    }
+
+    #[test]
+    fn shared_credit_is_announced_as_given() {
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        let deal = won_deal(vec![
+            CreditSplit {
+                user_id: a,
+                percent: 70,
+            },
+            CreditSplit {
+                user_id: b,
+                percent: 30,
+            },
+        ]);
+        let events = stage_moved(
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+            &deal,
+            Uuid::now_v7(),
+            0,
+            &[MoveOutcome::Won],
+            NaiveDate::MIN,
+        )
+        .expect("events");
+        let won: pb::OpportunityClosed = payload(&events[1]);
+        let total: i32 = won.splits.iter().map(|s| s.percent).sum();
+        assert_eq!(total, 100);
+        assert_eq!(won.splits.len(), 2);
+    }
+
+    #[test]
+    fn record_events_are_routed_by_entity_and_change() {
+        let deal = won_deal(vec![]);
+        let event = record_changed(
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+            Change::Updated,
+            Record::Opportunity(deal),
+            &["amount"],
+        )
+        .expect("event");
+        assert_eq!(event.event_type(), "crm.opportunity.updated");
+        let changed: pb::RecordChanged = payload(&event);
+        assert_eq!(changed.changed_fields, ["amount"]);
+        assert_eq!(changed.record_type, pb::RecordType::Opportunity as i32);
+    }
+}

@@ -1,0 +1,78 @@
+//! Builders of the case and activity events (`crm.case.*`, `crm.activity.*`).
+
+use chrono::{DateTime, Utc};
+use events::NewEvent;
+use proto::crm as pb;
+use uuid::Uuid;
+
+use crate::api::activities::activity_to_proto;
+use crate::api::cases::case_to_proto;
+use crate::api::convert::timestamp;
+use crate::domain::activity::Activity;
+use crate::domain::case::{Breach, Case};
+use crate::domain::visibility::Viewer;
+
+pub type Result<T> = std::result::Result<T, events::Error>;
+
+/// `crm.case.created|updated|deleted|opened|closed` with the case as it is now.
+pub fn case_changed(
+    viewer: Viewer,
+    event_type: &str,
+    case: Case,
+    changed_fields: &[&str],
+) -> Result<NewEvent> {
+    let id = case.id;
+    NewEvent::new(
+        event_type,
+        viewer.tenant_id,
+        "case",
+        id,
+        &pb::CaseChanged {
+            case: Some(case_to_proto(case)),
+            changed_fields: changed_fields.iter().map(|f| (*f).to_owned()).collect(),
+            actor_id: viewer.user_id.to_string(),
+        },
+    )
+}
+
+/// `crm.case.sla_breached`: the case missed `breach`, due at `due`.
+pub fn case_sla_breached(
+    tenant_id: Uuid,
+    case: Case,
+    breach: Breach,
+    due: DateTime<Utc>,
+) -> Result<NewEvent> {
+    let id = case.id;
+    NewEvent::new(
+        "crm.case.sla_breached",
+        tenant_id,
+        "case",
+        id,
+        &pb::CaseSlaBreached {
+            case: Some(case_to_proto(case)),
+            target: breach.as_str().to_owned(),
+            due_time: Some(timestamp(due)),
+        },
+    )
+}
+
+/// `crm.activity.created|updated|deleted|logged`.
+pub fn activity_changed(
+    viewer: Viewer,
+    event_type: &str,
+    activity: Activity,
+    changed_fields: &[&str],
+) -> Result<NewEvent> {
+    let id = activity.id;
+    NewEvent::new(
+        event_type,
+        viewer.tenant_id,
+        "activity",
+        id,
+        &pb::ActivityChanged {
+            activity: Some(activity_to_proto(activity)),
+            changed_fields: changed_fields.iter().map(|f| (*f).to_owned()).collect(),
+            actor_id: viewer.user_id.to_string(),
+        },
+    )
+}

@@ -1,0 +1,84 @@
+//! Typing `custom.<key>` comparisons with the key's definition: the value is read from the
+//! record's jsonb column and cast to the field's type, so comparisons are numeric, by date or by
+//! boolean rather than textual.
+
+use super::check::{Condition, ResolvedCustom, typed_value};
+use super::{FilterError, Kind};
+use crate::domain::custom_fields::{Definition, FieldType};
+
+/// Whether `condition` has custom comparisons (so definitions are worth reading).
+pub fn mentions_custom(condition: &Condition) -> bool {
+    match condition {
+        Condition::And(items) | Condition::Or(items) => items.iter().any(mentions_custom),
+        Condition::Not(inner) => mentions_custom(inner),
+        Condition::Compare { .. } => false,
+        Condition::Custom(_) => true,
+    }
+}
+
+/// Types every custom comparison of `condition` with `definitions`, reading from `column` (a
+/// trusted jsonb column expression such as `l.custom_fields`).
+pub fn resolve(
+    condition: &mut Condition,
+    definitions: &[Definition],
+    column: &str,
+) -> Result<(), FilterError> {
+    match condition {
+        Condition::And(items) | Condition::Or(items) => items
+            .iter_mut()
+            .try_for_each(|c| resolve(c, definitions, column)),
+        Condition::Not(inner) => resolve(inner, definitions, column),
+        Condition::Compare { .. } => Ok(()),
+        Condition::Custom(custom) => {
+            let c = &custom.comparison;
+            let definition = definitions
+                .iter()
+                .find(|d| d.spec.key == custom.key)
+                .ok_or_else(|| {
+                    let known: Vec<&str> =
+                        definitions.iter().map(|d| d.spec.key.as_str()).collect();
+                    FilterError::at(
+                        c.field_pos,
+                        format!(
+                            "unknown custom field {:?}; custom fields: {}",
+                            custom.key,
+                            if known.is_empty() {
+                                "none".to_owned()
+                            } else {
+                                known.join(", ")
+                            }
+                        ),
+                    )
+                })?;
+            let (kind, cast) = match definition.spec.field_type {
+                FieldType::Text => (Kind::Text { lowercase: false }, ""),
+                FieldType::Picklist => (Kind::Enum(&["picklist"]), ""),
+                FieldType::Number => (Kind::Integer, "::numeric"),
+                FieldType::Date => (Kind::Date, "::date"),
+                FieldType::Bool => (Kind::Enum(&[]), "::boolean"),
+            };
+            let value = typed_value(c, &c.field, kind)?;
+            if definition.spec.field_type == FieldType::Picklist
+                && !definition.spec.options.iter().any(|o| o == &c.value)
+            {
+                return Err(FilterError::at(
+                    c.value_pos,
+                    format!(
+                        "{} takes one of {}",
+                        c.field,
+                        definition.spec.options.join(", ")
+                    ),
+                ));
+            }
+            // The key comes from the definition, whose keys are [a-z][a-z0-9_]* (checked on
+            // creation and by the table's CHECK), so it is safe as a SQL literal.
+            custom.resolved = Some(ResolvedCustom {
+                expr: format!("({column}->>'{}'){cast}", definition.spec.key),
+                kind,
+                op: c.op,
+                value,
+            });
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! The CRM service: accounts, contacts, leads, pipelines and opportunities, with record
+//! visibility by ownership and management chain, AIP-160 filtering and keyset paging.
+//!
+//! [`Application::build`] wires store, token keys, gRPC services, the outbox relay and the
+//! tenants-events consumer; [`Application::run`] serves until shutdown. The same code runs as the
+//! `crm` binary and inside the `salescompass` launcher.
+
+pub mod api;
+pub mod domain;
+pub mod error;
+pub mod events;
+pub mod filter;
+pub mod listing;
+pub mod sla;
+pub mod store;
+#[cfg(feature = "test-util")]
+pub mod testing;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ::events::{Consumer, ConsumerConfig, Relay, RelayConfig};
+use auth::Authenticator;
+use auth::token::Verifier;
+use proto::crm as pb;
+use runtime::CancellationToken;
+use runtime::config::{ServerSettings, TelemetrySettings};
+use runtime::grpc::GrpcServer;
+use serde::Deserialize;
+use tonic::service::Routes;
+
+use crate::api::Shared;
+use crate::store::PgStore;
+use auth::key_ring::{KeyRing, KeySource, RefreshKeys, TenantsKeys};
+
+/// Built-in defaults; every key can be overridden by file or environment.
+pub const DEFAULTS: &str = r#"
+[server]
+grpc_listen = "127.0.0.1:50052"
+admin_listen = "127.0.0.1:9092"
+
+[database]
+url = "postgres://postgres@127.0.0.1:5432/salescompass"
+schema = "crm"
+
+[telemetry]
+
+[amqp]
+url = "amqp://guest:guest@127.0.0.1:5672/%2f"
+queue = "crm.tenants"
+
+[auth]
+tenants_url = "http://127.0.0.1:50051"
+jwks_min_refresh_secs = 5
+
+[sla]
+sweep_interval_secs = 30
+"#;
+
+pub const SERVICE_NAMES: &[&str] = &[
+    "salescompass.crm.v1.AccountService",
+    "salescompass.crm.v1.ContactService",
+    "salescompass.crm.v1.LeadService",
+    "salescompass.crm.v1.PipelineService",
+    "salescompass.crm.v1.OpportunityService",
+    "salescompass.crm.v1.CrmSettingsService",
+    "salescompass.crm.v1.CaseService",
+    "salescompass.crm.v1.ActivityService",
+    "salescompass.crm.v1.HistoryService",
+    "salescompass.crm.v1.ProductService",
+    "salescompass.crm.v1.PriceBookService",
+    "salescompass.crm.v1.QuoteService",
+    "salescompass.crm.v1.BoardService",
+    "salescompass.crm.v1.SearchService",
+    "salescompass.crm.v1.CustomFieldService",
+    "salescompass.crm.v1.ImportExportService",
+];
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: db::DatabaseSettings,
+    #[serde(default)]
+    pub telemetry: TelemetrySettings,
+    pub amqp: AmqpSettings,
+    pub auth: AuthSettings,
+    #[serde(default)]
+    pub sla: sla::SlaSettings,
+}
+
+impl Settings {
+    pub fn load() -> Result<Self, runtime::Error> {
+        Ok(runtime::config::load(DEFAULTS)?)
+    }
+}
+
+#[derive(Clone, Deserialize)]
+pub struct AmqpSettings {
+    /// Broker URL (`AMQP_URL`); carries credentials, so it is never logged.
+    pub url: String,
+    /// Durable queue of the tenants events this service consumes.
+    pub queue: String,
+}
+
+impl std::fmt::Debug for AmqpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AmqpSettings")
+            .field("queue", &self.queue)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    /// gRPC URL of the tenants service, whose GetJwks publishes the token verification keys.
+    pub tenants_url: String,
+    /// Fewest seconds between two key fetches triggered by unknown key ids.
+    pub jwks_min_refresh_secs: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Runtime(#[from] runtime::Error),
+    #[error(transparent)]
+    Database(#[from] db::Error),
+    #[error("{0}")]
+    Config(String),
+    #[error(transparent)]
+    Events(#[from] ::events::Error),
+}
+
+/// Creates the schema if missing and applies the service's and the outbox's migrations.
+pub async fn migrate(settings: &Settings) -> Result<(), StartError> {
+    let mut own = sqlx::migrate!("./migrations");
+    own.set_ignore_missing(true);
+    db::migrate(&settings.database, vec![own, ::events::migrator()]).await?;
+    Ok(())
+}
+
+/// The CRM service, bound and ready to serve.
+pub struct Application {
+    server: GrpcServer,
+    routes: Routes,
+    relay: Relay,
+    consumer: Consumer,
+    sweeper: sla::SlaSweeper,
+}
+
+impl Application {
+    /// Builds with token keys from the tenants service (`auth.tenants_url`).
+    pub async fn build(settings: Settings) -> Result<Self, StartError> {
+        let source = TenantsKeys::new(&settings.auth.tenants_url).map_err(StartError::Config)?;
+        Self::build_with_keys(settings, Arc::new(source)).await
+    }
+
+    /// Builds with token keys from `source`.
+    pub async fn build_with_keys(
+        settings: Settings,
+        source: Arc<dyn KeySource>,
+    ) -> Result<Self, StartError> {
+        if settings.database.migrate_on_start {
+            migrate(&settings).await?;
+        }
+        let pool = db::connect(&settings.database).await?;
+
+        let no_keys = Verifier::from_jwks(&[]).map_err(|e| StartError::Config(e.to_string()))?;
+        let authenticator = Authenticator::new(no_keys, None);
+        let keys = Arc::new(KeyRing::new(
+            authenticator.clone(),
+            source,
+            Duration::from_secs(settings.auth.jwks_min_refresh_secs),
+        ));
+        // The tenants service may start later; the first token with an unknown key fetches again.
+        if let Err(error) = keys.refresh().await {
+            tracing::warn!(%error, "token keys unavailable at start, will fetch on first use");
+        }
+
+        let pg_store = Arc::new(PgStore::new(pool.clone()));
+        let shared = Arc::new(Shared {
+            store: pg_store.clone(),
+        });
+        // Every service: the token interceptor, and a key refresh when a token names a new key.
+        macro_rules! guarded {
+            ($server:ty, $api:expr) => {
+                RefreshKeys::new(
+                    <$server>::with_interceptor($api, authenticator.clone()),
+                    keys.clone(),
+                )
+            };
+        }
+        let routes = Routes::new(guarded!(
+            pb::account_service_server::AccountServiceServer<_>,
+            api::accounts::AccountApi::new(shared.clone())
+        ))
+        .add_service(guarded!(
+            pb::contact_service_server::ContactServiceServer<_>,
+            api::contacts::ContactApi::new(shared.clone())
+        ))
+        .add_service(guarded!(
+            pb::lead_service_server::LeadServiceServer<_>,
+            api::leads::LeadApi::new(shared.clone())
+        ))
+        .add_service(guarded!(
+            pb::pipeline_service_server::PipelineServiceServer<_>,
+            api::pipelines::PipelineApi::new(shared.clone())
+        ))
+        .add_service(guarded!(
+            pb::opportunity_service_server::OpportunityServiceServer<_>,
+            api::opportunities::OpportunityApi::new(shared.clone())
+        ))
+        .add_service(guarded!(
+            pb::crm_settings_service_server::CrmSettingsServiceServer<_>,
+            api::settings::SettingsApi::new(pg_store.clone())
+        ))
+        .add_service(guarded!(
+            pb::case_service_server::CaseServiceServer<_>,
+            api::cases::CaseApi::new(pg_store.clone())
+        ))
+        .add_service(guarded!(
+            pb::activity_service_server::ActivityServiceServer<_>,
+            api::activities::ActivityApi::new(pg_store.clone())
+        ))
+        .add_service(guarded!(
+            pb::history_service_server::HistoryServiceServer<_>,
+            api::history::HistoryApi::new(pg_store.clone())
+        ))
+        .add_service(guarded!(
+            pb::product_service_server::ProductServiceServer<_>,
+            api::catalog::ProductApi::new(pg_store.clone())
+        ))
+        .add_service(guarded!(
+            pb::price_book_service_server::PriceBookServiceServer<_>,
+            api::catalog::PriceBookApi::new(pg_store.clone())
+        ))
+        .add_service(guarded!(
+            pb::quote_service_server::QuoteServiceServer<_>,
+            api::quotes::QuoteApi::new(pg_store.clone())
+        ))
+        .add_service(guarded!(
+            pb::board_service_server::BoardServiceServer<_>,
+            api::board::BoardApi::new(pg_store.clone())
+        ))
+        .add_service(guarded!(
+            pb::search_service_server::SearchServiceServer<_>,
+            api::search::SearchApi::new(pg_store.clone())
+        ))
+        .add_service(guarded!(
+            pb::custom_field_service_server::CustomFieldServiceServer<_>,
+            api::custom_fields::CustomFieldApi::new(pg_store.clone())
+        ))
+        .add_service(guarded!(
+            pb::import_export_service_server::ImportExportServiceServer<_>,
+            api::imports::ImportExportApi::new(shared, pg_store.clone())
+        ));
+        let sweeper = sla::SlaSweeper::new(pg_store, &settings.sla);
+
+        let relay = Relay::new(pool.clone(), &settings.amqp.url, RelayConfig::default());
+        let consumer = Consumer::new(
+            pool,
+            &settings.amqp.url,
+            ConsumerConfig::new(
+                &settings.amqp.queue,
+                events::tenants::BINDINGS.iter().copied(),
+            ),
+            events::TenantsHandler,
+        );
+        let server = GrpcServer::bind("crm", &settings.server).await?;
+        Ok(Self {
+            server,
+            routes,
+            relay,
+            consumer,
+            sweeper,
+        })
+    }
+
+    pub fn grpc_addr(&self) -> Result<SocketAddr, StartError> {
+        Ok(self.server.grpc_addr()?)
+    }
+
+    pub fn admin_addr(&self) -> Result<SocketAddr, StartError> {
+        Ok(self.server.admin_addr()?)
+    }
+
+    /// Serves, relays the outbox and consumes tenants events until `shutdown` is cancelled.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), StartError> {
+        let background = shutdown.child_token();
+        let relay = tokio::spawn(self.relay.run(background.clone()));
+        let consumer = tokio::spawn(self.consumer.run(background.clone()));
+        let sweeper = tokio::spawn(self.sweeper.run(background.clone()));
+        let served = self
+            .server
+            .serve(self.routes, SERVICE_NAMES, shutdown)
+            .await;
+        background.cancel();
+        if let Err(error) = sweeper.await {
+            tracing::error!(%error, task = "sla sweeper", "background task panicked");
+        }
+        for (name, task) in [("relay", relay), ("consumer", consumer)] {
+            match task.await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => tracing::error!(%error, task = name, "background task failed"),
+                Err(error) => tracing::error!(%error, task = name, "background task panicked"),
+            }
+        }
+        Ok(served?)
+    }
+}

@@ -1,0 +1,373 @@
+//! Persistence of the CRM: the [`Store`] trait the API depends on and its Postgres
+//! implementation. Every statement runs in a transaction opened by `db::begin_for_tenant`, so
+//! row-level security enforces the tenant even if a WHERE clause forgot it; on top of that every
+//! read and write is limited to the records the viewer may reach (see `domain::visibility`), and
+//! every change writes its events to the outbox in the same transaction.
+
+pub mod accounts;
+pub mod activities;
+pub mod board;
+pub mod cases;
+pub mod catalog;
+pub mod contacts;
+pub mod custom_fields;
+pub mod handover;
+pub mod history;
+pub mod imports;
+pub mod leads;
+pub mod opportunities;
+pub mod page;
+pub mod pipelines;
+pub mod quotes;
+pub mod search;
+pub mod settings;
+pub mod tenant_state;
+pub mod users;
+
+use async_trait::async_trait;
+use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
+use uuid::Uuid;
+
+use crate::domain::account::{Account, AccountData, AccountPatch};
+use crate::domain::contact::{Contact, ContactPatch, NewContact};
+use crate::domain::conversion::{Conversion, ConvertOptions};
+use crate::domain::lead::{Lead, LeadData, LeadPatch};
+use crate::domain::opportunity::{NewOpportunity, Opportunity, OpportunityPatch, StageChange};
+use crate::domain::pipeline::{NewPipeline, Pipeline};
+use crate::domain::visibility::{Access, Reach, RecordKind, Scope, Viewer, reach};
+use crate::error::{Error, Result};
+use crate::listing::{ListQuery, Page};
+
+pub type Tx = Transaction<'static, Postgres>;
+
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    async fn create_account(&self, viewer: Viewer, account: AccountData) -> Result<Account>;
+    async fn account(&self, viewer: Viewer, id: Uuid) -> Result<Option<Account>>;
+    async fn list_accounts(&self, viewer: Viewer, query: ListQuery) -> Result<Page<Account>>;
+    async fn update_account(
+        &self,
+        viewer: Viewer,
+        id: Uuid,
+        patch: AccountPatch,
+    ) -> Result<Option<Account>>;
+    async fn delete_account(&self, viewer: Viewer, id: Uuid) -> Result<bool>;
+
+    async fn create_contact(&self, viewer: Viewer, contact: NewContact) -> Result<Contact>;
+    async fn contact(&self, viewer: Viewer, id: Uuid) -> Result<Option<Contact>>;
+    async fn list_contacts(&self, viewer: Viewer, query: ListQuery) -> Result<Page<Contact>>;
+    async fn update_contact(
+        &self,
+        viewer: Viewer,
+        id: Uuid,
+        patch: ContactPatch,
+    ) -> Result<Option<Contact>>;
+    async fn delete_contact(&self, viewer: Viewer, id: Uuid) -> Result<bool>;
+
+    async fn create_lead(&self, viewer: Viewer, lead: LeadData) -> Result<Lead>;
+    async fn lead(&self, viewer: Viewer, id: Uuid) -> Result<Option<Lead>>;
+    async fn list_leads(&self, viewer: Viewer, query: ListQuery) -> Result<Page<Lead>>;
+    /// Refuses to change a converted lead.
+    async fn update_lead(&self, viewer: Viewer, id: Uuid, patch: LeadPatch)
+    -> Result<Option<Lead>>;
+    async fn delete_lead(&self, viewer: Viewer, id: Uuid) -> Result<bool>;
+    /// Converts in one transaction; `None` when the lead is not visible to the viewer.
+    async fn convert_lead(
+        &self,
+        viewer: Viewer,
+        id: Uuid,
+        options: ConvertOptions,
+    ) -> Result<Option<Conversion>>;
+
+    /// The tenant's pipelines, default first (created on the spot if still missing).
+    async fn list_pipelines(&self, viewer: Viewer) -> Result<Vec<Pipeline>>;
+    async fn pipeline(&self, viewer: Viewer, id: Uuid) -> Result<Option<Pipeline>>;
+    async fn create_pipeline(&self, viewer: Viewer, pipeline: NewPipeline) -> Result<Pipeline>;
+
+    async fn create_opportunity(
+        &self,
+        viewer: Viewer,
+        opportunity: NewOpportunity,
+    ) -> Result<Opportunity>;
+    async fn opportunity(&self, viewer: Viewer, id: Uuid) -> Result<Option<Opportunity>>;
+    async fn list_opportunities(
+        &self,
+        viewer: Viewer,
+        query: ListQuery,
+    ) -> Result<Page<Opportunity>>;
+    async fn update_opportunity(
+        &self,
+        viewer: Viewer,
+        id: Uuid,
+        patch: OpportunityPatch,
+    ) -> Result<Option<Opportunity>>;
+    async fn delete_opportunity(&self, viewer: Viewer, id: Uuid) -> Result<bool>;
+    /// Moves to `stage_id` of the opportunity's pipeline, recording history and events.
+    async fn move_stage(
+        &self,
+        viewer: Viewer,
+        id: Uuid,
+        stage_id: Uuid,
+        lost_reason: String,
+    ) -> Result<Option<Opportunity>>;
+    /// Oldest first; `None` when the opportunity is not visible.
+    async fn stage_history(&self, viewer: Viewer, id: Uuid) -> Result<Option<Vec<StageChange>>>;
+}
+
+/// The Postgres store.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// A transaction scoped to the viewer's tenant. A suspended tenant's tokens stop working
+    /// here at once, not when they expire.
+    async fn tx(&self, viewer: Viewer) -> Result<Tx> {
+        let mut tx = db::begin_for_tenant(&self.pool, viewer.tenant_id).await?;
+        // One round trip: the actor for field history, and the tenant's suspension.
+        let suspended: bool = sqlx::query_scalar(
+            "SELECT coalesce((SELECT suspended FROM crm_tenants), false)
+             FROM (SELECT set_config('crm.actor_id', $1, true)) actor",
+        )
+        .bind(viewer.user_id.to_string())
+        .fetch_one(&mut *tx)
+        .await?;
+        if suspended {
+            return Err(auth::AuthError::Invalid.into());
+        }
+        Ok(tx)
+    }
+}
+
+/// The owners whose `kind` records `viewer` reaches for `access`.
+pub(crate) async fn scope(
+    tx: &mut Tx,
+    viewer: Viewer,
+    kind: RecordKind,
+    access: Access,
+) -> Result<Scope> {
+    let reach = reach(viewer.role, kind, access);
+    if reach == Reach::Team {
+        let reports = users::reports(tx, viewer.user_id).await?;
+        return Ok(Scope::resolve(reach, viewer.user_id, || reports));
+    }
+    Ok(Scope::resolve(reach, viewer.user_id, Vec::new))
+}
+
+/// ` AND <owner_column> = ANY($n)` unless the scope is everything.
+pub(crate) fn push_scope(qb: &mut QueryBuilder<Postgres>, owner_column: &str, scope: &Scope) {
+    if let Scope::Owners(owners) = scope {
+        qb.push(format_args!(" AND {owner_column} = ANY("));
+        qb.push_bind(owners.clone());
+        qb.push(")");
+    }
+}
+
+/// A record may be handed to `owner` when that is the viewer, or an active user in the viewer's
+/// write scope (managers assign within their team, admins to anyone).
+pub(crate) async fn check_owner(
+    tx: &mut Tx,
+    viewer: Viewer,
+    scope: &Scope,
+    owner: Uuid,
+) -> Result<()> {
+    if owner == viewer.user_id {
+        return Ok(());
+    }
+    if !scope.allows(owner) {
+        return Err(Error::invalid(
+            "owner_id",
+            "you can only assign records to yourself or members of your team",
+        ));
+    }
+    match users::is_active(tx, owner).await? {
+        Some(true) => Ok(()),
+        Some(false) => Err(Error::invalid("owner_id", "the user is deactivated")),
+        None => Err(Error::invalid("owner_id", "no such user in this tenant")),
+    }
+}
+
+/// Checks that `id` is a live `kind` record the viewer can read, for references such as a
+/// contact's account. A missing or invisible record is reported on `field`.
+pub(crate) async fn check_reference(
+    tx: &mut Tx,
+    viewer: Viewer,
+    kind: RecordKind,
+    id: Uuid,
+    field: &'static str,
+) -> Result<()> {
+    let table = match kind {
+        RecordKind::Account => "accounts",
+        RecordKind::Contact => "contacts",
+        RecordKind::Lead => "leads",
+        RecordKind::Opportunity => "opportunities",
+    };
+    let owner: Option<Uuid> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT owner_id FROM {table} WHERE id = $1 AND deleted_at IS NULL"
+    )))
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let visible = match owner {
+        Some(owner) => scope(tx, viewer, kind, Access::Read).await?.allows(owner),
+        None => false,
+    };
+    if visible {
+        Ok(())
+    } else {
+        Err(Error::invalid(field, format!("no such {}", kind.name())))
+    }
+}
+
+/// Writes events to the outbox in the business transaction.
+pub(crate) async fn publish(tx: &mut Tx, events: &[events::NewEvent]) -> Result<()> {
+    events::outbox::enqueue_all(tx, events).await?;
+    Ok(())
+}
+
+pub(crate) fn today() -> chrono::NaiveDate {
+    chrono::Utc::now().date_naive()
+}
+
+/// The current time at the database's precision (microseconds), so records built here equal
+/// what a later read returns.
+pub(crate) fn now() -> chrono::DateTime<chrono::Utc> {
+    use chrono::SubsecRound;
+    chrono::Utc::now().trunc_subsecs(6)
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn create_account(&self, viewer: Viewer, account: AccountData) -> Result<Account> {
+        self.create_account_impl(viewer, account).await
+    }
+    async fn account(&self, viewer: Viewer, id: Uuid) -> Result<Option<Account>> {
+        self.account_impl(viewer, id).await
+    }
+    async fn list_accounts(&self, viewer: Viewer, query: ListQuery) -> Result<Page<Account>> {
+        self.list_accounts_impl(viewer, query).await
+    }
+    async fn update_account(
+        &self,
+        viewer: Viewer,
+        id: Uuid,
+        patch: AccountPatch,
+    ) -> Result<Option<Account>> {
+        self.update_account_impl(viewer, id, patch).await
+    }
+    async fn delete_account(&self, viewer: Viewer, id: Uuid) -> Result<bool> {
+        self.delete_account_impl(viewer, id).await
+    }
+
+    async fn create_contact(&self, viewer: Viewer, contact: NewContact) -> Result<Contact> {
+        self.create_contact_impl(viewer, contact).await
+    }
+    async fn contact(&self, viewer: Viewer, id: Uuid) -> Result<Option<Contact>> {
+        self.contact_impl(viewer, id).await
+    }
+    async fn list_contacts(&self, viewer: Viewer, query: ListQuery) -> Result<Page<Contact>> {
+        self.list_contacts_impl(viewer, query).await
+    }
+    async fn update_contact(
+        &self,
+        viewer: Viewer,
+        id: Uuid,
+        patch: ContactPatch,
+    ) -> Result<Option<Contact>> {
+        self.update_contact_impl(viewer, id, patch).await
+    }
+    async fn delete_contact(&self, viewer: Viewer, id: Uuid) -> Result<bool> {
+        self.delete_contact_impl(viewer, id).await
+    }
+
+    async fn create_lead(&self, viewer: Viewer, lead: LeadData) -> Result<Lead> {
+        self.create_lead_impl(viewer, lead).await
+    }
+    async fn lead(&self, viewer: Viewer, id: Uuid) -> Result<Option<Lead>> {
+        self.lead_impl(viewer, id).await
+    }
+    async fn list_leads(&self, viewer: Viewer, query: ListQuery) -> Result<Page<Lead>> {
+        self.list_leads_impl(viewer, query).await
+    }
+    async fn update_lead(
+        &self,
+        viewer: Viewer,
+        id: Uuid,
+        patch: LeadPatch,
+    ) -> Result<Option<Lead>> {
+        self.update_lead_impl(viewer, id, patch).await
+    }
+    async fn delete_lead(&self, viewer: Viewer, id: Uuid) -> Result<bool> {
+        self.delete_lead_impl(viewer, id).await
+    }
+    async fn convert_lead(
+        &self,
+        viewer: Viewer,
+        id: Uuid,
+        options: ConvertOptions,
+    ) -> Result<Option<Conversion>> {
+        self.convert_lead_impl(viewer, id, options).await
+    }
+
+    async fn list_pipelines(&self, viewer: Viewer) -> Result<Vec<Pipeline>> {
+        self.list_pipelines_impl(viewer).await
+    }
+    async fn pipeline(&self, viewer: Viewer, id: Uuid) -> Result<Option<Pipeline>> {
+        self.pipeline_impl(viewer, id).await
+    }
+    async fn create_pipeline(&self, viewer: Viewer, pipeline: NewPipeline) -> Result<Pipeline> {
+        self.create_pipeline_impl(viewer, pipeline).await
+    }
+
+    async fn create_opportunity(
+        &self,
+        viewer: Viewer,
+        opportunity: NewOpportunity,
+    ) -> Result<Opportunity> {
+        self.create_opportunity_impl(viewer, opportunity).await
+    }
+    async fn opportunity(&self, viewer: Viewer, id: Uuid) -> Result<Option<Opportunity>> {
+        self.opportunity_impl(viewer, id).await
+    }
+    async fn list_opportunities(
+        &self,
+        viewer: Viewer,
+        query: ListQuery,
+    ) -> Result<Page<Opportunity>> {
+        self.list_opportunities_impl(viewer, query).await
+    }
+    async fn update_opportunity(
+        &self,
+        viewer: Viewer,
+        id: Uuid,
+        patch: OpportunityPatch,
+    ) -> Result<Option<Opportunity>> {
+        self.update_opportunity_impl(viewer, id, patch).await
+    }
+    async fn delete_opportunity(&self, viewer: Viewer, id: Uuid) -> Result<bool> {
+        self.delete_opportunity_impl(viewer, id).await
+    }
+    async fn move_stage(
+        &self,
+        viewer: Viewer,
+        id: Uuid,
+        stage_id: Uuid,
+        lost_reason: String,
+    ) -> Result<Option<Opportunity>> {
+        self.move_stage_impl(viewer, id, stage_id, lost_reason)
+            .await
+    }
+    async fn stage_history(&self, viewer: Viewer, id: Uuid) -> Result<Option<Vec<StageChange>>> {
+        self.stage_history_impl(viewer, id).await
+    }
+}

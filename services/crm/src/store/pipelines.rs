@@ -1,0 +1,226 @@
+//! Pipelines and stages. The default pipeline is created on first need (or from the tenant's
+//! provisioned event, whichever comes first); a partial unique index makes that idempotent.
+
+use std::collections::HashMap;
+
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+use uuid::Uuid;
+
+use super::{PgStore, Tx, now, publish};
+use crate::domain::pipeline::{NewPipeline, Pipeline, Stage, StageCategory, default_pipeline};
+use crate::domain::visibility::Viewer;
+use crate::error::{Error, Result};
+use crate::events::publish as events;
+
+const STAGE_COLUMNS: &str = "id, pipeline_id, name, probability, category, position";
+
+pub(crate) fn stage_from_row(row: &PgRow) -> Result<Stage> {
+    let category: String = row.try_get("category")?;
+    Ok(Stage {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        probability: row.try_get("probability")?,
+        category: StageCategory::parse(&category)
+            .ok_or_else(|| Error::Internal(format!("unknown stage category {category}")))?,
+        position: row.try_get("position")?,
+    })
+}
+
+/// Pipelines matching `only` (all when `None`), default first, with their stages in order.
+async fn load(tx: &mut Tx, only: Option<Uuid>) -> Result<Vec<Pipeline>> {
+    let rows = sqlx::query(
+        "SELECT id, name, is_default, created_at FROM pipelines
+         WHERE $1::uuid IS NULL OR id = $1
+         ORDER BY is_default DESC, created_at, id",
+    )
+    .bind(only)
+    .fetch_all(&mut **tx)
+    .await?;
+    let ids: Vec<Uuid> = rows
+        .iter()
+        .map(|r| r.try_get("id"))
+        .collect::<Result<_, _>>()?;
+    let stage_rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {STAGE_COLUMNS} FROM stages WHERE pipeline_id = ANY($1) ORDER BY position"
+    )))
+    .bind(&ids)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut stages: HashMap<Uuid, Vec<Stage>> = HashMap::new();
+    for row in &stage_rows {
+        let pipeline_id: Uuid = row.try_get("pipeline_id")?;
+        stages
+            .entry(pipeline_id)
+            .or_default()
+            .push(stage_from_row(row)?);
+    }
+    rows.iter()
+        .map(|row| {
+            let id: Uuid = row.try_get("id")?;
+            Ok(Pipeline {
+                id,
+                name: row.try_get("name")?,
+                is_default: row.try_get("is_default")?,
+                stages: stages.remove(&id).unwrap_or_default(),
+                created_at: row.try_get("created_at")?,
+            })
+        })
+        .collect()
+}
+
+pub(crate) async fn load_one(tx: &mut Tx, id: Uuid) -> Result<Option<Pipeline>> {
+    Ok(load(tx, Some(id)).await?.into_iter().next())
+}
+
+/// Inserts a pipeline and its stages; a name already in use is ALREADY_EXISTS.
+async fn insert(
+    tx: &mut Tx,
+    tenant_id: Uuid,
+    pipeline: &NewPipeline,
+    is_default: bool,
+) -> Result<Option<Uuid>> {
+    let id = Uuid::now_v7();
+    let inserted: Option<Uuid> = sqlx::query_scalar(
+        "INSERT INTO pipelines (id, tenant_id, name, is_default, created_at)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (tenant_id) WHERE is_default DO NOTHING
+         RETURNING id",
+    )
+    .bind(id)
+    .bind(tenant_id)
+    .bind(&pipeline.name)
+    .bind(is_default)
+    .bind(now())
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(|error| match db::unique_violation(&error) {
+        Some("pipelines_name_key") => Error::AlreadyExists {
+            field: "pipeline.name",
+            message: "a pipeline with this name already exists".to_owned(),
+        },
+        _ => Error::Store(error),
+    })?;
+    if inserted.is_none() {
+        return Ok(None);
+    }
+    let count = pipeline.stages.len();
+    let ids: Vec<Uuid> = (0..count).map(|_| Uuid::now_v7()).collect();
+    let names: Vec<&str> = pipeline.stages.iter().map(|s| s.name.as_str()).collect();
+    let probabilities: Vec<i32> = pipeline.stages.iter().map(|s| s.probability).collect();
+    let categories: Vec<&str> = pipeline
+        .stages
+        .iter()
+        .map(|s| s.category.as_str())
+        .collect();
+    let positions: Vec<i32> = (0..count)
+        .map(|i| i32::try_from(i).unwrap_or(i32::MAX))
+        .collect();
+    sqlx::query(
+        "INSERT INTO stages (id, tenant_id, pipeline_id, name, probability, category, position)
+         SELECT s.id, $1, $2, s.name, s.probability, s.category, s.position
+         FROM UNNEST($3::uuid[], $4::text[], $5::int[], $6::text[], $7::int[])
+              AS s(id, name, probability, category, position)",
+    )
+    .bind(tenant_id)
+    .bind(id)
+    .bind(&ids)
+    .bind(&names)
+    .bind(&probabilities)
+    .bind(&categories)
+    .bind(&positions)
+    .execute(&mut **tx)
+    .await?;
+    Ok(Some(id))
+}
+
+/// The tenant's default pipeline, created (with a `crm.pipeline.created` event) if missing.
+/// Safe under concurrency: a racing creation waits on the unique index and then finds the row.
+pub(crate) async fn ensure_default(tx: &mut Tx, tenant_id: Uuid) -> Result<Pipeline> {
+    let existing: Option<Uuid> = sqlx::query_scalar("SELECT id FROM pipelines WHERE is_default")
+        .fetch_optional(&mut **tx)
+        .await?;
+    let id = match existing {
+        Some(id) => id,
+        None => match insert(tx, tenant_id, &default_pipeline(), true).await? {
+            Some(id) => {
+                let created = load_one(tx, id)
+                    .await?
+                    .ok_or_else(|| Error::Internal("default pipeline vanished".to_owned()))?;
+                publish(
+                    tx,
+                    &[events::pipeline_created(tenant_id, None, created.clone())?],
+                )
+                .await?;
+                tracing::info!(%tenant_id, pipeline_id = %id, "default pipeline created");
+                return Ok(created);
+            }
+            None => {
+                sqlx::query_scalar("SELECT id FROM pipelines WHERE is_default")
+                    .fetch_one(&mut **tx)
+                    .await?
+            }
+        },
+    };
+    load_one(tx, id)
+        .await?
+        .ok_or_else(|| Error::Internal("default pipeline vanished".to_owned()))
+}
+
+/// A stage of any of the tenant's pipelines, with its pipeline id.
+pub(crate) async fn stage(tx: &mut Tx, id: Uuid) -> Result<Option<(Uuid, Stage)>> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {STAGE_COLUMNS} FROM stages WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.map(|r| Ok((r.try_get("pipeline_id")?, stage_from_row(&r)?)))
+        .transpose()
+}
+
+impl PgStore {
+    #[tracing::instrument(name = "crm.postgres.list_pipelines", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    pub(super) async fn list_pipelines_impl(&self, viewer: Viewer) -> Result<Vec<Pipeline>> {
+        let mut tx = self.tx(viewer).await?;
+        ensure_default(&mut tx, viewer.tenant_id).await?;
+        let pipelines = load(&mut tx, None).await?;
+        tx.commit().await?;
+        Ok(pipelines)
+    }
+
+    pub(super) async fn pipeline_impl(&self, viewer: Viewer, id: Uuid) -> Result<Option<Pipeline>> {
+        let mut tx = self.tx(viewer).await?;
+        let pipeline = load_one(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(pipeline)
+    }
+
+    #[tracing::instrument(name = "crm.postgres.create_pipeline", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    pub(super) async fn create_pipeline_impl(
+        &self,
+        viewer: Viewer,
+        pipeline: NewPipeline,
+    ) -> Result<Pipeline> {
+        let mut tx = self.tx(viewer).await?;
+        // The default comes first, so a custom pipeline can never take its place.
+        ensure_default(&mut tx, viewer.tenant_id).await?;
+        let id = insert(&mut tx, viewer.tenant_id, &pipeline, false)
+            .await?
+            .ok_or_else(|| Error::Internal("non-default pipeline insert skipped".to_owned()))?;
+        let created = load_one(&mut tx, id)
+            .await?
+            .ok_or_else(|| Error::Internal("created pipeline vanished".to_owned()))?;
+        publish(
+            &mut tx,
+            &[events::pipeline_created(
+                viewer.tenant_id,
+                Some(viewer.user_id),
+                created.clone(),
+            )?],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(created)
+    }
+}

@@ -1,0 +1,64 @@
+//! Per-tenant state the CRM keeps beside the records: suspension (projected from tenants events)
+//! and the settings that say what happens to a deactivated user's records.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::Tx;
+use crate::domain::settings::{CrmSettings, DeactivatedOwnerPolicy};
+use crate::error::Result;
+
+/// Records a suspension or reactivation, unless a newer event already did.
+pub async fn set_suspended(
+    tx: &mut Tx,
+    tenant_id: Uuid,
+    suspended: bool,
+    source_time: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO crm_tenants (tenant_id, suspended, source_time) VALUES ($1, $2, $3)
+         ON CONFLICT (tenant_id) DO UPDATE SET
+             suspended = EXCLUDED.suspended,
+             source_time = EXCLUDED.source_time,
+             updated_at = now()
+         WHERE crm_tenants.source_time <= EXCLUDED.source_time",
+    )
+    .bind(tenant_id)
+    .bind(suspended)
+    .bind(source_time)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The tenant's settings, defaults when never changed.
+pub async fn settings(tx: &mut Tx) -> Result<CrmSettings> {
+    let row: Option<(String, Option<Uuid>)> =
+        sqlx::query_as("SELECT deactivated_owner_policy, fallback_owner_id FROM crm_tenants")
+            .fetch_optional(&mut **tx)
+            .await?;
+    Ok(match row {
+        Some((policy, fallback_owner_id)) => CrmSettings {
+            deactivated_owner_policy: DeactivatedOwnerPolicy::from_db(&policy),
+            fallback_owner_id,
+        },
+        None => CrmSettings::default(),
+    })
+}
+
+pub async fn save_settings(tx: &mut Tx, tenant_id: Uuid, settings: &CrmSettings) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO crm_tenants (tenant_id, deactivated_owner_policy, fallback_owner_id)
+         VALUES ($1, $2, $3)
+         ON CONFLICT (tenant_id) DO UPDATE SET
+             deactivated_owner_policy = EXCLUDED.deactivated_owner_policy,
+             fallback_owner_id = EXCLUDED.fallback_owner_id,
+             updated_at = now()",
+    )
+    .bind(tenant_id)
+    .bind(settings.deactivated_owner_policy.as_db())
+    .bind(settings.fallback_owner_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,22 @@
+//! Integration tests of the CRM service against the real PostgreSQL and RabbitMQ: each test
+//! spawns its own service on free ports with its own schema, queue names and tenants.
+
+mod accounts_contacts;
+mod activities;
+mod auth;
+mod board;
+mod cases;
+mod conversion;
+mod custom_fields;
+mod events;
+mod handover;
+mod helpers;
+mod history;
+mod imports;
+mod leads_listing;
+mod opportunities;
+mod pipelines;
+mod quotes;
+mod search;
+mod tenancy;
+mod visibility;

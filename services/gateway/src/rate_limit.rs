@@ -1,0 +1,306 @@
+//! Token-bucket rate limits per route class, keyed by tenant (from the verified token) and by
+//! client address, reported in `RateLimit-*` headers (draft-ietf-httpapi-ratelimit-headers).
+
+use std::hash::Hash;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::StateInformationMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
+use http::{HeaderMap, HeaderValue};
+
+use crate::error::{Error, retry_after_secs};
+use crate::settings::{ClassLimits, RateLimitSettings};
+
+type Keyed<K> = RateLimiter<K, DefaultKeyedStateStore<K>, DefaultClock, StateInformationMiddleware>;
+
+/// Route classes with their own buckets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteClass {
+    Default,
+    /// Login and refresh: stricter, as they are what credential stuffing targets.
+    Login,
+}
+
+/// The state of the bucket closest to its limit, for the response headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quotas {
+    pub limit: u32,
+    pub remaining: u32,
+    pub reset: Duration,
+    /// Seconds for an empty bucket to refill.
+    pub window: Duration,
+}
+
+impl Quotas {
+    pub fn write_headers(&self, headers: &mut HeaderMap) {
+        headers.insert("ratelimit-limit", HeaderValue::from(self.limit));
+        headers.insert("ratelimit-remaining", HeaderValue::from(self.remaining));
+        headers.insert(
+            "ratelimit-reset",
+            HeaderValue::from(self.reset.as_secs() + u64::from(self.reset.subsec_nanos() > 0)),
+        );
+        if let Ok(policy) = HeaderValue::from_str(&format!(
+            "{};w={}",
+            self.limit,
+            retry_after_secs(self.window)
+        )) {
+            headers.insert("ratelimit-policy", policy);
+        }
+    }
+
+    fn tighter(self, other: Self) -> Self {
+        if other.remaining < self.remaining {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+/// A refused request: how long to wait, and the headers to send with the 429.
+#[derive(Debug)]
+pub struct Limited {
+    pub quotas: Quotas,
+    pub retry_after: Duration,
+}
+
+impl Limited {
+    pub fn error(&self) -> Error {
+        Error::RateLimited {
+            retry_after: self.retry_after,
+        }
+    }
+}
+
+struct Bucket<K: Hash + Eq + Clone> {
+    limiter: Keyed<K>,
+    burst: u32,
+    period: Duration,
+}
+
+impl<K: Hash + Eq + Clone> Bucket<K> {
+    fn new(per_second: f64, burst: u32) -> Self {
+        let period = Duration::from_secs_f64(1.0 / per_second.max(f64::MIN_POSITIVE))
+            .max(Duration::from_nanos(1));
+        let burst_nz = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
+        let quota = Quota::with_period(period)
+            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+            .allow_burst(burst_nz);
+        Self {
+            limiter: RateLimiter::keyed(quota).with_middleware::<StateInformationMiddleware>(),
+            burst: burst_nz.get(),
+            period,
+        }
+    }
+
+    fn check(&self, key: &K) -> Result<Quotas, Limited> {
+        match self.limiter.check_key(key) {
+            Ok(snapshot) => {
+                let remaining = snapshot.remaining_burst_capacity();
+                Ok(Quotas {
+                    limit: self.burst,
+                    remaining,
+                    reset: self.period * (self.burst - remaining.min(self.burst)),
+                    window: self.period * self.burst,
+                })
+            }
+            Err(not_until) => {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                Err(Limited {
+                    quotas: Quotas {
+                        limit: self.burst,
+                        remaining: 0,
+                        reset: wait,
+                        window: self.period * self.burst,
+                    },
+                    retry_after: wait,
+                })
+            }
+        }
+    }
+}
+
+struct ClassBuckets {
+    tenant: Bucket<String>,
+    client: Bucket<IpAddr>,
+}
+
+impl ClassBuckets {
+    fn new(limits: &ClassLimits) -> Self {
+        Self {
+            tenant: Bucket::new(limits.tenant_per_second, limits.tenant_burst),
+            client: Bucket::new(limits.client_per_second, limits.client_burst),
+        }
+    }
+}
+
+pub struct RateLimits {
+    enabled: bool,
+    login_methods: Vec<String>,
+    default: ClassBuckets,
+    login: ClassBuckets,
+}
+
+impl RateLimits {
+    pub fn new(settings: &RateLimitSettings) -> Self {
+        Self {
+            enabled: settings.enabled,
+            login_methods: settings.login_methods.clone(),
+            default: ClassBuckets::new(&settings.default),
+            login: ClassBuckets::new(&settings.login),
+        }
+    }
+
+    pub fn class_of(&self, full_method: Option<&str>) -> RouteClass {
+        match full_method {
+            Some(m) if self.login_methods.iter().any(|l| l.eq_ignore_ascii_case(m)) => {
+                RouteClass::Login
+            }
+            _ => RouteClass::Default,
+        }
+    }
+
+    /// Takes one token from the client bucket and, for a known tenant, from the tenant bucket.
+    pub fn check(
+        &self,
+        class: RouteClass,
+        tenant: Option<&str>,
+        client: IpAddr,
+    ) -> Result<Option<Quotas>, Limited> {
+        if !self.enabled {
+            return Ok(None);
+        }
+        let buckets = match class {
+            RouteClass::Default => &self.default,
+            RouteClass::Login => &self.login,
+        };
+        let mut quotas = buckets.client.check(&client)?;
+        if let Some(tenant) = tenant {
+            quotas = quotas.tighter(buckets.tenant.check(&tenant.to_owned())?);
+        }
+        Ok(Some(quotas))
+    }
+
+    /// Drops buckets that are full again, so memory follows the active keys only.
+    pub fn forget_idle(&self) {
+        for buckets in [&self.default, &self.login] {
+            buckets.tenant.limiter.retain_recent();
+            buckets.client.limiter.retain_recent();
+            buckets.tenant.limiter.shrink_to_fit();
+            buckets.client.limiter.shrink_to_fit();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn limits(tenant_burst: u32, client_burst: u32) -> ClassLimits {
+        ClassLimits {
+            tenant_per_second: 1.0,
+            tenant_burst,
+            client_per_second: 1.0,
+            client_burst,
+        }
+    }
+
+    fn settings(default: ClassLimits, login: ClassLimits) -> RateLimitSettings {
+        RateLimitSettings {
+            enabled: true,
+            login_methods: vec!["salescompass.tenants.v1.AuthService/Login".to_owned()],
+            default,
+            login,
+        }
+    }
+
+    const A: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+    const B: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+
+    #[test]
+    fn client_buckets_refuse_after_the_burst_with_a_wait() {
+        let limits = RateLimits::new(&settings(limits(100, 3), limits(100, 1)));
+        for expected_remaining in [2, 1, 0] {
+            let quotas = limits
+                .check(RouteClass::Default, None, A)
+                .expect("within burst")
+                .expect("enabled");
+            assert_eq!(quotas.limit, 3);
+            assert_eq!(quotas.remaining, expected_remaining);
+        }
+        let limited = limits
+            .check(RouteClass::Default, None, A)
+            .expect_err("over the burst");
+        assert_eq!(limited.quotas.remaining, 0);
+        assert!(
+            limited.retry_after > Duration::ZERO && limited.retry_after <= Duration::from_secs(1)
+        );
+        assert!(matches!(limited.error(), Error::RateLimited { .. }));
+        assert!(
+            limits.check(RouteClass::Default, None, B).is_ok(),
+            "another client has its own bucket"
+        );
+    }
+
+    #[test]
+    fn tenant_buckets_are_shared_by_all_clients_of_a_tenant() {
+        let limits = RateLimits::new(&settings(limits(2, 100), limits(100, 100)));
+        assert!(limits.check(RouteClass::Default, Some("t1"), A).is_ok());
+        assert!(limits.check(RouteClass::Default, Some("t1"), B).is_ok());
+        assert!(limits.check(RouteClass::Default, Some("t1"), A).is_err());
+        assert!(limits.check(RouteClass::Default, Some("t2"), A).is_ok());
+    }
+
+    #[test]
+    fn login_has_its_own_stricter_class() {
+        let limits = RateLimits::new(&settings(limits(100, 100), limits(100, 1)));
+        assert_eq!(
+            limits.class_of(Some("salescompass.tenants.v1.AuthService/Login")),
+            RouteClass::Login
+        );
+        assert_eq!(
+            limits.class_of(Some("salescompass.tenants.v1.UserService/GetUser")),
+            RouteClass::Default
+        );
+        assert!(limits.check(RouteClass::Login, None, A).is_ok());
+        assert!(limits.check(RouteClass::Login, None, A).is_err());
+        assert!(
+            limits.check(RouteClass::Default, None, A).is_ok(),
+            "other routes are unaffected"
+        );
+    }
+
+    #[test]
+    fn headers_follow_the_ratelimit_draft() {
+        let mut headers = HeaderMap::new();
+        Quotas {
+            limit: 10,
+            remaining: 4,
+            reset: Duration::from_millis(1500),
+            window: Duration::from_secs(20),
+        }
+        .write_headers(&mut headers);
+        assert_eq!(headers["ratelimit-limit"], "10");
+        assert_eq!(headers["ratelimit-remaining"], "4");
+        assert_eq!(headers["ratelimit-reset"], "2");
+        assert_eq!(headers["ratelimit-policy"], "10;w=20");
+    }
+
+    #[test]
+    fn disabled_limits_never_refuse() {
+        let mut s = settings(limits(1, 1), limits(1, 1));
+        s.enabled = false;
+        let limits = RateLimits::new(&s);
+        for _ in 0..5 {
+            assert!(matches!(
+                limits.check(RouteClass::Default, Some("t"), A),
+                Ok(None)
+            ));
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! gRPC channels to the services, one per upstream name, and the generic unary call.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::uri::PathAndQuery;
+use prost_reflect::DynamicMessage;
+use tonic::Code;
+use tonic::metadata::MetadataMap;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::codec::DynamicCodec;
+use crate::error::Error;
+
+/// A connection attempt that takes longer than this counts as the service being down.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Keeps idle HTTP/2 connections alive through NATs and detects dead peers.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Lazily connected channels; a service that is down yields 503, not a failed start.
+#[derive(Debug, Clone)]
+pub struct Upstreams {
+    channels: HashMap<String, Channel>,
+    retry_after: Duration,
+}
+
+impl Upstreams {
+    pub fn new(urls: &HashMap<String, String>, retry_after: Duration) -> Result<Self, Error> {
+        let mut channels = HashMap::new();
+        for (name, url) in urls {
+            let endpoint = Endpoint::from_shared(url.clone())
+                .map_err(|e| Error::InvalidSetting {
+                    key: format!("gateway.upstreams.{name}"),
+                    reason: e.to_string(),
+                })?
+                .connect_timeout(CONNECT_TIMEOUT)
+                .tcp_nodelay(true)
+                .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
+                .keep_alive_while_idle(true);
+            channels.insert(name.to_lowercase(), endpoint.connect_lazy());
+        }
+        Ok(Self {
+            channels,
+            retry_after,
+        })
+    }
+
+    pub fn has(&self, service: &str) -> bool {
+        self.channels.contains_key(service)
+    }
+
+    /// Calls `path` on `service` with a deadline and returns the encoded response; transport
+    /// failures and timeouts become 503/504 errors instead of hanging the HTTP request.
+    pub async fn unary(
+        &self,
+        service: &str,
+        path: PathAndQuery,
+        message: DynamicMessage,
+        metadata: MetadataMap,
+        timeout: Duration,
+    ) -> Result<(MetadataMap, Bytes), Error> {
+        let unavailable = || Error::Unavailable {
+            service: service.to_owned(),
+            retry_after: self.retry_after,
+        };
+        let channel = self.channels.get(service).ok_or_else(unavailable)?;
+        let mut grpc = tonic::client::Grpc::new(channel.clone());
+        let mut request =
+            tonic::Request::from_parts(metadata, tonic::Extensions::default(), message);
+        request.set_timeout(timeout);
+        let call = async {
+            grpc.ready().await.map_err(|_| unavailable())?;
+            grpc.unary(request, path, DynamicCodec)
+                .await
+                .map_err(|status| match status.code() {
+                    Code::Unavailable => unavailable(),
+                    _ => Error::from(status),
+                })
+        };
+        let response = tokio::time::timeout(timeout, call)
+            .await
+            .map_err(|_| Error::DeadlineExceeded)??;
+        let (metadata, message, _) = response.into_parts();
+        Ok((metadata, message))
+    }
+}

@@ -1,0 +1,13 @@
+//! End-to-end: the real tenants service and the gateway on free ports, driven over REST with
+//! reqwest exactly as a frontend would. Each test provisions its own tenant(s).
+
+mod helpers;
+
+mod auth_and_tenancy;
+mod bad_input;
+mod crm_journeys;
+mod edge;
+mod frontend_flow;
+mod idempotency;
+mod openapi;
+mod rate_limits;

@@ -1,0 +1,111 @@
+use reqwest::{Method, Response, StatusCode};
+use serde_json::json;
+
+use crate::helpers::{expect_json, expect_problem, platform};
+
+fn header(response: &Response, name: &str) -> Option<u64> {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+#[tokio::test]
+async fn a_tenant_over_its_limit_gets_429_with_retry_after_and_ratelimit_headers() {
+    let p = platform(&[
+        // Slow refill so the bucket cannot recover during the test.
+        (
+            "SALESCOMPASS__GATEWAY__RATE_LIMIT__DEFAULT__TENANT_PER_SECOND",
+            "0.05",
+        ),
+        (
+            "SALESCOMPASS__GATEWAY__RATE_LIMIT__DEFAULT__TENANT_BURST",
+            "4",
+        ),
+    ])
+    .await;
+    let t = p.tenant("rl").await;
+    // Provisioning used the operator token (no tenant bucket); login is another class.
+    let mut remaining = Vec::new();
+    let mut limited = None;
+    for _ in 0..10 {
+        let r = p
+            .authed(Method::GET, "/v1/users:me", &t.token)
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(
+            header(&r, "ratelimit-limit"),
+            Some(4),
+            "headers on every response"
+        );
+        if r.status() == StatusCode::TOO_MANY_REQUESTS {
+            limited = Some(r);
+            break;
+        }
+        remaining.push(header(&r, "ratelimit-remaining").expect("remaining"));
+        expect_json(r, StatusCode::OK).await;
+    }
+    assert_eq!(remaining, [3, 2, 1, 0], "the burst, then 429");
+    let limited = limited.expect("a 429 within the loop");
+    let retry_after = header(&limited, "retry-after").expect("Retry-After");
+    assert!((1..=20).contains(&retry_after), "Retry-After {retry_after}");
+    assert_eq!(header(&limited, "ratelimit-remaining"), Some(0));
+    assert!(header(&limited, "ratelimit-reset").is_some());
+    let problem = expect_problem(limited, StatusCode::TOO_MANY_REQUESTS).await;
+    assert_eq!(problem["code"], "RESOURCE_EXHAUSTED");
+
+    // Another tenant is not affected.
+    let other = p.tenant("rl-other").await;
+    let r = p
+        .authed(Method::GET, "/v1/users:me", &other.token)
+        .send()
+        .await
+        .expect("sent");
+    expect_json(r, StatusCode::OK).await;
+}
+
+#[tokio::test]
+async fn login_has_a_stricter_limit_per_client_address() {
+    let p = platform(&[
+        (
+            "SALESCOMPASS__GATEWAY__RATE_LIMIT__LOGIN__CLIENT_PER_SECOND",
+            "0.05",
+        ),
+        (
+            "SALESCOMPASS__GATEWAY__RATE_LIMIT__LOGIN__CLIENT_BURST",
+            "3",
+        ),
+    ])
+    .await;
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let r = p
+            .request(Method::POST, "/v1/auth:login")
+            .json(&json!({"tenantSlug": "nobody-here", "email": "x@y.test", "password": "wrong password 1"}))
+            .send()
+            .await
+            .expect("sent");
+        statuses.push(r.status());
+        if r.status() == StatusCode::TOO_MANY_REQUESTS {
+            assert!(header(&r, "retry-after").is_some());
+        }
+    }
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::UNAUTHORIZED,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
+    );
+    // Other routes from the same address are in another class.
+    let r = p
+        .request(Method::GET, "/v1/auth/jwks")
+        .send()
+        .await
+        .expect("sent");
+    expect_json(r, StatusCode::OK).await;
+}

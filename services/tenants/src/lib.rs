@@ -1,0 +1,288 @@
+//! The tenants service: tenants, users, roles and authentication.
+//!
+//! [`Application::build`] wires store, key material and gRPC services; [`Application::run`]
+//! serves until shutdown. The same code runs as the `tenants` binary and inside the
+//! `salescompass` launcher.
+
+pub mod api;
+pub mod domain;
+pub mod error;
+pub mod events;
+pub mod hashing;
+pub mod store;
+#[cfg(feature = "test-util")]
+pub mod testing;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use auth::token::{Jwk, Signer, Verifier, jwk_from_private_pem};
+use proto::tenants as pb;
+use runtime::CancellationToken;
+use runtime::config::{ServerSettings, TelemetrySettings};
+use runtime::grpc::GrpcServer;
+use serde::Deserialize;
+use tonic::service::Routes;
+
+use crate::api::{Shared, TokenLifetimes};
+use crate::domain::password::{HashParams, PasswordHasher};
+use crate::store::PgStore;
+
+/// Built-in defaults; every key can be overridden by file or environment.
+pub const DEFAULTS: &str = r#"
+[server]
+grpc_listen = "127.0.0.1:50051"
+admin_listen = "127.0.0.1:9091"
+
+[database]
+url = "postgres://postgres@127.0.0.1:5432/salescompass"
+schema = "tenants"
+
+[telemetry]
+
+[amqp]
+url = "amqp://guest:guest@127.0.0.1:5672/%2f"
+
+[events]
+relay_enabled = true
+
+[operator]
+token = ""
+
+[auth]
+signing_key_pem = ""
+verification_keys_pem = []
+access_token_ttl_secs = 900
+refresh_token_ttl_secs = 2592000
+
+[password_hashing]
+memory_kib = 19456
+iterations = 2
+parallelism = 1
+"#;
+
+pub const SERVICE_NAMES: &[&str] = &[
+    "salescompass.tenants.v1.TenantService",
+    "salescompass.tenants.v1.AuthService",
+    "salescompass.tenants.v1.UserService",
+    "salescompass.tenants.v1.RoleService",
+];
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: db::DatabaseSettings,
+    #[serde(default)]
+    pub telemetry: TelemetrySettings,
+    pub operator: OperatorSettings,
+    pub auth: AuthSettings,
+    pub password_hashing: HashParams,
+    pub amqp: AmqpSettings,
+    pub events: EventSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AmqpSettings {
+    /// RabbitMQ (`AMQP_URL`).
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct EventSettings {
+    /// Run the outbox relay in this process (one or more replicas may run it).
+    pub relay_enabled: bool,
+}
+
+impl Settings {
+    pub fn load() -> Result<Self, runtime::Error> {
+        Ok(runtime::config::load(DEFAULTS)?)
+    }
+}
+
+#[derive(Clone, Deserialize)]
+pub struct OperatorSettings {
+    /// Bearer token of the platform operator; empty disables operator calls.
+    pub token: String,
+}
+
+impl std::fmt::Debug for OperatorSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OperatorSettings")
+            .field("token", &"***")
+            .finish()
+    }
+}
+
+#[derive(Clone, Deserialize)]
+pub struct AuthSettings {
+    /// Ed25519 PKCS#8 PEM private key that signs access tokens.
+    pub signing_key_pem: String,
+    /// Previous signing keys (PEM) whose tokens must still verify during a key rotation.
+    #[serde(default)]
+    pub verification_keys_pem: Vec<String>,
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_secs: u64,
+}
+
+impl std::fmt::Debug for AuthSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthSettings")
+            .field("access_token_ttl_secs", &self.access_token_ttl_secs)
+            .field("refresh_token_ttl_secs", &self.refresh_token_ttl_secs)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Runtime(#[from] runtime::Error),
+    #[error(transparent)]
+    Database(#[from] db::Error),
+    #[error("auth.signing_key_pem: {0}")]
+    SigningKey(String),
+    #[error("password_hashing: {0}")]
+    Hashing(String),
+}
+
+/// Creates the schema if missing and applies the embedded migrations.
+pub async fn migrate(settings: &Settings) -> Result<(), StartError> {
+    db::migrate(
+        &settings.database,
+        vec![sqlx::migrate!("./migrations"), ::events::migrator()],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The tenants service, bound and ready to serve.
+pub struct Application {
+    server: GrpcServer,
+    routes: Routes,
+    relay: Option<::events::Relay>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Self, StartError> {
+        if settings.database.migrate_on_start {
+            migrate(&settings).await?;
+        }
+        let pool = db::connect(&settings.database).await?;
+        let relay = settings.events.relay_enabled.then(|| {
+            ::events::Relay::new(
+                pool.clone(),
+                settings.amqp.url.clone(),
+                ::events::RelayConfig {
+                    connection_name: "tenants-relay".to_owned(),
+                    ..Default::default()
+                },
+            )
+        });
+        let (signer, jwks) = key_material(&settings.auth)?;
+        let verifier =
+            Verifier::from_jwks(&jwks).map_err(|e| StartError::SigningKey(e.to_string()))?;
+        if settings.operator.token.is_empty() {
+            tracing::warn!("operator.token is empty: tenants cannot be provisioned");
+        }
+        let authenticator =
+            auth::Authenticator::new(verifier, Some(settings.operator.token.clone()));
+        let hasher = PasswordHasher::new(settings.password_hashing)
+            .map_err(|e| StartError::Hashing(e.to_string()))?;
+        let hasher = hashing::HashingPool::start_per_core(hasher)
+            .map_err(|e| StartError::Hashing(e.to_string()))?;
+        let shared = Arc::new(Shared {
+            store: Arc::new(PgStore::new(pool)),
+            hasher,
+            signer,
+            jwks,
+            lifetimes: TokenLifetimes {
+                access: Duration::from_secs(settings.auth.access_token_ttl_secs),
+                refresh: Duration::from_secs(settings.auth.refresh_token_ttl_secs),
+            },
+        });
+        let routes = Routes::new(
+            pb::tenant_service_server::TenantServiceServer::with_interceptor(
+                api::tenant_service::TenantApi::new(shared.clone()),
+                authenticator.clone(),
+            ),
+        )
+        .add_service(
+            pb::auth_service_server::AuthServiceServer::with_interceptor(
+                api::auth_service::AuthApi::new(shared.clone()),
+                authenticator.clone(),
+            ),
+        )
+        .add_service(
+            pb::user_service_server::UserServiceServer::with_interceptor(
+                api::user_service::UserApi::new(shared.clone()),
+                authenticator.clone(),
+            ),
+        )
+        .add_service(
+            pb::role_service_server::RoleServiceServer::with_interceptor(
+                api::role_service::RoleApi::new(shared),
+                authenticator,
+            ),
+        );
+        let server = GrpcServer::bind("tenants", &settings.server).await?;
+        Ok(Self {
+            server,
+            routes,
+            relay,
+        })
+    }
+
+    pub fn grpc_addr(&self) -> Result<SocketAddr, StartError> {
+        Ok(self.server.grpc_addr()?)
+    }
+
+    pub fn admin_addr(&self) -> Result<SocketAddr, StartError> {
+        Ok(self.server.admin_addr()?)
+    }
+
+    /// Serves until `shutdown` is cancelled, then drains.
+    /// The relay runs (and reconnects) independently of the gRPC server; both stop on
+    /// `shutdown`.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), StartError> {
+        let relay_stop = shutdown.child_token();
+        let relay = self.relay.map(|relay| {
+            let token = relay_stop.clone();
+            tokio::spawn(async move {
+                if let Err(error) = relay.run(token).await {
+                    tracing::error!(%error, "outbox relay stopped");
+                }
+            })
+        });
+        let served = self
+            .server
+            .serve(self.routes, SERVICE_NAMES, shutdown)
+            .await;
+        relay_stop.cancel();
+        if let Some(relay) = relay {
+            let _ = relay.await;
+        }
+        served?;
+        Ok(())
+    }
+}
+
+fn key_material(settings: &AuthSettings) -> Result<(Signer, Vec<Jwk>), StartError> {
+    if settings.signing_key_pem.trim().is_empty() {
+        return Err(StartError::SigningKey(
+            "is required (set SALESCOMPASS__AUTH__SIGNING_KEY_PEM to an Ed25519 PKCS#8 PEM key)"
+                .to_owned(),
+        ));
+    }
+    let signer = Signer::from_pem(&settings.signing_key_pem)
+        .map_err(|e| StartError::SigningKey(e.to_string()))?;
+    let mut jwks = vec![signer.jwk().clone()];
+    for pem in &settings.verification_keys_pem {
+        let jwk = jwk_from_private_pem(pem)
+            .map_err(|e| StartError::SigningKey(format!("auth.verification_keys_pem: {e}")))?;
+        if !jwks.contains(&jwk) {
+            jwks.push(jwk);
+        }
+    }
+    Ok((signer, jwks))
+}

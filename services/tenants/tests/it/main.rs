@@ -1,0 +1,10 @@
+//! Integration tests of the tenants service against the real PostgreSQL: each test spawns its
+//! own service on free ports with its own schema (dropped afterwards).
+
+mod auth_flows;
+mod bad_input;
+mod events;
+mod helpers;
+mod isolation;
+mod provisioning;
+mod users;
