@@ -5,6 +5,7 @@ use lapin::{
     options::ExchangeDeclareOptions,
     protocol::{AMQPErrorKind, AMQPSoftError},
     types::{AMQPValue, FieldTable, LongString, ShortString},
+    uri::AMQPUri,
 };
 
 use std::time::Duration;
@@ -34,13 +35,28 @@ pub(crate) const OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
 /// A close after a failure usually finds the connection gone already; never wait long for it.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Largest AMQP frame we offer the broker unless the URL asks for another (`?frame_max=`).
+/// lapin keeps a send and a receive buffer of 32 frames per connection, touched in full: at the
+/// broker's default of 128 KiB that is 8 MiB resident per connection, 40 MiB for the dev
+/// platform's five. Envelopes are a few KiB; a larger one is split into body frames.
+const FRAME_MAX: u32 = 16 * 1024;
+
 pub(crate) async fn connect(url: &str, connection_name: &str) -> Result<Connection, Error> {
     let properties =
         ConnectionProperties::default().with_connection_name(LongString::from(connection_name));
-    tokio::time::timeout(OPERATION_TIMEOUT, Connection::connect(url, properties))
+    let uri = broker_uri(url)?;
+    tokio::time::timeout(OPERATION_TIMEOUT, Connection::connect_uri(uri, properties))
         .await
         .map_err(|_| Error::AmqpTimeout("connect"))?
         .map_err(Error::from)
+}
+
+fn broker_uri(url: &str) -> Result<AMQPUri, Error> {
+    let mut uri: AMQPUri = url
+        .parse()
+        .map_err(|reason| Error::Config(format!("amqp url: {reason}")))?;
+    uri.query.frame_max.get_or_insert(FRAME_MAX);
+    Ok(uri)
 }
 
 /// Best-effort close: errors are ignored and a dead connection is not waited for.
@@ -160,5 +176,25 @@ fn soft_error(error: &lapin::Error) -> Option<AMQPSoftError> {
             AMQPErrorKind::Hard(_) => None,
         },
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_frame_size_is_capped_unless_the_url_sets_one() {
+        let default = broker_uri("amqp://guest:guest@127.0.0.1:5672/%2f").expect("valid url");
+        assert_eq!(default.query.frame_max, Some(FRAME_MAX));
+        let explicit =
+            broker_uri("amqp://guest:guest@127.0.0.1:5672/%2f?frame_max=131072").expect("valid");
+        assert_eq!(explicit.query.frame_max, Some(131_072));
+    }
+
+    #[test]
+    fn a_malformed_url_is_a_configuration_error() {
+        let error = broker_uri("http://nowhere").expect_err("not amqp");
+        assert!(matches!(error, Error::Config(_)), "{error:?}");
     }
 }
