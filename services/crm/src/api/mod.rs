@@ -10,6 +10,7 @@ pub mod contacts;
 pub mod convert;
 pub mod custom_fields;
 pub mod history;
+pub mod import_jobs;
 pub mod imports;
 pub mod leads;
 pub mod opportunities;

@@ -1,0 +1,150 @@
+//! CSV import jobs: a file appended chunk by chunk, each chunk processed as it arrives. A job
+//! keeps only what the next chunk needs: the header, the bytes of a record cut by the chunk
+//! boundary and the number of records read.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::csv::MAX_RECORD_BYTES;
+use super::visibility::{RecordKind, Viewer};
+use auth::BuiltinRole;
+
+/// Largest chunk accepted, in bytes (the gRPC message limit is 4 MiB; the JSON body limit of
+/// the gateway is lower, so REST clients send smaller ones).
+pub const MAX_CHUNK_BYTES: usize = 3 << 20;
+/// Report lines kept per job; the counts go on past it.
+pub const MAX_JOB_ERRORS: i64 = 100_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobState {
+    Uploading,
+    Succeeded,
+    Cancelled,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Uploading => "uploading",
+            JobState::Succeeded => "succeeded",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "uploading" => Some(JobState::Uploading),
+            "succeeded" => Some(JobState::Succeeded),
+            "cancelled" => Some(JobState::Cancelled),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewImportJob {
+    pub kind: RecordKind,
+    pub column_mapping: HashMap<String, String>,
+    pub skip_duplicates: bool,
+}
+
+/// Running totals of a job.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JobCounts {
+    pub rows_read: i64,
+    pub created: i64,
+    pub skipped_duplicates: i64,
+    pub rejected: i64,
+    /// Report lines stored (at most [`MAX_JOB_ERRORS`]).
+    pub reported_errors: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct ImportJob {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub creator_id: Uuid,
+    pub new: NewImportJob,
+    pub state: JobState,
+    pub header: Option<Vec<String>>,
+    pub carry: Vec<u8>,
+    pub records: u64,
+    pub received_bytes: i64,
+    pub counts: JobCounts,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl ImportJob {
+    /// Jobs are private to whoever started them; admins see every job of the tenant.
+    pub fn visible_to(creator_id: Uuid, viewer: Viewer) -> bool {
+        creator_id == viewer.user_id || viewer.role == BuiltinRole::Admin
+    }
+
+    pub fn errors_truncated(&self) -> bool {
+        self.counts.reported_errors >= MAX_JOB_ERRORS
+    }
+}
+
+/// Where a chunk at `offset` of `len` bytes stands against a job that received
+/// `received_bytes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChunkPlace {
+    /// The next bytes: process it.
+    Next,
+    /// Exactly the chunk before, sent again (a retried request): nothing to do.
+    Repeated,
+    /// A gap or an overlap.
+    Misplaced,
+}
+
+pub fn place_chunk(received_bytes: i64, offset: i64, len: usize) -> ChunkPlace {
+    let len = i64::try_from(len).unwrap_or(i64::MAX);
+    if offset == received_bytes {
+        ChunkPlace::Next
+    } else if len > 0 && offset.checked_add(len) == Some(received_bytes) {
+        ChunkPlace::Repeated
+    } else {
+        ChunkPlace::Misplaced
+    }
+}
+
+/// A record cut by a chunk boundary longer than this cannot be a valid record.
+pub fn carry_fits(carry: &[u8]) -> bool {
+    carry.len() <= MAX_RECORD_BYTES
+}
+
+/// What one chunk did to a job, written in one transaction with the rows it creates.
+#[derive(Debug, Clone, Default)]
+pub struct ChunkOutcome {
+    /// The job's `received_bytes` the chunk was processed against (a concurrent chunk that got
+    /// there first makes the write fail instead of importing twice).
+    pub expected_received: i64,
+    pub received_bytes: i64,
+    /// The header, when this chunk completed it.
+    pub header: Option<Vec<String>>,
+    pub carry: Vec<u8>,
+    pub records: u64,
+    pub rows_read: i64,
+    pub skipped_duplicates: i64,
+    /// Ends the job (SUCCEEDED).
+    pub complete: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_must_follow_each_other_and_a_repeat_is_recognised() {
+        assert_eq!(place_chunk(0, 0, 10), ChunkPlace::Next);
+        assert_eq!(place_chunk(10, 10, 5), ChunkPlace::Next);
+        assert_eq!(place_chunk(10, 0, 10), ChunkPlace::Repeated);
+        assert_eq!(place_chunk(10, 5, 10), ChunkPlace::Misplaced);
+        assert_eq!(place_chunk(10, 12, 3), ChunkPlace::Misplaced);
+        assert_eq!(place_chunk(10, 10, 0), ChunkPlace::Next);
+        assert_eq!(place_chunk(10, i64::MAX, 5), ChunkPlace::Misplaced);
+    }
+}
