@@ -16,6 +16,7 @@ pub mod leads;
 pub mod opportunities;
 pub mod pipelines;
 pub mod quotes;
+pub mod read_mask;
 pub mod search;
 pub mod settings;
 
