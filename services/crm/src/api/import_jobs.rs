@@ -14,10 +14,9 @@ use uuid::Uuid;
 use super::imports::{RowPreparer, import_kind, row_error};
 use super::search::record_type;
 use super::{Shared, convert::timestamp, parse_id, viewer};
-use crate::domain::csv::RowReader;
 use crate::domain::import_job::{
-    ChunkOutcome, ChunkPlace, ImportJob, JobState, MAX_CHUNK_BYTES, NewImportJob, carry_fits,
-    place_chunk,
+    ChunkOutcome, ChunkPlace, ImportJob, JobState, MAX_CHUNK_BYTES, NewImportJob, place_chunk,
+    read_chunk,
 };
 use crate::domain::visibility::Viewer;
 use crate::error::{Error, Result};
@@ -81,41 +80,22 @@ impl ImportJobApi {
         data: &[u8],
         complete: bool,
     ) -> Result<ImportJob> {
-        let mut reader = RowReader::resume(job.records);
-        let mut input = job.carry;
-        input.extend_from_slice(data);
-        let csv_error = |e: crate::domain::csv::CsvError| Error::invalid("data", e.to_string());
-        let (mut records, end) = reader.feed_to_record_end(&input).map_err(csv_error)?;
-        let mut carry = input.split_off(end);
-        if complete {
-            records.extend(reader.feed(&carry).map_err(csv_error)?);
-            records.extend(reader.feed(b"").map_err(csv_error)?);
-            carry.clear();
-        }
-        if !carry_fits(&carry) {
-            return Err(Error::invalid(
-                "data",
-                format!(
-                    "row {} is longer than {} bytes",
-                    reader.records() + 1,
-                    crate::domain::csv::MAX_RECORD_BYTES
-                ),
-            ));
-        }
+        let read = read_chunk(job.records, job.carry, data, complete)
+            .map_err(|e| Error::invalid("data", e.to_string()))?;
         let mut preparer = RowPreparer::new(
             job.new.kind,
             job.new.column_mapping.clone(),
             job.new.skip_duplicates,
         )?
         .with_header(job.header.as_deref());
-        let (prepared, header) = preparer.prepare(&self.shared, viewer, records).await?;
+        let (prepared, header) = preparer.prepare(&self.shared, viewer, read.records).await?;
         let received = job.received_bytes + i64::try_from(data.len()).unwrap_or(i64::MAX);
         let outcome = ChunkOutcome {
             expected_received: job.received_bytes,
             received_bytes: received,
             header,
-            carry,
-            records: reader.records(),
+            carry: read.carry,
+            records: read.total,
             rows_read: prepared.rows_read,
             skipped_duplicates: prepared.skipped_duplicates,
             complete,

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::csv::MAX_RECORD_BYTES;
+use super::csv::{CsvError, MAX_RECORD_BYTES, RowReader};
 use super::visibility::{RecordKind, Viewer};
 use auth::BuiltinRole;
 
@@ -111,9 +111,42 @@ pub fn place_chunk(received_bytes: i64, offset: i64, len: usize) -> ChunkPlace {
     }
 }
 
-/// A record cut by a chunk boundary longer than this cannot be a valid record.
-pub fn carry_fits(carry: &[u8]) -> bool {
-    carry.len() <= MAX_RECORD_BYTES
+/// The records a chunk completes, read after the `records` read before it.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ChunkRead {
+    pub records: Vec<(u64, Vec<String>)>,
+    /// The bytes of the record the chunk cut, for the next chunk.
+    pub carry: Vec<u8>,
+    /// Records read from the file so far.
+    pub total: u64,
+}
+
+/// Reads `data` after the job's `carry`; at the end of the file (`complete`) the last record is
+/// read even without a line break.
+pub fn read_chunk(
+    records: u64,
+    mut carry: Vec<u8>,
+    data: &[u8],
+    complete: bool,
+) -> Result<ChunkRead, CsvError> {
+    let mut reader = RowReader::resume(records);
+    carry.extend_from_slice(data);
+    let (mut done, end) = reader.feed_to_record_end(&carry)?;
+    let carry = if complete {
+        done.extend(reader.feed(b"")?);
+        Vec::new()
+    } else {
+        carry.split_off(end)
+    };
+    // The cut record is longer than any valid one: say so now rather than carry it on.
+    if carry.len() > MAX_RECORD_BYTES {
+        return Err(CsvError::RecordTooLong(reader.records() + 1));
+    }
+    Ok(ChunkRead {
+        records: done,
+        carry,
+        total: reader.records(),
+    })
 }
 
 /// What one chunk did to a job, written in one transaction with the rows it creates.
@@ -136,6 +169,31 @@ pub struct ChunkOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chunks_read_one_after_another_give_the_records_of_the_whole_file() {
+        let mut text = String::from("a,b\r\n");
+        for i in 0..40 {
+            text.push_str(&format!("\"x\n{i}\",\"y, {i}\"\r\n"));
+        }
+        text.push_str("last,row");
+        let whole = read_chunk(0, Vec::new(), text.as_bytes(), true).expect("valid");
+        assert_eq!(whole.records.len(), 42);
+        assert_eq!(whole.records[41].1, ["last", "row"]);
+        for size in [1, 2, 3, 7, 37, 100] {
+            let mut records = Vec::new();
+            let (mut carry, mut total) = (Vec::new(), 0);
+            for piece in text.as_bytes().chunks(size) {
+                let read = read_chunk(total, carry, piece, false).expect("valid");
+                records.extend(read.records);
+                (carry, total) = (read.carry, read.total);
+            }
+            let last = read_chunk(total, carry, b"", true).expect("valid");
+            records.extend(last.records);
+            assert_eq!(records, whole.records, "chunks of {size}");
+            assert_eq!(last.total, 42);
+        }
+    }
 
     #[test]
     fn chunks_must_follow_each_other_and_a_repeat_is_recognised() {
