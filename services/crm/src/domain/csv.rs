@@ -13,6 +13,9 @@ pub enum CsvError {
     NotUtf8(u64),
 }
 
+/// A parsed record: its 1-based number in the file and its fields.
+pub type Record = (u64, Vec<String>);
+
 /// Feeds chunks, yields whole records; keeps only the current partial record.
 pub struct RowReader {
     reader: Reader,
@@ -54,7 +57,7 @@ impl RowReader {
 
     /// Parses `chunk` (empty at end of input, to flush the last record) and returns the
     /// records it completed, each with its 1-based record number.
-    pub fn feed(&mut self, chunk: &[u8]) -> Result<Vec<(u64, Vec<String>)>, CsvError> {
+    pub fn feed(&mut self, chunk: &[u8]) -> Result<Vec<Record>, CsvError> {
         self.feed_to_record_end(chunk).map(|(rows, _)| rows)
     }
 
@@ -64,7 +67,7 @@ impl RowReader {
     pub fn feed_to_record_end(
         &mut self,
         mut chunk: &[u8],
-    ) -> Result<(Vec<(u64, Vec<String>)>, usize), CsvError> {
+    ) -> Result<(Vec<Record>, usize), CsvError> {
         let at_end = chunk.is_empty();
         let mut rows = Vec::new();
         let mut consumed = 0;
