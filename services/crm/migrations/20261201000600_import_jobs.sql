@@ -20,6 +20,8 @@ CREATE TABLE import_jobs (
     skipped_duplicates bigint NOT NULL DEFAULT 0,
     rejected           bigint NOT NULL DEFAULT 0,
     reported_errors    bigint NOT NULL DEFAULT 0,
+    -- Some report lines were dropped at the cap.
+    errors_truncated   boolean NOT NULL DEFAULT false,
     created_at         timestamptz NOT NULL,
     updated_at         timestamptz NOT NULL,
     CONSTRAINT import_jobs_tenant_id_key UNIQUE (tenant_id, id)

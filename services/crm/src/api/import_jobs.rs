@@ -39,7 +39,7 @@ pub fn import_job_to_proto(job: ImportJob) -> pb::ImportJob {
         JobState::Succeeded => pb::ImportJobState::Succeeded,
         JobState::Cancelled => pb::ImportJobState::Cancelled,
     };
-    let errors_truncated = job.errors_truncated();
+    let errors_truncated = job.counts.errors_truncated;
     pb::ImportJob {
         id: job.id.to_string(),
         record_type: record_type(job.new.kind).into(),

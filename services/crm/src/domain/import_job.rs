@@ -59,6 +59,8 @@ pub struct JobCounts {
     pub rejected: i64,
     /// Report lines stored (at most [`MAX_JOB_ERRORS`]).
     pub reported_errors: i64,
+    /// Report lines were dropped at the cap.
+    pub errors_truncated: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -81,10 +83,6 @@ impl ImportJob {
     /// Jobs are private to whoever started them; admins see every job of the tenant.
     pub fn visible_to(creator_id: Uuid, viewer: Viewer) -> bool {
         creator_id == viewer.user_id || viewer.role == BuiltinRole::Admin
-    }
-
-    pub fn errors_truncated(&self) -> bool {
-        self.counts.reported_errors >= MAX_JOB_ERRORS
     }
 }
 

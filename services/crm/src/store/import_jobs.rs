@@ -49,7 +49,7 @@ pub trait ImportJobStore: Send + Sync + 'static {
 
 const COLUMNS: &str = "id, tenant_id, creator_id, record_type, column_mapping, skip_duplicates, \
     state, header, carry, records, received_bytes, rows_read, created, skipped_duplicates, \
-    rejected, reported_errors, created_at, updated_at";
+    rejected, reported_errors, errors_truncated, created_at, updated_at";
 
 fn kind_of(raw: &str) -> Result<RecordKind> {
     match raw {
@@ -88,6 +88,7 @@ fn job_from_row(row: &PgRow) -> Result<ImportJob> {
             skipped_duplicates: row.try_get("skipped_duplicates")?,
             rejected: row.try_get("rejected")?,
             reported_errors: row.try_get("reported_errors")?,
+            errors_truncated: row.try_get("errors_truncated")?,
         },
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
@@ -116,7 +117,7 @@ async fn save(tx: &mut Tx, job: &ImportJob) -> Result<()> {
         "UPDATE import_jobs
             SET state = $2, header = $3, carry = $4, records = $5, received_bytes = $6,
                 rows_read = $7, created = $8, skipped_duplicates = $9, rejected = $10,
-                reported_errors = $11, updated_at = $12
+                reported_errors = $11, errors_truncated = $12, updated_at = $13
           WHERE id = $1",
     )
     .bind(job.id)
@@ -130,18 +131,22 @@ async fn save(tx: &mut Tx, job: &ImportJob) -> Result<()> {
     .bind(job.counts.skipped_duplicates)
     .bind(job.counts.rejected)
     .bind(job.counts.reported_errors)
+    .bind(job.counts.errors_truncated)
     .bind(job.updated_at)
     .execute(&mut **tx)
     .await?;
     Ok(())
 }
 
-/// Appends report lines up to the job's cap; returns how many were stored.
-async fn store_errors(tx: &mut Tx, job: &ImportJob, errors: Vec<RowError>) -> Result<i64> {
+/// Appends report lines up to the job's cap, counting them on the job.
+async fn store_errors(tx: &mut Tx, job: &mut ImportJob, mut errors: Vec<RowError>) -> Result<()> {
     let room = usize::try_from(MAX_JOB_ERRORS - job.counts.reported_errors).unwrap_or(0);
-    let errors: Vec<RowError> = errors.into_iter().take(room).collect();
+    if errors.len() > room {
+        errors.truncate(room);
+        job.counts.errors_truncated = true;
+    }
     if errors.is_empty() {
-        return Ok(0);
+        return Ok(());
     }
     // Lines of one record are numbered in the order given.
     let mut rows = Vec::with_capacity(errors.len());
@@ -158,7 +163,7 @@ async fn store_errors(tx: &mut Tx, job: &ImportJob, errors: Vec<RowError>) -> Re
         fields.push(e.field);
         messages.push(e.message);
     }
-    let stored = rows.len() as i64;
+    job.counts.reported_errors += rows.len() as i64;
     sqlx::query(
         "INSERT INTO import_job_errors (tenant_id, job_id, row_number, seq, field, message)
          SELECT $1, $2, * FROM unnest($3::bigint[], $4::int[], $5::text[], $6::text[])",
@@ -171,7 +176,7 @@ async fn store_errors(tx: &mut Tx, job: &ImportJob, errors: Vec<RowError>) -> Re
     .bind(messages)
     .execute(&mut **tx)
     .await?;
-    Ok(stored)
+    Ok(())
 }
 
 fn not_uploading(job: &ImportJob) -> Error {
@@ -259,7 +264,7 @@ impl ImportJobStore for PgStore {
             lines.extend(row_errors(row, error)?);
         }
         lines.sort_by_key(|e| e.row);
-        job.counts.reported_errors += store_errors(&mut tx, &job, lines).await?;
+        store_errors(&mut tx, &mut job, lines).await?;
         job.counts.created += attempted - refused_count;
         job.counts.rejected += rejected + refused_count;
         job.counts.rows_read += chunk.rows_read;
