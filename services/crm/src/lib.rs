@@ -75,6 +75,7 @@ pub const SERVICE_NAMES: &[&str] = &[
     "salescompass.crm.v1.SearchService",
     "salescompass.crm.v1.CustomFieldService",
     "salescompass.crm.v1.ImportExportService",
+    "salescompass.crm.v1.ImportJobService",
 ];
 
 #[derive(Debug, Clone, Deserialize)]
@@ -252,7 +253,11 @@ impl Application {
         ))
         .add_service(guarded!(
             pb::import_export_service_server::ImportExportServiceServer<_>,
-            api::imports::ImportExportApi::new(shared, pg_store.clone())
+            api::imports::ImportExportApi::new(shared.clone(), pg_store.clone())
+        ))
+        .add_service(guarded!(
+            pb::import_job_service_server::ImportJobServiceServer<_>,
+            api::import_jobs::ImportJobApi::new(shared, pg_store.clone())
         ));
         let sweeper = sla::SlaSweeper::new(pg_store, &settings.sla);
 

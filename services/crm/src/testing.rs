@@ -66,6 +66,22 @@ impl TestCrm {
             })
             .expect("token signs")
     }
+
+    /// One SLA sweep as of `at`, exactly as the service's sweeper runs it (same store, same
+    /// role), so a test decides when a case is late instead of waiting for the clock. Returns
+    /// how many cases were marked breached.
+    pub async fn sweep_sla(&self, at: chrono::DateTime<chrono::Utc>) -> u64 {
+        use crate::store::cases::CaseStore as _;
+        let pool = db::connect(&self.settings.database)
+            .await
+            .expect("crm database reachable");
+        let marked = crate::store::PgStore::new(pool.clone())
+            .sweep_sla(at)
+            .await
+            .expect("sla sweep");
+        pool.close().await;
+        marked
+    }
 }
 
 impl Drop for TestCrm {

@@ -156,6 +156,7 @@ async fn call(
         page_token,
         filter,
         order_by: String::new(),
+        read_mask: None,
     };
     let result = match job.scenario {
         Scenario::Create => {
@@ -181,6 +182,7 @@ async fn call(
         Scenario::Get => {
             let message = GetLeadRequest {
                 id: f.id_for(index, n).to_owned(),
+                read_mask: None,
             };
             client.get_lead(request(message, bearer)?).await.map(drop)
         }

@@ -6,6 +6,7 @@ use auth::permissions::{CRM_RECORDS_READ, CRM_RECORDS_WRITE};
 use proto::crm as pb;
 use tonic::{Request, Response, Status};
 
+use super::read_mask::ReadMask;
 use super::{
     ListRequest, Shared, convert, custom_fields, mask_paths, optional_id, parse_amount, parse_id,
     required_id, viewer,
@@ -259,13 +260,14 @@ impl pb::account_service_server::AccountService for AccountApi {
     ) -> Result<Response<pb::Account>, Status> {
         let viewer = viewer(&request, CRM_RECORDS_READ)?;
         let id = parse_id("id", &request.get_ref().id)?;
+        let mask = ReadMask::<pb::Account>::parse(request.get_ref().read_mask.clone())?;
         let account = self
             .shared
             .store
             .account(viewer, id)
             .await?
             .ok_or(Error::NotFound("account"))?;
-        Ok(Response::new(convert::account(account)))
+        Ok(Response::new(mask.apply(convert::account(account))?))
     }
 
     #[tracing::instrument(skip_all)]
@@ -282,6 +284,7 @@ impl pb::account_service_server::AccountService for AccountApi {
             &r.filter,
             &r.order_by,
         )?;
+        let mask = ReadMask::<pb::Account>::parse(r.read_mask)?;
         let page = self
             .shared
             .store
@@ -289,7 +292,7 @@ impl pb::account_service_server::AccountService for AccountApi {
             .await?;
         Ok(Response::new(pb::ListAccountsResponse {
             next_page_token: list.next_page_token(page.next),
-            accounts: page.items.into_iter().map(convert::account).collect(),
+            accounts: mask.apply_all(page.items.into_iter().map(convert::account))?,
         }))
     }
 

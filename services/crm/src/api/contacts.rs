@@ -6,6 +6,7 @@ use auth::permissions::{CRM_RECORDS_READ, CRM_RECORDS_WRITE};
 use proto::crm as pb;
 use tonic::{Request, Response, Status};
 
+use super::read_mask::ReadMask;
 use super::{
     ListRequest, Shared, convert, custom_fields, mask_paths, optional_id, parse_id, required_id,
     viewer,
@@ -225,13 +226,14 @@ impl pb::contact_service_server::ContactService for ContactApi {
     ) -> Result<Response<pb::Contact>, Status> {
         let viewer = viewer(&request, CRM_RECORDS_READ)?;
         let id = parse_id("id", &request.get_ref().id)?;
+        let mask = ReadMask::<pb::Contact>::parse(request.get_ref().read_mask.clone())?;
         let contact = self
             .shared
             .store
             .contact(viewer, id)
             .await?
             .ok_or(Error::NotFound("contact"))?;
-        Ok(Response::new(convert::contact(contact)))
+        Ok(Response::new(mask.apply(convert::contact(contact))?))
     }
 
     #[tracing::instrument(skip_all)]
@@ -248,6 +250,7 @@ impl pb::contact_service_server::ContactService for ContactApi {
             &r.filter,
             &r.order_by,
         )?;
+        let mask = ReadMask::<pb::Contact>::parse(r.read_mask)?;
         let page = self
             .shared
             .store
@@ -255,7 +258,7 @@ impl pb::contact_service_server::ContactService for ContactApi {
             .await?;
         Ok(Response::new(pb::ListContactsResponse {
             next_page_token: list.next_page_token(page.next),
-            contacts: page.items.into_iter().map(convert::contact).collect(),
+            contacts: mask.apply_all(page.items.into_iter().map(convert::contact))?,
         }))
     }
 

@@ -1,11 +1,15 @@
 //! ImportExportService: CSV import of accounts, contacts and leads, row by row through the same
 //! validation and store path as their Create RPCs (so the same events), and CSV export of any
 //! filtered list, page by page through the List store path (so the same visibility).
+//!
+//! The row handling ([`RowPreparer`]) is shared with the chunked import jobs of
+//! `api::import_jobs`.
 
 use std::collections::{HashMap, HashSet};
 use std::pin::Pin;
 use std::sync::Arc;
 
+use auth::Permission;
 use auth::permissions::{CRM_DEALS_READ, CRM_RECORDS_READ, CRM_RECORDS_WRITE};
 use futures::{Stream, StreamExt};
 use proto::crm as pb;
@@ -20,7 +24,7 @@ use crate::domain::csv::{RowReader, write_row};
 use crate::domain::visibility::{RecordKind, Viewer};
 use crate::error::{Error, Result};
 use crate::listing::{Cursor, ListQuery, Listing};
-use crate::store::imports::{ImportRow, ImportStore};
+use crate::store::imports::{ImportRow, ImportStore, RowError, row_errors};
 
 /// Most row errors reported; an import of a wrong file should not answer with a million.
 pub const MAX_REPORTED_ERRORS: usize = 1_000;
@@ -65,16 +69,45 @@ impl ImportExportApi {
     }
 }
 
+/// The record kind of an import; violations name `record_type` (callers prefix it).
+pub(super) fn import_kind(record_type: i32) -> Result<RecordKind> {
+    let kind = record_kind(record_type).map_err(|m| Error::invalid("record_type", m))?;
+    importable_fields(kind)?;
+    Ok(kind)
+}
+
 fn importable_fields(kind: RecordKind) -> Result<&'static [&'static str]> {
     match kind {
         RecordKind::Account => Ok(ACCOUNT_FIELDS),
         RecordKind::Contact => Ok(CONTACT_FIELDS),
         RecordKind::Lead => Ok(LEAD_FIELDS),
         RecordKind::Opportunity => Err(Error::invalid(
-            "options.record_type",
+            "record_type",
             "imports take accounts, contacts or leads",
         )),
     }
+}
+
+/// Refuses a mapping to a field that cannot be imported; violations name `column_mapping[..]`.
+fn check_mapping(mapping: &HashMap<String, String>, fields: &[&str]) -> Result<()> {
+    let mut violations: Vec<_> = mapping
+        .iter()
+        .filter(|(_, target)| !fields.contains(&target.as_str()))
+        .map(|(column, target)| {
+            crate::domain::FieldViolation::new(
+                format!("column_mapping[{column}]"),
+                format!(
+                    "{target:?} is not importable; fields: {}",
+                    fields.join(", ")
+                ),
+            )
+        })
+        .collect();
+    if violations.is_empty() {
+        return Ok(());
+    }
+    violations.sort_by(|a, b| a.field.cmp(&b.field));
+    Err(violations.into())
 }
 
 /// Which record field each CSV column feeds (`None`: ignored).
@@ -82,24 +115,8 @@ fn resolve_columns(
     header: &[String],
     mapping: &HashMap<String, String>,
     fields: &'static [&'static str],
-) -> Result<Vec<Option<&'static str>>> {
-    let mut violations = Vec::new();
-    for (column, target) in mapping {
-        if !fields.contains(&target.as_str()) {
-            violations.push(crate::domain::FieldViolation::new(
-                format!("options.column_mapping[{column}]"),
-                format!(
-                    "{target:?} is not importable; fields: {}",
-                    fields.join(", ")
-                ),
-            ));
-        }
-    }
-    if !violations.is_empty() {
-        violations.sort_by(|a, b| a.field.cmp(&b.field));
-        return Err(violations.into());
-    }
-    Ok(header
+) -> Vec<Option<&'static str>> {
+    header
         .iter()
         .map(|column| {
             let target = mapping
@@ -107,7 +124,7 @@ fn resolve_columns(
                 .map_or(column.trim(), String::as_str);
             fields.iter().copied().find(|f| *f == target)
         })
-        .collect())
+        .collect()
 }
 
 fn integer(values: &HashMap<&str, &str>, field: &'static str) -> Result<i32> {
@@ -159,157 +176,233 @@ fn quoted(value: &str) -> String {
     format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
+/// Whether a live record the viewer can see already has this email/domain (`key`, normalised).
+async fn is_duplicate(
+    shared: &Shared,
+    viewer: Viewer,
+    kind: RecordKind,
+    key: &str,
+) -> Result<bool> {
+    let (listing, field): (&'static Listing, &str) = match kind {
+        RecordKind::Account => (&crate::store::accounts::LISTING, "domain"),
+        RecordKind::Contact => (&crate::store::contacts::LISTING, "email"),
+        RecordKind::Lead => (&crate::store::leads::LISTING, "email"),
+        RecordKind::Opportunity => return Ok(false),
+    };
+    let filter = format!("{field} = {}", quoted(key));
+    let query = ListRequest::parse(listing, 1, "", &filter, "")?.query;
+    let store = &shared.store;
+    Ok(match kind {
+        RecordKind::Account => !store.list_accounts(viewer, query).await?.items.is_empty(),
+        RecordKind::Contact => !store.list_contacts(viewer, query).await?.items.is_empty(),
+        _ => !store.list_leads(viewer, query).await?.items.is_empty(),
+    })
+}
+
+/// One row as its Create request, validated by that RPC's own parsing.
+fn parse_row(viewer: Viewer, kind: RecordKind, values: &HashMap<&str, &str>) -> Result<ImportRow> {
+    Ok(match kind {
+        RecordKind::Account => {
+            let employee_count = integer(values, "employee_count")?;
+            ImportRow::Account(AccountApi::parse_create(
+                viewer,
+                pb::CreateAccountRequest {
+                    account: Some(pb::Account {
+                        name: text(values, "name"),
+                        domain: text(values, "domain"),
+                        industry: text(values, "industry"),
+                        employee_count,
+                        owner_id: text(values, "owner_id"),
+                        ..Default::default()
+                    }),
+                },
+            )?)
+        }
+        RecordKind::Contact => ImportRow::Contact(ContactApi::parse_create(
+            viewer,
+            pb::CreateContactRequest {
+                contact: Some(pb::Contact {
+                    first_name: text(values, "first_name"),
+                    last_name: text(values, "last_name"),
+                    emails: list(values, "email", "emails"),
+                    phones: list(values, "phone", "phones"),
+                    title: text(values, "title"),
+                    account_id: text(values, "account_id"),
+                    owner_id: text(values, "owner_id"),
+                    ..Default::default()
+                }),
+            },
+        )?),
+        RecordKind::Lead => {
+            let employee_count = integer(values, "employee_count")?;
+            ImportRow::Lead(LeadApi::parse_create(
+                viewer,
+                pb::CreateLeadRequest {
+                    first_name: text(values, "first_name"),
+                    last_name: text(values, "last_name"),
+                    email: text(values, "email"),
+                    phone: text(values, "phone"),
+                    company: text(values, "company"),
+                    title: text(values, "title"),
+                    source: text(values, "source"),
+                    country_code: text(values, "country_code"),
+                    employee_count,
+                    owner_id: text(values, "owner_id"),
+                    ..Default::default()
+                },
+            )?)
+        }
+        RecordKind::Opportunity => {
+            return Err(Error::Internal("opportunities are not imported".to_owned()));
+        }
+    })
+}
+
+/// What a run of CSV records became before anything is written.
+#[derive(Debug, Default)]
+pub(super) struct Prepared {
+    /// Valid rows to create, with their record numbers.
+    pub rows: Vec<(u64, ImportRow)>,
+    /// Problems of the rows refused while parsing.
+    pub errors: Vec<RowError>,
+    pub rows_read: i64,
+    pub skipped_duplicates: i64,
+    pub rejected: i64,
+}
+
+/// Turns CSV records into validated rows: the first record is the header, blank records are
+/// ignored, duplicates are skipped when asked, each row is parsed by its Create RPC's parsing.
+/// Used by the streaming import and by import jobs alike.
+pub(super) struct RowPreparer {
+    kind: RecordKind,
+    fields: &'static [&'static str],
+    mapping: HashMap<String, String>,
+    skip_duplicates: bool,
+    columns: Option<Vec<Option<&'static str>>>,
+    /// Dedupe keys of rows prepared but maybe not committed yet (the database does not know
+    /// them): a duplicate within the file is caught here.
+    pending_keys: HashSet<String>,
+}
+
+impl RowPreparer {
+    /// Violations name `record_type` and `column_mapping[..]`; callers prefix them.
+    pub fn new(
+        kind: RecordKind,
+        mapping: HashMap<String, String>,
+        skip_duplicates: bool,
+    ) -> Result<Self> {
+        let fields = importable_fields(kind)?;
+        check_mapping(&mapping, fields)?;
+        Ok(Self {
+            kind,
+            fields,
+            mapping,
+            skip_duplicates,
+            columns: None,
+            pending_keys: HashSet::new(),
+        })
+    }
+
+    /// Takes up a file whose header was read earlier.
+    pub fn with_header(mut self, header: Option<&[String]>) -> Self {
+        self.columns = header.map(|h| resolve_columns(h, &self.mapping, self.fields));
+        self
+    }
+
+    /// The rows of `records`; the first record of the file is taken as the header and returned.
+    pub async fn prepare(
+        &mut self,
+        shared: &Shared,
+        viewer: Viewer,
+        records: Vec<(u64, Vec<String>)>,
+    ) -> Result<(Prepared, Option<Vec<String>>)> {
+        let mut prepared = Prepared::default();
+        let mut header = None;
+        for (row, record) in records {
+            let Some(columns) = &self.columns else {
+                self.columns = Some(resolve_columns(&record, &self.mapping, self.fields));
+                header = Some(record);
+                continue;
+            };
+            if record.iter().all(|f| f.trim().is_empty()) {
+                continue;
+            }
+            prepared.rows_read += 1;
+            let values: HashMap<&str, &str> = columns
+                .iter()
+                .zip(record.iter())
+                .filter_map(|(column, value)| column.map(|c| (c, value.as_str())))
+                .collect();
+            if self.skip_duplicates
+                && let Some(key) = dedupe_key(self.kind, &values)
+            {
+                if self.pending_keys.contains(&key)
+                    || is_duplicate(shared, viewer, self.kind, &key).await?
+                {
+                    prepared.skipped_duplicates += 1;
+                    continue;
+                }
+                self.pending_keys.insert(key);
+            }
+            match parse_row(viewer, self.kind, &values) {
+                Ok(parsed) => prepared.rows.push((row, parsed)),
+                Err(error) => {
+                    prepared.rejected += 1;
+                    prepared.errors.extend(row_errors(row, error)?);
+                }
+            }
+        }
+        Ok((prepared, header))
+    }
+
+    /// Rows prepared so far are committed: the database now finds their duplicates.
+    pub fn committed(&mut self) {
+        self.pending_keys.clear();
+    }
+}
+
 struct Report {
     response: pb::ImportRecordsResponse,
 }
 
 impl Report {
-    fn reject(&mut self, row: u64, error: Error) -> Result<()> {
-        let violations = match error {
-            Error::InvalidArgument(violations) => violations,
-            // Not the row's fault (storage, permissions): stop the import.
-            other => return Err(other),
-        };
-        self.response.rejected += 1;
-        for v in violations {
+    fn add(&mut self, errors: Vec<RowError>, rejected: i64) {
+        self.response.rejected += rejected;
+        for e in errors {
             if self.response.errors.len() >= MAX_REPORTED_ERRORS {
                 self.response.errors_truncated = true;
                 break;
             }
-            let field = ["account.", "contact.", "lead."]
-                .iter()
-                .find_map(|p| v.field.strip_prefix(p))
-                .unwrap_or(&v.field);
-            self.response.errors.push(pb::ImportRowError {
-                row: i64::try_from(row).unwrap_or(i64::MAX),
-                field: field.to_owned(),
-                message: v.description,
-            });
+            self.response.errors.push(row_error(e));
         }
-        Ok(())
+    }
+}
+
+pub(super) fn row_error(e: RowError) -> pb::ImportRowError {
+    pb::ImportRowError {
+        row: i64::try_from(e.row).unwrap_or(i64::MAX),
+        field: e.field,
+        message: e.message,
     }
 }
 
 impl ImportExportApi {
-    /// Whether a live record the viewer can see already has this email/domain.
-    async fn is_duplicate(
-        &self,
-        viewer: Viewer,
-        kind: RecordKind,
-        values: &HashMap<&str, &str>,
-    ) -> Result<bool> {
-        let (listing, field, value): (&'static Listing, &str, String) = match kind {
-            RecordKind::Account => (
-                &crate::store::accounts::LISTING,
-                "domain",
-                text(values, "domain"),
-            ),
-            RecordKind::Contact => (
-                &crate::store::contacts::LISTING,
-                "email",
-                list(values, "email", "emails")
-                    .into_iter()
-                    .next()
-                    .unwrap_or_default(),
-            ),
-            RecordKind::Lead => (
-                &crate::store::leads::LISTING,
-                "email",
-                text(values, "email"),
-            ),
-            RecordKind::Opportunity => return Ok(false),
-        };
-        let value = value.trim().to_lowercase();
-        if value.is_empty() {
-            return Ok(false);
-        }
-        let filter = format!("{field} = {}", quoted(&value));
-        let query = ListRequest::parse(listing, 1, "", &filter, "")?.query;
-        let store = &self.shared.store;
-        Ok(match kind {
-            RecordKind::Account => !store.list_accounts(viewer, query).await?.items.is_empty(),
-            RecordKind::Contact => !store.list_contacts(viewer, query).await?.items.is_empty(),
-            _ => !store.list_leads(viewer, query).await?.items.is_empty(),
-        })
-    }
-
-    /// One row as its Create request, validated by that RPC's own parsing.
-    fn parse_row(
-        viewer: Viewer,
-        kind: RecordKind,
-        values: &HashMap<&str, &str>,
-    ) -> Result<ImportRow> {
-        Ok(match kind {
-            RecordKind::Account => {
-                let employee_count = integer(values, "employee_count")?;
-                ImportRow::Account(AccountApi::parse_create(
-                    viewer,
-                    pb::CreateAccountRequest {
-                        account: Some(pb::Account {
-                            name: text(values, "name"),
-                            domain: text(values, "domain"),
-                            industry: text(values, "industry"),
-                            employee_count,
-                            owner_id: text(values, "owner_id"),
-                            ..Default::default()
-                        }),
-                    },
-                )?)
-            }
-            RecordKind::Contact => ImportRow::Contact(ContactApi::parse_create(
-                viewer,
-                pb::CreateContactRequest {
-                    contact: Some(pb::Contact {
-                        first_name: text(values, "first_name"),
-                        last_name: text(values, "last_name"),
-                        emails: list(values, "email", "emails"),
-                        phones: list(values, "phone", "phones"),
-                        title: text(values, "title"),
-                        account_id: text(values, "account_id"),
-                        owner_id: text(values, "owner_id"),
-                        ..Default::default()
-                    }),
-                },
-            )?),
-            RecordKind::Lead => {
-                let employee_count = integer(values, "employee_count")?;
-                ImportRow::Lead(LeadApi::parse_create(
-                    viewer,
-                    pb::CreateLeadRequest {
-                        first_name: text(values, "first_name"),
-                        last_name: text(values, "last_name"),
-                        email: text(values, "email"),
-                        phone: text(values, "phone"),
-                        company: text(values, "company"),
-                        title: text(values, "title"),
-                        source: text(values, "source"),
-                        country_code: text(values, "country_code"),
-                        employee_count,
-                        owner_id: text(values, "owner_id"),
-                        ..Default::default()
-                    },
-                )?)
-            }
-            RecordKind::Opportunity => {
-                return Err(Error::Internal("opportunities are not imported".to_owned()));
-            }
-        })
-    }
-
     /// Writes a batch in one transaction and reports its refused rows.
     async fn flush(
         &self,
         viewer: Viewer,
-        batch: &mut Vec<(u64, ImportRow)>,
+        rows: Vec<(u64, ImportRow)>,
         report: &mut Report,
     ) -> Result<()> {
-        let rows = std::mem::take(batch);
         let count = rows.len() as i64;
         let refused = self.imports.import_batch(viewer, rows).await?;
         report.response.created += count - refused.len() as i64;
+        let rejected = refused.len() as i64;
+        let mut errors = Vec::new();
         for (row, error) in refused {
-            report.reject(row, error)?;
+            errors.extend(row_errors(row, error)?);
         }
+        report.add(errors, rejected);
         Ok(())
     }
 
@@ -328,16 +421,13 @@ impl ImportExportApi {
                 );
             }
         };
-        let kind = record_kind(options.record_type)
-            .map_err(|m| Error::invalid("options.record_type", m))?;
-        let fields = importable_fields(kind)?;
+        let kind = import_kind(options.record_type).map_err(|e| e.prefixed("options."))?;
+        let mut preparer = RowPreparer::new(kind, options.column_mapping, options.skip_duplicates)
+            .map_err(|e| e.prefixed("options."))?;
         let mut reader = RowReader::default();
-        let mut columns: Option<Vec<Option<&'static str>>> = None;
         let mut report = Report {
             response: pb::ImportRecordsResponse::default(),
         };
-        let mut batch = Vec::with_capacity(IMPORT_BATCH);
-        let mut batch_keys = HashSet::new();
         let mut finished = false;
         while !finished {
             let chunk = match parts.message().await? {
@@ -354,46 +444,21 @@ impl ImportExportApi {
                     Vec::new()
                 }
             };
-            let rows = reader
+            let records = reader
                 .feed(&chunk)
                 .map_err(|e| Error::invalid("chunk", e.to_string()))?;
-            for (row, record) in rows {
-                let Some(columns) = &columns else {
-                    columns = Some(resolve_columns(&record, &options.column_mapping, fields)?);
-                    continue;
-                };
-                if record.iter().all(|f| f.trim().is_empty()) {
-                    continue;
-                }
-                report.response.rows_read += 1;
-                let values: HashMap<&str, &str> = columns
-                    .iter()
-                    .zip(record.iter())
-                    .filter_map(|(column, value)| column.map(|c| (c, value.as_str())))
-                    .collect();
-                if options.skip_duplicates {
-                    // Earlier batches are committed and found by the query; rows of the batch
-                    // being built are not, hence the batch's own keys.
-                    let key = dedupe_key(kind, &values);
-                    if key.as_ref().is_some_and(|k| batch_keys.contains(k))
-                        || self.is_duplicate(viewer, kind, &values).await?
-                    {
-                        report.response.skipped_duplicates += 1;
-                        continue;
-                    }
-                    batch_keys.extend(key);
-                }
-                match Self::parse_row(viewer, kind, &values) {
-                    Ok(parsed) => batch.push((row, parsed)),
-                    Err(error) => report.reject(row, error)?,
-                }
-                if batch.len() >= IMPORT_BATCH {
-                    self.flush(viewer, &mut batch, &mut report).await?;
-                    batch_keys.clear();
-                }
+            let (prepared, _) = preparer.prepare(&self.shared, viewer, records).await?;
+            report.response.rows_read += prepared.rows_read;
+            report.response.skipped_duplicates += prepared.skipped_duplicates;
+            report.add(prepared.errors, prepared.rejected);
+            let mut rows = prepared.rows;
+            while !rows.is_empty() {
+                let rest = rows.split_off(rows.len().min(IMPORT_BATCH));
+                self.flush(viewer, rows, &mut report).await?;
+                rows = rest;
             }
+            preparer.committed();
         }
-        self.flush(viewer, &mut batch, &mut report).await?;
         // Parse errors are reported at once, store refusals per batch: back to file order.
         report.response.errors.sort_by_key(|e| e.row);
         tracing::info!(
@@ -584,6 +649,18 @@ async fn export_page(
     Ok((out, next))
 }
 
+fn export_kind(record_type: i32) -> Result<RecordKind> {
+    record_kind(record_type).map_err(|m| Error::invalid("record_type", m))
+}
+
+/// Exports read like the List RPC of the record type.
+fn export_permission(kind: RecordKind) -> Permission {
+    match kind {
+        RecordKind::Account | RecordKind::Contact => CRM_RECORDS_READ,
+        RecordKind::Lead | RecordKind::Opportunity => CRM_DEALS_READ,
+    }
+}
+
 fn listing(kind: RecordKind) -> &'static Listing {
     match kind {
         RecordKind::Account => &crate::store::accounts::LISTING,
@@ -615,13 +692,8 @@ impl pb::import_export_service_server::ImportExportService for ImportExportApi {
         &self,
         request: Request<pb::ExportRecordsRequest>,
     ) -> Result<Response<Self::ExportRecordsStream>, Status> {
-        let r = request.get_ref();
-        let kind = record_kind(r.record_type).map_err(|m| Error::invalid("record_type", m))?;
-        let permission = match kind {
-            RecordKind::Account | RecordKind::Contact => CRM_RECORDS_READ,
-            RecordKind::Lead | RecordKind::Opportunity => CRM_DEALS_READ,
-        };
-        let viewer = viewer(&request, permission)?;
+        let kind = export_kind(request.get_ref().record_type)?;
+        let viewer = viewer(&request, export_permission(kind))?;
         let r = request.into_inner();
         let page_size = i32::try_from(EXPORT_PAGE_SIZE).unwrap_or(100);
         let first =
@@ -655,6 +727,36 @@ impl pb::import_export_service_server::ImportExportService for ImportExportApi {
                 }));
         Ok(Response::new(Box::pin(stream)))
     }
+
+    #[tracing::instrument(skip_all)]
+    async fn export_records_page(
+        &self,
+        request: Request<pb::ExportRecordsPageRequest>,
+    ) -> Result<Response<pb::ExportRecordsPageResponse>, Status> {
+        let kind = export_kind(request.get_ref().record_type)?;
+        let viewer = viewer(&request, export_permission(kind))?;
+        let r = request.into_inner();
+        let list = ListRequest::parse_with_custom(
+            listing(kind),
+            r.page_size,
+            &r.page_token,
+            &r.filter,
+            &r.order_by,
+        )?;
+        let mut csv = Vec::new();
+        if r.page_token.is_empty() {
+            write_row(&mut csv, header(kind));
+        }
+        let (rows, next) = export_page(&self.shared, viewer, kind, list.query.clone()).await?;
+        csv.extend(rows);
+        // Every field written is a Rust String, so the rows are UTF-8.
+        let csv = String::from_utf8(csv)
+            .map_err(|_| Error::Internal("export row is not UTF-8".to_owned()))?;
+        Ok(Response::new(pb::ExportRecordsPageResponse {
+            csv,
+            next_page_token: list.next_page_token(next),
+        }))
+    }
 }
 
 #[cfg(test)]
@@ -668,17 +770,16 @@ mod tests {
             .map(|s| (*s).to_owned())
             .collect();
         let mapping = HashMap::from([("E-mail".to_owned(), "email".to_owned())]);
-        let columns = resolve_columns(&header, &mapping, LEAD_FIELDS).expect("valid");
+        let columns = resolve_columns(&header, &mapping, LEAD_FIELDS);
         assert_eq!(
             columns,
             [Some("email"), Some("last_name"), None, Some("company")]
         );
         let bad = HashMap::from([("Notes".to_owned(), "password".to_owned())]);
-        let Err(Error::InvalidArgument(violations)) = resolve_columns(&header, &bad, LEAD_FIELDS)
-        else {
+        let Err(Error::InvalidArgument(violations)) = check_mapping(&bad, LEAD_FIELDS) else {
             panic!("expected a violation");
         };
-        assert_eq!(violations[0].field, "options.column_mapping[Notes]");
+        assert_eq!(violations[0].field, "column_mapping[Notes]");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use auth::permissions::{CRM_DEALS_READ, CRM_RECORDS_WRITE};
 use proto::crm as pb;
 use tonic::{Request, Response, Status};
 
+use super::read_mask::ReadMask;
 use super::{
     ListRequest, Shared, convert, custom_fields, mask_paths, optional_id, parse_amount, parse_id,
     required_id, viewer,
@@ -317,13 +318,14 @@ impl pb::lead_service_server::LeadService for LeadApi {
     ) -> Result<Response<pb::Lead>, Status> {
         let viewer = viewer(&request, CRM_DEALS_READ)?;
         let id = parse_id("id", &request.get_ref().id)?;
+        let mask = ReadMask::<pb::Lead>::parse(request.get_ref().read_mask.clone())?;
         let lead = self
             .shared
             .store
             .lead(viewer, id)
             .await?
             .ok_or(Error::NotFound("lead"))?;
-        Ok(Response::new(convert::lead(lead)))
+        Ok(Response::new(mask.apply(convert::lead(lead))?))
     }
 
     #[tracing::instrument(skip_all)]
@@ -340,6 +342,7 @@ impl pb::lead_service_server::LeadService for LeadApi {
             &r.filter,
             &r.order_by,
         )?;
+        let mask = ReadMask::<pb::Lead>::parse(r.read_mask)?;
         let page = self
             .shared
             .store
@@ -347,7 +350,7 @@ impl pb::lead_service_server::LeadService for LeadApi {
             .await?;
         Ok(Response::new(pb::ListLeadsResponse {
             next_page_token: list.next_page_token(page.next),
-            leads: page.items.into_iter().map(convert::lead).collect(),
+            leads: mask.apply_all(page.items.into_iter().map(convert::lead))?,
         }))
     }
 

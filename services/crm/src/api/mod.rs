@@ -10,11 +10,13 @@ pub mod contacts;
 pub mod convert;
 pub mod custom_fields;
 pub mod history;
+pub mod import_jobs;
 pub mod imports;
 pub mod leads;
 pub mod opportunities;
 pub mod pipelines;
 pub mod quotes;
+pub mod read_mask;
 pub mod search;
 pub mod settings;
 

@@ -8,6 +8,7 @@ use proto::crm as pb;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
+use super::read_mask::ReadMask;
 use super::{
     ListRequest, Shared, convert, custom_fields, mask_paths, optional_id, parse_amount, parse_id,
     required_id, viewer,
@@ -249,13 +250,16 @@ impl pb::opportunity_service_server::OpportunityService for OpportunityApi {
     ) -> Result<Response<pb::Opportunity>, Status> {
         let viewer = viewer(&request, CRM_DEALS_READ)?;
         let id = parse_id("id", &request.get_ref().id)?;
+        let mask = ReadMask::<pb::Opportunity>::parse(request.get_ref().read_mask.clone())?;
         let opportunity = self
             .shared
             .store
             .opportunity(viewer, id)
             .await?
             .ok_or(Error::NotFound("opportunity"))?;
-        Ok(Response::new(convert::opportunity(opportunity)))
+        Ok(Response::new(
+            mask.apply(convert::opportunity(opportunity))?,
+        ))
     }
 
     #[tracing::instrument(skip_all)]
@@ -272,6 +276,7 @@ impl pb::opportunity_service_server::OpportunityService for OpportunityApi {
             &r.filter,
             &r.order_by,
         )?;
+        let mask = ReadMask::<pb::Opportunity>::parse(r.read_mask)?;
         let page = self
             .shared
             .store
@@ -279,7 +284,7 @@ impl pb::opportunity_service_server::OpportunityService for OpportunityApi {
             .await?;
         Ok(Response::new(pb::ListOpportunitiesResponse {
             next_page_token: list.next_page_token(page.next),
-            opportunities: page.items.into_iter().map(convert::opportunity).collect(),
+            opportunities: mask.apply_all(page.items.into_iter().map(convert::opportunity))?,
         }))
     }
 

@@ -13,6 +13,9 @@ pub enum CsvError {
     NotUtf8(u64),
 }
 
+/// A parsed record: its 1-based number in the file and its fields.
+pub type Record = (u64, Vec<String>);
+
 /// Feeds chunks, yields whole records; keeps only the current partial record.
 pub struct RowReader {
     reader: Reader,
@@ -38,11 +41,37 @@ impl Default for RowReader {
 }
 
 impl RowReader {
+    /// A reader continuing a file whose first `records` records were read elsewhere; it must be
+    /// fed from the start of the next record (see [`RowReader::feed_to_record_end`]).
+    pub fn resume(records: u64) -> Self {
+        Self {
+            records,
+            ..Self::default()
+        }
+    }
+
+    /// Records completed so far.
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+
     /// Parses `chunk` (empty at end of input, to flush the last record) and returns the
     /// records it completed, each with its 1-based record number.
-    pub fn feed(&mut self, mut chunk: &[u8]) -> Result<Vec<(u64, Vec<String>)>, CsvError> {
+    pub fn feed(&mut self, chunk: &[u8]) -> Result<Vec<Record>, CsvError> {
+        self.feed_to_record_end(chunk).map(|(rows, _)| rows)
+    }
+
+    /// Like [`RowReader::feed`], also saying how many bytes of `chunk` the completed records
+    /// span: the rest is the start of a record a later chunk completes, which a
+    /// [`RowReader::resume`]d reader can take up again from those bytes.
+    pub fn feed_to_record_end(
+        &mut self,
+        mut chunk: &[u8],
+    ) -> Result<(Vec<Record>, usize), CsvError> {
         let at_end = chunk.is_empty();
         let mut rows = Vec::new();
+        let mut consumed = 0;
+        let mut record_end = 0;
         loop {
             let (result, read, written, ended) = self.reader.read_record(
                 chunk,
@@ -50,12 +79,13 @@ impl RowReader {
                 &mut self.ends[self.ends_len..],
             );
             chunk = &chunk[read..];
+            consumed += read;
             // csv-core keeps its position within the record across calls, so field ends are
             // already offsets from the record's start.
             self.out_len += written;
             self.ends_len += ended;
             match result {
-                ReadRecordResult::InputEmpty => return Ok(rows),
+                ReadRecordResult::InputEmpty => return Ok((rows, record_end)),
                 ReadRecordResult::OutputFull => {
                     if self.output.len() >= MAX_RECORD_BYTES {
                         return Err(CsvError::RecordTooLong(self.records + 1));
@@ -70,11 +100,12 @@ impl RowReader {
                 ReadRecordResult::Record => {
                     self.records += 1;
                     rows.push((self.records, self.take_record()?));
+                    record_end = consumed;
                 }
-                ReadRecordResult::End => return Ok(rows),
+                ReadRecordResult::End => return Ok((rows, consumed)),
             }
             if at_end && chunk.is_empty() && result == ReadRecordResult::InputEmpty {
-                return Ok(rows);
+                return Ok((rows, record_end));
             }
         }
     }
@@ -154,6 +185,40 @@ mod tests {
                 (4, vec!["Gamma".to_owned(), "last".to_owned()]),
             ]
         );
+    }
+
+    /// Reads `text` as requests of a job do: each with a fresh reader resumed from the record
+    /// count, fed the carried bytes of the cut record followed by the next piece.
+    fn read_resuming(pieces: &[&[u8]]) -> Vec<(u64, Vec<String>)> {
+        let mut rows = Vec::new();
+        let mut carry = Vec::new();
+        let mut records = 0;
+        for piece in pieces {
+            let mut reader = RowReader::resume(records);
+            carry.extend_from_slice(piece);
+            let (done, end) = reader.feed_to_record_end(&carry).expect("valid");
+            rows.extend(done);
+            carry.drain(..end);
+            records = reader.records();
+        }
+        let mut reader = RowReader::resume(records);
+        rows.extend(reader.feed(&carry).expect("valid"));
+        rows.extend(reader.feed(b"").expect("valid"));
+        rows
+    }
+
+    #[test]
+    fn a_resumed_reader_continues_a_record_cut_anywhere() {
+        let text =
+            b"name,note\r\nAcme,\"says \"\"hi\"\", twice\"\r\nBeta,\"multi\r\nline\"\n\nGamma,last";
+        let whole = read_all(&[text]);
+        assert_eq!(whole.len(), 4);
+        for first in 1..text.len() {
+            for second in first..text.len() {
+                let pieces = [&text[..first], &text[first..second], &text[second..]];
+                assert_eq!(read_resuming(&pieces), whole, "cut at {first} and {second}");
+            }
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod day;
 pub mod email;
 pub mod forecast;
 pub mod history;
+pub mod import_job;
 pub mod lead;
 pub mod money;
 pub mod opportunity;

@@ -3,6 +3,7 @@
 
 pub mod commerce;
 pub mod custom_fields;
+pub mod imports;
 pub mod publish;
 pub mod support;
 pub mod tenants;

@@ -32,6 +32,39 @@ impl ImportRow {
     }
 }
 
+/// One problem of a refused row, for the import report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowError {
+    /// The CSV record number (the header is 1).
+    pub row: u64,
+    /// The record field, e.g. `email`; empty for a row-level problem.
+    pub field: String,
+    pub message: String,
+}
+
+/// The report lines of a row refused with `error`; an error that is not the row's fault
+/// (storage, permissions) is returned to stop the import.
+pub fn row_errors(row: u64, error: Error) -> Result<Vec<RowError>> {
+    let Error::InvalidArgument(violations) = error else {
+        return Err(error);
+    };
+    Ok(violations
+        .into_iter()
+        .map(|v| {
+            let field = ["account.", "contact.", "lead."]
+                .iter()
+                .find_map(|p| v.field.strip_prefix(p))
+                .unwrap_or(&v.field)
+                .to_owned();
+            RowError {
+                row,
+                field,
+                message: v.description,
+            }
+        })
+        .collect())
+}
+
 #[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait ImportStore: Send + Sync + 'static {
@@ -73,6 +106,48 @@ async fn check(
     Ok(())
 }
 
+/// Creates the rows (all of one record type) in `tx`; returns the rows refused, by their number,
+/// with the field violations.
+pub(crate) async fn insert_rows(
+    tx: &mut Tx,
+    viewer: Viewer,
+    rows: Vec<(u64, ImportRow)>,
+) -> Result<Vec<(u64, Error)>> {
+    let Some(kind) = rows.first().map(|(_, r)| r.kind()) else {
+        return Ok(Vec::new());
+    };
+    let write = scope(tx, viewer, kind, Access::Write).await?;
+    let definitions = custom_fields::definitions_of(tx, kind).await?;
+    let mut refused = Vec::new();
+    for (number, mut row) in rows {
+        if row.kind() != kind {
+            return Err(Error::Internal(
+                "an import batch mixes record types".to_owned(),
+            ));
+        }
+        match check(tx, viewer, &write, &definitions, &mut row).await {
+            Ok(()) => {}
+            Err(error @ Error::InvalidArgument(_)) => {
+                refused.push((number, error));
+                continue;
+            }
+            Err(other) => return Err(other),
+        }
+        match row {
+            ImportRow::Account(data) => {
+                accounts::insert(tx, viewer, data).await?;
+            }
+            ImportRow::Contact(contact) => {
+                contacts::insert(tx, viewer, contact.into_data(now())).await?;
+            }
+            ImportRow::Lead(data) => {
+                leads::insert(tx, viewer, data).await?;
+            }
+        }
+    }
+    Ok(refused)
+}
+
 #[async_trait]
 impl ImportStore for PgStore {
     #[tracing::instrument(name = "crm.postgres.import_batch", skip_all, fields(tenant_id = %viewer.tenant_id, rows = rows.len()))]
@@ -81,39 +156,11 @@ impl ImportStore for PgStore {
         viewer: Viewer,
         rows: Vec<(u64, ImportRow)>,
     ) -> Result<Vec<(u64, Error)>> {
-        let Some(kind) = rows.first().map(|(_, r)| r.kind()) else {
+        if rows.is_empty() {
             return Ok(Vec::new());
-        };
-        let mut tx = self.tx(viewer).await?;
-        let write = scope(&mut tx, viewer, kind, Access::Write).await?;
-        let definitions = custom_fields::definitions_of(&mut tx, kind).await?;
-        let mut refused = Vec::new();
-        for (number, mut row) in rows {
-            if row.kind() != kind {
-                return Err(Error::Internal(
-                    "an import batch mixes record types".to_owned(),
-                ));
-            }
-            match check(&mut tx, viewer, &write, &definitions, &mut row).await {
-                Ok(()) => {}
-                Err(error @ Error::InvalidArgument(_)) => {
-                    refused.push((number, error));
-                    continue;
-                }
-                Err(other) => return Err(other),
-            }
-            match row {
-                ImportRow::Account(data) => {
-                    accounts::insert(&mut tx, viewer, data).await?;
-                }
-                ImportRow::Contact(contact) => {
-                    contacts::insert(&mut tx, viewer, contact.into_data(now())).await?;
-                }
-                ImportRow::Lead(data) => {
-                    leads::insert(&mut tx, viewer, data).await?;
-                }
-            }
         }
+        let mut tx = self.tx(viewer).await?;
+        let refused = insert_rows(&mut tx, viewer, rows).await?;
         tx.commit().await?;
         Ok(refused)
     }

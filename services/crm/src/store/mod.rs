@@ -13,6 +13,7 @@ pub mod contacts;
 pub mod custom_fields;
 pub mod handover;
 pub mod history;
+pub mod import_jobs;
 pub mod imports;
 pub mod leads;
 pub mod opportunities;

@@ -50,6 +50,7 @@ async fn an_account_is_created_read_listed_updated_and_soft_deleted() {
     let fetched = accounts
         .get_account(rep.req(pb::GetAccountRequest {
             id: created.id.clone(),
+            read_mask: None,
         }))
         .await
         .expect("read back")
@@ -126,6 +127,7 @@ async fn an_account_is_created_read_listed_updated_and_soft_deleted() {
     let gone = accounts
         .get_account(rep.req(pb::GetAccountRequest {
             id: child.id.clone(),
+            read_mask: None,
         }))
         .await
         .expect_err("deleted accounts disappear");
@@ -326,7 +328,10 @@ async fn bad_account_and_contact_input_is_refused_field_by_field() {
 
     let status = rep
         .accounts()
-        .get_account(rep.req(pb::GetAccountRequest { id: "42".into() }))
+        .get_account(rep.req(pb::GetAccountRequest {
+            id: "42".into(),
+            read_mask: None,
+        }))
         .await
         .expect_err("malformed id");
     assert_invalid(&status, &["id"]);

@@ -56,7 +56,10 @@ async fn converting_creates_account_contact_and_deal_in_the_default_pipeline() {
     // The lead keeps its links when read again.
     let reread = rep
         .leads()
-        .get_lead(rep.req(pb::GetLeadRequest { id: lead.id }))
+        .get_lead(rep.req(pb::GetLeadRequest {
+            id: lead.id,
+            read_mask: None,
+        }))
         .await
         .expect("lead readable")
         .into_inner();
@@ -229,7 +232,10 @@ async fn a_failing_conversion_writes_nothing() {
     );
     let unchanged = rep
         .leads()
-        .get_lead(rep.req(pb::GetLeadRequest { id: lead.id }))
+        .get_lead(rep.req(pb::GetLeadRequest {
+            id: lead.id,
+            read_mask: None,
+        }))
         .await
         .expect("lead")
         .into_inner();

@@ -230,6 +230,7 @@ async fn values_are_checked_against_the_definitions() {
         .leads()
         .get_lead(t.rep.req(pb::GetLeadRequest {
             id: lead.id.clone(),
+            read_mask: None,
         }))
         .await
         .expect("read")

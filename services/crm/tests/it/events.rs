@@ -307,6 +307,7 @@ async fn tenants_events_build_the_team_and_the_default_pipeline() {
         .opportunities()
         .get_opportunity(manager_user.req(pb::GetOpportunityRequest {
             id: deal.id.clone(),
+            read_mask: None,
         }))
         .await
         .expect("visible through the projected chain");
@@ -342,6 +343,7 @@ async fn tenants_events_build_the_team_and_the_default_pipeline() {
         .opportunities()
         .get_opportunity(manager_user.req(pb::GetOpportunityRequest {
             id: deal.id.clone(),
+            read_mask: None,
         }))
         .await
         .expect("visible")

@@ -20,6 +20,7 @@ async fn list(
             page_token: token.to_owned(),
             filter: filter.to_owned(),
             order_by: order_by.to_owned(),
+            read_mask: None,
         }))
         .await
         .map(tonic::Response::into_inner)
@@ -95,7 +96,10 @@ async fn a_lead_is_created_updated_and_deleted() {
         .await
         .expect("deleted");
     let status = leads
-        .get_lead(rep.req(pb::GetLeadRequest { id: lead.id }))
+        .get_lead(rep.req(pb::GetLeadRequest {
+            id: lead.id,
+            read_mask: None,
+        }))
         .await
         .expect_err("gone");
     assert_eq!(status.code(), Code::NotFound);

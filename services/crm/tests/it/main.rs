@@ -12,6 +12,7 @@ mod events;
 mod handover;
 mod helpers;
 mod history;
+mod import_jobs;
 mod imports;
 mod leads_listing;
 mod opportunities;

@@ -101,7 +101,10 @@ async fn an_opportunity_starts_in_the_first_open_stage_and_updates_by_mask() {
         .await
         .expect("deleted");
     let status = opportunities
-        .get_opportunity(rep.req(pb::GetOpportunityRequest { id: created.id }))
+        .get_opportunity(rep.req(pb::GetOpportunityRequest {
+            id: created.id,
+            read_mask: None,
+        }))
         .await
         .expect_err("gone");
     assert_eq!(status.code(), Code::NotFound);

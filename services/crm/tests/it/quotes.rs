@@ -377,6 +377,7 @@ async fn accepting_a_quote_sets_the_opportunity_amount_once() {
         .opportunities()
         .get_opportunity(rep.req(pb::GetOpportunityRequest {
             id: deal.id.clone(),
+            read_mask: None,
         }))
         .await
         .expect("read")
@@ -699,7 +700,10 @@ async fn concurrent_accepts_leave_exactly_one_accepted_quote() {
     let total = winners[0].get_ref().total.clone();
     let amount = rep
         .opportunities()
-        .get_opportunity(rep.req(pb::GetOpportunityRequest { id: deal.id }))
+        .get_opportunity(rep.req(pb::GetOpportunityRequest {
+            id: deal.id,
+            read_mask: None,
+        }))
         .await
         .expect("read")
         .into_inner()

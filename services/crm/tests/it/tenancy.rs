@@ -22,6 +22,7 @@ async fn another_tenants_records_do_not_exist() {
         .accounts()
         .get_account(intruder.req(pb::GetAccountRequest {
             id: account.id.clone(),
+            read_mask: None,
         }))
         .await
         .expect_err("foreign account");

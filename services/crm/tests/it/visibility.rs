@@ -84,6 +84,7 @@ async fn gets(user: &As, records: &Owned) -> [Code; 4] {
             user.accounts()
                 .get_account(user.req(pb::GetAccountRequest {
                     id: records.account.clone(),
+                    read_mask: None,
                 }))
                 .await,
         ),
@@ -91,6 +92,7 @@ async fn gets(user: &As, records: &Owned) -> [Code; 4] {
             user.contacts()
                 .get_contact(user.req(pb::GetContactRequest {
                     id: records.contact.clone(),
+                    read_mask: None,
                 }))
                 .await,
         ),
@@ -98,6 +100,7 @@ async fn gets(user: &As, records: &Owned) -> [Code; 4] {
             user.leads()
                 .get_lead(user.req(pb::GetLeadRequest {
                     id: records.lead.clone(),
+                    read_mask: None,
                 }))
                 .await,
         ),
@@ -105,6 +108,7 @@ async fn gets(user: &As, records: &Owned) -> [Code; 4] {
             user.opportunities()
                 .get_opportunity(user.req(pb::GetOpportunityRequest {
                     id: records.opportunity.clone(),
+                    read_mask: None,
                 }))
                 .await,
         ),
@@ -276,6 +280,7 @@ async fn writes_follow_visibility_and_support_is_read_only() {
         .accounts()
         .get_account(team.support.req(pb::GetAccountRequest {
             id: rep.account.clone(),
+            read_mask: None,
         }))
         .await
         .expect("support reads");
@@ -345,6 +350,7 @@ async fn records_are_assigned_only_within_reach() {
         .leads()
         .get_lead(team.rep.req(pb::GetLeadRequest {
             id: lead.id.clone(),
+            read_mask: None,
         }))
         .await
         .expect("the new owner sees it");

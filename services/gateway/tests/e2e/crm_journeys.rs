@@ -7,12 +7,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::helpers::{Platform, client, expect_json, expect_problem, gateway_for};
 
-struct CrmPlatform {
-    platform: Platform,
-    _crm: crm::testing::TestCrm,
+pub(crate) struct CrmPlatform {
+    pub platform: Platform,
+    pub crm: crm::testing::TestCrm,
 }
 
-async fn crm_platform() -> CrmPlatform {
+pub(crate) async fn crm_platform() -> CrmPlatform {
     let tenants = tenants::testing::spawn().await;
     let crm = crm::testing::spawn_with_tenants(&tenants.url()).await;
     let (base, admin, stop): (String, String, CancellationToken) = gateway_for(
@@ -22,12 +22,18 @@ async fn crm_platform() -> CrmPlatform {
     .await;
     CrmPlatform {
         platform: Platform::from_parts(base, admin, client(), tenants, stop),
-        _crm: crm,
+        crm,
     }
 }
 
 impl CrmPlatform {
-    async fn call(&self, method: Method, path: &str, token: &str, body: Option<Value>) -> Value {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> Value {
         let mut request = self.platform.authed(method, path, token);
         if let Some(body) = body {
             request = request.json(&body);
