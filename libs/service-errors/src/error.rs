@@ -20,6 +20,14 @@ pub enum Error {
     },
     #[error("{0}")]
     FailedPrecondition(String),
+    /// The request collides with existing resources (e.g. likely duplicates of a record being
+    /// created): ALREADY_EXISTS with one precondition-failure violation per resource, so REST
+    /// clients get them in the problem's `errors` too.
+    #[error("{message}")]
+    Conflicts {
+        message: String,
+        conflicts: Vec<Conflict>,
+    },
     #[error(transparent)]
     Auth(#[from] auth::AuthError),
     #[error("storage failure: {0}")]
@@ -28,6 +36,16 @@ pub enum Error {
     Events(#[from] events::Error),
     #[error("{0}")]
     Internal(String),
+}
+
+/// One existing resource a request collides with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    /// Why it collides, e.g. `email,phone`.
+    pub kind: String,
+    /// The resource, e.g. `leads/0190…`.
+    pub subject: String,
+    pub description: String,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -80,6 +98,13 @@ impl From<Error> for tonic::Status {
                 tonic::Status::with_error_details(Code::AlreadyExists, message, details)
             }
             Error::FailedPrecondition(message) => tonic::Status::failed_precondition(message),
+            Error::Conflicts { message, conflicts } => {
+                let mut details = ErrorDetails::new();
+                for c in conflicts {
+                    details.add_precondition_failure_violation(c.kind, c.subject, c.description);
+                }
+                tonic::Status::with_error_details(Code::AlreadyExists, message, details)
+            }
             Error::Auth(error) => error.into(),
             Error::Store(error) => {
                 if is_unavailable(&error) {

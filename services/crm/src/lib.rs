@@ -75,6 +75,7 @@ pub const SERVICE_NAMES: &[&str] = &[
     "salescompass.crm.v1.SearchService",
     "salescompass.crm.v1.CustomFieldService",
     "salescompass.crm.v1.ImportExportService",
+    "salescompass.crm.v1.DuplicateService",
 ];
 
 #[derive(Debug, Clone, Deserialize)]
@@ -249,6 +250,10 @@ impl Application {
         .add_service(guarded!(
             pb::custom_field_service_server::CustomFieldServiceServer<_>,
             api::custom_fields::CustomFieldApi::new(pg_store.clone())
+        ))
+        .add_service(guarded!(
+            pb::duplicate_service_server::DuplicateServiceServer<_>,
+            api::duplicates::DuplicateApi::new(shared.clone())
         ))
         .add_service(guarded!(
             pb::import_export_service_server::ImportExportServiceServer<_>,

@@ -7,14 +7,14 @@ use proto::crm as pb;
 use tonic::{Request, Response, Status};
 
 use super::{
-    ListRequest, Shared, convert, custom_fields, mask_paths, optional_id, parse_amount, parse_id,
-    required_id, viewer,
+    ListRequest, Shared, convert, custom_fields, duplicates, mask_paths, optional_id, parse_amount,
+    parse_id, required_id, viewer,
 };
 use crate::domain::Violations;
 use crate::domain::account::{
     AccountData, AccountPatch, Address, MAX_NAME_LEN, MAX_TEXT_LEN, parse_employee_count,
 };
-use crate::domain::visibility::Viewer;
+use crate::domain::visibility::{RecordKind, Viewer};
 use crate::domain::{country, text, web_domain};
 use crate::error::{Error, Result};
 use crate::store::accounts::LISTING;
@@ -120,7 +120,16 @@ impl AccountApi {
     }
 
     async fn create(&self, viewer: Viewer, r: pb::CreateAccountRequest) -> Result<pb::Account> {
+        let force = r.force;
         let data = Self::parse_create(viewer, r)?;
+        duplicates::refuse_duplicates(
+            self.shared.store.as_ref(),
+            viewer,
+            RecordKind::Account,
+            duplicates::account_probe(&data),
+            force,
+        )
+        .await?;
         let record = self
             .shared
             .store

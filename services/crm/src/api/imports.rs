@@ -253,6 +253,7 @@ impl ImportExportApi {
                             owner_id: text(values, "owner_id"),
                             ..Default::default()
                         }),
+                        ..Default::default()
                     },
                 )?)
             }
@@ -269,6 +270,7 @@ impl ImportExportApi {
                         owner_id: text(values, "owner_id"),
                         ..Default::default()
                     }),
+                    ..Default::default()
                 },
             )?),
             RecordKind::Lead => {

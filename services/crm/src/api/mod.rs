@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod contacts;
 pub mod convert;
 pub mod custom_fields;
+pub mod duplicates;
 pub mod history;
 pub mod imports;
 pub mod leads;

@@ -12,6 +12,7 @@ pub mod country;
 pub mod csv;
 pub mod custom_fields;
 pub mod day;
+pub mod duplicates;
 pub mod email;
 pub mod forecast;
 pub mod history;

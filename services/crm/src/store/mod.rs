@@ -11,6 +11,7 @@ pub mod cases;
 pub mod catalog;
 pub mod contacts;
 pub mod custom_fields;
+pub mod duplicates;
 pub mod handover;
 pub mod history;
 pub mod imports;
@@ -31,6 +32,7 @@ use uuid::Uuid;
 use crate::domain::account::{Account, AccountData, AccountPatch};
 use crate::domain::contact::{Contact, ContactPatch, NewContact};
 use crate::domain::conversion::{Conversion, ConvertOptions};
+use crate::domain::duplicates::{Duplicates, Probe};
 use crate::domain::lead::{Lead, LeadData, LeadPatch};
 use crate::domain::opportunity::{NewOpportunity, Opportunity, OpportunityPatch, StageChange};
 use crate::domain::pipeline::{NewPipeline, Pipeline};
@@ -113,6 +115,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<Opportunity>>;
     /// Oldest first; `None` when the opportunity is not visible.
     async fn stage_history(&self, viewer: Viewer, id: Uuid) -> Result<Option<Vec<StageChange>>>;
+
+    /// Live records matching `probe`: the readable ones named, the others counted.
+    async fn find_duplicates(&self, viewer: Viewer, probe: Probe) -> Result<Duplicates>;
 }
 
 /// The Postgres store.
@@ -369,5 +374,9 @@ impl Store for PgStore {
     }
     async fn stage_history(&self, viewer: Viewer, id: Uuid) -> Result<Option<Vec<StageChange>>> {
         self.stage_history_impl(viewer, id).await
+    }
+
+    async fn find_duplicates(&self, viewer: Viewer, probe: Probe) -> Result<Duplicates> {
+        self.find_duplicates_impl(viewer, probe).await
     }
 }

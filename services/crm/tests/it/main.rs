@@ -8,6 +8,7 @@ mod board;
 mod cases;
 mod conversion;
 mod custom_fields;
+mod duplicates;
 mod events;
 mod handover;
 mod helpers;
