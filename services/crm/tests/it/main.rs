@@ -7,6 +7,7 @@ mod auth;
 mod board;
 mod cases;
 mod conversion;
+mod credit_splits;
 mod custom_fields;
 mod duplicates;
 mod events;
