@@ -13,6 +13,10 @@ pub enum Error {
     /// Missing, deleted, in another tenant or not visible to the caller: all look the same.
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// A record merged into another: NOT_FOUND naming the survivor (`into`, e.g. `leads/<id>`)
+    /// in the message and a ResourceInfo detail, so clients can follow it.
+    #[error("{what} was merged into {into}")]
+    Merged { what: &'static str, into: String },
     #[error("{message}")]
     AlreadyExists {
         field: &'static str,
@@ -92,6 +96,12 @@ impl From<Error> for tonic::Status {
                 tonic::Status::with_error_details(Code::InvalidArgument, summary, details)
             }
             Error::NotFound(what) => tonic::Status::not_found(format!("{what} not found")),
+            Error::Merged { what, into } => {
+                let message = format!("{what} was merged into {into}");
+                let mut details = ErrorDetails::new();
+                details.set_resource_info(what, into, "", "merged into this record");
+                tonic::Status::with_error_details(Code::NotFound, message, details)
+            }
             Error::AlreadyExists { field, message } => {
                 let mut details = ErrorDetails::new();
                 details.add_bad_request_violation(field, message.clone());

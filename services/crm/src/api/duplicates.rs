@@ -10,13 +10,16 @@ use tonic::{Request, Response, Status};
 use super::accounts::AccountApi;
 use super::contacts::ContactApi;
 use super::leads::LeadApi;
-use super::{Shared, convert, viewer};
+use super::{Shared, convert, required_id, viewer};
+use crate::domain::Violations;
 use crate::domain::account::AccountData;
 use crate::domain::contact::NewContact;
 use crate::domain::duplicates::{Candidate, Duplicates, Probe, Rule};
 use crate::domain::lead::LeadData;
+use crate::domain::merge::parse_fields_from_loser;
 use crate::domain::visibility::{RecordKind, Viewer};
 use crate::error::{Error, Result};
+use crate::events::publish::Record;
 use crate::store::Store;
 
 pub fn account_probe(a: &AccountData) -> Probe {
@@ -167,6 +170,36 @@ impl DuplicateApi {
             hidden_count: i32::try_from(found.hidden).unwrap_or(i32::MAX),
         })
     }
+
+    /// Validates a merge request and runs it; every bad field is named at once.
+    async fn merge(
+        &self,
+        viewer: Viewer,
+        kind: RecordKind,
+        survivor_id: &str,
+        loser_id: &str,
+        fields_from_loser: &[String],
+    ) -> Result<Record> {
+        let mut v = Violations::new();
+        let survivor = v.check("survivor_id", required_id(survivor_id));
+        let loser = v.check("loser_id", required_id(loser_id));
+        let fields = v.check(
+            "fields_from_loser",
+            parse_fields_from_loser(kind, fields_from_loser),
+        );
+        v.finish()?;
+        let (Some(survivor), Some(loser), Some(fields)) = (survivor, loser, fields) else {
+            return Err(Error::Internal("validated fields missing".to_owned()));
+        };
+        self.shared
+            .store
+            .merge(viewer, kind, survivor, loser, fields)
+            .await
+    }
+}
+
+fn unexpected(record: Record) -> Status {
+    Error::Internal(format!("merge returned another kind: {record:?}")).into()
 }
 
 #[tonic::async_trait]
@@ -180,5 +213,71 @@ impl pb::duplicate_service_server::DuplicateService for DuplicateApi {
         Ok(Response::new(
             self.find(viewer, request.into_inner()).await?,
         ))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn merge_accounts(
+        &self,
+        request: Request<pb::MergeAccountsRequest>,
+    ) -> Result<Response<pb::Account>, Status> {
+        let viewer = viewer(&request, CRM_RECORDS_WRITE)?;
+        let r = request.into_inner();
+        let merged = self
+            .merge(
+                viewer,
+                RecordKind::Account,
+                &r.survivor_id,
+                &r.loser_id,
+                &r.fields_from_loser,
+            )
+            .await?;
+        match merged {
+            Record::Account(a) => Ok(Response::new(convert::account(a))),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn merge_contacts(
+        &self,
+        request: Request<pb::MergeContactsRequest>,
+    ) -> Result<Response<pb::Contact>, Status> {
+        let viewer = viewer(&request, CRM_RECORDS_WRITE)?;
+        let r = request.into_inner();
+        let merged = self
+            .merge(
+                viewer,
+                RecordKind::Contact,
+                &r.survivor_id,
+                &r.loser_id,
+                &r.fields_from_loser,
+            )
+            .await?;
+        match merged {
+            Record::Contact(c) => Ok(Response::new(convert::contact(c))),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn merge_leads(
+        &self,
+        request: Request<pb::MergeLeadsRequest>,
+    ) -> Result<Response<pb::Lead>, Status> {
+        let viewer = viewer(&request, CRM_RECORDS_WRITE)?;
+        let r = request.into_inner();
+        let merged = self
+            .merge(
+                viewer,
+                RecordKind::Lead,
+                &r.survivor_id,
+                &r.loser_id,
+                &r.fields_from_loser,
+            )
+            .await?;
+        match merged {
+            Record::Lead(l) => Ok(Response::new(convert::lead(l))),
+            other => Err(unexpected(other)),
+        }
     }
 }

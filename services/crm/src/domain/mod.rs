@@ -17,6 +17,7 @@ pub mod email;
 pub mod forecast;
 pub mod history;
 pub mod lead;
+pub mod merge;
 pub mod money;
 pub mod opportunity;
 pub mod phone;

@@ -198,7 +198,12 @@ pub(crate) fn from_row(row: &PgRow) -> Result<Lead> {
     })
 }
 
-async fn visible(tx: &mut Tx, viewer: Viewer, id: Uuid, access: Access) -> Result<Option<Lead>> {
+pub(crate) async fn visible(
+    tx: &mut Tx,
+    viewer: Viewer,
+    id: Uuid,
+    access: Access,
+) -> Result<Option<Lead>> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM leads l WHERE l.id = $1 AND l.deleted_at IS NULL{}",
         if access == Access::Write {

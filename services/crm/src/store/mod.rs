@@ -16,6 +16,7 @@ pub mod handover;
 pub mod history;
 pub mod imports;
 pub mod leads;
+pub mod merge;
 pub mod opportunities;
 pub mod page;
 pub mod pipelines;
@@ -38,6 +39,7 @@ use crate::domain::opportunity::{NewOpportunity, Opportunity, OpportunityPatch, 
 use crate::domain::pipeline::{NewPipeline, Pipeline};
 use crate::domain::visibility::{Access, Reach, RecordKind, Scope, Viewer, reach};
 use crate::error::{Error, Result};
+use crate::events::publish::Record;
 use crate::listing::{ListQuery, Page};
 
 pub type Tx = Transaction<'static, Postgres>;
@@ -118,6 +120,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// Live records matching `probe`: the readable ones named, the others counted.
     async fn find_duplicates(&self, viewer: Viewer, probe: Probe) -> Result<Duplicates>;
+
+    /// Merges `loser` into `survivor` (both of `kind`), taking the named fields from the loser;
+    /// returns the survivor.
+    async fn merge(
+        &self,
+        viewer: Viewer,
+        kind: RecordKind,
+        survivor: Uuid,
+        loser: Uuid,
+        from_loser: Vec<&'static str>,
+    ) -> Result<Record>;
 }
 
 /// The Postgres store.
@@ -257,7 +270,11 @@ impl Store for PgStore {
         self.create_account_impl(viewer, account).await
     }
     async fn account(&self, viewer: Viewer, id: Uuid) -> Result<Option<Account>> {
-        self.account_impl(viewer, id).await
+        let found = self.account_impl(viewer, id).await?;
+        if found.is_none() {
+            self.check_merged(viewer, RecordKind::Account, id).await?;
+        }
+        Ok(found)
     }
     async fn list_accounts(&self, viewer: Viewer, query: ListQuery) -> Result<Page<Account>> {
         self.list_accounts_impl(viewer, query).await
@@ -278,7 +295,11 @@ impl Store for PgStore {
         self.create_contact_impl(viewer, contact).await
     }
     async fn contact(&self, viewer: Viewer, id: Uuid) -> Result<Option<Contact>> {
-        self.contact_impl(viewer, id).await
+        let found = self.contact_impl(viewer, id).await?;
+        if found.is_none() {
+            self.check_merged(viewer, RecordKind::Contact, id).await?;
+        }
+        Ok(found)
     }
     async fn list_contacts(&self, viewer: Viewer, query: ListQuery) -> Result<Page<Contact>> {
         self.list_contacts_impl(viewer, query).await
@@ -299,7 +320,11 @@ impl Store for PgStore {
         self.create_lead_impl(viewer, lead).await
     }
     async fn lead(&self, viewer: Viewer, id: Uuid) -> Result<Option<Lead>> {
-        self.lead_impl(viewer, id).await
+        let found = self.lead_impl(viewer, id).await?;
+        if found.is_none() {
+            self.check_merged(viewer, RecordKind::Lead, id).await?;
+        }
+        Ok(found)
     }
     async fn list_leads(&self, viewer: Viewer, query: ListQuery) -> Result<Page<Lead>> {
         self.list_leads_impl(viewer, query).await
@@ -378,5 +403,17 @@ impl Store for PgStore {
 
     async fn find_duplicates(&self, viewer: Viewer, probe: Probe) -> Result<Duplicates> {
         self.find_duplicates_impl(viewer, probe).await
+    }
+
+    async fn merge(
+        &self,
+        viewer: Viewer,
+        kind: RecordKind,
+        survivor: Uuid,
+        loser: Uuid,
+        from_loser: Vec<&'static str>,
+    ) -> Result<Record> {
+        self.merge_impl(viewer, kind, survivor, loser, from_loser)
+            .await
     }
 }

@@ -16,6 +16,7 @@ mod helpers;
 mod history;
 mod imports;
 mod leads_listing;
+mod merge;
 mod opportunities;
 mod pipelines;
 mod quotes;
