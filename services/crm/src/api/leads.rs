@@ -157,6 +157,7 @@ impl LeadApi {
 
     async fn create(&self, viewer: Viewer, r: pb::CreateLeadRequest) -> Result<pb::Lead> {
         let force = r.force;
+        let unowned = r.owner_id.trim().is_empty();
         let data = Self::parse_create(viewer, r)?;
         duplicates::refuse_duplicates(
             self.shared.store.as_ref(),
@@ -166,7 +167,11 @@ impl LeadApi {
             force,
         )
         .await?;
-        let record = self.shared.store.create_lead(viewer, data).await?;
+        let record = if unowned {
+            self.shared.store.create_unowned_lead(viewer, data).await?
+        } else {
+            self.shared.store.create_lead(viewer, data).await?
+        };
         Ok(convert::lead(record))
     }
 

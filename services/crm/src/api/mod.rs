@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod activities;
+pub mod assignment;
 pub mod board;
 pub mod cases;
 pub mod catalog;

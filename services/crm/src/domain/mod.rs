@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod activity;
+pub mod assignment;
 pub mod business_hours;
 pub mod case;
 pub mod catalog;

@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod activities;
+pub mod assignment;
 pub mod board;
 pub mod cases;
 pub mod catalog;
@@ -70,6 +71,9 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_contact(&self, viewer: Viewer, id: Uuid) -> Result<bool>;
 
     async fn create_lead(&self, viewer: Viewer, lead: LeadData) -> Result<Lead>;
+    /// A lead created without an owner: the tenant's assignment rules choose one, else the
+    /// creator (`lead.owner_id`) owns it.
+    async fn create_unowned_lead(&self, viewer: Viewer, lead: LeadData) -> Result<Lead>;
     async fn lead(&self, viewer: Viewer, id: Uuid) -> Result<Option<Lead>>;
     async fn list_leads(&self, viewer: Viewer, query: ListQuery) -> Result<Page<Lead>>;
     /// Refuses to change a converted lead.
@@ -317,7 +321,10 @@ impl Store for PgStore {
     }
 
     async fn create_lead(&self, viewer: Viewer, lead: LeadData) -> Result<Lead> {
-        self.create_lead_impl(viewer, lead).await
+        self.create_lead_impl(viewer, lead, false).await
+    }
+    async fn create_unowned_lead(&self, viewer: Viewer, lead: LeadData) -> Result<Lead> {
+        self.create_lead_impl(viewer, lead, true).await
     }
     async fn lead(&self, viewer: Viewer, id: Uuid) -> Result<Option<Lead>> {
         let found = self.lead_impl(viewer, id).await?;

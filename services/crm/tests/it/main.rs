@@ -3,6 +3,7 @@
 
 mod accounts_contacts;
 mod activities;
+mod assignment;
 mod auth;
 mod board;
 mod cases;
