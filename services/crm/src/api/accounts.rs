@@ -363,6 +363,8 @@ mod tests {
             .create(
                 viewer(),
                 pb::CreateAccountRequest {
+                    // Not about duplicates: skip the check (and the store call).
+                    force: true,
                     account: Some(pb::Account {
                         name: " ".into(),
                         domain: "https://acme.com".into(),
@@ -419,6 +421,8 @@ mod tests {
             .create(
                 caller,
                 pb::CreateAccountRequest {
+                    // Not about duplicates: skip the check (and the store call).
+                    force: true,
                     account: Some(pb::Account {
                         name: "Acme".into(),
                         ..Default::default()
@@ -440,6 +444,8 @@ mod tests {
             .create(
                 viewer(),
                 pb::CreateAccountRequest {
+                    // Not about duplicates: skip the check (and the store call).
+                    force: true,
                     account: Some(pb::Account {
                         name: "Acme".into(),
                         owner_id: Uuid::now_v7().to_string(),

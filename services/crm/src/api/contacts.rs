@@ -315,6 +315,8 @@ mod tests {
                     role: auth::BuiltinRole::SalesRep,
                 },
                 pb::CreateContactRequest {
+                    // Not about duplicates: skip the check (and the store call).
+                    force: true,
                     contact: Some(pb::Contact {
                         last_name: "Lee".into(),
                         emails: vec!["ann@acme.test".into(), "not-an-email".into()],
