@@ -146,7 +146,7 @@ async fn only_admins_manage_rules_and_changes_are_events() {
         .await
         .expect("listed")
         .into_inner();
-    assert_eq!(listed.rules, [updated.clone()]);
+    assert_eq!(listed.rules, std::slice::from_ref(&updated));
     let delete = || pb::DeleteLeadAssignmentRuleRequest {
         id: created.id.clone(),
     };
