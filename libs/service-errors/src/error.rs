@@ -13,6 +13,10 @@ pub enum Error {
     /// Missing, deleted, in another tenant or not visible to the caller: all look the same.
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// A record merged into another: NOT_FOUND naming the survivor (`into`, e.g. `leads/<id>`)
+    /// in the message and a ResourceInfo detail, so clients can follow it.
+    #[error("{what} was merged into {into}")]
+    Merged { what: &'static str, into: String },
     #[error("{message}")]
     AlreadyExists {
         field: &'static str,
@@ -20,6 +24,14 @@ pub enum Error {
     },
     #[error("{0}")]
     FailedPrecondition(String),
+    /// The request collides with existing resources (e.g. likely duplicates of a record being
+    /// created): ALREADY_EXISTS with one precondition-failure violation per resource, so REST
+    /// clients get them in the problem's `errors` too.
+    #[error("{message}")]
+    Conflicts {
+        message: String,
+        conflicts: Vec<Conflict>,
+    },
     #[error(transparent)]
     Auth(#[from] auth::AuthError),
     #[error("storage failure: {0}")]
@@ -28,6 +40,16 @@ pub enum Error {
     Events(#[from] events::Error),
     #[error("{0}")]
     Internal(String),
+}
+
+/// One existing resource a request collides with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    /// Why it collides, e.g. `email,phone`.
+    pub kind: String,
+    /// The resource, e.g. `leads/0190…`.
+    pub subject: String,
+    pub description: String,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -74,12 +96,25 @@ impl From<Error> for tonic::Status {
                 tonic::Status::with_error_details(Code::InvalidArgument, summary, details)
             }
             Error::NotFound(what) => tonic::Status::not_found(format!("{what} not found")),
+            Error::Merged { what, into } => {
+                let message = format!("{what} was merged into {into}");
+                let mut details = ErrorDetails::new();
+                details.set_resource_info(what, into, "", "merged into this record");
+                tonic::Status::with_error_details(Code::NotFound, message, details)
+            }
             Error::AlreadyExists { field, message } => {
                 let mut details = ErrorDetails::new();
                 details.add_bad_request_violation(field, message.clone());
                 tonic::Status::with_error_details(Code::AlreadyExists, message, details)
             }
             Error::FailedPrecondition(message) => tonic::Status::failed_precondition(message),
+            Error::Conflicts { message, conflicts } => {
+                let mut details = ErrorDetails::new();
+                for c in conflicts {
+                    details.add_precondition_failure_violation(c.kind, c.subject, c.description);
+                }
+                tonic::Status::with_error_details(Code::AlreadyExists, message, details)
+            }
             Error::Auth(error) => error.into(),
             Error::Store(error) => {
                 if is_unavailable(&error) {

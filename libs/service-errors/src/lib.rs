@@ -5,5 +5,5 @@
 mod error;
 mod violations;
 
-pub use error::{Error, Result};
+pub use error::{Conflict, Error, Result};
 pub use violations::{FieldViolation, Violations};

@@ -76,6 +76,8 @@ pub const SERVICE_NAMES: &[&str] = &[
     "salescompass.crm.v1.CustomFieldService",
     "salescompass.crm.v1.ImportExportService",
     "salescompass.crm.v1.ImportJobService",
+    "salescompass.crm.v1.DuplicateService",
+    "salescompass.crm.v1.LeadAssignmentService",
 ];
 
 #[derive(Debug, Clone, Deserialize)]
@@ -250,6 +252,14 @@ impl Application {
         .add_service(guarded!(
             pb::custom_field_service_server::CustomFieldServiceServer<_>,
             api::custom_fields::CustomFieldApi::new(pg_store.clone())
+        ))
+        .add_service(guarded!(
+            pb::lead_assignment_service_server::LeadAssignmentServiceServer<_>,
+            api::assignment::AssignmentApi::new(pg_store.clone())
+        ))
+        .add_service(guarded!(
+            pb::duplicate_service_server::DuplicateServiceServer<_>,
+            api::duplicates::DuplicateApi::new(shared.clone())
         ))
         .add_service(guarded!(
             pb::import_export_service_server::ImportExportServiceServer<_>,

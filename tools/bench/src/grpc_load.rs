@@ -14,7 +14,7 @@ use tonic::transport::{Channel, Endpoint};
 
 use crate::args::Loopback;
 use crate::load::{Clock, ConnectionResult, Turn};
-use crate::scenario::{Fixture, PAGE_SIZE, Scenario, search_term};
+use crate::scenario::{Fixture, PAGE_SIZE, Scenario, search_term, unique_lead};
 use crate::stats::{Outcome, Recorder};
 
 /// Largest page the crm serves; used to read fixtures in few calls.
@@ -160,11 +160,12 @@ async fn call(
     };
     let result = match job.scenario {
         Scenario::Create => {
+            let (last_name, phone) = unique_lead(&job.tag, index, n);
             let message = CreateLeadRequest {
                 first_name: "Ada".to_owned(),
-                last_name: format!("Bench{n}"),
+                last_name,
                 email: format!("ada.{}.{index}.{n}@load.test", job.tag),
-                phone: "+15555550100".to_owned(),
+                phone,
                 company: "Analytical Engines".to_owned(),
                 title: "CTO".to_owned(),
                 source: "call".to_owned(),

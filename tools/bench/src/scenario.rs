@@ -105,6 +105,17 @@ pub struct HttpCall {
     pub body: Option<String>,
 }
 
+/// The last name and phone of the `n`-th lead a connection creates: unique per run, connection
+/// and send, so the CRM's duplicate check (same name or phone) lets every create through.
+pub fn unique_lead(tag: &str, connection: usize, n: u64) -> (String, String) {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (tag, connection, n).hash(&mut hasher);
+    // +1 and 13 digits: 14 digits, within E.164's 15.
+    let phone = format!("+1{:013}", hasher.finish() % 10_000_000_000_000);
+    (format!("Bench {tag} {connection} {n}"), phone)
+}
+
 fn get(path: String) -> HttpCall {
     HttpCall {
         post: false,
@@ -127,25 +138,28 @@ pub fn http_call(
     n: u64,
 ) -> HttpCall {
     match (side, scenario) {
-        (Side::Sc, Scenario::Create) => HttpCall {
-            post: true,
-            path: "/v1/leads".to_owned(),
-            body: Some(
-                serde_json::json!({
-                    "firstName": "Ada",
-                    "lastName": format!("Bench{n}"),
-                    "email": format!("ada.{tag}.{connection}.{n}@load.test"),
-                    "phone": "+15555550100",
-                    "company": "Analytical Engines",
-                    "title": "CTO",
-                    "source": "call",
-                    "countryCode": "GB",
-                    "employeeCount": 40,
-                    "rating": "LEAD_RATING_WARM",
-                })
-                .to_string(),
-            ),
-        },
+        (Side::Sc, Scenario::Create) => {
+            let (last_name, phone) = unique_lead(tag, connection, n);
+            HttpCall {
+                post: true,
+                path: "/v1/leads".to_owned(),
+                body: Some(
+                    serde_json::json!({
+                        "firstName": "Ada",
+                        "lastName": last_name,
+                        "email": format!("ada.{tag}.{connection}.{n}@load.test"),
+                        "phone": phone,
+                        "company": "Analytical Engines",
+                        "title": "CTO",
+                        "source": "call",
+                        "countryCode": "GB",
+                        "employeeCount": 40,
+                        "rating": "LEAD_RATING_WARM",
+                    })
+                    .to_string(),
+                ),
+            }
+        }
         (Side::Sc, Scenario::Get) => get(format!("/v1/leads/{}", fixture.id_for(connection, n))),
         (Side::Sc, Scenario::List) => get(format!("/v1/leads?pageSize={PAGE_SIZE}")),
         (Side::Sc, Scenario::Filter) => get(format!(

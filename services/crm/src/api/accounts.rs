@@ -8,14 +8,14 @@ use tonic::{Request, Response, Status};
 
 use super::read_mask::ReadMask;
 use super::{
-    ListRequest, Shared, convert, custom_fields, mask_paths, optional_id, parse_amount, parse_id,
-    required_id, viewer,
+    ListRequest, Shared, convert, custom_fields, duplicates, mask_paths, optional_id, parse_amount,
+    parse_id, required_id, viewer,
 };
 use crate::domain::Violations;
 use crate::domain::account::{
     AccountData, AccountPatch, Address, MAX_NAME_LEN, MAX_TEXT_LEN, parse_employee_count,
 };
-use crate::domain::visibility::Viewer;
+use crate::domain::visibility::{RecordKind, Viewer};
 use crate::domain::{country, text, web_domain};
 use crate::error::{Error, Result};
 use crate::store::accounts::LISTING;
@@ -121,7 +121,16 @@ impl AccountApi {
     }
 
     async fn create(&self, viewer: Viewer, r: pb::CreateAccountRequest) -> Result<pb::Account> {
+        let force = r.force;
         let data = Self::parse_create(viewer, r)?;
+        duplicates::refuse_duplicates(
+            self.shared.store.as_ref(),
+            viewer,
+            RecordKind::Account,
+            duplicates::account_probe(&data),
+            force,
+        )
+        .await?;
         let record = self
             .shared
             .store
@@ -357,6 +366,8 @@ mod tests {
             .create(
                 viewer(),
                 pb::CreateAccountRequest {
+                    // Not about duplicates: skip the check (and the store call).
+                    force: true,
                     account: Some(pb::Account {
                         name: " ".into(),
                         domain: "https://acme.com".into(),
@@ -413,6 +424,8 @@ mod tests {
             .create(
                 caller,
                 pb::CreateAccountRequest {
+                    // Not about duplicates: skip the check (and the store call).
+                    force: true,
                     account: Some(pb::Account {
                         name: "Acme".into(),
                         ..Default::default()
@@ -434,6 +447,8 @@ mod tests {
             .create(
                 viewer(),
                 pb::CreateAccountRequest {
+                    // Not about duplicates: skip the check (and the store call).
+                    force: true,
                     account: Some(pb::Account {
                         name: "Acme".into(),
                         owner_id: Uuid::now_v7().to_string(),

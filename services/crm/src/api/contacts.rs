@@ -8,14 +8,14 @@ use tonic::{Request, Response, Status};
 
 use super::read_mask::ReadMask;
 use super::{
-    ListRequest, Shared, convert, custom_fields, mask_paths, optional_id, parse_id, required_id,
-    viewer,
+    ListRequest, Shared, convert, custom_fields, duplicates, mask_paths, optional_id, parse_id,
+    required_id, viewer,
 };
 use crate::domain::contact::{
     ConsentInput, ContactPatch, MAX_NAME_LEN, MAX_SOURCE_LEN, MAX_TITLE_LEN, NewContact,
     parse_channels,
 };
-use crate::domain::visibility::Viewer;
+use crate::domain::visibility::{RecordKind, Viewer};
 use crate::domain::{Email, PhoneE164, Violations, text};
 use crate::error::{Error, Result};
 use crate::store::contacts::LISTING;
@@ -126,7 +126,16 @@ impl ContactApi {
     }
 
     async fn create(&self, viewer: Viewer, r: pb::CreateContactRequest) -> Result<pb::Contact> {
+        let force = r.force;
         let data = Self::parse_create(viewer, r)?;
+        duplicates::refuse_duplicates(
+            self.shared.store.as_ref(),
+            viewer,
+            RecordKind::Contact,
+            duplicates::contact_probe(&data),
+            force,
+        )
+        .await?;
         let record = self
             .shared
             .store
@@ -309,6 +318,8 @@ mod tests {
                     role: auth::BuiltinRole::SalesRep,
                 },
                 pb::CreateContactRequest {
+                    // Not about duplicates: skip the check (and the store call).
+                    force: true,
                     contact: Some(pb::Contact {
                         last_name: "Lee".into(),
                         emails: vec!["ann@acme.test".into(), "not-an-email".into()],

@@ -12,12 +12,22 @@ use crate::domain::lead::{Lead, LeadRating, LeadStatus};
 use crate::domain::money::Money;
 use crate::domain::opportunity::{CreditSplit, Opportunity, StageChange};
 use crate::domain::pipeline::{Pipeline, Stage, StageCategory};
+use crate::domain::visibility::RecordKind;
 
 pub fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: t.timestamp(),
         // Always below 1e9, so it fits.
         nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
+pub fn record_type(kind: RecordKind) -> pb::RecordType {
+    match kind {
+        RecordKind::Account => pb::RecordType::Account,
+        RecordKind::Contact => pb::RecordType::Contact,
+        RecordKind::Lead => pb::RecordType::Lead,
+        RecordKind::Opportunity => pb::RecordType::Opportunity,
     }
 }
 

@@ -215,6 +215,7 @@ fn parse_row(viewer: Viewer, kind: RecordKind, values: &HashMap<&str, &str>) -> 
                         owner_id: text(values, "owner_id"),
                         ..Default::default()
                     }),
+                    ..Default::default()
                 },
             )?)
         }
@@ -231,6 +232,7 @@ fn parse_row(viewer: Viewer, kind: RecordKind, values: &HashMap<&str, &str>) -> 
                     owner_id: text(values, "owner_id"),
                     ..Default::default()
                 }),
+                ..Default::default()
             },
         )?),
         RecordKind::Lead => {

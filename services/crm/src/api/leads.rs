@@ -8,8 +8,8 @@ use tonic::{Request, Response, Status};
 
 use super::read_mask::ReadMask;
 use super::{
-    ListRequest, Shared, convert, custom_fields, mask_paths, optional_id, parse_amount, parse_id,
-    required_id, viewer,
+    ListRequest, Shared, convert, custom_fields, duplicates, mask_paths, optional_id, parse_amount,
+    parse_id, required_id, viewer,
 };
 use crate::domain::account::parse_employee_count;
 use crate::domain::conversion::{ConvertOptions, OpportunityOptions};
@@ -17,7 +17,7 @@ use crate::domain::lead::{
     LeadData, LeadPatch, LeadRating, LeadStatus, MAX_NAME_LEN, MAX_TEXT_LEN, parse_score,
 };
 use crate::domain::opportunity::MAX_NAME_LEN as MAX_OPPORTUNITY_NAME_LEN;
-use crate::domain::visibility::Viewer;
+use crate::domain::visibility::{RecordKind, Viewer};
 use crate::domain::{Email, PhoneE164, Violations, country, day, text};
 use crate::error::{Error, Result};
 use crate::store::leads::LISTING;
@@ -157,8 +157,22 @@ impl LeadApi {
     }
 
     async fn create(&self, viewer: Viewer, r: pb::CreateLeadRequest) -> Result<pb::Lead> {
+        let force = r.force;
+        let unowned = r.owner_id.trim().is_empty();
         let data = Self::parse_create(viewer, r)?;
-        let record = self.shared.store.create_lead(viewer, data).await?;
+        duplicates::refuse_duplicates(
+            self.shared.store.as_ref(),
+            viewer,
+            RecordKind::Lead,
+            duplicates::lead_probe(&data),
+            force,
+        )
+        .await?;
+        let record = if unowned {
+            self.shared.store.create_unowned_lead(viewer, data).await?
+        } else {
+            self.shared.store.create_lead(viewer, data).await?
+        };
         Ok(convert::lead(record))
     }
 

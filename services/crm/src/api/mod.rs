@@ -3,12 +3,14 @@
 
 pub mod accounts;
 pub mod activities;
+pub mod assignment;
 pub mod board;
 pub mod cases;
 pub mod catalog;
 pub mod contacts;
 pub mod convert;
 pub mod custom_fields;
+pub mod duplicates;
 pub mod history;
 pub mod import_jobs;
 pub mod imports;

@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod activity;
+pub mod assignment;
 pub mod business_hours;
 pub mod case;
 pub mod catalog;
@@ -12,11 +13,13 @@ pub mod country;
 pub mod csv;
 pub mod custom_fields;
 pub mod day;
+pub mod duplicates;
 pub mod email;
 pub mod forecast;
 pub mod history;
 pub mod import_job;
 pub mod lead;
+pub mod merge;
 pub mod money;
 pub mod opportunity;
 pub mod phone;

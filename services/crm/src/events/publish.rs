@@ -62,15 +62,6 @@ impl Record {
     }
 }
 
-fn record_type(kind: RecordKind) -> pb::RecordType {
-    match kind {
-        RecordKind::Account => pb::RecordType::Account,
-        RecordKind::Contact => pb::RecordType::Contact,
-        RecordKind::Lead => pb::RecordType::Lead,
-        RecordKind::Opportunity => pb::RecordType::Opportunity,
-    }
-}
-
 /// `crm.<entity>.created|updated|deleted` with the record and the fields that changed.
 pub fn record_changed(
     tenant_id: Uuid,
@@ -82,7 +73,7 @@ pub fn record_changed(
     let kind = record.kind();
     let id = record.id();
     let payload = pb::RecordChanged {
-        record_type: record_type(kind) as i32,
+        record_type: convert::record_type(kind) as i32,
         record: Some(match record {
             Record::Account(r) => pb::record_changed::Record::Account(convert::account(r)),
             Record::Contact(r) => pb::record_changed::Record::Contact(convert::contact(r)),

@@ -234,7 +234,7 @@ pub(crate) async fn insert(tx: &mut Tx, viewer: Viewer, data: AccountData) -> Re
 }
 
 /// Refuses a parent that is the account itself or one of its descendants.
-async fn check_parent_cycle(tx: &mut Tx, id: Uuid, parent: Uuid) -> Result<()> {
+pub(crate) async fn check_parent_cycle(tx: &mut Tx, id: Uuid, parent: Uuid) -> Result<()> {
     let cycle: bool = sqlx::query_scalar(
         "WITH RECURSIVE ancestors (id) AS (
              SELECT $2::uuid

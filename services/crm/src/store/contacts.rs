@@ -125,7 +125,12 @@ pub(crate) fn from_row(row: &PgRow) -> Result<Contact> {
     })
 }
 
-async fn visible(tx: &mut Tx, viewer: Viewer, id: Uuid, access: Access) -> Result<Option<Contact>> {
+pub(crate) async fn visible(
+    tx: &mut Tx,
+    viewer: Viewer,
+    id: Uuid,
+    access: Access,
+) -> Result<Option<Contact>> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM contacts c WHERE c.id = $1 AND c.deleted_at IS NULL{}",
         if access == Access::Write {

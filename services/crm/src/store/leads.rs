@@ -6,8 +6,8 @@ use uuid::Uuid;
 
 use super::page::{PageSql, fetch_page};
 use super::{
-    PgStore, Tx, accounts, check_owner, contacts, custom_fields, now, opportunities, publish,
-    scope, today,
+    PgStore, Tx, accounts, assignment, check_owner, contacts, custom_fields, now, opportunities,
+    publish, scope, today,
 };
 use crate::domain::conversion::{
     AccountTarget, Conversion, ConvertError, ConvertOptions, plan as plan_conversion,
@@ -198,7 +198,12 @@ pub(crate) fn from_row(row: &PgRow) -> Result<Lead> {
     })
 }
 
-async fn visible(tx: &mut Tx, viewer: Viewer, id: Uuid, access: Access) -> Result<Option<Lead>> {
+pub(crate) async fn visible(
+    tx: &mut Tx,
+    viewer: Viewer,
+    id: Uuid,
+    access: Access,
+) -> Result<Option<Lead>> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM leads l WHERE l.id = $1 AND l.deleted_at IS NULL{}",
         if access == Access::Write {
@@ -307,10 +312,27 @@ pub(crate) async fn insert(tx: &mut Tx, viewer: Viewer, data: LeadData) -> Resul
 
 impl PgStore {
     #[tracing::instrument(name = "crm.postgres.create_lead", skip_all, fields(tenant_id = %viewer.tenant_id))]
-    pub(super) async fn create_lead_impl(&self, viewer: Viewer, data: LeadData) -> Result<Lead> {
+    pub(super) async fn create_lead_impl(
+        &self,
+        viewer: Viewer,
+        data: LeadData,
+        assign_by_rules: bool,
+    ) -> Result<Lead> {
         let mut tx = self.tx(viewer).await?;
-        let write = scope(&mut tx, viewer, RecordKind::Lead, Access::Write).await?;
-        check_owner(&mut tx, viewer, &write, data.owner_id).await?;
+        // An owner chosen by the tenant's rules needs no check against the creator's team.
+        let assigned = if assign_by_rules {
+            assignment::assign(&mut tx, &data).await?
+        } else {
+            None
+        };
+        let data = match assigned {
+            Some(owner_id) => LeadData { owner_id, ..data },
+            None => {
+                let write = scope(&mut tx, viewer, RecordKind::Lead, Access::Write).await?;
+                check_owner(&mut tx, viewer, &write, data.owner_id).await?;
+                data
+            }
+        };
         let data = LeadData {
             custom_fields: custom_fields::checked(&mut tx, RecordKind::Lead, &data.custom_fields)
                 .await?,

@@ -6,16 +6,19 @@
 
 pub mod accounts;
 pub mod activities;
+pub mod assignment;
 pub mod board;
 pub mod cases;
 pub mod catalog;
 pub mod contacts;
 pub mod custom_fields;
+pub mod duplicates;
 pub mod handover;
 pub mod history;
 pub mod import_jobs;
 pub mod imports;
 pub mod leads;
+pub mod merge;
 pub mod opportunities;
 pub mod page;
 pub mod pipelines;
@@ -32,11 +35,13 @@ use uuid::Uuid;
 use crate::domain::account::{Account, AccountData, AccountPatch};
 use crate::domain::contact::{Contact, ContactPatch, NewContact};
 use crate::domain::conversion::{Conversion, ConvertOptions};
+use crate::domain::duplicates::{Duplicates, Probe};
 use crate::domain::lead::{Lead, LeadData, LeadPatch};
 use crate::domain::opportunity::{NewOpportunity, Opportunity, OpportunityPatch, StageChange};
 use crate::domain::pipeline::{NewPipeline, Pipeline};
 use crate::domain::visibility::{Access, Reach, RecordKind, Scope, Viewer, reach};
 use crate::error::{Error, Result};
+use crate::events::publish::Record;
 use crate::listing::{ListQuery, Page};
 
 pub type Tx = Transaction<'static, Postgres>;
@@ -67,6 +72,9 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_contact(&self, viewer: Viewer, id: Uuid) -> Result<bool>;
 
     async fn create_lead(&self, viewer: Viewer, lead: LeadData) -> Result<Lead>;
+    /// A lead created without an owner: the tenant's assignment rules choose one, else the
+    /// creator (`lead.owner_id`) owns it.
+    async fn create_unowned_lead(&self, viewer: Viewer, lead: LeadData) -> Result<Lead>;
     async fn lead(&self, viewer: Viewer, id: Uuid) -> Result<Option<Lead>>;
     async fn list_leads(&self, viewer: Viewer, query: ListQuery) -> Result<Page<Lead>>;
     /// Refuses to change a converted lead.
@@ -114,6 +122,20 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<Opportunity>>;
     /// Oldest first; `None` when the opportunity is not visible.
     async fn stage_history(&self, viewer: Viewer, id: Uuid) -> Result<Option<Vec<StageChange>>>;
+
+    /// Live records matching `probe`: the readable ones named, the others counted.
+    async fn find_duplicates(&self, viewer: Viewer, probe: Probe) -> Result<Duplicates>;
+
+    /// Merges `loser` into `survivor` (both of `kind`), taking the named fields from the loser;
+    /// returns the survivor.
+    async fn merge(
+        &self,
+        viewer: Viewer,
+        kind: RecordKind,
+        survivor: Uuid,
+        loser: Uuid,
+        from_loser: Vec<&'static str>,
+    ) -> Result<Record>;
 }
 
 /// The Postgres store.
@@ -253,7 +275,11 @@ impl Store for PgStore {
         self.create_account_impl(viewer, account).await
     }
     async fn account(&self, viewer: Viewer, id: Uuid) -> Result<Option<Account>> {
-        self.account_impl(viewer, id).await
+        let found = self.account_impl(viewer, id).await?;
+        if found.is_none() {
+            self.check_merged(viewer, RecordKind::Account, id).await?;
+        }
+        Ok(found)
     }
     async fn list_accounts(&self, viewer: Viewer, query: ListQuery) -> Result<Page<Account>> {
         self.list_accounts_impl(viewer, query).await
@@ -274,7 +300,11 @@ impl Store for PgStore {
         self.create_contact_impl(viewer, contact).await
     }
     async fn contact(&self, viewer: Viewer, id: Uuid) -> Result<Option<Contact>> {
-        self.contact_impl(viewer, id).await
+        let found = self.contact_impl(viewer, id).await?;
+        if found.is_none() {
+            self.check_merged(viewer, RecordKind::Contact, id).await?;
+        }
+        Ok(found)
     }
     async fn list_contacts(&self, viewer: Viewer, query: ListQuery) -> Result<Page<Contact>> {
         self.list_contacts_impl(viewer, query).await
@@ -292,10 +322,17 @@ impl Store for PgStore {
     }
 
     async fn create_lead(&self, viewer: Viewer, lead: LeadData) -> Result<Lead> {
-        self.create_lead_impl(viewer, lead).await
+        self.create_lead_impl(viewer, lead, false).await
+    }
+    async fn create_unowned_lead(&self, viewer: Viewer, lead: LeadData) -> Result<Lead> {
+        self.create_lead_impl(viewer, lead, true).await
     }
     async fn lead(&self, viewer: Viewer, id: Uuid) -> Result<Option<Lead>> {
-        self.lead_impl(viewer, id).await
+        let found = self.lead_impl(viewer, id).await?;
+        if found.is_none() {
+            self.check_merged(viewer, RecordKind::Lead, id).await?;
+        }
+        Ok(found)
     }
     async fn list_leads(&self, viewer: Viewer, query: ListQuery) -> Result<Page<Lead>> {
         self.list_leads_impl(viewer, query).await
@@ -370,5 +407,21 @@ impl Store for PgStore {
     }
     async fn stage_history(&self, viewer: Viewer, id: Uuid) -> Result<Option<Vec<StageChange>>> {
         self.stage_history_impl(viewer, id).await
+    }
+
+    async fn find_duplicates(&self, viewer: Viewer, probe: Probe) -> Result<Duplicates> {
+        self.find_duplicates_impl(viewer, probe).await
+    }
+
+    async fn merge(
+        &self,
+        viewer: Viewer,
+        kind: RecordKind,
+        survivor: Uuid,
+        loser: Uuid,
+        from_loser: Vec<&'static str>,
+    ) -> Result<Record> {
+        self.merge_impl(viewer, kind, survivor, loser, from_loser)
+            .await
     }
 }

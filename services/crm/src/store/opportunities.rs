@@ -7,7 +7,10 @@ use uuid::Uuid;
 use super::accounts::money_from;
 use super::page::{PageSql, fetch_page};
 use super::pipelines::{self, stage_from_row};
-use super::{PgStore, Tx, check_owner, check_reference, custom_fields, now, publish, scope, today};
+use super::{
+    PgStore, Tx, check_owner, check_reference, custom_fields, now, publish, scope, today, users,
+};
+use crate::domain::FieldViolation;
 use crate::domain::opportunity::{
     CreditSplit, CurrentStage, MoveError, NewOpportunity, Opportunity, OpportunityData,
     OpportunityPatch, Placement, StageChange, plan_move, seconds_in_stage,
@@ -342,6 +345,45 @@ async fn record_stage_change(
     Ok(())
 }
 
+/// Credit goes to active users of the tenant. Users already credited before this change keep
+/// their share even if deactivated since (the credit was earned); only new names are checked.
+async fn check_split_users(
+    tx: &mut Tx,
+    data: &OpportunityData,
+    before: Option<&OpportunityData>,
+) -> Result<()> {
+    let credited_before =
+        |user: Uuid| before.is_some_and(|b| b.splits.iter().any(|s| s.user_id == user));
+    let added: Vec<(usize, Uuid)> = data
+        .splits
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| !credited_before(s.user_id))
+        .map(|(i, s)| (i, s.user_id))
+        .collect();
+    if added.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = added.iter().map(|(_, id)| *id).collect();
+    let violations: Vec<FieldViolation> = added
+        .iter()
+        .zip(users::activity(tx, &ids).await?)
+        .filter_map(|((i, _), active)| {
+            let problem = match active {
+                Some(true) => return None,
+                Some(false) => "the user is deactivated",
+                None => "no such user in this tenant",
+            };
+            Some(FieldViolation::new(format!("splits[{i}].user_id"), problem))
+        })
+        .collect();
+    if violations.is_empty() {
+        Ok(())
+    } else {
+        Err(violations.into())
+    }
+}
+
 /// Checks the references and owner of an opportunity's data (all of them, or those that
 /// changed from `before`).
 async fn check_links(
@@ -354,6 +396,7 @@ async fn check_links(
         let write = scope(tx, viewer, RecordKind::Opportunity, Access::Write).await?;
         check_owner(tx, viewer, &write, data.owner_id).await?;
     }
+    check_split_users(tx, data, before).await?;
     if let Some(account) = data.account_id
         && before.is_none_or(|b| b.account_id != data.account_id)
     {

@@ -71,3 +71,22 @@ pub async fn is_active(tx: &mut Tx, user_id: Uuid) -> Result<Option<bool>> {
             .await?,
     )
 }
+
+/// Whether each of `user_ids` is active: `Some(active)` for a known user, `None` for an unknown
+/// one, in the order given.
+pub async fn activity(tx: &mut Tx, user_ids: &[Uuid]) -> Result<Vec<Option<bool>>> {
+    let known: Vec<(Uuid, bool)> =
+        sqlx::query_as("SELECT user_id, active FROM crm_users WHERE user_id = ANY($1)")
+            .bind(user_ids)
+            .fetch_all(&mut **tx)
+            .await?;
+    Ok(user_ids
+        .iter()
+        .map(|id| {
+            known
+                .iter()
+                .find(|(u, _)| u == id)
+                .map(|(_, active)| *active)
+        })
+        .collect())
+}

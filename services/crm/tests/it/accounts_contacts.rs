@@ -15,6 +15,7 @@ async fn an_account_is_created_read_listed_updated_and_soft_deleted() {
 
     let created = accounts
         .create_account(rep.req(pb::CreateAccountRequest {
+            force: false,
             account: Some(pb::Account {
                 name: "  Acme Corp ".into(),
                 domain: "ACME.com".into(),
@@ -59,6 +60,7 @@ async fn an_account_is_created_read_listed_updated_and_soft_deleted() {
 
     let child = accounts
         .create_account(rep.req(pb::CreateAccountRequest {
+            force: false,
             account: Some(pb::Account {
                 name: "Acme Subsidiary".into(),
                 parent_account_id: created.id.clone(),
@@ -161,6 +163,7 @@ async fn contacts_reference_visible_accounts_and_keep_consent_times() {
 
     let created = contacts
         .create_contact(rep.req(pb::CreateContactRequest {
+            force: false,
             contact: Some(pb::Contact {
                 first_name: "Peter".into(),
                 last_name: "Gibbons".into(),
@@ -231,6 +234,7 @@ async fn contacts_reference_visible_accounts_and_keep_consent_times() {
     // Another rep's account is not there for this rep.
     let status = contacts
         .create_contact(rep.req(pb::CreateContactRequest {
+            force: false,
             contact: Some(pb::Contact {
                 last_name: "Lumbergh".into(),
                 account_id: foreign.id,
@@ -265,6 +269,7 @@ async fn bad_account_and_contact_input_is_refused_field_by_field() {
     let status = rep
         .accounts()
         .create_account(rep.req(pb::CreateAccountRequest {
+            force: false,
             account: Some(pb::Account {
                 name: "Acme".into(),
                 annual_revenue: Some(proto::google::r#type::Money {
@@ -282,6 +287,7 @@ async fn bad_account_and_contact_input_is_refused_field_by_field() {
     let status = rep
         .accounts()
         .create_account(rep.req(pb::CreateAccountRequest {
+            force: false,
             account: Some(pb::Account {
                 name: "Acme".into(),
                 annual_revenue: Some(proto::google::r#type::Money {
@@ -299,6 +305,7 @@ async fn bad_account_and_contact_input_is_refused_field_by_field() {
     let status = rep
         .contacts()
         .create_contact(rep.req(pb::CreateContactRequest {
+            force: false,
             contact: Some(pb::Contact {
                 last_name: "Lee".into(),
                 emails: vec!["ann(at)acme.test".into()],

@@ -301,6 +301,7 @@ async fn accounts_contacts_and_opportunities_carry_custom_fields_too() {
     .expect("opportunity field");
 
     let account = |name: &str, custom_fields| pb::CreateAccountRequest {
+        force: false,
         account: Some(pb::Account {
             name: name.to_owned(),
             custom_fields,
@@ -330,6 +331,7 @@ async fn accounts_contacts_and_opportunities_carry_custom_fields_too() {
         .rep
         .contacts()
         .create_contact(t.rep.req(pb::CreateContactRequest {
+            force: false,
             contact: Some(pb::Contact {
                 last_name: "Lumbergh".into(),
                 custom_fields: values(&[("birthday", text("1970-02-30"))]),

@@ -87,6 +87,7 @@ impl As {
     pub async fn create_account(&self, name: &str) -> pb::Account {
         self.accounts()
             .create_account(self.req(pb::CreateAccountRequest {
+                force: true,
                 account: Some(pb::Account {
                     name: name.to_owned(),
                     ..Default::default()
@@ -100,6 +101,7 @@ impl As {
     pub async fn create_contact(&self, last_name: &str) -> pb::Contact {
         self.contacts()
             .create_contact(self.req(pb::CreateContactRequest {
+                force: true,
                 contact: Some(pb::Contact {
                     last_name: last_name.to_owned(),
                     ..Default::default()
@@ -121,6 +123,7 @@ impl As {
                     Uuid::now_v7().simple()
                 ),
                 company: company.to_owned(),
+                force: true,
                 ..Default::default()
             }))
             .await

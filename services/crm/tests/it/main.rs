@@ -3,11 +3,14 @@
 
 mod accounts_contacts;
 mod activities;
+mod assignment;
 mod auth;
 mod board;
 mod cases;
 mod conversion;
+mod credit_splits;
 mod custom_fields;
+mod duplicates;
 mod events;
 mod handover;
 mod helpers;
@@ -15,6 +18,7 @@ mod history;
 mod import_jobs;
 mod imports;
 mod leads_listing;
+mod merge;
 mod opportunities;
 mod pipelines;
 mod quotes;

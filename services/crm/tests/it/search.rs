@@ -54,6 +54,7 @@ async fn exact_matches_rank_first_and_typos_still_find_names() {
         .admin
         .accounts()
         .create_account(t.admin.req(pb::CreateAccountRequest {
+            force: false,
             account: Some(pb::Account {
                 name: "Initech".to_owned(),
                 industry: "umbrella manufacturing".to_owned(),
@@ -67,6 +68,7 @@ async fn exact_matches_rank_first_and_typos_still_find_names() {
         .admin
         .contacts()
         .create_contact(t.admin.req(pb::CreateContactRequest {
+            force: false,
             contact: Some(pb::Contact {
                 first_name: "Jonathan".to_owned(),
                 last_name: "Whitfield".to_owned(),

@@ -48,6 +48,7 @@ async fn another_tenants_records_do_not_exist() {
     let status = intruder
         .contacts()
         .create_contact(intruder.req(pb::CreateContactRequest {
+            force: false,
             contact: Some(pb::Contact {
                 last_name: "Spy".into(),
                 account_id: account.id.clone(),

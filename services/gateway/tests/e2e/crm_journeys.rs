@@ -314,3 +314,72 @@ async fn bad_crm_input_is_a_problem_naming_the_field() {
         "{leads}"
     );
 }
+
+#[tokio::test]
+async fn duplicates_are_a_conflict_naming_them_and_merge_over_rest() {
+    let crm = crm_platform().await;
+    let p = &crm.platform;
+    let tenant = p.tenant("crmdupes").await;
+    let token = tenant.token.as_str();
+    let body = json!({"firstName": "Lea", "lastName": "Lind", "email": "lea@globex.test"});
+    let first = crm
+        .call(Method::POST, "/v1/leads", token, Some(body.clone()))
+        .await;
+    let first_id = first["id"].as_str().expect("lead id");
+
+    let response = p
+        .authed(Method::POST, "/v1/leads", token)
+        .json(&json!({"firstName": "LEA", "lastName": "lind", "email": "other@globex.test"}))
+        .send()
+        .await
+        .expect("sent");
+    let problem = expect_problem(response, StatusCode::CONFLICT).await;
+    assert_eq!(problem["code"], "ALREADY_EXISTS", "{problem}");
+    assert_eq!(
+        problem["errors"][0]["field"],
+        format!("leads/{first_id}"),
+        "{problem}"
+    );
+
+    let found = crm
+        .call(
+            Method::POST,
+            "/v1/duplicates:find",
+            token,
+            Some(json!({"lead": body})),
+        )
+        .await;
+    assert_eq!(found["candidates"][0]["id"], first_id, "{found}");
+    assert_eq!(
+        found["candidates"][0]["matchedRules"][0],
+        "DUPLICATE_RULE_EMAIL"
+    );
+
+    let mut forced = body.clone();
+    forced["force"] = json!(true);
+    let second = crm
+        .call(Method::POST, "/v1/leads", token, Some(forced))
+        .await;
+    let second_id = second["id"].as_str().expect("lead id");
+    let merged = crm
+        .call(
+            Method::POST,
+            &format!("/v1/leads/{first_id}:merge"),
+            token,
+            Some(json!({"loserId": second_id})),
+        )
+        .await;
+    assert_eq!(merged["id"], first_id);
+    let response = p
+        .authed(Method::GET, &format!("/v1/leads/{second_id}"), token)
+        .send()
+        .await
+        .expect("sent");
+    let problem = expect_problem(response, StatusCode::NOT_FOUND).await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains(&format!("leads/{first_id}"))),
+        "{problem}"
+    );
+}

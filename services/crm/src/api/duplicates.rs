@@ -1,0 +1,283 @@
+//! DuplicateService, and the duplicate check of account, contact and lead creation.
+
+use std::sync::Arc;
+
+use auth::permissions::CRM_RECORDS_WRITE;
+use proto::crm as pb;
+use service_errors::Conflict;
+use tonic::{Request, Response, Status};
+
+use super::accounts::AccountApi;
+use super::contacts::ContactApi;
+use super::leads::LeadApi;
+use super::{Shared, convert, required_id, viewer};
+use crate::domain::Violations;
+use crate::domain::account::AccountData;
+use crate::domain::contact::NewContact;
+use crate::domain::duplicates::{Candidate, Duplicates, Probe, Rule};
+use crate::domain::lead::LeadData;
+use crate::domain::merge::parse_fields_from_loser;
+use crate::domain::visibility::{RecordKind, Viewer};
+use crate::error::{Error, Result};
+use crate::events::publish::Record;
+use crate::store::Store;
+
+pub fn account_probe(a: &AccountData) -> Probe {
+    Probe::Account {
+        name: a.name.clone(),
+        domain: a.domain.clone(),
+    }
+}
+
+pub fn contact_probe(c: &NewContact) -> Probe {
+    let emails: Vec<&str> = c.emails.iter().map(|e| e.as_str()).collect();
+    let phones: Vec<&str> = c.phones.iter().map(|p| p.as_str()).collect();
+    Probe::person(&c.first_name, &c.last_name, &emails, &phones)
+}
+
+pub fn lead_probe(l: &LeadData) -> Probe {
+    Probe::person(&l.first_name, &l.last_name, &[&l.email], &[&l.phone])
+}
+
+fn collection(kind: RecordKind) -> &'static str {
+    match kind {
+        RecordKind::Account => "accounts",
+        RecordKind::Contact => "contacts",
+        RecordKind::Lead => "leads",
+        RecordKind::Opportunity => "opportunities",
+    }
+}
+
+fn rules(rules: &[Rule]) -> String {
+    rules
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// ALREADY_EXISTS naming each readable candidate (`leads/<id>`, matched rules) and counting the
+/// others, so REST clients find them in the problem's `errors`.
+fn duplicates_error(creating: RecordKind, found: Duplicates) -> Error {
+    let total = found.candidates.len() + found.hidden as usize;
+    let mut message = format!(
+        "this {} looks like {total} existing record(s)",
+        creating.name()
+    );
+    if found.hidden > 0 {
+        message.push_str(&format!(", {} of them not visible to you", found.hidden));
+    }
+    message.push_str("; set force to create it anyway");
+    let mut conflicts: Vec<Conflict> = found
+        .candidates
+        .into_iter()
+        .map(|c| Conflict {
+            kind: rules(&c.rules),
+            subject: format!("{}/{}", collection(c.kind), c.id),
+            description: format!(
+                "{} {:?} has the same {}",
+                c.kind.name(),
+                c.display_name,
+                rules(&c.rules).replace(',', ", ")
+            ),
+        })
+        .collect();
+    if found.hidden > 0 {
+        conflicts.push(Conflict {
+            kind: "hidden".to_owned(),
+            subject: "hidden".to_owned(),
+            description: format!("{} matching record(s) you cannot see", found.hidden),
+        });
+    }
+    Error::Conflicts { message, conflicts }
+}
+
+/// Refuses to create a likely duplicate unless the client said `force`.
+pub(crate) async fn refuse_duplicates(
+    store: &dyn Store,
+    viewer: Viewer,
+    creating: RecordKind,
+    probe: Probe,
+    force: bool,
+) -> Result<()> {
+    if force {
+        return Ok(());
+    }
+    let found = store.find_duplicates(viewer, probe).await?;
+    if found.is_empty() {
+        Ok(())
+    } else {
+        Err(duplicates_error(creating, found))
+    }
+}
+
+fn candidate(c: Candidate) -> pb::DuplicateCandidate {
+    pb::DuplicateCandidate {
+        record_type: convert::record_type(c.kind) as i32,
+        id: c.id.to_string(),
+        display_name: c.display_name,
+        owner_id: c.owner_id.to_string(),
+        matched_rules: c
+            .rules
+            .into_iter()
+            .map(|r| {
+                (match r {
+                    Rule::Email => pb::DuplicateRule::Email,
+                    Rule::Phone => pb::DuplicateRule::Phone,
+                    Rule::Name => pb::DuplicateRule::Name,
+                    Rule::Domain => pb::DuplicateRule::Domain,
+                }) as i32
+            })
+            .collect(),
+    }
+}
+
+pub struct DuplicateApi {
+    shared: Arc<Shared>,
+}
+
+impl DuplicateApi {
+    pub fn new(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+
+    async fn find(
+        &self,
+        viewer: Viewer,
+        r: pb::FindDuplicatesRequest,
+    ) -> Result<pb::FindDuplicatesResponse> {
+        use pb::find_duplicates_request::Record;
+        let probe = match r.record {
+            Some(Record::Account(a)) => account_probe(
+                &AccountApi::parse_create(viewer, a).map_err(|e| e.prefixed("account."))?,
+            ),
+            Some(Record::Contact(c)) => contact_probe(
+                &ContactApi::parse_create(viewer, c).map_err(|e| e.prefixed("contact."))?,
+            ),
+            Some(Record::Lead(l)) => {
+                lead_probe(&LeadApi::parse_create(viewer, l).map_err(|e| e.prefixed("lead."))?)
+            }
+            None => {
+                return Err(Error::invalid(
+                    "record",
+                    "name the account, contact or lead to check",
+                ));
+            }
+        };
+        let found = self.shared.store.find_duplicates(viewer, probe).await?;
+        Ok(pb::FindDuplicatesResponse {
+            candidates: found.candidates.into_iter().map(candidate).collect(),
+            hidden_count: i32::try_from(found.hidden).unwrap_or(i32::MAX),
+        })
+    }
+
+    /// Validates a merge request and runs it; every bad field is named at once.
+    async fn merge(
+        &self,
+        viewer: Viewer,
+        kind: RecordKind,
+        survivor_id: &str,
+        loser_id: &str,
+        fields_from_loser: &[String],
+    ) -> Result<Record> {
+        let mut v = Violations::new();
+        let survivor = v.check("survivor_id", required_id(survivor_id));
+        let loser = v.check("loser_id", required_id(loser_id));
+        let fields = v.check(
+            "fields_from_loser",
+            parse_fields_from_loser(kind, fields_from_loser),
+        );
+        v.finish()?;
+        let (Some(survivor), Some(loser), Some(fields)) = (survivor, loser, fields) else {
+            return Err(Error::Internal("validated fields missing".to_owned()));
+        };
+        self.shared
+            .store
+            .merge(viewer, kind, survivor, loser, fields)
+            .await
+    }
+}
+
+fn unexpected(record: Record) -> Status {
+    Error::Internal(format!("merge returned another kind: {record:?}")).into()
+}
+
+#[tonic::async_trait]
+impl pb::duplicate_service_server::DuplicateService for DuplicateApi {
+    #[tracing::instrument(skip_all)]
+    async fn find_duplicates(
+        &self,
+        request: Request<pb::FindDuplicatesRequest>,
+    ) -> Result<Response<pb::FindDuplicatesResponse>, Status> {
+        let viewer = viewer(&request, CRM_RECORDS_WRITE)?;
+        Ok(Response::new(
+            self.find(viewer, request.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn merge_accounts(
+        &self,
+        request: Request<pb::MergeAccountsRequest>,
+    ) -> Result<Response<pb::Account>, Status> {
+        let viewer = viewer(&request, CRM_RECORDS_WRITE)?;
+        let r = request.into_inner();
+        let merged = self
+            .merge(
+                viewer,
+                RecordKind::Account,
+                &r.survivor_id,
+                &r.loser_id,
+                &r.fields_from_loser,
+            )
+            .await?;
+        match merged {
+            Record::Account(a) => Ok(Response::new(convert::account(a))),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn merge_contacts(
+        &self,
+        request: Request<pb::MergeContactsRequest>,
+    ) -> Result<Response<pb::Contact>, Status> {
+        let viewer = viewer(&request, CRM_RECORDS_WRITE)?;
+        let r = request.into_inner();
+        let merged = self
+            .merge(
+                viewer,
+                RecordKind::Contact,
+                &r.survivor_id,
+                &r.loser_id,
+                &r.fields_from_loser,
+            )
+            .await?;
+        match merged {
+            Record::Contact(c) => Ok(Response::new(convert::contact(c))),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn merge_leads(
+        &self,
+        request: Request<pb::MergeLeadsRequest>,
+    ) -> Result<Response<pb::Lead>, Status> {
+        let viewer = viewer(&request, CRM_RECORDS_WRITE)?;
+        let r = request.into_inner();
+        let merged = self
+            .merge(
+                viewer,
+                RecordKind::Lead,
+                &r.survivor_id,
+                &r.loser_id,
+                &r.fields_from_loser,
+            )
+            .await?;
+        match merged {
+            Record::Lead(l) => Ok(Response::new(convert::lead(l))),
+            other => Err(unexpected(other)),
+        }
+    }
+}
