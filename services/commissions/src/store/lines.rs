@@ -2,13 +2,15 @@
 //! credit period) and lands in a statement period: the same one, unless that statement is
 //! already paid, in which case it lands in the first unpaid period from today on.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
 use super::{Statement, StoredLine, Tx, audit, now, publish};
 use crate::domain::Viewer;
-use crate::domain::engine::{Line, LineKind, Rule};
-use crate::domain::period::{Period, PeriodKind};
+use crate::domain::engine::{Line, LineKind, PeriodState, Rule};
+use crate::domain::period::{Period, PeriodKind, Window};
 use crate::domain::statement::{Status, Totals};
 use crate::error::{Error, Result};
 
@@ -106,6 +108,43 @@ pub async fn credited_in(
     .fetch_all(&mut **tx)
     .await?;
     stored(rows)
+}
+
+/// Credited bookings of `participant` over `window`, net of clawbacks: each credit period
+/// measured on its own (as the engine does), then added up.
+pub async fn attained_over(tx: &mut Tx, participant: Uuid, window: Window) -> Result<i64> {
+    let lines = if window.year_to_date {
+        let rows: Vec<LineRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM commission_lines
+             WHERE participant_id = $1 AND period_kind = $2
+               AND credit_period_start >= $3 AND credit_period_start < $4
+             ORDER BY seq"
+        )))
+        .bind(participant)
+        .bind(window.kind.as_str())
+        .bind(window.start)
+        .bind(window.end)
+        .fetch_all(&mut **tx)
+        .await?;
+        stored(rows)?
+    } else {
+        let period = Period {
+            kind: window.kind,
+            start: window.start,
+        };
+        credited_in(tx, participant, period).await?
+    };
+    let mut by_period: BTreeMap<NaiveDate, Vec<&Line>> = BTreeMap::new();
+    for stored in &lines {
+        by_period
+            .entry(stored.period.start)
+            .or_default()
+            .push(&stored.line);
+    }
+    Ok(by_period
+        .into_values()
+        .map(|lines| PeriodState::from_lines(lines.into_iter()).attained)
+        .sum())
 }
 
 /// Lines landing in `participant`'s statement for `period`, in order.

@@ -6,3 +6,4 @@ mod bad_input;
 mod deal_events;
 mod documents;
 mod helpers;
+mod team_attainment;
