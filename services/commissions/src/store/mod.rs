@@ -98,6 +98,14 @@ pub trait Store: Send + Sync + 'static {
         plan_id: Uuid,
         version: NewVersion,
     ) -> Result<Option<PlanVersion>>;
+    /// Sets the end of an open-ended version (admin); `None` when there is no such version.
+    async fn end_version(
+        &self,
+        viewer: Viewer,
+        plan_id: Uuid,
+        version_id: Uuid,
+        end: NaiveDate,
+    ) -> Result<Option<PlanVersion>>;
     async fn plan(&self, viewer: Viewer, id: Uuid) -> Result<Option<Plan>>;
     async fn list_plans(&self, viewer: Viewer) -> Result<Vec<Plan>>;
     async fn set_quota(&self, viewer: Viewer, quota: Quota) -> Result<Quota>;
@@ -317,6 +325,20 @@ impl Store for PgStore {
         let created = plans::add_version(&mut tx, viewer, plan_id, version).await?;
         tx.commit().await?;
         Ok(created)
+    }
+
+    async fn end_version(
+        &self,
+        viewer: Viewer,
+        plan_id: Uuid,
+        version_id: Uuid,
+        end: NaiveDate,
+    ) -> Result<Option<PlanVersion>> {
+        require_admin(viewer)?;
+        let mut tx = self.tx(viewer).await?;
+        let ended = plans::end_version(&mut tx, viewer, plan_id, version_id, end).await?;
+        tx.commit().await?;
+        Ok(ended)
     }
 
     async fn plan(&self, viewer: Viewer, id: Uuid) -> Result<Option<Plan>> {

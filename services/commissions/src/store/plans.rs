@@ -269,6 +269,90 @@ pub async fn visible(tx: &mut Tx, viewer: Viewer, plans: Vec<Plan>) -> Result<Ve
         .collect())
 }
 
+/// Sets the end of an open-ended version of `plan_id`; `None` when there is no such version.
+pub async fn end_version(
+    tx: &mut Tx,
+    viewer: Viewer,
+    plan_id: Uuid,
+    version_id: Uuid,
+    end: NaiveDate,
+) -> Result<Option<PlanVersion>> {
+    // The same lock as new versions: no version is added or ended concurrently.
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('commissions.plan_versions:' || $1::text, 0))")
+        .bind(viewer.tenant_id)
+        .execute(&mut **tx)
+        .await?;
+    let row: Option<VersionRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {VERSION_COLUMNS} FROM plan_versions WHERE id = $1 AND plan_id = $2 FOR UPDATE"
+    )))
+    .bind(version_id)
+    .bind(plan_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(mut version) = row.map(PlanVersion::from) else {
+        return Ok(None);
+    };
+    if let Some(to) = version.effective.to {
+        return Err(Error::FailedPrecondition(format!(
+            "plan version {} already ends on {to}",
+            version.version
+        )));
+    }
+    if end <= version.effective.from {
+        return Err(Error::invalid(
+            "effective_to",
+            format!(
+                "must be after the version's first day {}",
+                version.effective.from
+            ),
+        ));
+    }
+    // Deals credited under the version on or after the new end would lose their plan; a step
+    // without a close date counts as closing on the last day of its credit period.
+    let (uncovered, latest): (i64, Option<NaiveDate>) = sqlx::query_as(
+        "SELECT count(*), max(closed) FROM (
+             SELECT COALESCE(close_date, (period_start + CASE period_kind
+                 WHEN 'month' THEN interval '1 month'
+                 WHEN 'quarter' THEN interval '3 months'
+                 ELSE interval '12 months' END - interval '1 day')::date) AS closed
+             FROM deal_steps WHERE plan_version_id = $1 AND step = 'won'
+         ) steps WHERE closed >= $2",
+    )
+    .bind(version_id)
+    .bind(end)
+    .fetch_one(&mut **tx)
+    .await?;
+    if let Some(latest) = latest.filter(|_| uncovered > 0) {
+        return Err(Error::invalid(
+            "effective_to",
+            format!(
+                "{uncovered} deal(s) calculated under this version closed on or after it, the last on {latest}"
+            ),
+        ));
+    }
+    sqlx::query("UPDATE plan_versions SET effective_to = $2 WHERE id = $1")
+        .bind(version_id)
+        .bind(end)
+        .execute(&mut **tx)
+        .await?;
+    version.effective.to = Some(end);
+    publish(
+        tx,
+        crate::events::publish::plan_version_ended(viewer.tenant_id, viewer.user_id, &version),
+    )
+    .await?;
+    audit(
+        tx,
+        viewer.tenant_id,
+        Some(viewer.user_id),
+        "plan_version.ended",
+        Some(version.id),
+        &format!("plan {plan_id} version {} ends on {end}", version.version),
+    )
+    .await?;
+    Ok(Some(version))
+}
+
 /// The version in force for `participant` on `day`.
 pub async fn in_force(
     tx: &mut Tx,
