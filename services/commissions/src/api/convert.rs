@@ -281,7 +281,7 @@ pub fn status(status: Status) -> pb::StatementStatus {
 }
 
 pub fn statement(statement: Statement) -> pb::Statement {
-    let total = statement.total();
+    let (total, closing) = (statement.total(), statement.closing());
     pb::Statement {
         participant_id: statement.participant_id.to_string(),
         period: period(statement.period.kind) as i32,
@@ -292,6 +292,8 @@ pub fn statement(statement: Statement) -> pb::Statement {
         clawbacks_minor: statement.totals.clawbacks,
         total_minor: total,
         adjustments_minor: statement.adjusted,
+        opening_balance_minor: statement.opening,
+        closing_balance_minor: closing,
         adjustments: statement.adjustments.into_iter().map(adjustment).collect(),
         lines: statement.lines.into_iter().map(line).collect(),
     }

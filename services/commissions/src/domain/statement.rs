@@ -83,6 +83,17 @@ mod tests {
     }
 }
 
+/// The opening balance of a statement from the totals (lines and approved adjustments) of the
+/// participant's earlier statements, oldest first. Rule: only a negative balance carries
+/// forward — clawbacks beyond what a period earned are a debt recovered from later pay — and it
+/// keeps carrying until earnings cover it. A positive balance is paid from its own statement
+/// (paid or not) and never carries, so nothing is paid twice.
+pub fn opening_balance(earlier_totals: impl IntoIterator<Item = Minor>) -> Minor {
+    earlier_totals.into_iter().fold(0, |balance: Minor, total| {
+        balance.saturating_add(total).min(0)
+    })
+}
+
 /// Quota attainment and pace, in basis points (10 000 = 100 %), rounded half to even.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Attainment {
@@ -146,6 +157,18 @@ pub fn rank<K: Ord + Copy>(mut members: Vec<(K, Attainment)>) -> Vec<(u32, K, At
 #[cfg(test)]
 mod attainment_tests {
     use super::*;
+
+    #[test]
+    fn only_a_negative_balance_carries_until_earnings_cover_it() {
+        assert_eq!(opening_balance([]), 0);
+        assert_eq!(opening_balance([500, 700]), 0);
+        assert_eq!(opening_balance([-300]), -300);
+        assert_eq!(opening_balance([-300, 100]), -200);
+        assert_eq!(opening_balance([-300, 100, 250]), 0);
+        // A paid positive period does not absorb a later clawback.
+        assert_eq!(opening_balance([400, -300]), -300);
+        assert_eq!(opening_balance([400, -900, 200]), -700);
+    }
 
     #[test]
     fn equal_attainments_share_a_rank_and_the_next_rank_is_skipped() {

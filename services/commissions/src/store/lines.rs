@@ -11,7 +11,7 @@ use super::{Statement, StoredLine, Tx, audit, now, publish};
 use crate::domain::Viewer;
 use crate::domain::engine::{Line, LineKind, PeriodState, Rule};
 use crate::domain::period::{Period, PeriodKind, Window};
-use crate::domain::statement::{Status, Totals};
+use crate::domain::statement::{Status, Totals, opening_balance};
 use crate::error::{Error, Result};
 
 /// How many periods ahead a line may be pushed past paid statements.
@@ -301,7 +301,13 @@ pub async fn statement(tx: &mut Tx, participant: Uuid, period: Period) -> Result
         .filter(|a| a.status == crate::domain::adjustment::AdjustmentStatus::Approved)
         .map(|a| a.amount)
         .sum();
+    let opening = opening_balance(
+        earlier_totals(tx, participant, period, &currency)
+            .await?
+            .into_iter(),
+    );
     Ok(Statement {
+        opening,
         adjusted,
         adjustments,
         participant_id: participant,
@@ -311,6 +317,34 @@ pub async fn statement(tx: &mut Tx, participant: Uuid, period: Period) -> Result
         totals: Totals::of(lines.iter().map(|l| &l.line)),
         lines,
     })
+}
+
+/// Totals (lines and approved adjustments) of `participant`'s statements of `period`'s kind
+/// before it, oldest first; only those in `currency` when it is known.
+async fn earlier_totals(
+    tx: &mut Tx,
+    participant: Uuid,
+    period: Period,
+    currency: &str,
+) -> Result<Vec<i64>> {
+    Ok(sqlx::query_scalar(
+        "SELECT sum(amount)::bigint FROM (
+             SELECT statement_period_start AS period_start, amount FROM commission_lines
+             WHERE participant_id = $1 AND period_kind = $2 AND statement_period_start < $3
+               AND ($4 = '' OR currency = $4)
+             UNION ALL
+             SELECT period_start, amount FROM adjustments
+             WHERE participant_id = $1 AND period_kind = $2 AND period_start < $3
+               AND status = 'approved' AND ($4 = '' OR currency = $4)
+         ) earlier
+         GROUP BY period_start ORDER BY period_start",
+    )
+    .bind(participant)
+    .bind(period.kind.as_str())
+    .bind(period.start)
+    .bind(currency)
+    .fetch_all(&mut **tx)
+    .await?)
 }
 
 pub async fn set_status(

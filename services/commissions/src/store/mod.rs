@@ -59,6 +59,8 @@ pub struct Statement {
     pub lines: Vec<StoredLine>,
     /// Sum of the approved adjustments.
     pub adjusted: i64,
+    /// Negative balance carried from earlier statements (`domain::statement::opening_balance`).
+    pub opening: i64,
     pub adjustments: Vec<Adjustment>,
 }
 
@@ -66,6 +68,11 @@ impl Statement {
     /// Lines and approved adjustments.
     pub fn total(&self) -> i64 {
         self.totals.total + self.adjusted
+    }
+
+    /// What is owed after this statement: the opening balance plus its total.
+    pub fn closing(&self) -> i64 {
+        self.opening + self.total()
     }
 }
 
