@@ -142,3 +142,88 @@ async fn ending_a_version_is_for_admins_and_checks_its_input() {
         0
     );
 }
+
+#[tokio::test]
+async fn a_plan_for_a_role_covers_whoever_holds_it_when_the_deal_is_calculated() {
+    let service = commissions::testing::spawn().await;
+    let db = Db::connect(&service).await;
+    declare_consumer_queue(&service, &db).await;
+    let team = team(&service, &db).await;
+    let admin = &team.admin;
+    let (rep, other_rep, manager) = (
+        team.rep.user_id,
+        team.other_rep.user_id,
+        team.manager.user_id,
+    );
+    let mut by_role = flat_plan(&[], 50_000);
+    by_role.participant_roles = vec!["ROLE_SALES_REP".into()];
+    let plan = create_plan(admin, "Reps 5%", by_role.clone()).await;
+    assert_eq!(plan.versions[0].participant_roles, ["ROLE_SALES_REP"]);
+    // Naming the user wins over their role.
+    create_plan(admin, "Other 10%", flat_plan(&[other_rep], 100_000)).await;
+    // A rep hired after the plan was written.
+    let hire = crate::helpers::another(&service, &db, &team, auth::BuiltinRole::SalesRep)
+        .await
+        .user_id;
+
+    let close = day("2026-05-12");
+    let wins: Vec<_> = [rep, other_rep, hire, manager]
+        .iter()
+        .map(|who| {
+            won(
+                team.tenant_id,
+                Uuid::now_v7(),
+                10_000,
+                &[(*who, 100)],
+                close,
+            )
+        })
+        .collect();
+    publish(&service, &wins.iter().collect::<Vec<_>>()).await;
+    for (who, amount) in [(rep, 50_000), (other_rep, 100_000), (hire, 50_000)] {
+        let lines = lines_until(admin, who, "2026-04-01", |l| l.len() == 1).await;
+        assert_eq!(lines[0].amount_minor, amount, "{who}");
+    }
+    let skipped = testkit::poll_until(DEADLINE, || async {
+        (db.audit_count(team.tenant_id, "deal.no_plan").await == 1).then_some(())
+    })
+    .await;
+    assert!(skipped.is_some(), "the manager's deal found a plan");
+    assert!(
+        admin
+            .lines(manager, "2026-04-01")
+            .await
+            .expect("lines")
+            .is_empty()
+    );
+
+    // The rep reads the plan their role gives them; an overlapping role plan is refused.
+    let listed = team
+        .rep
+        .plans()
+        .list_plans(team.rep.req(pb::ListPlansRequest {}))
+        .await
+        .expect("plans")
+        .into_inner();
+    assert!(listed.plans.iter().any(|p| p.id == plan.id));
+    let overlapping = admin
+        .plans()
+        .create_plan(admin.req(pb::CreatePlanRequest {
+            name: "Reps again".into(),
+            version: Some(by_role),
+        }))
+        .await
+        .expect_err("overlaps");
+    assert_invalid(&overlapping, &["version.participant_roles"]);
+    let mut unknown = flat_plan(&[], 50_000);
+    unknown.participant_roles = vec!["ROLE_CEO".into()];
+    let refused = admin
+        .plans()
+        .create_plan(admin.req(pb::CreatePlanRequest {
+            name: "Bosses".into(),
+            version: Some(unknown),
+        }))
+        .await
+        .expect_err("no such role");
+    assert_invalid(&refused, &["version.participant_roles[0]"]);
+}
