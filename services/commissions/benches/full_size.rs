@@ -10,8 +10,10 @@
 //!    exchange; for each deal, the commission line's `created_at` (written in the consumer's
 //!    transaction) minus the publish time. Prints p50, p99 and max.
 //!
-//!     cargo bench -p commissions --bench full_size
-//!     DEALS=2000 REPS=20 SECONDS=2 cargo bench --profile dev -p commissions --bench full_size
+//! ```text
+//! cargo bench -p commissions --bench full_size
+//! DEALS=2000 REPS=20 SECONDS=2 cargo bench --profile dev -p commissions --bench full_size
+//! ```
 
 use std::time::{Duration, Instant, SystemTime};
 

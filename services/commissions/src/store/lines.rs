@@ -143,7 +143,7 @@ pub async fn attained_over(tx: &mut Tx, participant: Uuid, window: Window) -> Re
     }
     Ok(by_period
         .into_values()
-        .map(|lines| PeriodState::from_lines(lines.into_iter()).attained)
+        .map(|lines| PeriodState::from_lines(lines).attained)
         .sum())
 }
 
@@ -301,11 +301,7 @@ pub async fn statement(tx: &mut Tx, participant: Uuid, period: Period) -> Result
         .filter(|a| a.status == crate::domain::adjustment::AdjustmentStatus::Approved)
         .map(|a| a.amount)
         .sum();
-    let opening = opening_balance(
-        earlier_totals(tx, participant, period, &currency)
-            .await?
-            .into_iter(),
-    );
+    let opening = opening_balance(earlier_totals(tx, participant, period, &currency).await?);
     Ok(Statement {
         opening,
         adjusted,

@@ -77,6 +77,9 @@ pub async fn add_version(
     Ok(Some(created))
 }
 
+/// id, effective from and to, participant ids and roles of another version.
+type OverlapRow = (Uuid, NaiveDate, Option<NaiveDate>, Vec<Uuid>, Vec<String>);
+
 async fn insert_version(
     tx: &mut Tx,
     viewer: Viewer,
@@ -87,15 +90,14 @@ async fn insert_version(
         .bind(viewer.tenant_id)
         .execute(&mut **tx)
         .await?;
-    let overlapping: Vec<(Uuid, NaiveDate, Option<NaiveDate>, Vec<Uuid>, Vec<String>)> =
-        sqlx::query_as(
-            "SELECT id, effective_from, effective_to, participant_ids, participant_roles
+    let overlapping: Vec<OverlapRow> = sqlx::query_as(
+        "SELECT id, effective_from, effective_to, participant_ids, participant_roles
              FROM plan_versions WHERE participant_ids && $1 OR participant_roles && $2",
-        )
-        .bind(&version.participants)
-        .bind(&version.roles)
-        .fetch_all(&mut **tx)
-        .await?;
+    )
+    .bind(&version.participants)
+    .bind(&version.roles)
+    .fetch_all(&mut **tx)
+    .await?;
     for (other_id, from, to, participants, roles) in overlapping {
         let other = Effective { from, to };
         if !other.overlaps(&version.effective) {
