@@ -6,13 +6,13 @@
 //!    deal), then `RecalculatePeriod` over gRPC for every rep, one after another. Prints the wall
 //!    time and the peak resident memory of this process (service and client; PostgreSQL's own
 //!    memory is not included).
-//! 2. Event to line: `RATE` won-deal events per second for `SECONDS` seconds published to the
-//!    exchange; for each deal, the commission line's `created_at` (written in the consumer's
+//! 2. Event to line: `RATE` won-deal events per second for `DURATION_SECS` seconds published to
+//!    the exchange; for each deal, the commission line's `created_at` (written in the consumer's
 //!    transaction) minus the publish time. Prints p50, p99 and max.
 //!
 //! ```text
 //! cargo bench -p commissions --bench full_size
-//! DEALS=2000 REPS=20 SECONDS=2 cargo bench --profile dev -p commissions --bench full_size
+//! DEALS=2000 REPS=20 DURATION_SECS=2 cargo bench --profile dev -p commissions --bench full_size
 //! ```
 
 use std::time::{Duration, Instant, SystemTime};
@@ -319,7 +319,7 @@ fn main() {
         recalculation(env("DEALS", 100_000), env("REPS", 500).max(1)).await;
         event_latency(
             env("RATE", 100).max(1),
-            env("SECONDS", 30),
+            env("DURATION_SECS", 30),
             env("REPS", 500).max(1),
         )
         .await;
