@@ -153,10 +153,12 @@ pub fn pdf(statement: &Statement, heading: &Heading<'_>) -> Result<Vec<u8>, Expo
     }
     pages.advance(3.0);
     for (label, amount) in [
+        ("Opening balance", statement.opening),
         ("Earned", statement.totals.earned),
         ("Clawbacks", statement.totals.clawbacks),
         ("Adjustments", statement.adjusted),
         ("Total", statement.total()),
+        ("Closing balance", statement.closing()),
     ] {
         pages.text(label, 10.0, COLUMNS[3], true);
         pages.text(&money(amount), 10.0, COLUMNS[4], label == "Total");
@@ -253,6 +255,7 @@ mod tests {
             totals: Totals::of(stored.iter().map(|l| &l.line)),
             lines: stored,
             adjusted: 0,
+            opening: -5_000,
             adjustments: vec![],
         }
     }
@@ -279,6 +282,9 @@ mod tests {
             "1440.00",
             "flat rate 5%, accelerator x1.5",
             "Total",
+            "Opening balance",
+            "-50.00",
+            "Closing balance",
         ] {
             assert!(text.contains(expected), "{expected:?} missing from {text}");
         }

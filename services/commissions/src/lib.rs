@@ -231,6 +231,12 @@ impl Application {
         Ok(self.server.admin_addr()?)
     }
 
+    /// Declares the consumer's queue and bindings now ([`Application::run`] does it too, in the
+    /// background): events published after this returns reach the queue.
+    pub async fn declare_queues(&self) -> Result<(), StartError> {
+        Ok(self.consumer.declare().await?)
+    }
+
     /// Serves, relays the outbox and consumes CRM and tenants events until `shutdown` is cancelled.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), StartError> {
         let background = shutdown.child_token();

@@ -158,9 +158,25 @@ pub async fn spawn_with(settings: Settings, schema: SchemaGuard) -> TestCommissi
 pub async fn spawn_with_tenants(tenants_url: &str) -> TestCommissions {
     let (mut settings, schema) = test_settings();
     settings.auth.tenants_url = tenants_url.to_owned();
+    spawn_trusting_tenants(settings, schema).await
+}
+
+/// Starts the service as one part of a whole platform: keys from the tenants service at
+/// `tenants_url`, events from the shared exchange the real CRM and tenants service publish to.
+/// Its queue exists when this returns, so no later event is missed; the queue also receives
+/// other tests' events, which land under their own tenants in this instance's schema.
+pub async fn spawn_on_platform(tenants_url: &str) -> TestCommissions {
+    let (mut settings, schema) = test_settings();
+    settings.auth.tenants_url = tenants_url.to_owned();
+    ::events::EXCHANGE.clone_into(&mut settings.amqp.exchange);
+    spawn_trusting_tenants(settings, schema).await
+}
+
+async fn spawn_trusting_tenants(settings: Settings, schema: SchemaGuard) -> TestCommissions {
     let app = Application::build(settings.clone())
         .await
         .expect("commissions service starts");
+    app.declare_queues().await.expect("queues declared");
     let unused = Signer::from_pem(&Signer::generate_pem().expect("key generation")).expect("key");
     start(app, settings, schema, unused)
 }

@@ -6,12 +6,13 @@ use proto::commissions as pb;
 use tonic::{Request, Response, Status};
 
 use super::{Shared, convert, parse_id, parse_period, participant_or_self, validated, viewer};
-use crate::domain::period::Period;
-use crate::domain::statement::{Attainment, Status as StatementStatus};
+use crate::domain::Viewer;
+use crate::domain::period::{Period, Window};
+use crate::domain::statement::{Attainment, Status as StatementStatus, rank};
 use crate::domain::violations::Violations;
 use crate::error::{Error, Result};
 use crate::export;
-use crate::store::Quota;
+use crate::store::{Measured, Quota, Store};
 
 const DEFAULT_AUDIT_ENTRIES: i32 = 100;
 const MAX_AUDIT_ENTRIES: i32 = 500;
@@ -68,6 +69,71 @@ fn quota(raw: &pb::Quota) -> Result<Quota> {
         currency: raw.currency_code.clone(),
         amount: raw.amount_minor,
     })
+}
+
+/// What an attainment request measures: one period or its fiscal year to date, at `as_of`.
+struct AttainmentSpan {
+    period: Period,
+    as_of: chrono::NaiveDate,
+    year_to_date: bool,
+}
+
+impl AttainmentSpan {
+    fn parse(kind: i32, start: &str, as_of: &str, year_to_date: bool) -> Result<Self> {
+        let mut v = Violations::new();
+        let period = parse_period(&mut v, kind, start);
+        let as_of = if as_of.is_empty() {
+            Some(chrono::Utc::now().date_naive())
+        } else {
+            v.check("as_of", super::parse_day(as_of))
+        };
+        v.finish()?;
+        Ok(Self {
+            period: validated(period)?,
+            as_of: validated(as_of)?,
+            year_to_date,
+        })
+    }
+
+    /// The window, in the tenant's fiscal year when year to date.
+    async fn window(&self, store: &dyn Store, viewer: Viewer) -> Result<Window> {
+        if self.year_to_date {
+            let month = store.fiscal_year_start_month(viewer).await?;
+            Ok(Window::fiscal_year(self.period, month))
+        } else {
+            Ok(Window::period(self.period))
+        }
+    }
+
+    fn measure(&self, window: Window, measured: &Measured) -> Attainment {
+        let (elapsed, total) = window.elapsed_days(self.as_of);
+        Attainment::measure(
+            measured.attained,
+            measured.quota.as_ref().map(|q| q.1),
+            elapsed,
+            total,
+        )
+    }
+
+    fn attainment(&self, window: Window, measured: &Measured) -> pb::Attainment {
+        let figures = self.measure(window, measured);
+        pb::Attainment {
+            participant_id: measured.participant_id.to_string(),
+            period: convert::period(window.kind) as i32,
+            period_start: window.start.to_string(),
+            currency_code: measured
+                .quota
+                .as_ref()
+                .map(|q| q.0.clone())
+                .unwrap_or_default(),
+            attained_minor: figures.attained,
+            quota_minor: figures.quota,
+            attainment_basis_points: figures.attainment,
+            elapsed_basis_points: figures.elapsed,
+            pace_basis_points: figures.pace,
+            year_to_date: window.year_to_date,
+        }
+    }
 }
 
 #[tonic::async_trait]
@@ -216,32 +282,86 @@ impl pb::commission_service_server::CommissionService for CommissionApi {
         let viewer = viewer(&request)?;
         let request = request.get_ref();
         let participant = participant_or_self(&viewer, &request.participant_id)?;
-        let mut v = Violations::new();
-        let period = parse_period(&mut v, request.period, &request.period_start);
-        let as_of = if request.as_of.is_empty() {
-            Some(chrono::Utc::now().date_naive())
-        } else {
-            v.check("as_of", super::parse_day(&request.as_of))
-        };
-        v.finish().map_err(Error::from)?;
-        let (period, as_of) = (validated(period)?, validated(as_of)?);
-        let (attained, quota) = self
+        let span = AttainmentSpan::parse(
+            request.period,
+            &request.period_start,
+            &request.as_of,
+            request.year_to_date,
+        )?;
+        let window = span.window(&*self.shared.store, viewer).await?;
+        let measured = self
             .shared
             .store
-            .attainment(viewer, participant, period)
+            .attainment(viewer, participant, window)
             .await?;
-        let (elapsed, total) = period.elapsed_days(as_of);
-        let measured = Attainment::measure(attained, quota.as_ref().map(|q| q.1), elapsed, total);
-        Ok(Response::new(pb::Attainment {
-            participant_id: participant.to_string(),
-            period: convert::period(period.kind) as i32,
-            period_start: period.start.to_string(),
-            currency_code: quota.map(|q| q.0).unwrap_or_default(),
-            attained_minor: measured.attained,
-            quota_minor: measured.quota,
-            attainment_basis_points: measured.attainment,
-            elapsed_basis_points: measured.elapsed,
-            pace_basis_points: measured.pace,
+        Ok(Response::new(span.attainment(window, &measured)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn set_team_quota(
+        &self,
+        request: Request<pb::SetTeamQuotaRequest>,
+    ) -> Result<Response<pb::Quota>, Status> {
+        let viewer = viewer(&request)?;
+        let raw = request
+            .get_ref()
+            .quota
+            .clone()
+            .ok_or_else(|| Error::invalid("quota", "is required"))?;
+        let parsed = quota(&raw)?;
+        self.shared.store.set_team_quota(viewer, parsed).await?;
+        Ok(Response::new(raw))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_team_attainment(
+        &self,
+        request: Request<pb::GetTeamAttainmentRequest>,
+    ) -> Result<Response<pb::TeamAttainment>, Status> {
+        let viewer = viewer(&request)?;
+        let request = request.get_ref();
+        let manager = if request.manager_id.is_empty() {
+            viewer.user_id
+        } else {
+            parse_id("manager_id", &request.manager_id)?
+        };
+        let span = AttainmentSpan::parse(
+            request.period,
+            &request.period_start,
+            &request.as_of,
+            request.year_to_date,
+        )?;
+        let window = span.window(&*self.shared.store, viewer).await?;
+        let figures = self
+            .shared
+            .store
+            .team_attainment(viewer, manager, window)
+            .await?;
+        let measured: Vec<_> = figures
+            .members
+            .iter()
+            .map(|m| (m.participant_id, span.measure(window, m)))
+            .collect();
+        let by_id: std::collections::HashMap<_, _> = figures
+            .members
+            .iter()
+            .map(|m| (m.participant_id, m))
+            .collect();
+        let members = rank(measured)
+            .into_iter()
+            .filter_map(|(rank, id, _)| {
+                let member = by_id.get(&id)?;
+                Some(pb::RankedAttainment {
+                    rank: i32::try_from(rank).unwrap_or(i32::MAX),
+                    attainment: Some(span.attainment(window, member)),
+                })
+            })
+            .collect();
+        Ok(Response::new(pb::TeamAttainment {
+            manager_id: manager.to_string(),
+            team: Some(span.attainment(window, &figures.team)),
+            quota_overridden: figures.overridden,
+            members,
         }))
     }
 

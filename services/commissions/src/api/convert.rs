@@ -40,8 +40,11 @@ pub fn new_version(
         _ => None,
     };
     let mut participants = Vec::new();
-    if version.participant_ids.is_empty() {
-        v.add("participant_ids", "at least one participant is required");
+    if version.participant_ids.is_empty() && version.participant_roles.is_empty() {
+        v.add(
+            "participant_ids",
+            "at least one participant or participant role is required",
+        );
     } else if version.participant_ids.len() > MAX_PARTICIPANTS {
         v.add("participant_ids", format!("at most {MAX_PARTICIPANTS}"));
     }
@@ -52,6 +55,19 @@ pub fn new_version(
             }
             Ok(id) => participants.push(id),
             Err(_) => v.add(format!("participant_ids[{i}]"), "must be a UUID"),
+        }
+    }
+    let mut roles: Vec<String> = Vec::new();
+    for (i, raw) in version.participant_roles.iter().enumerate() {
+        match auth::BuiltinRole::parse(raw) {
+            Some(role) if roles.iter().any(|r| r == role.as_str()) => {
+                v.add(format!("participant_roles[{i}]"), "appears more than once")
+            }
+            Some(role) => roles.push(role.as_str().to_owned()),
+            None => v.add(
+                format!("participant_roles[{i}]"),
+                "must be ROLE_ADMIN, ROLE_MANAGER, ROLE_SALES_REP or ROLE_SUPPORT",
+            ),
         }
     }
     let period = v.check("period", period_kind(version.period));
@@ -144,6 +160,7 @@ pub fn new_version(
         (Some(effective), Some(rules)) => Ok(NewVersion {
             effective,
             participants,
+            roles,
             rules,
         }),
         _ => Err(vec![crate::domain::FieldViolation::new(
@@ -192,6 +209,7 @@ pub fn version(version: PlanVersion) -> pb::PlanVersion {
             .map(|d| d.to_string())
             .unwrap_or_default(),
         participant_ids: version.participants.iter().map(Uuid::to_string).collect(),
+        participant_roles: version.roles.clone(),
         currency_code: rules.currency,
         period: period(rules.period) as i32,
         fiscal_year_start_month: i32::try_from(rules.fiscal_year_start_month).unwrap_or(1),
@@ -281,7 +299,7 @@ pub fn status(status: Status) -> pb::StatementStatus {
 }
 
 pub fn statement(statement: Statement) -> pb::Statement {
-    let total = statement.total();
+    let (total, closing) = (statement.total(), statement.closing());
     pb::Statement {
         participant_id: statement.participant_id.to_string(),
         period: period(statement.period.kind) as i32,
@@ -292,6 +310,8 @@ pub fn statement(statement: Statement) -> pb::Statement {
         clawbacks_minor: statement.totals.clawbacks,
         total_minor: total,
         adjustments_minor: statement.adjusted,
+        opening_balance_minor: statement.opening,
+        closing_balance_minor: closing,
         adjustments: statement.adjustments.into_iter().map(adjustment).collect(),
         lines: statement.lines.into_iter().map(line).collect(),
     }

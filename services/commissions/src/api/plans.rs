@@ -5,7 +5,8 @@ use std::sync::Arc;
 use proto::commissions as pb;
 use tonic::{Request, Response, Status};
 
-use super::{Shared, convert, parse_id, viewer};
+use super::{Shared, convert, parse_id, validated, viewer};
+use crate::domain::violations::Violations;
 use crate::error::Error;
 
 pub struct PlanApi {
@@ -115,5 +116,32 @@ impl pb::plan_service_server::PlanService for PlanApi {
             .await?
             .ok_or(Error::NotFound("plan"))?;
         Ok(Response::new(convert::version(created)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn end_plan_version(
+        &self,
+        request: Request<pb::EndPlanVersionRequest>,
+    ) -> Result<Response<pb::PlanVersion>, Status> {
+        let viewer = viewer(&request)?;
+        let request = request.get_ref();
+        let mut v = Violations::new();
+        let id = |raw: &str| uuid::Uuid::parse_str(raw).map_err(|_| "must be a UUID");
+        let plan_id = v.check("plan_id", id(&request.plan_id));
+        let version_id = v.check("version_id", id(&request.version_id));
+        let end = v.check("effective_to", super::parse_day(&request.effective_to));
+        v.finish().map_err(Error::from)?;
+        let ended = self
+            .shared
+            .store
+            .end_version(
+                viewer,
+                validated(plan_id)?,
+                validated(version_id)?,
+                validated(end)?,
+            )
+            .await?
+            .ok_or(Error::NotFound("plan version"))?;
+        Ok(Response::new(convert::version(ended)))
     }
 }

@@ -78,6 +78,45 @@ impl Period {
     }
 }
 
+/// What attainment is measured over: the credit periods of `kind` starting in `[start, end)` —
+/// one period, or the fiscal year containing a period (year to date).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub kind: PeriodKind,
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+    pub year_to_date: bool,
+}
+
+impl Window {
+    pub fn period(period: Period) -> Self {
+        Self {
+            kind: period.kind,
+            start: period.start,
+            end: period.end(),
+            year_to_date: false,
+        }
+    }
+
+    /// The fiscal year (starting in `fiscal_start_month`) containing `period`'s first day.
+    pub fn fiscal_year(period: Period, fiscal_start_month: u32) -> Self {
+        let year = Period::containing(PeriodKind::Year, fiscal_start_month, period.start);
+        Self {
+            kind: period.kind,
+            start: year.start,
+            end: year.end(),
+            year_to_date: true,
+        }
+    }
+
+    /// Days elapsed up to and including `today`, and days in the window (for pace).
+    pub fn elapsed_days(&self, today: NaiveDate) -> (i64, i64) {
+        let total = (self.end - self.start).num_days();
+        let elapsed = ((today - self.start).num_days() + 1).clamp(0, total);
+        (elapsed, total)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,6 +182,20 @@ mod tests {
         assert!(Period::starting(PeriodKind::Quarter, 1, d(2026, 4, 1)).is_some());
         assert!(Period::starting(PeriodKind::Quarter, 1, d(2026, 5, 1)).is_none());
         assert!(Period::starting(PeriodKind::Month, 1, d(2026, 5, 2)).is_none());
+    }
+
+    #[test]
+    fn year_to_date_spans_the_fiscal_year_of_the_period() {
+        let q3 = Period::containing(PeriodKind::Quarter, 1, d(2026, 7, 1));
+        let fy = Window::fiscal_year(q3, 4);
+        assert_eq!(
+            (fy.start, fy.end, fy.kind),
+            (d(2026, 4, 1), d(2027, 4, 1), q3.kind)
+        );
+        assert_eq!(fy.elapsed_days(d(2026, 9, 30)), (183, 365));
+        let q1 = Period::containing(PeriodKind::Quarter, 1, d(2026, 1, 1));
+        assert_eq!(Window::fiscal_year(q1, 4).start, d(2025, 4, 1));
+        assert_eq!(Window::period(q1).elapsed_days(d(2026, 1, 1)), (1, 90));
     }
 
     #[test]

@@ -269,6 +269,8 @@ pub struct PlanVersion {
     pub version: i32,
     pub effective: Effective,
     pub participants: Vec<Uuid>,
+    /// Built-in role names (`auth::BuiltinRole::as_str`) whose holders participate.
+    pub roles: Vec<String>,
     pub rules: Rules,
     pub created_by: Uuid,
     pub created_at: DateTime<Utc>,
@@ -279,6 +281,7 @@ pub struct PlanVersion {
 pub struct NewVersion {
     pub effective: Effective,
     pub participants: Vec<Uuid>,
+    pub roles: Vec<String>,
     pub rules: Rules,
 }
 

@@ -83,6 +83,17 @@ mod tests {
     }
 }
 
+/// The opening balance of a statement from the totals (lines and approved adjustments) of the
+/// participant's earlier statements, oldest first. Rule: only a negative balance carries
+/// forward — clawbacks beyond what a period earned are a debt recovered from later pay — and it
+/// keeps carrying until earnings cover it. A positive balance is paid from its own statement
+/// (paid or not) and never carries, so nothing is paid twice.
+pub fn opening_balance(earlier_totals: impl IntoIterator<Item = Minor>) -> Minor {
+    earlier_totals.into_iter().fold(0, |balance: Minor, total| {
+        balance.saturating_add(total).min(0)
+    })
+}
+
 /// Quota attainment and pace, in basis points (10 000 = 100 %), rounded half to even.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Attainment {
@@ -124,9 +135,58 @@ impl Attainment {
     }
 }
 
+/// Competition ranking ("1224") by attainment, then attained amount, best first; ties in both
+/// share a rank. Items keep a stable order by `key` among equals, so the board is deterministic.
+pub fn rank<K: Ord + Copy>(mut members: Vec<(K, Attainment)>) -> Vec<(u32, K, Attainment)> {
+    let score = |a: &Attainment| (a.attainment, a.attained);
+    members.sort_by(|(ka, a), (kb, b)| score(b).cmp(&score(a)).then(ka.cmp(kb)));
+    let mut ranked = Vec::with_capacity(members.len());
+    let mut previous: Option<((i64, i64), u32)> = None;
+    for (index, (key, attainment)) in members.into_iter().enumerate() {
+        let position = u32::try_from(index + 1).unwrap_or(u32::MAX);
+        let rank = match previous {
+            Some((last, rank)) if last == score(&attainment) => rank,
+            _ => position,
+        };
+        previous = Some((score(&attainment), rank));
+        ranked.push((rank, key, attainment));
+    }
+    ranked
+}
+
 #[cfg(test)]
 mod attainment_tests {
     use super::*;
+
+    #[test]
+    fn only_a_negative_balance_carries_until_earnings_cover_it() {
+        assert_eq!(opening_balance([]), 0);
+        assert_eq!(opening_balance([500, 700]), 0);
+        assert_eq!(opening_balance([-300]), -300);
+        assert_eq!(opening_balance([-300, 100]), -200);
+        assert_eq!(opening_balance([-300, 100, 250]), 0);
+        // A paid positive period does not absorb a later clawback.
+        assert_eq!(opening_balance([400, -300]), -300);
+        assert_eq!(opening_balance([400, -900, 200]), -700);
+    }
+
+    #[test]
+    fn equal_attainments_share_a_rank_and_the_next_rank_is_skipped() {
+        let m = |attained, quota| Attainment::measure(attained, Some(quota), 1, 1);
+        let ranked = rank(vec![
+            (1, m(50, 100)),
+            (2, m(80, 100)),
+            (3, m(40, 50)),
+            (4, m(90, 100)),
+            (5, m(0, 0)),
+        ]);
+        let order: Vec<(u32, i32)> = ranked.iter().map(|(r, k, _)| (*r, *k)).collect();
+        // 80 % of 100 beats 80 % of 50 on the amount attained.
+        assert_eq!(order, vec![(1, 4), (2, 2), (3, 3), (4, 1), (5, 5)]);
+        let tied = rank(vec![(2, m(80, 100)), (1, m(80, 100)), (3, m(10, 100))]);
+        let order: Vec<(u32, i32)> = tied.iter().map(|(r, k, _)| (*r, *k)).collect();
+        assert_eq!(order, vec![(1, 1), (1, 2), (3, 3)]);
+    }
 
     #[test]
     fn attainment_and_pace_in_basis_points() {

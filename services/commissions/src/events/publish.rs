@@ -63,6 +63,20 @@ pub fn plan_version_created(
     )
 }
 
+/// `commissions.plan_version.ended`.
+pub fn plan_version_ended(tenant_id: Uuid, actor: Uuid, version: &PlanVersion) -> Result<NewEvent> {
+    NewEvent::new(
+        "commissions.plan_version.ended",
+        tenant_id,
+        "plan",
+        version.plan_id,
+        &pb::PlanVersionEnded {
+            version: Some(convert::version(version.clone())),
+            actor_id: actor.to_string(),
+        },
+    )
+}
+
 /// `commissions.statement.approved` or `commissions.statement.paid`.
 pub fn statement_status_changed(
     tenant_id: Uuid,

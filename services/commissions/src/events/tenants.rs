@@ -13,16 +13,14 @@ pub async fn handle(event: &Event, tx: &mut Tx) -> Result<(), HandlerError> {
             let provisioned: pb::TenantProvisioned =
                 event.payload().map_err(HandlerError::permanent)?;
             if let Some(tenant) = &provisioned.tenant {
-                users::upsert_tenant(tx, event.tenant_id, &tenant.display_name, event.occurred_at)
-                    .await?;
+                upsert_tenant(tx, event, tenant).await?;
             }
             provisioned.admin
         }
         "tenants.tenant.updated" => {
             let updated: pb::TenantUpdated = event.payload().map_err(HandlerError::permanent)?;
             if let Some(tenant) = &updated.tenant {
-                users::upsert_tenant(tx, event.tenant_id, &tenant.display_name, event.occurred_at)
-                    .await?;
+                upsert_tenant(tx, event, tenant).await?;
             }
             None
         }
@@ -49,6 +47,29 @@ pub async fn handle(event: &Event, tx: &mut Tx) -> Result<(), HandlerError> {
         let projected = project(event.tenant_id, &user).map_err(HandlerError::permanent)?;
         users::upsert(tx, event.tenant_id, &projected, event.occurred_at).await?;
     }
+    Ok(())
+}
+
+/// The tenant's name and fiscal year (a month outside 1-12 means the default, January).
+async fn upsert_tenant(
+    tx: &mut Tx,
+    event: &Event,
+    tenant: &pb::Tenant,
+) -> Result<(), HandlerError> {
+    let fiscal = tenant
+        .settings
+        .as_ref()
+        .and_then(|s| u32::try_from(s.fiscal_year_start_month).ok())
+        .filter(|m| (1..=12).contains(m))
+        .unwrap_or(1);
+    users::upsert_tenant(
+        tx,
+        event.tenant_id,
+        &tenant.display_name,
+        fiscal,
+        event.occurred_at,
+    )
+    .await?;
     Ok(())
 }
 

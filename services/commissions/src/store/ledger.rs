@@ -149,7 +149,7 @@ pub async fn record_win(
             version.id,
             period,
             deal.deal_id,
-            Some(&credit),
+            Some((&credit, deal.close_date)),
             event_id,
         )
         .await?;
@@ -202,13 +202,13 @@ async fn insert_step(
     version_id: Uuid,
     period: Period,
     deal_id: Uuid,
-    won: Option<&Credit>,
+    won: Option<(&Credit, NaiveDate)>,
     event_id: Uuid,
 ) -> Result<()> {
     sqlx::query(
         "INSERT INTO deal_steps (tenant_id, participant_id, plan_version_id, period_kind, period_start,
-             deal_id, step, credited, pipeline_id, event_id, recorded_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             deal_id, step, credited, pipeline_id, event_id, recorded_at, close_date)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(tenant_id)
     .bind(participant)
@@ -217,10 +217,11 @@ async fn insert_step(
     .bind(period.start)
     .bind(deal_id)
     .bind(if won.is_some() { "won" } else { "reversed" })
-    .bind(won.map_or(0, |c| c.credited))
-    .bind(won.and_then(|c| c.pipeline_id))
+    .bind(won.map_or(0, |(c, _)| c.credited))
+    .bind(won.and_then(|(c, _)| c.pipeline_id))
     .bind(event_id)
     .bind(now())
+    .bind(won.map(|(_, day)| day))
     .execute(&mut **tx)
     .await?;
     Ok(())

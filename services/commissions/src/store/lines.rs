@@ -2,14 +2,16 @@
 //! credit period) and lands in a statement period: the same one, unless that statement is
 //! already paid, in which case it lands in the first unpaid period from today on.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
 use super::{Statement, StoredLine, Tx, audit, now, publish};
 use crate::domain::Viewer;
-use crate::domain::engine::{Line, LineKind, Rule};
-use crate::domain::period::{Period, PeriodKind};
-use crate::domain::statement::{Status, Totals};
+use crate::domain::engine::{Line, LineKind, PeriodState, Rule};
+use crate::domain::period::{Period, PeriodKind, Window};
+use crate::domain::statement::{Status, Totals, opening_balance};
 use crate::error::{Error, Result};
 
 /// How many periods ahead a line may be pushed past paid statements.
@@ -106,6 +108,43 @@ pub async fn credited_in(
     .fetch_all(&mut **tx)
     .await?;
     stored(rows)
+}
+
+/// Credited bookings of `participant` over `window`, net of clawbacks: each credit period
+/// measured on its own (as the engine does), then added up.
+pub async fn attained_over(tx: &mut Tx, participant: Uuid, window: Window) -> Result<i64> {
+    let lines = if window.year_to_date {
+        let rows: Vec<LineRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM commission_lines
+             WHERE participant_id = $1 AND period_kind = $2
+               AND credit_period_start >= $3 AND credit_period_start < $4
+             ORDER BY seq"
+        )))
+        .bind(participant)
+        .bind(window.kind.as_str())
+        .bind(window.start)
+        .bind(window.end)
+        .fetch_all(&mut **tx)
+        .await?;
+        stored(rows)?
+    } else {
+        let period = Period {
+            kind: window.kind,
+            start: window.start,
+        };
+        credited_in(tx, participant, period).await?
+    };
+    let mut by_period: BTreeMap<NaiveDate, Vec<&Line>> = BTreeMap::new();
+    for stored in &lines {
+        by_period
+            .entry(stored.period.start)
+            .or_default()
+            .push(&stored.line);
+    }
+    Ok(by_period
+        .into_values()
+        .map(|lines| PeriodState::from_lines(lines).attained)
+        .sum())
 }
 
 /// Lines landing in `participant`'s statement for `period`, in order.
@@ -262,7 +301,9 @@ pub async fn statement(tx: &mut Tx, participant: Uuid, period: Period) -> Result
         .filter(|a| a.status == crate::domain::adjustment::AdjustmentStatus::Approved)
         .map(|a| a.amount)
         .sum();
+    let opening = opening_balance(earlier_totals(tx, participant, period, &currency).await?);
     Ok(Statement {
+        opening,
         adjusted,
         adjustments,
         participant_id: participant,
@@ -272,6 +313,34 @@ pub async fn statement(tx: &mut Tx, participant: Uuid, period: Period) -> Result
         totals: Totals::of(lines.iter().map(|l| &l.line)),
         lines,
     })
+}
+
+/// Totals (lines and approved adjustments) of `participant`'s statements of `period`'s kind
+/// before it, oldest first; only those in `currency` when it is known.
+async fn earlier_totals(
+    tx: &mut Tx,
+    participant: Uuid,
+    period: Period,
+    currency: &str,
+) -> Result<Vec<i64>> {
+    Ok(sqlx::query_scalar(
+        "SELECT sum(amount)::bigint FROM (
+             SELECT statement_period_start AS period_start, amount FROM commission_lines
+             WHERE participant_id = $1 AND period_kind = $2 AND statement_period_start < $3
+               AND ($4 = '' OR currency = $4)
+             UNION ALL
+             SELECT period_start, amount FROM adjustments
+             WHERE participant_id = $1 AND period_kind = $2 AND period_start < $3
+               AND status = 'approved' AND ($4 = '' OR currency = $4)
+         ) earlier
+         GROUP BY period_start ORDER BY period_start",
+    )
+    .bind(participant)
+    .bind(period.kind.as_str())
+    .bind(period.start)
+    .bind(currency)
+    .fetch_all(&mut **tx)
+    .await?)
 }
 
 pub async fn set_status(

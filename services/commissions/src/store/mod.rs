@@ -18,8 +18,8 @@ use uuid::Uuid;
 
 use crate::domain::Viewer;
 use crate::domain::adjustment::{Adjustment, Dispute};
-use crate::domain::engine::{Line, PeriodState};
-use crate::domain::period::Period;
+use crate::domain::engine::Line;
+use crate::domain::period::{Period, Window};
 use crate::domain::plan::{NewVersion, Plan, PlanVersion};
 use crate::domain::statement::{Status, Totals};
 use crate::error::{Error, Result};
@@ -59,6 +59,8 @@ pub struct Statement {
     pub lines: Vec<StoredLine>,
     /// Sum of the approved adjustments.
     pub adjusted: i64,
+    /// Negative balance carried from earlier statements (`domain::statement::opening_balance`).
+    pub opening: i64,
     pub adjustments: Vec<Adjustment>,
 }
 
@@ -66,6 +68,11 @@ impl Statement {
     /// Lines and approved adjustments.
     pub fn total(&self) -> i64 {
         self.totals.total + self.adjusted
+    }
+
+    /// What is owed after this statement: the opening balance plus its total.
+    pub fn closing(&self) -> i64 {
+        self.opening + self.total()
     }
 }
 
@@ -97,6 +104,14 @@ pub trait Store: Send + Sync + 'static {
         viewer: Viewer,
         plan_id: Uuid,
         version: NewVersion,
+    ) -> Result<Option<PlanVersion>>;
+    /// Sets the end of an open-ended version (admin); `None` when there is no such version.
+    async fn end_version(
+        &self,
+        viewer: Viewer,
+        plan_id: Uuid,
+        version_id: Uuid,
+        end: NaiveDate,
     ) -> Result<Option<PlanVersion>>;
     async fn plan(&self, viewer: Viewer, id: Uuid) -> Result<Option<Plan>>;
     async fn list_plans(&self, viewer: Viewer) -> Result<Vec<Plan>>;
@@ -156,13 +171,43 @@ pub trait Store: Send + Sync + 'static {
         participant: Uuid,
         period: Period,
     ) -> Result<(Statement, Option<String>)>;
-    /// Credited bookings of the credit period and the quota (currency, amount) if set.
+    /// Credited bookings over the window and the quota (currency, amount) if set.
     async fn attainment(
         &self,
         viewer: Viewer,
         participant: Uuid,
-        period: Period,
-    ) -> Result<(i64, Option<(String, i64)>)>;
+        window: Window,
+    ) -> Result<Measured>;
+    /// Sets a manager's team quota override (admin).
+    async fn set_team_quota(&self, viewer: Viewer, quota: Quota) -> Result<Quota>;
+    /// A manager's team over the window: managers and admins only.
+    async fn team_attainment(
+        &self,
+        viewer: Viewer,
+        manager: Uuid,
+        window: Window,
+    ) -> Result<TeamFigures>;
+    /// First month (1-12) of the tenant's fiscal year.
+    async fn fiscal_year_start_month(&self, viewer: Viewer) -> Result<u32>;
+}
+
+/// One participant's attainment figures over a window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Measured {
+    pub participant_id: Uuid,
+    /// Credited bookings, net of clawbacks.
+    pub attained: i64,
+    /// Currency and amount.
+    pub quota: Option<(String, i64)>,
+}
+
+/// A manager's team: the team as a whole (its participant is the manager) and each report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TeamFigures {
+    pub team: Measured,
+    /// The team quota is the manager's override, not the reports' roll-up.
+    pub overridden: bool,
+    pub members: Vec<Measured>,
 }
 
 /// The Postgres store.
@@ -202,6 +247,28 @@ pub(crate) async fn check_visible(tx: &mut Tx, viewer: Viewer, participant: Uuid
     } else {
         Err(Error::NotFound("participant"))
     }
+}
+
+async fn measure(tx: &mut Tx, participant: Uuid, window: Window) -> Result<Measured> {
+    Ok(Measured {
+        participant_id: participant,
+        attained: lines::attained_over(tx, participant, window).await?,
+        quota: quotas::for_window(tx, quotas::Holder::User, participant, window).await?,
+    })
+}
+
+/// The sum of the members' quotas; none when no member has one or they are in mixed currencies.
+fn roll_up(members: &[Measured]) -> Option<(String, i64)> {
+    let mut quotas = members.iter().filter_map(|m| m.quota.as_ref());
+    let (currency, first) = quotas.next()?;
+    let mut total = *first;
+    for (other, amount) in quotas {
+        if other != currency {
+            return None;
+        }
+        total = total.checked_add(*amount)?;
+    }
+    Some((currency.clone(), total))
 }
 
 /// Records who did what in the business transaction.
@@ -267,6 +334,20 @@ impl Store for PgStore {
         Ok(created)
     }
 
+    async fn end_version(
+        &self,
+        viewer: Viewer,
+        plan_id: Uuid,
+        version_id: Uuid,
+        end: NaiveDate,
+    ) -> Result<Option<PlanVersion>> {
+        require_admin(viewer)?;
+        let mut tx = self.tx(viewer).await?;
+        let ended = plans::end_version(&mut tx, viewer, plan_id, version_id, end).await?;
+        tx.commit().await?;
+        Ok(ended)
+    }
+
     async fn plan(&self, viewer: Viewer, id: Uuid) -> Result<Option<Plan>> {
         let mut tx = self.tx(viewer).await?;
         let plan = plans::get(&mut tx, id).await?;
@@ -289,7 +370,7 @@ impl Store for PgStore {
     async fn set_quota(&self, viewer: Viewer, quota: Quota) -> Result<Quota> {
         require_admin(viewer)?;
         let mut tx = self.tx(viewer).await?;
-        quotas::set(&mut tx, viewer, &quota).await?;
+        quotas::set(&mut tx, viewer, quotas::Holder::User, &quota).await?;
         tx.commit().await?;
         Ok(quota)
     }
@@ -387,15 +468,65 @@ impl Store for PgStore {
         &self,
         viewer: Viewer,
         participant: Uuid,
-        period: Period,
-    ) -> Result<(i64, Option<(String, i64)>)> {
+        window: Window,
+    ) -> Result<Measured> {
         let mut tx = self.tx(viewer).await?;
         check_visible(&mut tx, viewer, participant).await?;
-        let credited = lines::credited_in(&mut tx, participant, period).await?;
-        let attained = PeriodState::from_lines(credited.iter().map(|l| &l.line)).attained;
-        let quota = quotas::any_currency(&mut tx, participant, period).await?;
+        let measured = measure(&mut tx, participant, window).await?;
         tx.commit().await?;
-        Ok((attained, quota))
+        Ok(measured)
+    }
+
+    async fn set_team_quota(&self, viewer: Viewer, quota: Quota) -> Result<Quota> {
+        require_admin(viewer)?;
+        let mut tx = self.tx(viewer).await?;
+        quotas::set(&mut tx, viewer, quotas::Holder::Team, &quota).await?;
+        tx.commit().await?;
+        Ok(quota)
+    }
+
+    async fn team_attainment(
+        &self,
+        viewer: Viewer,
+        manager: Uuid,
+        window: Window,
+    ) -> Result<TeamFigures> {
+        if !(viewer.is_admin() || viewer.needs_team()) {
+            return Err(Error::Auth(auth::AuthError::Forbidden(
+                "commissions.team.read",
+            )));
+        }
+        let mut tx = self.tx(viewer).await?;
+        check_visible(&mut tx, viewer, manager).await?;
+        if users::is_active(&mut tx, manager).await?.is_none() {
+            return Err(Error::NotFound("manager"));
+        }
+        let mut reports = users::reports(&mut tx, manager).await?;
+        reports.sort();
+        let mut members = Vec::with_capacity(reports.len());
+        for report in reports {
+            members.push(measure(&mut tx, report, window).await?);
+        }
+        let over = quotas::for_window(&mut tx, quotas::Holder::Team, manager, window).await?;
+        tx.commit().await?;
+        let overridden = over.is_some();
+        let quota = over.or_else(|| roll_up(&members));
+        Ok(TeamFigures {
+            team: Measured {
+                participant_id: manager,
+                attained: members.iter().map(|m| m.attained).sum(),
+                quota,
+            },
+            overridden,
+            members,
+        })
+    }
+
+    async fn fiscal_year_start_month(&self, viewer: Viewer) -> Result<u32> {
+        let mut tx = self.tx(viewer).await?;
+        let month = users::fiscal_year_start_month(&mut tx).await?;
+        tx.commit().await?;
+        Ok(month)
     }
 
     async fn create_adjustment(

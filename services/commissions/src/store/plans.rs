@@ -77,6 +77,9 @@ pub async fn add_version(
     Ok(Some(created))
 }
 
+/// id, effective from and to, participant ids and roles of another version.
+type OverlapRow = (Uuid, NaiveDate, Option<NaiveDate>, Vec<Uuid>, Vec<String>);
+
 async fn insert_version(
     tx: &mut Tx,
     viewer: Viewer,
@@ -87,27 +90,35 @@ async fn insert_version(
         .bind(viewer.tenant_id)
         .execute(&mut **tx)
         .await?;
-    let overlapping: Vec<(Uuid, NaiveDate, Option<NaiveDate>, Vec<Uuid>)> = sqlx::query_as(
-        "SELECT id, effective_from, effective_to, participant_ids FROM plan_versions
-         WHERE participant_ids && $1",
+    let overlapping: Vec<OverlapRow> = sqlx::query_as(
+        "SELECT id, effective_from, effective_to, participant_ids, participant_roles
+             FROM plan_versions WHERE participant_ids && $1 OR participant_roles && $2",
     )
     .bind(&version.participants)
+    .bind(&version.roles)
     .fetch_all(&mut **tx)
     .await?;
-    for (other_id, from, to, participants) in overlapping {
+    for (other_id, from, to, participants, roles) in overlapping {
         let other = Effective { from, to };
-        if other.overlaps(&version.effective) {
-            let who = version
-                .participants
-                .iter()
-                .find(|p| participants.contains(p))
-                .map(Uuid::to_string)
-                .unwrap_or_default();
+        if !other.overlaps(&version.effective) {
+            continue;
+        }
+        if let Some(who) = version
+            .participants
+            .iter()
+            .find(|p| participants.contains(p))
+        {
             return Err(Error::invalid(
                 "participant_ids",
                 format!(
                     "participant {who} already has plan version {other_id} on overlapping days"
                 ),
+            ));
+        }
+        if let Some(role) = version.roles.iter().find(|r| roles.contains(r)) {
+            return Err(Error::invalid(
+                "participant_roles",
+                format!("role {role} already has plan version {other_id} on overlapping days"),
             ));
         }
     }
@@ -136,14 +147,15 @@ async fn insert_version(
         version: number,
         effective: version.effective,
         participants: version.participants,
+        roles: version.roles,
         rules: version.rules,
         created_by: viewer.user_id,
         created_at: now(),
     };
     sqlx::query(
         "INSERT INTO plan_versions (id, tenant_id, plan_id, version, effective_from, effective_to,
-             participant_ids, currency, period_kind, rules, created_by, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             participant_ids, currency, period_kind, rules, created_by, created_at, participant_roles)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(created.id)
     .bind(viewer.tenant_id)
@@ -157,6 +169,7 @@ async fn insert_version(
     .bind(Json(&created.rules))
     .bind(created.created_by)
     .bind(created.created_at)
+    .bind(&created.roles)
     .execute(&mut **tx)
     .await?;
     publish(
@@ -184,6 +197,7 @@ struct VersionRow {
     effective_from: NaiveDate,
     effective_to: Option<NaiveDate>,
     participant_ids: Vec<Uuid>,
+    participant_roles: Vec<String>,
     rules: Json<Rules>,
     created_by: Uuid,
     created_at: DateTime<Utc>,
@@ -200,6 +214,7 @@ impl From<VersionRow> for PlanVersion {
                 to: row.effective_to,
             },
             participants: row.participant_ids,
+            roles: row.participant_roles,
             rules: row.rules.0,
             created_by: row.created_by,
             created_at: row.created_at,
@@ -207,7 +222,7 @@ impl From<VersionRow> for PlanVersion {
     }
 }
 
-const VERSION_COLUMNS: &str = "id, plan_id, version, effective_from, effective_to, participant_ids, rules, created_by, created_at";
+const VERSION_COLUMNS: &str = "id, plan_id, version, effective_from, effective_to, participant_ids, participant_roles, rules, created_by, created_at";
 
 pub async fn get(tx: &mut Tx, id: Uuid) -> Result<Option<Plan>> {
     Ok(plans(tx, Some(id)).await?.pop())
@@ -249,7 +264,8 @@ async fn plans(tx: &mut Tx, only: Option<Uuid>) -> Result<Vec<Plan>> {
         .collect())
 }
 
-/// Admins see every plan; others the plans with a version for them (managers: or their team).
+/// Admins see every plan; others the plans with a version for them (managers: or their team),
+/// by name or by the role they hold.
 pub async fn visible(tx: &mut Tx, viewer: Viewer, plans: Vec<Plan>) -> Result<Vec<Plan>> {
     if viewer.is_admin() {
         return Ok(plans);
@@ -259,17 +275,25 @@ pub async fn visible(tx: &mut Tx, viewer: Viewer, plans: Vec<Plan>) -> Result<Ve
     } else {
         Vec::new()
     };
+    let people: Vec<Uuid> = reports.iter().copied().chain([viewer.user_id]).collect();
+    let roles: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT role FROM commission_users WHERE user_id = ANY($1)")
+            .bind(&people)
+            .fetch_all(&mut **tx)
+            .await?;
     Ok(plans
         .into_iter()
         .filter(|plan| {
-            plan.versions
-                .iter()
-                .any(|v| v.participants.iter().any(|p| viewer.may_read(*p, &reports)))
+            plan.versions.iter().any(|v| {
+                v.participants.iter().any(|p| viewer.may_read(*p, &reports))
+                    || v.roles.iter().any(|r| roles.contains(r))
+            })
         })
         .collect())
 }
 
-/// The version in force for `participant` on `day`.
+/// The version in force for `participant` on `day`: one naming them, else one for the role
+/// they hold now (roles are resolved at calculation time).
 pub async fn in_force(
     tx: &mut Tx,
     participant: Uuid,
@@ -277,15 +301,101 @@ pub async fn in_force(
 ) -> Result<Option<PlanVersion>> {
     let row: Option<VersionRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {VERSION_COLUMNS} FROM plan_versions
-         WHERE $1 = ANY(participant_ids) AND effective_from <= $2
+         WHERE ($1 = ANY(participant_ids)
+                OR participant_roles && ARRAY(SELECT role FROM commission_users WHERE user_id = $1))
+           AND effective_from <= $2
            AND (effective_to IS NULL OR effective_to > $2)
-         ORDER BY created_at DESC LIMIT 1"
+         ORDER BY $1 = ANY(participant_ids) DESC, created_at DESC LIMIT 1"
     )))
     .bind(participant)
     .bind(day)
     .fetch_optional(&mut **tx)
     .await?;
     Ok(row.map(PlanVersion::from))
+}
+
+/// Sets the end of an open-ended version of `plan_id`; `None` when there is no such version.
+pub async fn end_version(
+    tx: &mut Tx,
+    viewer: Viewer,
+    plan_id: Uuid,
+    version_id: Uuid,
+    end: NaiveDate,
+) -> Result<Option<PlanVersion>> {
+    // The same lock as new versions: no version is added or ended concurrently.
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('commissions.plan_versions:' || $1::text, 0))")
+        .bind(viewer.tenant_id)
+        .execute(&mut **tx)
+        .await?;
+    let row: Option<VersionRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {VERSION_COLUMNS} FROM plan_versions WHERE id = $1 AND plan_id = $2 FOR UPDATE"
+    )))
+    .bind(version_id)
+    .bind(plan_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(mut version) = row.map(PlanVersion::from) else {
+        return Ok(None);
+    };
+    if let Some(to) = version.effective.to {
+        return Err(Error::FailedPrecondition(format!(
+            "plan version {} already ends on {to}",
+            version.version
+        )));
+    }
+    if end <= version.effective.from {
+        return Err(Error::invalid(
+            "effective_to",
+            format!(
+                "must be after the version's first day {}",
+                version.effective.from
+            ),
+        ));
+    }
+    // Deals credited under the version on or after the new end would lose their plan; a step
+    // without a close date counts as closing on the last day of its credit period.
+    let (uncovered, latest): (i64, Option<NaiveDate>) = sqlx::query_as(
+        "SELECT count(*), max(closed) FROM (
+             SELECT COALESCE(close_date, (period_start + CASE period_kind
+                 WHEN 'month' THEN interval '1 month'
+                 WHEN 'quarter' THEN interval '3 months'
+                 ELSE interval '12 months' END - interval '1 day')::date) AS closed
+             FROM deal_steps WHERE plan_version_id = $1 AND step = 'won'
+         ) steps WHERE closed >= $2",
+    )
+    .bind(version_id)
+    .bind(end)
+    .fetch_one(&mut **tx)
+    .await?;
+    if let Some(latest) = latest.filter(|_| uncovered > 0) {
+        return Err(Error::invalid(
+            "effective_to",
+            format!(
+                "{uncovered} deal(s) calculated under this version closed on or after it, the last on {latest}"
+            ),
+        ));
+    }
+    sqlx::query("UPDATE plan_versions SET effective_to = $2 WHERE id = $1")
+        .bind(version_id)
+        .bind(end)
+        .execute(&mut **tx)
+        .await?;
+    version.effective.to = Some(end);
+    publish(
+        tx,
+        crate::events::publish::plan_version_ended(viewer.tenant_id, viewer.user_id, &version),
+    )
+    .await?;
+    audit(
+        tx,
+        viewer.tenant_id,
+        Some(viewer.user_id),
+        "plan_version.ended",
+        Some(version.id),
+        &format!("plan {plan_id} version {} ends on {end}", version.version),
+    )
+    .await?;
+    Ok(Some(version))
 }
 
 pub async fn version(tx: &mut Tx, id: Uuid) -> Result<Option<PlanVersion>> {

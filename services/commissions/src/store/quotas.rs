@@ -1,27 +1,52 @@
-//! Quotas per user and period.
+//! Quotas per user and period, and managers' team quota overrides (same shape, own table).
 
 use uuid::Uuid;
 
 use super::{Quota, Tx, audit, now};
 use crate::domain::Viewer;
-use crate::domain::period::Period;
+use crate::domain::period::{Period, PeriodKind, Window};
 use crate::error::{Error, Result};
 
-/// Sets (or replaces) a known user's quota.
-pub async fn set(tx: &mut Tx, viewer: Viewer, quota: &Quota) -> Result<()> {
+/// Whose quotas: a user's own, or a manager's team override.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holder {
+    User,
+    Team,
+}
+
+impl Holder {
+    /// Table and owner column (constants: safe to format into SQL).
+    fn table(self) -> (&'static str, &'static str) {
+        match self {
+            Holder::User => ("quotas", "user_id"),
+            Holder::Team => ("team_quotas", "manager_id"),
+        }
+    }
+
+    fn action(self) -> &'static str {
+        match self {
+            Holder::User => "quota.set",
+            Holder::Team => "team_quota.set",
+        }
+    }
+}
+
+/// Sets (or replaces) a known user's quota, or a manager's team quota.
+pub async fn set(tx: &mut Tx, viewer: Viewer, holder: Holder, quota: &Quota) -> Result<()> {
     if super::users::is_active(tx, quota.user_id).await?.is_none() {
         return Err(Error::invalid(
             "quota.user_id",
             "no such user in this tenant",
         ));
     }
-    sqlx::query(
-        "INSERT INTO quotas (tenant_id, user_id, period_kind, period_start, currency, amount, updated_by, updated_at)
+    let (table, owner) = holder.table();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO {table} (tenant_id, {owner}, period_kind, period_start, currency, amount, updated_by, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-         ON CONFLICT (tenant_id, user_id, period_kind, period_start) DO UPDATE SET
+         ON CONFLICT (tenant_id, {owner}, period_kind, period_start) DO UPDATE SET
              currency = EXCLUDED.currency, amount = EXCLUDED.amount,
-             updated_by = EXCLUDED.updated_by, updated_at = EXCLUDED.updated_at",
-    )
+             updated_by = EXCLUDED.updated_by, updated_at = EXCLUDED.updated_at"
+    )))
     .bind(viewer.tenant_id)
     .bind(quota.user_id)
     .bind(quota.period.kind.as_str())
@@ -36,7 +61,7 @@ pub async fn set(tx: &mut Tx, viewer: Viewer, quota: &Quota) -> Result<()> {
         tx,
         viewer.tenant_id,
         Some(viewer.user_id),
-        "quota.set",
+        holder.action(),
         Some(quota.user_id),
         &format!(
             "{} {}: {} {}",
@@ -49,6 +74,51 @@ pub async fn set(tx: &mut Tx, viewer: Viewer, quota: &Quota) -> Result<()> {
     .await
 }
 
+/// The quota of `owner` over `window`: a year quota starting on a year-to-date window's first
+/// day if set, else the sum of the quotas of the window's kind starting in it. Quotas in mixed
+/// currencies do not add up: then there is no quota.
+pub async fn for_window(
+    tx: &mut Tx,
+    holder: Holder,
+    owner: Uuid,
+    window: Window,
+) -> Result<Option<(String, i64)>> {
+    if window.year_to_date && window.kind != PeriodKind::Year {
+        let year = Window {
+            kind: PeriodKind::Year,
+            ..window
+        };
+        if let Some(quota) = summed(tx, holder, owner, year).await? {
+            return Ok(Some(quota));
+        }
+    }
+    summed(tx, holder, owner, window).await
+}
+
+async fn summed(
+    tx: &mut Tx,
+    holder: Holder,
+    owner: Uuid,
+    window: Window,
+) -> Result<Option<(String, i64)>> {
+    let (table, column) = holder.table();
+    let sums: Vec<(String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT currency, sum(amount)::bigint FROM {table}
+         WHERE {column} = $1 AND period_kind = $2 AND period_start >= $3 AND period_start < $4
+         GROUP BY currency"
+    )))
+    .bind(owner)
+    .bind(window.kind.as_str())
+    .bind(window.start)
+    .bind(window.end)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(match <[_; 1]>::try_from(sums) {
+        Ok([only]) => Some(only),
+        Err(_) => None,
+    })
+}
+
 /// The quota of `user` for `period` in `currency` (a quota in another currency does not apply).
 pub async fn get(tx: &mut Tx, user: Uuid, period: Period, currency: &str) -> Result<Option<i64>> {
     Ok(sqlx::query_scalar(
@@ -59,23 +129,6 @@ pub async fn get(tx: &mut Tx, user: Uuid, period: Period, currency: &str) -> Res
     .bind(period.kind.as_str())
     .bind(period.start)
     .bind(currency)
-    .fetch_optional(&mut **tx)
-    .await?)
-}
-
-/// The quota of `user` for `period`, with its currency.
-pub async fn any_currency(
-    tx: &mut Tx,
-    user: Uuid,
-    period: Period,
-) -> Result<Option<(String, i64)>> {
-    Ok(sqlx::query_as(
-        "SELECT currency, amount FROM quotas
-         WHERE user_id = $1 AND period_kind = $2 AND period_start = $3",
-    )
-    .bind(user)
-    .bind(period.kind.as_str())
-    .bind(period.start)
     .fetch_optional(&mut **tx)
     .await?)
 }

@@ -72,25 +72,40 @@ pub async fn is_active(tx: &mut Tx, user_id: Uuid) -> Result<Option<bool>> {
     )
 }
 
-/// Keeps the tenant's display name (for statement headers), unless a newer event wrote it.
+/// Keeps the tenant's display name (for statement headers) and fiscal year's first month,
+/// unless a newer event wrote them.
 pub async fn upsert_tenant(
     tx: &mut Tx,
     tenant_id: Uuid,
     display_name: &str,
+    fiscal_year_start_month: u32,
     source_time: DateTime<Utc>,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO commission_tenants (tenant_id, display_name, source_time) VALUES ($1, $2, $3)
+        "INSERT INTO commission_tenants (tenant_id, display_name, fiscal_year_start_month, source_time)
+         VALUES ($1, $2, $3, $4)
          ON CONFLICT (tenant_id) DO UPDATE SET
-             display_name = EXCLUDED.display_name, source_time = EXCLUDED.source_time
+             display_name = EXCLUDED.display_name,
+             fiscal_year_start_month = EXCLUDED.fiscal_year_start_month,
+             source_time = EXCLUDED.source_time
          WHERE commission_tenants.source_time <= EXCLUDED.source_time",
     )
     .bind(tenant_id)
     .bind(display_name)
+    .bind(i16::try_from(fiscal_year_start_month.clamp(1, 12)).unwrap_or(1))
     .bind(source_time)
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// The first month (1-12) of the tenant's fiscal year; January until an event said otherwise.
+pub async fn fiscal_year_start_month(tx: &mut Tx) -> Result<u32> {
+    let month: Option<i16> =
+        sqlx::query_scalar("SELECT fiscal_year_start_month FROM commission_tenants")
+            .fetch_optional(&mut **tx)
+            .await?;
+    Ok(month.and_then(|m| u32::try_from(m).ok()).unwrap_or(1))
 }
 
 /// The tenant's display name, if an event announced it.

@@ -240,3 +240,94 @@ async fn reopening_claws_back_into_the_current_period_once_the_statement_is_paid
     assert!(recalculated.matches);
     assert_eq!(recalculated.stored_total_minor, 0);
 }
+
+#[tokio::test]
+async fn a_clawback_beyond_earnings_opens_the_next_statements_negative() {
+    let service = commissions::testing::spawn().await;
+    let db = Db::connect(&service).await;
+    declare_consumer_queue(&service, &db).await;
+    let team = team(&service, &db).await;
+    let rep = team.rep.user_id;
+    create_plan(&team.admin, "Flat 10%", flat_plan(&[rep], 100_000)).await;
+
+    // Future quarters, so where the clawback lands does not depend on today.
+    let paid_deal = Uuid::now_v7();
+    publish(
+        &service,
+        &[&won(
+            team.tenant_id,
+            paid_deal,
+            50_000,
+            &[(rep, 100)],
+            day("2030-01-15"),
+        )],
+    )
+    .await;
+    lines_until(&team.rep, rep, "2030-01-01", |l| l.len() == 1).await;
+    for status in [pb::StatementStatus::Approved, pb::StatementStatus::Paid] {
+        team.admin
+            .commissions()
+            .set_statement_status(team.admin.req(pb::SetStatementStatusRequest {
+                participant_id: rep.to_string(),
+                period: pb::PeriodKind::Quarter as i32,
+                period_start: "2030-01-01".into(),
+                status: status as i32,
+            }))
+            .await
+            .expect("status moved");
+    }
+    publish(
+        &service,
+        &[
+            &reopened(team.tenant_id, paid_deal),
+            &won(
+                team.tenant_id,
+                Uuid::now_v7(),
+                20_000,
+                &[(rep, 100)],
+                day("2030-05-10"),
+            ),
+            &won(
+                team.tenant_id,
+                Uuid::now_v7(),
+                10_000,
+                &[(rep, 100)],
+                day("2030-08-01"),
+            ),
+        ],
+    )
+    .await;
+    lines_until(&team.rep, rep, "2030-04-01", |l| l.len() == 2).await;
+    lines_until(&team.rep, rep, "2030-07-01", |l| l.len() == 1).await;
+
+    // (opening, total, closing) per quarter: the paid 5 000.00 does not carry; the clawback of
+    // it beyond Q2's 2 000.00 does, until Q3's earnings reduce it.
+    let mut balances = Vec::new();
+    for start in ["2030-01-01", "2030-04-01", "2030-07-01", "2030-10-01"] {
+        let statement = team
+            .rep
+            .commissions()
+            .get_statement(team.rep.req(pb::GetStatementRequest {
+                participant_id: String::new(),
+                period: pb::PeriodKind::Quarter as i32,
+                period_start: start.into(),
+            }))
+            .await
+            .expect("statement")
+            .into_inner();
+        balances.push((
+            statement.opening_balance_minor,
+            statement.total_minor,
+            statement.closing_balance_minor,
+        ));
+    }
+    assert_eq!(
+        balances,
+        [
+            (0, 500_000, 500_000),
+            (0, -300_000, -300_000),
+            (-300_000, 100_000, -200_000),
+            (-200_000, 0, -200_000),
+        ]
+    );
+}

@@ -86,6 +86,7 @@ async fn a_statement_exports_as_pdf_and_csv_and_attainment_is_measured() {
             period: pb::PeriodKind::Quarter as i32,
             period_start: "2026-04-01".into(),
             as_of: "2026-05-15".into(),
+            year_to_date: false,
         }))
         .await
         .expect("attainment")

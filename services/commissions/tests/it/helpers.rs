@@ -115,8 +115,20 @@ pub async fn team(service: &TestCommissions, db: &Db) -> Team {
 
 /// Another user of the team's tenant, projected with `role` and reporting to nobody.
 pub async fn another(service: &TestCommissions, db: &Db, team: &Team, role: BuiltinRole) -> As {
+    report_to(service, db, team, None, role).await
+}
+
+/// Another user of the team's tenant, projected with `role` and reporting to `manager`.
+pub async fn report_to(
+    service: &TestCommissions,
+    db: &Db,
+    team: &Team,
+    manager: Option<Uuid>,
+    role: BuiltinRole,
+) -> As {
     let user_id = Uuid::now_v7();
-    db.project_user(team.tenant_id, user_id, None, role).await;
+    db.project_user(team.tenant_id, user_id, manager, role)
+        .await;
     As {
         token: service.token(team.tenant_id, user_id, role),
         user_id,

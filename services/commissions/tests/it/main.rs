@@ -6,3 +6,5 @@ mod bad_input;
 mod deal_events;
 mod documents;
 mod helpers;
+mod plan_versions;
+mod team_attainment;

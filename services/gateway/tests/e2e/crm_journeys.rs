@@ -5,7 +5,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{Platform, client, expect_json, expect_problem, gateway_for};
+use crate::helpers::{Platform, client, expect_problem, gateway_for};
 
 pub(crate) struct CrmPlatform {
     pub platform: Platform,
@@ -34,12 +34,7 @@ impl CrmPlatform {
         token: &str,
         body: Option<Value>,
     ) -> Value {
-        let mut request = self.platform.authed(method, path, token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("request sent");
-        expect_json(response, StatusCode::OK).await
+        self.platform.call(method, path, token, body).await
     }
 }
 

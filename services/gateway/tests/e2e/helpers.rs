@@ -106,6 +106,22 @@ impl Platform {
         self.request(method, path).bearer_auth(token)
     }
 
+    /// Sends an authenticated request with an optional JSON body; asserts 200 and returns the JSON.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> Value {
+        let mut request = self.authed(method, path, token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request sent");
+        expect_json(response, StatusCode::OK).await
+    }
+
     /// Provisions a tenant with a unique slug through the gateway and logs its admin in.
     pub async fn tenant(&self, prefix: &str) -> Tenant {
         let slug = format!("{prefix}-{}", testkit::unique_suffix());

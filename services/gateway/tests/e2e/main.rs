@@ -5,6 +5,7 @@ mod helpers;
 
 mod auth_and_tenancy;
 mod bad_input;
+mod commissions_journeys;
 mod crm_data_journeys;
 mod crm_journeys;
 mod edge;

@@ -1,0 +1,252 @@
+//! Commissions over REST, as the frontend drives them: the tenants service, the CRM and the
+//! commissions service (both trusting the tenants service's keys and fed by the real events on
+//! the shared exchange) behind the gateway. A rep wins a deal in the CRM and finds the
+//! commission line, the statement and its PDF; reopening the deal claws the line back.
+
+use std::time::Duration;
+
+use base64::Engine;
+use chrono::{Datelike, NaiveDate, Utc};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{Platform, client, expect_json, expect_problem, gateway_for};
+
+/// Generous: events cross two services and the broker on a shared 2-core machine.
+const DEADLINE: Duration = Duration::from_secs(30);
+
+struct CommissionsPlatform {
+    platform: Platform,
+    _crm: crm::testing::TestCrm,
+    _commissions: commissions::testing::TestCommissions,
+}
+
+async fn commissions_platform() -> CommissionsPlatform {
+    let tenants = tenants::testing::spawn().await;
+    let crm = crm::testing::spawn_with_tenants(&tenants.url()).await;
+    let commissions = commissions::testing::spawn_on_platform(&tenants.url()).await;
+    let (base, admin, stop) = gateway_for(
+        &tenants.url(),
+        &[
+            ("SALESCOMPASS__GATEWAY__UPSTREAMS__CRM", &crm.url()),
+            (
+                "SALESCOMPASS__GATEWAY__UPSTREAMS__COMMISSIONS",
+                &commissions.url(),
+            ),
+        ],
+    )
+    .await;
+    CommissionsPlatform {
+        platform: Platform::from_parts(base, admin, client(), tenants, stop),
+        _crm: crm,
+        _commissions: commissions,
+    }
+}
+
+/// First day of the calendar quarter of `day` (the CRM closes deals on the day of the move).
+fn quarter_start(day: NaiveDate) -> NaiveDate {
+    let month = (day.month0() / 3) * 3 + 1;
+    NaiveDate::from_ymd_opt(day.year(), month, 1).expect("valid quarter start")
+}
+
+/// The rep's lines of the quarter once `done` holds for them, or a failure naming what was seen.
+async fn lines_when(
+    p: &Platform,
+    token: &str,
+    quarter: &str,
+    done: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
+    let path = format!("/v1/commission-lines?period=PERIOD_KIND_QUARTER&periodStart={quarter}");
+    let last = std::cell::RefCell::new(Value::Null);
+    let (last_ref, done_ref, path_ref) = (&last, &done, path.as_str());
+    let found = testkit::poll_until(DEADLINE, || async move {
+        let body = p.call(Method::GET, path_ref, token, None).await;
+        let lines = body["lines"].as_array().cloned().unwrap_or_default();
+        *last_ref.borrow_mut() = body;
+        done_ref(&lines).then_some(lines)
+    })
+    .await;
+    found.unwrap_or_else(|| panic!("lines never matched; last seen {}", last.borrow()))
+}
+
+fn pdf_text(bytes: &[u8]) -> String {
+    let doc = lopdf::Document::load_mem(bytes).expect("a valid pdf");
+    let pages: Vec<u32> = doc.get_pages().keys().copied().collect();
+    doc.extract_text(&pages).expect("text extracts")
+}
+
+#[tokio::test]
+async fn a_won_deal_pays_the_rep_and_reopening_claws_it_back_over_rest() {
+    let platform = commissions_platform().await;
+    let p = &platform.platform;
+    let tenant = p.tenant("commflow").await;
+    let admin = tenant.token.as_str();
+    let rep = p.create_user(&tenant, "rita", "ROLE_SALES_REP").await;
+    let rep_id = rep["id"].as_str().expect("rep id").to_owned();
+    let rep_token = p
+        .login(
+            &tenant.slug,
+            &format!("rita@{}.test", tenant.slug),
+            crate::helpers::PASSWORD,
+        )
+        .await;
+    let quarter = quarter_start(Utc::now().date_naive()).to_string();
+
+    // A 10 % flat plan for the rep; the commissions service learns of the rep from the tenants
+    // service's event, so the plan is refused (and nothing written) until then.
+    let plan = json!({
+        "name": "Rita's plan",
+        "version": {
+            "effectiveFrom": quarter,
+            "participantIds": [rep_id],
+            "currencyCode": "USD",
+            "period": "PERIOD_KIND_QUARTER",
+            "flatRateMillionths": "100000"
+        }
+    });
+    let created = testkit::poll_until(DEADLINE, || async {
+        let response = p
+            .authed(Method::POST, "/v1/commission-plans", admin)
+            .json(&plan)
+            .send()
+            .await
+            .expect("sent");
+        (response.status() == StatusCode::OK).then_some(())
+    })
+    .await;
+    assert!(created.is_some(), "the plan was never accepted");
+
+    // The rep wins a 12,000.00 USD deal in the CRM.
+    let pipelines = p.call(Method::GET, "/v1/pipelines", &rep_token, None).await;
+    let stages = pipelines["pipelines"][0]["stages"]
+        .as_array()
+        .expect("stages")
+        .clone();
+    let stage = |category: &str| {
+        stages
+            .iter()
+            .find(|s| s["category"] == category)
+            .unwrap_or_else(|| panic!("a {category} stage in {stages:?}"))["id"]
+            .clone()
+    };
+    let deal = p
+        .call(
+            Method::POST,
+            "/v1/opportunities",
+            &rep_token,
+            Some(json!({
+                "name": "Initech rollout",
+                "amount": {"currencyCode": "USD", "units": "12000", "nanos": 0}
+            })),
+        )
+        .await;
+    let deal_id = deal["id"].as_str().expect("deal id").to_owned();
+    assert_eq!(deal["ownerId"], rep_id.as_str());
+    p.call(
+        Method::POST,
+        &format!("/v1/opportunities/{deal_id}:moveStage"),
+        &rep_token,
+        Some(json!({"stageId": stage("STAGE_CATEGORY_WON")})),
+    )
+    .await;
+
+    // The line appears for the rep: 10 % of 1,200,000 cents.
+    let lines = lines_when(p, &rep_token, &quarter, |lines| !lines.is_empty()).await;
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let line = &lines[0];
+    assert_eq!(line["dealId"], deal_id.as_str());
+    assert_eq!(line["participantId"], rep_id.as_str());
+    assert_eq!(line["kind"], "LINE_KIND_COMMISSION");
+    assert_eq!(line["baseMinor"], "1200000");
+    assert_eq!(line["amountMinor"], "120000");
+    assert_eq!(line["statementPeriodStart"], quarter.as_str());
+    assert!(
+        line["explanation"].as_str().is_some_and(|e| !e.is_empty()),
+        "{line}"
+    );
+
+    // The statement, then its PDF, read back as text.
+    let statement_query = format!("period=PERIOD_KIND_QUARTER&periodStart={quarter}");
+    let statement = p
+        .call(
+            Method::GET,
+            &format!("/v1/commission-statements?{statement_query}"),
+            &rep_token,
+            None,
+        )
+        .await;
+    assert_eq!(statement["status"], "STATEMENT_STATUS_DRAFT");
+    assert_eq!(statement["currencyCode"], "USD");
+    assert_eq!(statement["earnedMinor"], "120000");
+    assert_eq!(statement["totalMinor"], "120000");
+    let export = p
+        .call(
+            Method::GET,
+            &format!("/v1/commission-statements:export?{statement_query}&format=EXPORT_FORMAT_PDF"),
+            &rep_token,
+            None,
+        )
+        .await;
+    assert_eq!(export["contentType"], "application/pdf");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(export["content"].as_str().expect("content"))
+        .expect("base64 content");
+    let text = pdf_text(&bytes);
+    for expected in [
+        "Commission statement",
+        &format!("quarter {quarter}"),
+        "12000.00",
+        "1200.00",
+        "Total",
+    ] {
+        assert!(text.contains(expected), "{expected:?} missing from {text}");
+    }
+
+    // Another rep may not read Rita's lines.
+    p.create_user(&tenant, "otto", "ROLE_SALES_REP").await;
+    let otto = p
+        .login(
+            &tenant.slug,
+            &format!("otto@{}.test", tenant.slug),
+            crate::helpers::PASSWORD,
+        )
+        .await;
+    let response = p
+        .authed(
+            Method::GET,
+            &format!("/v1/commission-lines?{statement_query}&participantId={rep_id}"),
+            &otto,
+        )
+        .send()
+        .await
+        .expect("sent");
+    expect_problem(response, StatusCode::NOT_FOUND).await;
+
+    // Reopening the deal reverses exactly what was credited, in the current period.
+    p.call(
+        Method::POST,
+        &format!("/v1/opportunities/{deal_id}:moveStage"),
+        &rep_token,
+        Some(json!({"stageId": stage("STAGE_CATEGORY_OPEN")})),
+    )
+    .await;
+    let lines = lines_when(p, &rep_token, &quarter, |lines| lines.len() == 2).await;
+    let clawback = lines
+        .iter()
+        .find(|l| l["reversal"] == true)
+        .unwrap_or_else(|| panic!("a clawback in {lines:?}"));
+    assert_eq!(clawback["dealId"], deal_id.as_str());
+    assert_eq!(clawback["amountMinor"], "-120000");
+    let response = p
+        .authed(
+            Method::GET,
+            &format!("/v1/commission-statements?{statement_query}"),
+            &rep_token,
+        )
+        .send()
+        .await
+        .expect("sent");
+    let statement = expect_json(response, StatusCode::OK).await;
+    assert_eq!(statement["clawbacksMinor"], "-120000");
+    assert_eq!(statement["totalMinor"], "0");
+}
