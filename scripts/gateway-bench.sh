@@ -19,6 +19,7 @@
 #   BENCH_OUT          directory that keeps the raw outputs and summary.md (default: a
 #                      temporary directory, removed at the end unless BENCH_PROFILE=1)
 #   BENCH_BUILD        1 (default) builds the release binaries first; 0 uses what is there
+#   GRPC_LOAD_BIN      built grpc_load bench executable to run instead of `cargo bench`
 #   GATEWAY_BIN        gateway binary to measure (default: the release build), e.g. an older
 #                      build copied aside, to compare two builds on the same machine
 #   BENCH_DATABASE     throwaway database (default salescompass_gwbench; dropped at the end)
@@ -123,14 +124,18 @@ count="$(curl -fsS "$url" -H "authorization: Bearer $token" | python3 -c 'import
 bytes="$(curl -fsS "$url" -H "authorization: Bearer $token" | wc -c)"
 
 grpc_load() {
-    cargo bench --quiet --manifest-path "$repo/Cargo.toml" -p gateway --bench grpc_load -- \
-        --url "http://127.0.0.1:$grpc_port" --token "$token" --connections "$connections" --seconds "$1"
+    if [[ -n "${GRPC_LOAD_BIN:-}" ]]; then
+        "$GRPC_LOAD_BIN" --url "http://127.0.0.1:$grpc_port" --token "$token" --connections "$1" --seconds "$2"
+    else
+        cargo bench --quiet --manifest-path "$repo/Cargo.toml" -p gateway --bench grpc_load -- \
+            --url "http://127.0.0.1:$grpc_port" --token "$token" --connections "$1" --seconds "$2"
+    fi
 }
 
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 echo "warming up (5 s each)"
 wrk -t2 -c"$connections" -d5s -H "authorization: Bearer $token" "$url" >/dev/null
-[[ "$direct" == 1 ]] && grpc_load 5 >/dev/null
+[[ "$direct" == 1 ]] && grpc_load "$connections" 5 >/dev/null
 idle_rss="$(rss_kib "$gw_pid")"
 
 echo "measuring through the gateway (${seconds} s)"
@@ -147,7 +152,7 @@ hwm="$(hwm_kib "$gw_pid")"
 if [[ "$direct" == 1 ]]; then
     echo "measuring direct gRPC (${seconds} s)"
     svc_cpu2="$(cpu_ticks "$tenants_pid")"
-    grpc_load "$seconds" | tee "$work/grpc.txt"
+    grpc_load "$connections" "$seconds" | tee "$work/grpc.txt"
     svc_cpu3="$(cpu_ticks "$tenants_pid")"
 fi
 
@@ -155,8 +160,7 @@ if [[ "$probe_seconds" -gt 0 ]]; then
     echo "latency probe at 1 connection (${probe_seconds} s each)"
     wrk -t1 -c1 -d"${probe_seconds}s" --latency -H "authorization: Bearer $token" "$url" >"$work/wrk1.txt"
     if [[ "$direct" == 1 ]]; then
-        cargo bench --quiet --manifest-path "$repo/Cargo.toml" -p gateway --bench grpc_load -- \
-            --url "http://127.0.0.1:$grpc_port" --token "$token" --connections 1 --seconds "$probe_seconds" >"$work/grpc1.txt"
+        grpc_load 1 "$probe_seconds" >"$work/grpc1.txt"
     fi
 fi
 
