@@ -637,9 +637,9 @@ fn write_timestamp(out: &mut Vec<u8>, seconds: i64, nanos: u32) {
     push_digits(out, second_of_day % 60, 2);
     if nanos != 0 {
         out.push(b'.');
-        if nanos % 1_000_000 == 0 {
+        if nanos.is_multiple_of(1_000_000) {
             push_digits(out, nanos / 1_000_000, 3);
-        } else if nanos % 1_000 == 0 {
+        } else if nanos.is_multiple_of(1_000) {
             push_digits(out, nanos / 1_000, 6);
         } else {
             push_digits(out, nanos, 9);
