@@ -11,27 +11,45 @@
 #   BENCH_PROBE_SECONDS  seconds of an extra 1-connection run per side, which shows the added
 #                      latency without queueing (default 10; 0 skips it)
 #   GATEWAY_WORKER_THREADS  tokio worker threads of the gateway (default: one per core)
+#   BENCH_DIRECT       1 (default) also measures direct gRPC; 0 runs the gateway side only, a
+#                      quick way to get the gateway's CPU per request
+#   BENCH_PROFILE      1 samples the gateway with `perf record -e cpu-clock` during one more
+#                      gateway run of BENCH_PROFILE_SECONDS (default 15) and writes
+#                      `perf report` to $BENCH_OUT/gateway-perf.txt (default 0: no profile)
+#   BENCH_OUT          directory that keeps the raw outputs and summary.md (default: a
+#                      temporary directory, removed at the end unless BENCH_PROFILE=1)
+#   BENCH_BUILD        1 (default) builds the release binaries first; 0 uses what is there
+#   GRPC_LOAD_BIN      built grpc_load bench executable to run instead of `cargo bench`
+#   GATEWAY_BIN        gateway binary to measure (default: the release build), e.g. an older
+#                      build copied aside, to compare two builds on the same machine
 #   BENCH_DATABASE     throwaway database (default salescompass_gwbench; dropped at the end)
 #   CARGO_TARGET_DIR   cargo target dir (default: cargo's)
 # Needs: wrk (apt-get install -y wrk), openssl, psql, PostgreSQL on 127.0.0.1:5432.
 set -euo pipefail
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 seconds="${BENCH_SECONDS:-30}"
 connections="${BENCH_CONNECTIONS:-32}"
 probe_seconds="${BENCH_PROBE_SECONDS:-10}"
+direct="${BENCH_DIRECT:-1}"
+profile="${BENCH_PROFILE:-0}"
+profile_seconds="${BENCH_PROFILE_SECONDS:-15}"
 database="${BENCH_DATABASE:-salescompass_gwbench}"
 target="${CARGO_TARGET_DIR:-$repo/target}"
 grpc_port=50151 grpc_admin=9191 gw_port=8180 gw_admin=9190
 operator="bench-operator-$RANDOM$RANDOM"
-work="$(mktemp -d)"
+work="${BENCH_OUT:-$(mktemp -d)}"
+mkdir -p "$work"
+keep_work=0
+[[ -n "${BENCH_OUT:-}" || "$profile" == 1 ]] && keep_work=1
 pids=()
 
 cleanup() {
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
     psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $database WITH (FORCE)" >/dev/null 2>&1 || true
-    rm -rf "$work"
+    [[ "$keep_work" == 1 ]] || rm -rf "$work"
 }
 trap cleanup EXIT
 
@@ -45,16 +63,22 @@ wait_ready() {
 }
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
-# User+system CPU time of a process, in clock ticks.
+# User+system CPU time of a process, in clock ticks (fields 14 and 15 of /proc/<pid>/stat; the
+# command name in field 2 has no spaces for our binaries).
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+sys_ticks() { awk '{print $15}' "/proc/$1/stat"; }
 ticks_per_sec="$(getconf CLK_TCK)"
 # CPU microseconds per request between two tick readings.
 cpu_us_per_request() { awk -v a="$1" -v b="$2" -v n="$3" -v hz="$ticks_per_sec" 'BEGIN { printf "%.0f", (b-a)/hz*1e6/n }'; }
 hwm_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
 
-echo "building release binaries"
-cargo build --quiet --release --manifest-path "$repo/Cargo.toml" -p tenants -p gateway --bins
-cargo bench --quiet --manifest-path "$repo/Cargo.toml" -p gateway --bench grpc_load --no-run 2>/dev/null
+if [[ "${BENCH_BUILD:-1}" == 1 ]]; then
+    echo "building release binaries"
+    cargo build --quiet --release --manifest-path "$repo/Cargo.toml" -p tenants -p gateway --bins
+    if [[ "$direct" == 1 ]]; then
+        cargo bench --quiet --manifest-path "$repo/Cargo.toml" -p gateway --bench grpc_load --no-run 2>/dev/null
+    fi
+fi
 
 export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$database"
 export SALESCOMPASS__TELEMETRY__LOG_FILTER=warn
@@ -77,7 +101,7 @@ SALESCOMPASS__GATEWAY__RATE_LIMIT__DEFAULT__TENANT_BURST=1000000 \
 SALESCOMPASS__GATEWAY__RATE_LIMIT__DEFAULT__CLIENT_PER_SECOND=1000000 \
 SALESCOMPASS__GATEWAY__RATE_LIMIT__DEFAULT__CLIENT_BURST=1000000 \
     env ${GATEWAY_WORKER_THREADS:+TOKIO_WORKER_THREADS=$GATEWAY_WORKER_THREADS} \
-    "$target/release/gateway" serve >"$work/gateway.log" 2>&1 &
+    "${GATEWAY_BIN:-$target/release/gateway}" serve >"$work/gateway.log" 2>&1 &
 gw_pid=$!
 pids+=("$gw_pid")
 wait_ready "http://127.0.0.1:$gw_admin/readyz"
@@ -100,63 +124,98 @@ count="$(curl -fsS "$url" -H "authorization: Bearer $token" | python3 -c 'import
 bytes="$(curl -fsS "$url" -H "authorization: Bearer $token" | wc -c)"
 
 grpc_load() {
-    cargo bench --quiet --manifest-path "$repo/Cargo.toml" -p gateway --bench grpc_load -- \
-        --url "http://127.0.0.1:$grpc_port" --token "$token" --connections "$connections" --seconds "$1"
+    if [[ -n "${GRPC_LOAD_BIN:-}" ]]; then
+        "$GRPC_LOAD_BIN" --url "http://127.0.0.1:$grpc_port" --token "$token" --connections "$1" --seconds "$2"
+    else
+        cargo bench --quiet --manifest-path "$repo/Cargo.toml" -p gateway --bench grpc_load -- \
+            --url "http://127.0.0.1:$grpc_port" --token "$token" --connections "$1" --seconds "$2"
+    fi
 }
 
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 echo "warming up (5 s each)"
 wrk -t2 -c"$connections" -d5s -H "authorization: Bearer $token" "$url" >/dev/null
-grpc_load 5 >/dev/null
+[[ "$direct" == 1 ]] && grpc_load "$connections" 5 >/dev/null
 idle_rss="$(rss_kib "$gw_pid")"
 
 echo "measuring through the gateway (${seconds} s)"
 peak_rss=0
 ( while kill -0 "$gw_pid" 2>/dev/null; do rss_kib "$gw_pid"; sleep 0.5; done ) >"$work/rss.txt" &
 sampler=$!
-gw_cpu0="$(cpu_ticks "$gw_pid")" svc_cpu0="$(cpu_ticks "$tenants_pid")"
+gw_cpu0="$(cpu_ticks "$gw_pid")" svc_cpu0="$(cpu_ticks "$tenants_pid")" gw_sys0="$(sys_ticks "$gw_pid")"
 wrk -t2 -c"$connections" -d"${seconds}s" --latency -H "authorization: Bearer $token" "$url" | tee "$work/wrk.txt"
-gw_cpu1="$(cpu_ticks "$gw_pid")" svc_cpu1="$(cpu_ticks "$tenants_pid")"
+gw_cpu1="$(cpu_ticks "$gw_pid")" svc_cpu1="$(cpu_ticks "$tenants_pid")" gw_sys1="$(sys_ticks "$gw_pid")"
 kill "$sampler" 2>/dev/null || true
 peak_rss="$(sort -n "$work/rss.txt" | tail -n1)"
 hwm="$(hwm_kib "$gw_pid")"
 
-echo "measuring direct gRPC (${seconds} s)"
-svc_cpu2="$(cpu_ticks "$tenants_pid")"
-grpc_load "$seconds" | tee "$work/grpc.txt"
-svc_cpu3="$(cpu_ticks "$tenants_pid")"
+if [[ "$direct" == 1 ]]; then
+    echo "measuring direct gRPC (${seconds} s)"
+    svc_cpu2="$(cpu_ticks "$tenants_pid")"
+    grpc_load "$connections" "$seconds" | tee "$work/grpc.txt"
+    svc_cpu3="$(cpu_ticks "$tenants_pid")"
+fi
 
 if [[ "$probe_seconds" -gt 0 ]]; then
     echo "latency probe at 1 connection (${probe_seconds} s each)"
     wrk -t1 -c1 -d"${probe_seconds}s" --latency -H "authorization: Bearer $token" "$url" >"$work/wrk1.txt"
-    cargo bench --quiet --manifest-path "$repo/Cargo.toml" -p gateway --bench grpc_load -- \
-        --url "http://127.0.0.1:$grpc_port" --token "$token" --connections 1 --seconds "$probe_seconds" >"$work/grpc1.txt"
+    if [[ "$direct" == 1 ]]; then
+        grpc_load 1 "$probe_seconds" >"$work/grpc1.txt"
+    fi
 fi
 
-gw_rps="$(awk '/^Requests\/sec:/ {print $2}' "$work/wrk.txt")"
+if [[ "$profile" == 1 ]]; then
+    echo "profiling the gateway under the same load (${profile_seconds} s)"
+    perf record -q -e cpu-clock -F 999 -g -o "$work/gateway-perf.data" -p "$gw_pid" -- sleep "$profile_seconds" &
+    perf_pid=$!
+    wrk -t2 -c"$connections" -d"${profile_seconds}s" -H "authorization: Bearer $token" "$url" >/dev/null
+    wait "$perf_pid" || true
+    perf report -q -i "$work/gateway-perf.data" --no-children --sort dso,symbol --stdio -g none \
+        >"$work/gateway-perf.txt" 2>/dev/null || true
+fi
+
 to_ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) { sub(/us$/,"",v); print v/1000 } else if (v ~ /ms$/) { sub(/ms$/,"",v); print v } else if (v ~ /s$/) { sub(/s$/,"",v); print v*1000 } }'; }
-gw_p50="$(to_ms "$(awk '$1=="50%" {print $2}' "$work/wrk.txt")")"
-gw_p99="$(to_ms "$(awk '$1=="99%" {print $2}' "$work/wrk.txt")")"
+wrk_rps() { awk '/^Requests\/sec:/ {print $2}' "$1"; }
+wrk_pct() { to_ms "$(awk -v p="$2" '$1==p {print $2}' "$1")"; }
+grpc_pct() { sed -nE "s/.*$2=([0-9.]+).*/\1/p" "$1"; }
+gw_rps="$(wrk_rps "$work/wrk.txt")"
+gw_p50="$(wrk_pct "$work/wrk.txt" 50%)"
+gw_p99="$(wrk_pct "$work/wrk.txt" 99%)"
 gw_errors="$(awk '/Non-2xx|Socket errors/' "$work/wrk.txt")"
-grpc_rps="$(awk '/^Requests\/sec:/ {print $2}' "$work/grpc.txt")"
-grpc_p50="$(sed -nE 's/.*p50=([0-9.]+).*/\1/p' "$work/grpc.txt")"
-grpc_p99="$(sed -nE 's/.*p99=([0-9.]+).*/\1/p' "$work/grpc.txt")"
 gw_requests="$(awk '/requests in/ {print $1}' "$work/wrk.txt")"
-grpc_requests="$(sed -nE 's/.* requests=([0-9]+).*/\1/p' "$work/grpc.txt")"
 
+{
+    echo "| path | requests/s | p50 ms | p99 ms |"
+    echo "|---|---:|---:|---:|"
+    echo "| gateway REST, $connections connections | $gw_rps | $gw_p50 | $gw_p99 |"
+    if [[ "$direct" == 1 ]]; then
+        echo "| direct gRPC, $connections connections | $(wrk_rps "$work/grpc.txt") | $(grpc_pct "$work/grpc.txt" p50) | $(grpc_pct "$work/grpc.txt" p99) |"
+    fi
+    if [[ "$probe_seconds" -gt 0 ]]; then
+        echo "| gateway REST, 1 connection | $(wrk_rps "$work/wrk1.txt") | $(wrk_pct "$work/wrk1.txt" 50%) | $(wrk_pct "$work/wrk1.txt" 99%) |"
+        if [[ "$direct" == 1 ]]; then
+            echo "| direct gRPC, 1 connection | $(wrk_rps "$work/grpc1.txt") | $(grpc_pct "$work/grpc1.txt" p50) | $(grpc_pct "$work/grpc1.txt" p99) |"
+        fi
+    fi
+    echo
+    if [[ "$direct" == 1 ]]; then
+        grpc_rps="$(wrk_rps "$work/grpc.txt")"
+        grpc_requests="$(sed -nE 's/.* requests=([0-9]+).*/\1/p' "$work/grpc.txt")"
+        awk -v g="$gw_rps" -v d="$grpc_rps" -v gp="$gw_p99" -v dp="$(grpc_pct "$work/grpc.txt" p99)" \
+            'BEGIN { printf "- gateway/direct throughput: %.1f %%; added p99 at '"$connections"' connections: %.2f ms\n", 100*g/d, gp-dp }'
+        if [[ "$probe_seconds" -gt 0 ]]; then
+            awk -v gp="$(wrk_pct "$work/wrk1.txt" 99%)" -v dp="$(grpc_pct "$work/grpc1.txt" p99)" \
+                'BEGIN { printf "- added p99 at 1 connection: %.2f ms\n", gp-dp }'
+        fi
+    fi
+    echo "- gateway CPU per request: $(cpu_us_per_request "$gw_cpu0" "$gw_cpu1" "$gw_requests") µs (of which kernel $(cpu_us_per_request "$gw_sys0" "$gw_sys1" "$gw_requests") µs), over $gw_requests requests"
+    echo "- tenants CPU per request: $(cpu_us_per_request "$svc_cpu0" "$svc_cpu1" "$gw_requests") µs via the gateway$([[ "$direct" == 1 ]] && echo ", $(cpu_us_per_request "$svc_cpu2" "$svc_cpu3" "$grpc_requests") µs direct")"
+    echo "- gateway RSS: idle $((idle_rss / 1024)) MiB, peak sampled $((peak_rss / 1024)) MiB, VmHWM $((hwm / 1024)) MiB"
+    echo "- response body: $bytes bytes (50 users)"
+    echo "- machine: $(nproc) cores, load average before the run: $load_before; $(date -u '+%Y-%m-%d %H:%M UTC'); commit $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    [[ -z "$gw_errors" ]] || echo "- wrk reported: $gw_errors"
+    [[ "$profile" == 1 ]] && echo "- profile: $work/gateway-perf.txt"
+} >"$work/summary.md"
 echo
-echo "| path | requests/s | p50 ms | p99 ms |"
-echo "|---|---:|---:|---:|"
-echo "| gateway REST (wrk) | $gw_rps | $gw_p50 | $gw_p99 |"
-echo "| direct gRPC (grpc_load) | $grpc_rps | $grpc_p50 | $grpc_p99 |"
-if [[ "$probe_seconds" -gt 0 ]]; then
-    echo "| gateway REST, 1 connection | $(awk '/^Requests\/sec:/ {print $2}' "$work/wrk1.txt") | $(to_ms "$(awk '$1=="50%" {print $2}' "$work/wrk1.txt")") | $(to_ms "$(awk '$1=="99%" {print $2}' "$work/wrk1.txt")") |"
-    echo "| direct gRPC, 1 connection | $(awk '/^Requests\/sec:/ {print $2}' "$work/grpc1.txt") | $(sed -nE 's/.*p50=([0-9.]+).*/\1/p' "$work/grpc1.txt") | $(sed -nE 's/.*p99=([0-9.]+).*/\1/p' "$work/grpc1.txt") |"
-fi
-awk -v g="$gw_rps" -v d="$grpc_rps" -v gp="$gw_p99" -v dp="$grpc_p99" \
-    'BEGIN { printf "gateway/direct throughput: %.1f %%   added p99: %.3f ms\n", 100*g/d, gp-dp }'
-echo "CPU per request: gateway $(cpu_us_per_request "$gw_cpu0" "$gw_cpu1" "$gw_requests") us; tenants $(cpu_us_per_request "$svc_cpu0" "$svc_cpu1" "$gw_requests") us via gateway, $(cpu_us_per_request "$svc_cpu2" "$svc_cpu3" "$grpc_requests") us direct"
-echo "machine: $(nproc) cores, load average before the run: $load_before"
-echo "gateway RSS: idle $((idle_rss / 1024)) MiB, peak sampled $((peak_rss / 1024)) MiB, VmHWM $((hwm / 1024)) MiB"
-echo "response body: $bytes bytes (50 users)"
-[[ -z "$gw_errors" ]] || echo "wrk reported: $gw_errors"
+echo "---- summary (markdown, for BENCHMARKS.md) ----"
+cat "$work/summary.md"

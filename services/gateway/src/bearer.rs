@@ -119,11 +119,12 @@ impl TokenVerifier {
         let Some(token) = token else {
             return Ok(Caller::Anonymous);
         };
-        if jsonwebtoken::decode_header(token).is_err() {
-            return Ok(Caller::Opaque(token.to_owned()));
-        }
+        // Only verified JWTs are cached, so a hit needs no header parsing either.
         if let Some(caller) = self.cached(token) {
             return Ok(caller);
+        }
+        if jsonwebtoken::decode_header(token).is_err() {
+            return Ok(Caller::Opaque(token.to_owned()));
         }
         let kid = Verifier::key_id(token)
             .ok_or_else(|| Error::Unauthenticated(INVALID_TOKEN.to_owned()))?;
@@ -346,7 +347,7 @@ mod tests {
 
     /// A verifier whose key set is preloaded; no upstream is configured, so fetches fail.
     fn verifier_with(signer: &Signer) -> TokenVerifier {
-        let upstreams = Upstreams::new(&HashMap::new(), Duration::from_secs(1)).expect("none");
+        let upstreams = Upstreams::new(&HashMap::new(), 1, Duration::from_secs(1)).expect("none");
         let verifier = TokenVerifier::new(&settings(), &pool(), upstreams).expect("verifier");
         verifier.preload(&[signer.jwk().clone()]);
         verifier

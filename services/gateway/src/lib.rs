@@ -17,7 +17,8 @@
 //! - Routing: `salescompass.<svc>.v1.*` is called at `gateway.upstreams.<svc>`
 //!   (`SALESCOMPASS__GATEWAY__UPSTREAMS__TENANTS=http://127.0.0.1:50051`). Services without an
 //!   upstream are neither served nor documented; an unreachable upstream answers 503 with
-//!   `Retry-After`. Each call carries the route's deadline (`gateway.timeouts`) as `grpc-timeout`.
+//!   `Retry-After`. Calls are spread round-robin over `gateway.upstream_connections` HTTP/2
+//!   connections per upstream (default 4, `TCP_NODELAY` on them as on the REST sockets). Each call carries the route's deadline (`gateway.timeouts`) as `grpc-timeout`.
 //! - Tokens: a bearer that is a JWT must verify against the tenants service's key set (fetched
 //!   with `AuthService/GetJwks`, cached, refreshed on an unknown `kid` at most every
 //!   `gateway.auth.jwks_min_refresh_secs`) or the request gets 401. Other bearers (the operator
@@ -129,7 +130,8 @@ impl Server {
         let mut routes = routes::RouteTable::from_pool(&pool)?;
         let gw = &settings.gateway;
         let retry_after = Duration::from_secs(gw.unavailable_retry_after_secs);
-        let upstreams = upstream::Upstreams::new(&gw.upstreams, retry_after)?;
+        let upstreams =
+            upstream::Upstreams::new(&gw.upstreams, gw.upstream_connections, retry_after)?;
         let mut missing: Vec<String> = routes
             .iter()
             .map(|r| r.service.clone())

@@ -178,15 +178,16 @@ impl PathTemplate {
             Some(verb) => rest.strip_suffix(verb.as_str())?.strip_suffix(':')?,
             None => rest,
         };
-        let parts: Vec<&str> = rest.split('/').collect();
         let fixed = match self.segments.last() {
             Some(Segment::Rest) => self.segments.len() - 1,
             _ => self.segments.len(),
         };
-        if parts.len() < fixed || (fixed == self.segments.len() && parts.len() != fixed) {
+        // Every route is tried in turn, so a mismatch is decided without allocating.
+        let count = rest.split('/').count();
+        if count < fixed || (fixed == self.segments.len() && count != fixed) {
             return None;
         }
-        for (segment, part) in self.segments.iter().zip(&parts) {
+        for (segment, part) in self.segments.iter().zip(rest.split('/')) {
             match segment {
                 Segment::Literal(lit) if lit == part => {}
                 Segment::Single if !part.is_empty() => {}
@@ -194,6 +195,7 @@ impl PathTemplate {
                 _ => return None,
             }
         }
+        let parts: Vec<&str> = rest.split('/').collect();
         let mut bindings = Vec::with_capacity(self.variables.len());
         for var in &self.variables {
             let end = var.end.unwrap_or(parts.len());

@@ -13,7 +13,9 @@ base-uri 'none'; form-action 'none'";
 const HSTS: &str = "max-age=31536000; includeSubDomains";
 
 pub fn apply(headers: &mut HeaderMap, path: &str, hsts: bool) {
-    let docs = path == DOCS_PATH || path.starts_with(&format!("{DOCS_PATH}/"));
+    let docs = path
+        .strip_prefix(DOCS_PATH)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

@@ -9,6 +9,9 @@ use serde::Deserialize;
 
 use crate::Error;
 
+/// Upper bound of `gateway.upstream_connections`.
+const MAX_UPSTREAM_CONNECTIONS: usize = 64;
+
 /// Documented defaults; every key can be overridden by file or environment.
 pub const DEFAULTS: &str = r#"
 [gateway]
@@ -18,6 +21,7 @@ trust_forwarded_for = false
 hsts = false
 docs = true
 unavailable_retry_after_secs = 1
+upstream_connections = 4
 
 [gateway.upstreams]
 
@@ -76,6 +80,9 @@ pub struct GatewaySettings {
     pub listen: SocketAddr,
     /// Upstream gRPC URL per service: `salescompass.<svc>.v1.*` is called at `upstreams.<svc>`.
     pub upstreams: HashMap<String, String>,
+    /// HTTP/2 connections per upstream, used round-robin: one connection is driven by one task
+    /// at a time, so several let concurrent calls proceed on several cores.
+    pub upstream_connections: usize,
     /// Idempotency-Key store; in-memory (per process) when unset.
     #[serde(default)]
     pub redis_url: Option<String>,
@@ -237,6 +244,12 @@ impl Settings {
                 });
             }
         }
+        if !(1..=MAX_UPSTREAM_CONNECTIONS).contains(&self.gateway.upstream_connections) {
+            return Err(Error::InvalidSetting {
+                key: "gateway.upstream_connections".to_owned(),
+                reason: format!("must be between 1 and {MAX_UPSTREAM_CONNECTIONS}"),
+            });
+        }
         if self.gateway.max_body_bytes == 0 {
             return Err(Error::InvalidSetting {
                 key: "gateway.max_body_bytes".to_owned(),
@@ -266,6 +279,7 @@ mod tests {
         assert!(s.gateway.redis_url.is_none());
         assert_eq!(s.gateway.idempotency.ttl_secs, 24 * 3600);
         assert_eq!(s.gateway.rate_limit.login_methods.len(), 2);
+        assert_eq!(s.gateway.upstream_connections, 4);
     }
 
     #[test]
@@ -316,6 +330,13 @@ mod tests {
         )]))
         .expect_err("must fail");
         assert!(err.to_string().contains("rate_limit.login"), "{err}");
+
+        let err = Settings::load_from(env(&[("SALESCOMPASS__GATEWAY__UPSTREAM_CONNECTIONS", "0")]))
+            .expect_err("must fail");
+        assert!(
+            err.to_string().contains("gateway.upstream_connections"),
+            "{err}"
+        );
     }
 
     #[test]

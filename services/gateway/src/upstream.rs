@@ -1,6 +1,8 @@
-//! gRPC channels to the services, one per upstream name, and the generic unary call.
+//! gRPC channels to the services, a few per upstream name, and the generic unary call.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -21,12 +23,33 @@ const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 /// Lazily connected channels; a service that is down yields 503, not a failed start.
 #[derive(Debug, Clone)]
 pub struct Upstreams {
-    channels: HashMap<String, Channel>,
+    channels: HashMap<String, Arc<Pool>>,
     retry_after: Duration,
 }
 
+/// Several HTTP/2 connections to one upstream. All calls on one connection go through the one
+/// task that drives it; spreading calls over a few connections lets them run on every core and
+/// keeps one connection's stream limit or flow-control window from queueing the others.
+#[derive(Debug)]
+struct Pool {
+    channels: Vec<Channel>,
+    next: AtomicUsize,
+}
+
+impl Pool {
+    fn pick(&self) -> &Channel {
+        let index = self.next.fetch_add(1, Ordering::Relaxed) % self.channels.len();
+        &self.channels[index]
+    }
+}
+
 impl Upstreams {
-    pub fn new(urls: &HashMap<String, String>, retry_after: Duration) -> Result<Self, Error> {
+    /// `connections` HTTP/2 connections per upstream (at least one).
+    pub fn new(
+        urls: &HashMap<String, String>,
+        connections: usize,
+        retry_after: Duration,
+    ) -> Result<Self, Error> {
         let mut channels = HashMap::new();
         for (name, url) in urls {
             let endpoint = Endpoint::from_shared(url.clone())
@@ -38,7 +61,14 @@ impl Upstreams {
                 .tcp_nodelay(true)
                 .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
                 .keep_alive_while_idle(true);
-            channels.insert(name.to_lowercase(), endpoint.connect_lazy());
+            // Each `connect_lazy` is its own connection; clones of one channel would share it.
+            let pool = Pool {
+                channels: (0..connections.max(1))
+                    .map(|_| endpoint.connect_lazy())
+                    .collect(),
+                next: AtomicUsize::new(0),
+            };
+            channels.insert(name.to_lowercase(), Arc::new(pool));
         }
         Ok(Self {
             channels,
@@ -64,7 +94,7 @@ impl Upstreams {
             service: service.to_owned(),
             retry_after: self.retry_after,
         };
-        let channel = self.channels.get(service).ok_or_else(unavailable)?;
+        let channel = self.channels.get(service).ok_or_else(unavailable)?.pick();
         let mut grpc = tonic::client::Grpc::new(channel.clone());
         let mut request =
             tonic::Request::from_parts(metadata, tonic::Extensions::default(), message);

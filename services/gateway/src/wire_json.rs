@@ -442,7 +442,14 @@ impl JsonPlans {
                 if !(MIN_TIMESTAMP_SECONDS..=MAX_TIMESTAMP_SECONDS).contains(&ts.seconds) {
                     return Err(Declined("timestamp out of range"));
                 }
-                write!(out, "\"{ts}\"").map_err(|_| Declined("write"))
+                match u32::try_from(ts.nanos) {
+                    Ok(nanos) if nanos <= MAX_DURATION_NANOS => {
+                        write_timestamp(out, ts.seconds, nanos);
+                        Ok(())
+                    }
+                    // Out-of-range nanos are normalized by prost's formatter, as DynamicMessage does.
+                    _ => write!(out, "\"{ts}\"").map_err(|_| Declined("write")),
+                }
             }
             Special::Duration => {
                 #[allow(clippy::cast_possible_wrap, clippy::cast_possible_truncation)]
@@ -596,13 +603,82 @@ fn write_float(out: &mut Vec<u8>, value: f64, single: bool) -> Result<(), Declin
     Ok(())
 }
 
-fn write_display(out: &mut Vec<u8>, value: impl std::fmt::Display) {
-    // Writing to a Vec cannot fail.
-    let _ = write!(out, "{value}");
+// Integers and timestamps are most of a list response; `itoa` and the digit writer below avoid
+// the `fmt` machinery, which cost more than the rest of the transcoding.
+fn write_display(out: &mut Vec<u8>, value: impl itoa::Integer) {
+    out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
 }
 
-fn write_quoted(out: &mut Vec<u8>, value: impl std::fmt::Display) {
-    let _ = write!(out, "\"{value}\"");
+fn write_quoted(out: &mut Vec<u8>, value: impl itoa::Integer) {
+    out.push(b'"');
+    write_display(out, value);
+    out.push(b'"');
+}
+
+/// `"2024-05-01T10:00:00.500Z"` for a timestamp of years 1 to 9999 with nanos below 10⁹, exactly
+/// as prost's `Timestamp` display (and so `DynamicMessage`) writes it: 0, 3, 6 or 9 fraction
+/// digits.
+fn write_timestamp(out: &mut Vec<u8>, seconds: i64, nanos: u32) {
+    let days = seconds.div_euclid(86_400);
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let second_of_day = seconds.rem_euclid(86_400) as u32;
+    let (year, month, day) = civil_from_days(days);
+    out.push(b'"');
+    push_digits(out, year, 4);
+    out.push(b'-');
+    push_digits(out, month, 2);
+    out.push(b'-');
+    push_digits(out, day, 2);
+    out.push(b'T');
+    push_digits(out, second_of_day / 3600, 2);
+    out.push(b':');
+    push_digits(out, second_of_day / 60 % 60, 2);
+    out.push(b':');
+    push_digits(out, second_of_day % 60, 2);
+    if nanos != 0 {
+        out.push(b'.');
+        if nanos.is_multiple_of(1_000_000) {
+            push_digits(out, nanos / 1_000_000, 3);
+        } else if nanos.is_multiple_of(1_000) {
+            push_digits(out, nanos / 1_000, 6);
+        } else {
+            push_digits(out, nanos, 9);
+        }
+    }
+    out.extend_from_slice(b"Z\"");
+}
+
+/// Proleptic Gregorian (year, month, day) of a day count since 1970-01-01 (Howard Hinnant's
+/// `civil_from_days`), for days within years 1 to 9999.
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+fn civil_from_days(days: i64) -> (u32, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year as u32, month as u32, day as u32)
+}
+
+/// `value` in exactly `width` decimal digits, zero-padded (`value` must fit).
+fn push_digits(out: &mut Vec<u8>, mut value: u32, width: usize) {
+    let start = out.len();
+    out.resize(start + width, b'0');
+    for slot in out[start..].iter_mut().rev() {
+        #[allow(clippy::cast_possible_truncation)]
+        let digit = (value % 10) as u8;
+        *slot = b'0' + digit;
+        value /= 10;
+    }
 }
 
 fn quoted(text: &str) -> Box<[u8]> {
@@ -693,6 +769,70 @@ mod tests {
 
     fn pool() -> DescriptorPool {
         DescriptorPool::decode(proto::FILE_DESCRIPTOR_SET).expect("descriptor set")
+    }
+
+    fn reference_timestamp(seconds: i64, nanos: u32) -> String {
+        let ts = prost_types::Timestamp {
+            seconds,
+            nanos: i32::try_from(nanos).expect("nanos"),
+        };
+        format!("\"{ts}\"")
+    }
+
+    fn fast_timestamp(seconds: i64, nanos: u32) -> String {
+        let mut out = Vec::new();
+        write_timestamp(&mut out, seconds, nanos);
+        String::from_utf8(out).expect("ascii")
+    }
+
+    #[test]
+    fn timestamps_are_written_as_prost_writes_them() {
+        let edges = [
+            (MIN_TIMESTAMP_SECONDS, 0),
+            (MAX_TIMESTAMP_SECONDS, MAX_DURATION_NANOS),
+            (-1, 999_999_999),
+            (0, 0),
+            (951_782_400, 500_000_000), // 2000-02-29
+            (4_107_542_400, 1_000),     // 2100-03-01
+            (1_714_557_600, 123_456_789),
+        ];
+        for (seconds, nanos) in edges {
+            assert_eq!(
+                fast_timestamp(seconds, nanos),
+                reference_timestamp(seconds, nanos)
+            );
+        }
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0x7157);
+        for _ in 0..20_000 {
+            let seconds = rng.gen_range(MIN_TIMESTAMP_SECONDS..=MAX_TIMESTAMP_SECONDS);
+            let nanos = match rng.gen_range(0..4) {
+                0 => 0,
+                1 => rng.gen_range(0..1_000) * 1_000_000,
+                2 => rng.gen_range(0..1_000_000) * 1_000,
+                _ => rng.gen_range(0..=MAX_DURATION_NANOS),
+            };
+            assert_eq!(
+                fast_timestamp(seconds, nanos),
+                reference_timestamp(seconds, nanos),
+                "{seconds}.{nanos}"
+            );
+        }
+    }
+
+    #[test]
+    fn integers_are_written_as_display_writes_them() {
+        for value in [0i64, -1, 7, i64::MIN, i64::MAX, -1_234_567_890] {
+            let mut out = Vec::new();
+            write_display(&mut out, value);
+            write_quoted(&mut out, value);
+            assert_eq!(
+                String::from_utf8(out).expect("ascii"),
+                format!("{value}\"{value}\"")
+            );
+        }
+        let mut out = Vec::new();
+        write_display(&mut out, u64::MAX);
+        assert_eq!(out, u64::MAX.to_string().into_bytes());
     }
 
     fn reference_json(message: &DynamicMessage) -> serde_json::Value {
