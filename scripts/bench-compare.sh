@@ -21,6 +21,7 @@
 #   BENCH_SECTION [compare-$BENCH_LEADS]  BENCH_FILE [BENCHMARKS.md]
 #   BENCH_DATABASE [salescompass_bench] (dropped and recreated; BENCH_KEEP_DB=1 keeps it after)
 #   BENCH_KEEP_PEER [0]          1 = leave the peer running at the end
+#   BENCH_BUILD [1]              0 = use the release binaries already in the target dir
 #   CARGO_TARGET_DIR             cargo target dir (default: cargo's)
 # Needs: psql, pgbench, curl, python3 >= 3.12 via pyenv for the peer; PostgreSQL on
 # 127.0.0.1:5432 (trust), RabbitMQ on 127.0.0.1:5672. Ports 8080, 50051, 50052, 9090-9092
@@ -97,7 +98,7 @@ for port in 8080 50051 50052 9090 9091 9092; do
 done
 
 log "building release binaries"
-cargo build --quiet --release --manifest-path "$repo/Cargo.toml" -p salescompass -p bench
+[ "${BENCH_BUILD:-1}" = 0 ] || cargo build --quiet --release --manifest-path "$repo/Cargo.toml" -p salescompass -p bench
 bench="$target/release/sc-bench"
 
 pg_pid="$(head -1 "$(psql -h 127.0.0.1 -U postgres -qAtc 'SHOW data_directory')/postmaster.pid")"
