@@ -237,7 +237,8 @@ fn parse_row(viewer: Viewer, kind: RecordKind, values: &HashMap<&str, &str>) -> 
         )?),
         RecordKind::Lead => {
             let employee_count = integer(values, "employee_count")?;
-            ImportRow::Lead(LeadApi::parse_create(
+            let unowned = text(values, "owner_id").trim().is_empty();
+            let data = LeadApi::parse_create(
                 viewer,
                 pb::CreateLeadRequest {
                     first_name: text(values, "first_name"),
@@ -252,7 +253,12 @@ fn parse_row(viewer: Viewer, kind: RecordKind, values: &HashMap<&str, &str>) -> 
                     owner_id: text(values, "owner_id"),
                     ..Default::default()
                 },
-            )?)
+            )?;
+            if unowned {
+                ImportRow::UnownedLead(data)
+            } else {
+                ImportRow::Lead(data)
+            }
         }
         RecordKind::Opportunity => {
             return Err(Error::Internal("opportunities are not imported".to_owned()));

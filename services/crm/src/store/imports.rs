@@ -5,7 +5,8 @@
 use async_trait::async_trait;
 
 use super::{
-    PgStore, Tx, accounts, check_owner, check_reference, contacts, custom_fields, leads, now, scope,
+    PgStore, Tx, accounts, assignment, check_owner, check_reference, contacts, custom_fields,
+    leads, now, scope,
 };
 use crate::domain::account::AccountData;
 use crate::domain::contact::NewContact;
@@ -20,6 +21,9 @@ pub enum ImportRow {
     Account(AccountData),
     Contact(NewContact),
     Lead(LeadData),
+    /// A lead whose owner column was empty: the tenant's assignment rules choose the owner (the
+    /// importer when none matches), as for a lead created without one.
+    UnownedLead(LeadData),
 }
 
 impl ImportRow {
@@ -27,7 +31,7 @@ impl ImportRow {
         match self {
             ImportRow::Account(_) => RecordKind::Account,
             ImportRow::Contact(_) => RecordKind::Contact,
-            ImportRow::Lead(_) => RecordKind::Lead,
+            ImportRow::Lead(_) | ImportRow::UnownedLead(_) => RecordKind::Lead,
         }
     }
 }
@@ -102,6 +106,14 @@ async fn check(
             check_owner(tx, viewer, write, data.owner_id).await?;
             data.custom_fields = validate(definitions, &data.custom_fields, "custom_fields.")?;
         }
+        ImportRow::UnownedLead(data) => {
+            // An owner chosen by the tenant's rules needs no check against the importer's team.
+            match assignment::assign(tx, data).await? {
+                Some(owner_id) => data.owner_id = owner_id,
+                None => check_owner(tx, viewer, write, data.owner_id).await?,
+            }
+            data.custom_fields = validate(definitions, &data.custom_fields, "custom_fields.")?;
+        }
     }
     Ok(())
 }
@@ -140,7 +152,7 @@ pub(crate) async fn insert_rows(
             ImportRow::Contact(contact) => {
                 contacts::insert(tx, viewer, contact.into_data(now())).await?;
             }
-            ImportRow::Lead(data) => {
+            ImportRow::Lead(data) | ImportRow::UnownedLead(data) => {
                 leads::insert(tx, viewer, data).await?;
             }
         }

@@ -95,6 +95,38 @@ async fn unowned_leads_follow_the_first_matching_rule_in_turn() {
 }
 
 #[tokio::test]
+async fn imported_leads_without_an_owner_follow_the_rules_too() {
+    let crm = crm::testing::spawn().await;
+    let db = Db::connect(&crm).await;
+    let t = team(&crm, &db).await;
+    let (rep, other) = (t.rep.user_id, t.other_rep.user_id);
+    create_rule(&t.admin, rule("webinars", 1, "webinar", &[other])).await;
+
+    let csv = format!(
+        "last_name,source,owner_id\nAlpha,Webinar,\nBeta,Webinar,{rep}\nGamma,Cold call,\n"
+    );
+    let report = crate::imports::import(&t.admin, pb::RecordType::Lead, &[], false, &csv, 16)
+        .await
+        .expect("imported");
+    assert_eq!((report.created, report.errors.len()), (3, 0));
+
+    let owners: HashMap<String, Uuid> =
+        sqlx::query_as("SELECT last_name, owner_id FROM leads WHERE tenant_id = $1")
+            .bind(t.tenant_id)
+            .fetch_all(&db.pool)
+            .await
+            .expect("leads")
+            .into_iter()
+            .collect();
+    assert_eq!(owners["Alpha"], other, "the matching rule chose the owner");
+    assert_eq!(owners["Beta"], rep, "an owner in the file is kept");
+    assert_eq!(
+        owners["Gamma"], t.admin.user_id,
+        "no rule matched: the importer owns it"
+    );
+}
+
+#[tokio::test]
 async fn concurrent_creates_share_the_turns_evenly() {
     let crm = crm::testing::spawn().await;
     let db = Db::connect(&crm).await;

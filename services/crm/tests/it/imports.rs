@@ -16,7 +16,7 @@ fn client(user: &As) -> Client {
 }
 
 /// Sends `csv` in chunks of `chunk` bytes (splitting rows anywhere).
-async fn import(
+pub(crate) async fn import(
     user: &As,
     record_type: pb::RecordType,
     mapping: &[(&str, &str)],
