@@ -27,6 +27,12 @@ impl CommissionApi {
     }
 }
 
+/// The request's quota, as sent (the response echoes it) and parsed.
+fn required_quota(raw: Option<&pb::Quota>) -> Result<(pb::Quota, Quota)> {
+    let raw = raw.ok_or_else(|| Error::invalid("quota", "is required"))?;
+    Ok((raw.clone(), quota(raw)?))
+}
+
 fn quota(raw: &pb::Quota) -> Result<Quota> {
     let mut v = Violations::new();
     let user_id = v.check(
@@ -144,12 +150,7 @@ impl pb::commission_service_server::CommissionService for CommissionApi {
         request: Request<pb::SetQuotaRequest>,
     ) -> Result<Response<pb::Quota>, Status> {
         let viewer = viewer(&request)?;
-        let raw = request
-            .get_ref()
-            .quota
-            .clone()
-            .ok_or_else(|| Error::invalid("quota", "is required"))?;
-        let parsed = quota(&raw)?;
+        let (raw, parsed) = required_quota(request.get_ref().quota.as_ref())?;
         self.shared.store.set_quota(viewer, parsed).await?;
         Ok(Response::new(raw))
     }
@@ -303,12 +304,7 @@ impl pb::commission_service_server::CommissionService for CommissionApi {
         request: Request<pb::SetTeamQuotaRequest>,
     ) -> Result<Response<pb::Quota>, Status> {
         let viewer = viewer(&request)?;
-        let raw = request
-            .get_ref()
-            .quota
-            .clone()
-            .ok_or_else(|| Error::invalid("quota", "is required"))?;
-        let parsed = quota(&raw)?;
+        let (raw, parsed) = required_quota(request.get_ref().quota.as_ref())?;
         self.shared.store.set_team_quota(viewer, parsed).await?;
         Ok(Response::new(raw))
     }
