@@ -15,7 +15,7 @@ use crate::domain::Violations;
 use crate::domain::account::{
     AccountData, AccountPatch, Address, MAX_NAME_LEN, MAX_TEXT_LEN, parse_employee_count,
 };
-use crate::domain::visibility::{RecordKind, Viewer};
+use crate::domain::visibility::Viewer;
 use crate::domain::{country, text, web_domain};
 use crate::error::{Error, Result};
 use crate::store::accounts::LISTING;
@@ -123,18 +123,11 @@ impl AccountApi {
     async fn create(&self, viewer: Viewer, r: pb::CreateAccountRequest) -> Result<pb::Account> {
         let force = r.force;
         let data = Self::parse_create(viewer, r)?;
-        duplicates::refuse_duplicates(
-            self.shared.store.as_ref(),
-            viewer,
-            RecordKind::Account,
-            duplicates::account_probe(&data),
-            force,
-        )
-        .await?;
+        let probe = (!force).then(|| duplicates::account_probe(&data));
         let record = self
             .shared
             .store
-            .create_account(viewer, data)
+            .create_account(viewer, data, probe)
             .await
             .map_err(|e| e.prefixed("account."))?;
         Ok(convert::account(record))
@@ -366,7 +359,7 @@ mod tests {
             .create(
                 viewer(),
                 pb::CreateAccountRequest {
-                    // Not about duplicates: skip the check (and the store call).
+                    // Forced: the store is asked to create without a duplicate probe.
                     force: true,
                     account: Some(pb::Account {
                         name: " ".into(),
@@ -409,10 +402,13 @@ mod tests {
         let mut store = MockStore::new();
         store
             .expect_create_account()
-            .withf(move |v, data| {
-                *v == caller && data.owner_id == caller.user_id && data.name == "Acme"
+            .withf(move |v, data, duplicates| {
+                *v == caller
+                    && data.owner_id == caller.user_id
+                    && data.name == "Acme"
+                    && duplicates.is_none()
             })
-            .returning(|_, data| {
+            .returning(|_, data, _| {
                 Ok(crate::domain::account::Account {
                     id: Uuid::now_v7(),
                     data,
@@ -424,7 +420,7 @@ mod tests {
             .create(
                 caller,
                 pb::CreateAccountRequest {
-                    // Not about duplicates: skip the check (and the store call).
+                    // Forced: the store is asked to create without a duplicate probe.
                     force: true,
                     account: Some(pb::Account {
                         name: "Acme".into(),
@@ -442,12 +438,12 @@ mod tests {
         let mut store = MockStore::new();
         store
             .expect_create_account()
-            .returning(|_, _| Err(Error::invalid("owner_id", "no such user in this tenant")));
+            .returning(|_, _, _| Err(Error::invalid("owner_id", "no such user in this tenant")));
         let error = api(store)
             .create(
                 viewer(),
                 pb::CreateAccountRequest {
-                    // Not about duplicates: skip the check (and the store call).
+                    // Forced: the store is asked to create without a duplicate probe.
                     force: true,
                     account: Some(pb::Account {
                         name: "Acme".into(),

@@ -15,7 +15,7 @@ use crate::domain::contact::{
     ConsentInput, ContactPatch, MAX_NAME_LEN, MAX_SOURCE_LEN, MAX_TITLE_LEN, NewContact,
     parse_channels,
 };
-use crate::domain::visibility::{RecordKind, Viewer};
+use crate::domain::visibility::Viewer;
 use crate::domain::{Email, PhoneE164, Violations, text};
 use crate::error::{Error, Result};
 use crate::store::contacts::LISTING;
@@ -128,18 +128,11 @@ impl ContactApi {
     async fn create(&self, viewer: Viewer, r: pb::CreateContactRequest) -> Result<pb::Contact> {
         let force = r.force;
         let data = Self::parse_create(viewer, r)?;
-        duplicates::refuse_duplicates(
-            self.shared.store.as_ref(),
-            viewer,
-            RecordKind::Contact,
-            duplicates::contact_probe(&data),
-            force,
-        )
-        .await?;
+        let probe = (!force).then(|| duplicates::contact_probe(&data));
         let record = self
             .shared
             .store
-            .create_contact(viewer, data)
+            .create_contact(viewer, data, probe)
             .await
             .map_err(|e| e.prefixed("contact."))?;
         Ok(convert::contact(record))

@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use auth::permissions::CRM_RECORDS_WRITE;
 use proto::crm as pb;
-use service_errors::Conflict;
 use tonic::{Request, Response, Status};
 
 use super::accounts::AccountApi;
@@ -14,13 +13,12 @@ use super::{Shared, convert, required_id, viewer};
 use crate::domain::Violations;
 use crate::domain::account::AccountData;
 use crate::domain::contact::NewContact;
-use crate::domain::duplicates::{Candidate, Duplicates, Probe, Rule};
+use crate::domain::duplicates::{Candidate, Probe, Rule};
 use crate::domain::lead::LeadData;
 use crate::domain::merge::parse_fields_from_loser;
 use crate::domain::visibility::{RecordKind, Viewer};
 use crate::error::{Error, Result};
 use crate::events::publish::Record;
-use crate::store::Store;
 
 pub fn account_probe(a: &AccountData) -> Probe {
     Probe::Account {
@@ -37,78 +35,6 @@ pub fn contact_probe(c: &NewContact) -> Probe {
 
 pub fn lead_probe(l: &LeadData) -> Probe {
     Probe::person(&l.first_name, &l.last_name, &[&l.email], &[&l.phone])
-}
-
-fn collection(kind: RecordKind) -> &'static str {
-    match kind {
-        RecordKind::Account => "accounts",
-        RecordKind::Contact => "contacts",
-        RecordKind::Lead => "leads",
-        RecordKind::Opportunity => "opportunities",
-    }
-}
-
-fn rules(rules: &[Rule]) -> String {
-    rules
-        .iter()
-        .map(|r| r.as_str())
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-/// ALREADY_EXISTS naming each readable candidate (`leads/<id>`, matched rules) and counting the
-/// others, so REST clients find them in the problem's `errors`.
-fn duplicates_error(creating: RecordKind, found: Duplicates) -> Error {
-    let total = found.candidates.len() + found.hidden as usize;
-    let mut message = format!(
-        "this {} looks like {total} existing record(s)",
-        creating.name()
-    );
-    if found.hidden > 0 {
-        message.push_str(&format!(", {} of them not visible to you", found.hidden));
-    }
-    message.push_str("; set force to create it anyway");
-    let mut conflicts: Vec<Conflict> = found
-        .candidates
-        .into_iter()
-        .map(|c| Conflict {
-            kind: rules(&c.rules),
-            subject: format!("{}/{}", collection(c.kind), c.id),
-            description: format!(
-                "{} {:?} has the same {}",
-                c.kind.name(),
-                c.display_name,
-                rules(&c.rules).replace(',', ", ")
-            ),
-        })
-        .collect();
-    if found.hidden > 0 {
-        conflicts.push(Conflict {
-            kind: "hidden".to_owned(),
-            subject: "hidden".to_owned(),
-            description: format!("{} matching record(s) you cannot see", found.hidden),
-        });
-    }
-    Error::Conflicts { message, conflicts }
-}
-
-/// Refuses to create a likely duplicate unless the client said `force`.
-pub(crate) async fn refuse_duplicates(
-    store: &dyn Store,
-    viewer: Viewer,
-    creating: RecordKind,
-    probe: Probe,
-    force: bool,
-) -> Result<()> {
-    if force {
-        return Ok(());
-    }
-    let found = store.find_duplicates(viewer, probe).await?;
-    if found.is_empty() {
-        Ok(())
-    } else {
-        Err(duplicates_error(creating, found))
-    }
 }
 
 fn candidate(c: Candidate) -> pb::DuplicateCandidate {

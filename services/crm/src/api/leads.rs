@@ -17,7 +17,7 @@ use crate::domain::lead::{
     LeadData, LeadPatch, LeadRating, LeadStatus, MAX_NAME_LEN, MAX_TEXT_LEN, parse_score,
 };
 use crate::domain::opportunity::MAX_NAME_LEN as MAX_OPPORTUNITY_NAME_LEN;
-use crate::domain::visibility::{RecordKind, Viewer};
+use crate::domain::visibility::Viewer;
 use crate::domain::{Email, PhoneE164, Violations, country, day, text};
 use crate::error::{Error, Result};
 use crate::store::leads::LISTING;
@@ -160,18 +160,14 @@ impl LeadApi {
         let force = r.force;
         let unowned = r.owner_id.trim().is_empty();
         let data = Self::parse_create(viewer, r)?;
-        duplicates::refuse_duplicates(
-            self.shared.store.as_ref(),
-            viewer,
-            RecordKind::Lead,
-            duplicates::lead_probe(&data),
-            force,
-        )
-        .await?;
+        let probe = (!force).then(|| duplicates::lead_probe(&data));
         let record = if unowned {
-            self.shared.store.create_unowned_lead(viewer, data).await?
+            self.shared
+                .store
+                .create_unowned_lead(viewer, data, probe)
+                .await?
         } else {
-            self.shared.store.create_lead(viewer, data).await?
+            self.shared.store.create_lead(viewer, data, probe).await?
         };
         Ok(convert::lead(record))
     }

@@ -7,6 +7,7 @@ use uuid::Uuid;
 use super::page::{PageSql, fetch_page};
 use super::{PgStore, Tx, check_owner, check_reference, custom_fields, now, publish, scope};
 use crate::domain::account::{Account, AccountData, AccountPatch, Address};
+use crate::domain::duplicates::Probe;
 use crate::domain::money::Money;
 use crate::domain::visibility::{Access, RecordKind, Viewer};
 use crate::error::{Error, Result};
@@ -263,8 +264,11 @@ impl PgStore {
         &self,
         viewer: Viewer,
         data: AccountData,
+        duplicates: Option<Probe>,
     ) -> Result<Account> {
         let mut tx = self.tx(viewer).await?;
+        super::duplicates::refuse(&mut tx, viewer, RecordKind::Account, duplicates.as_ref())
+            .await?;
         let write = scope(&mut tx, viewer, RecordKind::Account, Access::Write).await?;
         check_owner(&mut tx, viewer, &write, data.owner_id).await?;
         let data = AccountData {

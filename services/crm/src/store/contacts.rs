@@ -7,6 +7,7 @@ use uuid::Uuid;
 use super::page::{PageSql, fetch_page};
 use super::{PgStore, Tx, check_owner, check_reference, custom_fields, now, publish, scope};
 use crate::domain::contact::{Consent, Contact, ContactData, ContactPatch, NewContact};
+use crate::domain::duplicates::Probe;
 use crate::domain::visibility::{Access, RecordKind, Viewer};
 use crate::error::Result;
 use crate::events::publish::{self as events, Change, Record};
@@ -206,8 +207,11 @@ impl PgStore {
         &self,
         viewer: Viewer,
         contact: NewContact,
+        duplicates: Option<Probe>,
     ) -> Result<Contact> {
         let mut tx = self.tx(viewer).await?;
+        super::duplicates::refuse(&mut tx, viewer, RecordKind::Contact, duplicates.as_ref())
+            .await?;
         let write = scope(&mut tx, viewer, RecordKind::Contact, Access::Write).await?;
         check_owner(&mut tx, viewer, &write, contact.owner_id).await?;
         let contact = NewContact {

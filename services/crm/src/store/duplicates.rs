@@ -2,19 +2,20 @@
 //! `20261201000500_duplicates.sql`): equality on email, phone, domain or the normalized name key,
 //! limited to live records of the tenant.
 
+use service_errors::Conflict;
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 
 use super::{PgStore, Tx, scope};
 use crate::domain::duplicates::{Candidate, Duplicates, Probe, Rule};
 use crate::domain::visibility::{Access, RecordKind, Viewer};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// The most matches read per record kind: enough to rank and count, bounded for common names.
 const MAX_MATCHES: i64 = 200;
 
 const ACCOUNTS: &str = "
-    SELECT id, owner_id, name AS display_name,
+    SELECT 'account' AS kind, id, owner_id, name AS display_name,
            false AS by_email, false AS by_phone,
            coalesce(name_key = NULLIF(crm_name_key($3), ''), false) AS by_name,
            coalesce(domain = NULLIF($2, ''), false) AS by_domain
@@ -23,28 +24,33 @@ const ACCOUNTS: &str = "
       AND (domain = NULLIF($2, '') OR name_key = NULLIF(crm_name_key($3), ''))
     LIMIT $4";
 
-const CONTACTS: &str = "
-    SELECT id, owner_id, btrim(first_name || ' ' || last_name) AS display_name,
-           emails && $2 AS by_email, phones && $3 AS by_phone,
-           coalesce(name_key = NULLIF(crm_name_key($4), ''), false) AS by_name,
-           false AS by_domain
-    FROM contacts
-    WHERE tenant_id = $1 AND deleted_at IS NULL
-      AND (emails && $2 OR phones && $3 OR name_key = NULLIF(crm_name_key($4), ''))
-    LIMIT $5";
+// Contacts and leads in one round trip. A converted lead lives on as its contact, which matches
+// in its place.
+const PEOPLE: &str = "
+    (SELECT 'contact' AS kind, id, owner_id, btrim(first_name || ' ' || last_name) AS display_name,
+            emails && $2 AS by_email, phones && $3 AS by_phone,
+            coalesce(name_key = NULLIF(crm_name_key($4), ''), false) AS by_name,
+            false AS by_domain
+     FROM contacts
+     WHERE tenant_id = $1 AND deleted_at IS NULL
+       AND (emails && $2 OR phones && $3 OR name_key = NULLIF(crm_name_key($4), ''))
+     LIMIT $5)
+    UNION ALL
+    (SELECT 'lead', id, owner_id, btrim(first_name || ' ' || last_name),
+            email = ANY($2), phone = ANY($3),
+            coalesce(name_key = NULLIF(crm_name_key($4), ''), false),
+            false
+     FROM leads
+     WHERE tenant_id = $1 AND deleted_at IS NULL AND converted_at IS NULL
+       AND (email = ANY($2) OR phone = ANY($3) OR name_key = NULLIF(crm_name_key($4), ''))
+     LIMIT $5)";
 
-// A converted lead lives on as its contact, which matches in its place.
-const LEADS: &str = "
-    SELECT id, owner_id, btrim(first_name || ' ' || last_name) AS display_name,
-           email = ANY($2) AS by_email, phone = ANY($3) AS by_phone,
-           coalesce(name_key = NULLIF(crm_name_key($4), ''), false) AS by_name,
-           false AS by_domain
-    FROM leads
-    WHERE tenant_id = $1 AND deleted_at IS NULL AND converted_at IS NULL
-      AND (email = ANY($2) OR phone = ANY($3) OR name_key = NULLIF(crm_name_key($4), ''))
-    LIMIT $5";
-
-fn candidate(kind: RecordKind, row: &PgRow) -> Result<Candidate> {
+fn candidate(row: &PgRow) -> Result<Candidate> {
+    let kind = match row.try_get::<&str, _>("kind")? {
+        "contact" => RecordKind::Contact,
+        "lead" => RecordKind::Lead,
+        _ => RecordKind::Account,
+    };
     let mut rules = Vec::new();
     for (column, rule) in [
         ("by_email", Rule::Email),
@@ -65,14 +71,10 @@ fn candidate(kind: RecordKind, row: &PgRow) -> Result<Candidate> {
     })
 }
 
-async fn matches(
-    tx: &mut Tx,
-    viewer: Viewer,
-    kind: RecordKind,
-    probe: &Probe,
-) -> Result<Vec<PgRow>> {
-    let rows = match (probe, kind) {
-        (Probe::Account { name, domain }, _) => {
+/// Every live record `probe` matches, readable or not.
+async fn matches(tx: &mut Tx, viewer: Viewer, probe: &Probe) -> Result<Vec<Candidate>> {
+    let rows = match probe {
+        Probe::Account { name, domain } => {
             sqlx::query(ACCOUNTS)
                 .bind(viewer.tenant_id)
                 .bind(domain)
@@ -81,21 +83,13 @@ async fn matches(
                 .fetch_all(&mut **tx)
                 .await?
         }
-        (
-            Probe::Person {
-                first_name,
-                last_name,
-                emails,
-                phones,
-            },
-            kind,
-        ) => {
-            let sql = if kind == RecordKind::Contact {
-                CONTACTS
-            } else {
-                LEADS
-            };
-            sqlx::query(sql)
+        Probe::Person {
+            first_name,
+            last_name,
+            emails,
+            phones,
+        } => {
+            sqlx::query(PEOPLE)
                 .bind(viewer.tenant_id)
                 .bind(emails)
                 .bind(phones)
@@ -105,7 +99,97 @@ async fn matches(
                 .await?
         }
     };
-    Ok(rows)
+    rows.iter().map(candidate).collect()
+}
+
+/// The matches of `probe`, split by what the viewer may read.
+async fn find(tx: &mut Tx, viewer: Viewer, probe: &Probe) -> Result<Duplicates> {
+    let found = matches(tx, viewer, probe).await?;
+    // Most creates match nothing: only a match needs the viewer's scope to rank it.
+    let mut scopes = Vec::new();
+    for &kind in probe.kinds() {
+        if found.iter().any(|c| c.kind == kind) {
+            scopes.push((kind, scope(tx, viewer, kind, Access::Read).await?));
+        }
+    }
+    Ok(Duplicates::sort(found, |c| {
+        scopes
+            .iter()
+            .any(|(kind, scope)| *kind == c.kind && scope.allows(c.owner_id))
+    }))
+}
+
+/// Refuses, inside the creating transaction, a record that looks like an existing one; `None`
+/// when the client forced the create. Checking in the same transaction costs no extra round
+/// trips for the common case of no match.
+pub(super) async fn refuse(
+    tx: &mut Tx,
+    viewer: Viewer,
+    creating: RecordKind,
+    probe: Option<&Probe>,
+) -> Result<()> {
+    let Some(probe) = probe else {
+        return Ok(());
+    };
+    let found = find(tx, viewer, probe).await?;
+    if found.is_empty() {
+        Ok(())
+    } else {
+        Err(refusal(creating, found))
+    }
+}
+
+fn collection(kind: RecordKind) -> &'static str {
+    match kind {
+        RecordKind::Account => "accounts",
+        RecordKind::Contact => "contacts",
+        RecordKind::Lead => "leads",
+        RecordKind::Opportunity => "opportunities",
+    }
+}
+
+fn rules(rules: &[Rule]) -> String {
+    rules
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// ALREADY_EXISTS naming each readable candidate (`leads/<id>`, matched rules) and counting the
+/// others, so REST clients find them in the problem's `errors`.
+fn refusal(creating: RecordKind, found: Duplicates) -> Error {
+    let total = found.candidates.len() + found.hidden as usize;
+    let mut message = format!(
+        "this {} looks like {total} existing record(s)",
+        creating.name()
+    );
+    if found.hidden > 0 {
+        message.push_str(&format!(", {} of them not visible to you", found.hidden));
+    }
+    message.push_str("; set force to create it anyway");
+    let mut conflicts: Vec<Conflict> = found
+        .candidates
+        .into_iter()
+        .map(|c| Conflict {
+            kind: rules(&c.rules),
+            subject: format!("{}/{}", collection(c.kind), c.id),
+            description: format!(
+                "{} {:?} has the same {}",
+                c.kind.name(),
+                c.display_name,
+                rules(&c.rules).replace(',', ", ")
+            ),
+        })
+        .collect();
+    if found.hidden > 0 {
+        conflicts.push(Conflict {
+            kind: "hidden".to_owned(),
+            subject: "hidden".to_owned(),
+            description: format!("{} matching record(s) you cannot see", found.hidden),
+        });
+    }
+    Error::Conflicts { message, conflicts }
 }
 
 impl PgStore {
@@ -116,24 +200,8 @@ impl PgStore {
         probe: Probe,
     ) -> Result<Duplicates> {
         let mut tx = self.tx(viewer).await?;
-        let mut found = Vec::new();
-        let mut scopes = Vec::new();
-        for &kind in probe.kinds() {
-            let rows = matches(&mut tx, viewer, kind, &probe).await?;
-            // Most creates match nothing: only a match needs the viewer's scope to rank it.
-            if rows.is_empty() {
-                continue;
-            }
-            for row in rows {
-                found.push(candidate(kind, &row)?);
-            }
-            scopes.push((kind, scope(&mut tx, viewer, kind, Access::Read).await?));
-        }
+        let found = find(&mut tx, viewer, &probe).await?;
         tx.commit().await?;
-        Ok(Duplicates::sort(found, |c| {
-            scopes
-                .iter()
-                .any(|(kind, scope)| *kind == c.kind && scope.allows(c.owner_id))
-        }))
+        Ok(found)
     }
 }

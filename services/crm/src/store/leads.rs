@@ -12,6 +12,7 @@ use super::{
 use crate::domain::conversion::{
     AccountTarget, Conversion, ConvertError, ConvertOptions, plan as plan_conversion,
 };
+use crate::domain::duplicates::Probe;
 use crate::domain::lead::{ConvertedTo, Lead, LeadData, LeadPatch, LeadRating, LeadStatus};
 use crate::domain::opportunity::{OpportunityData, Placement};
 use crate::domain::visibility::{Access, RecordKind, Viewer};
@@ -317,8 +318,10 @@ impl PgStore {
         viewer: Viewer,
         data: LeadData,
         assign_by_rules: bool,
+        duplicates: Option<Probe>,
     ) -> Result<Lead> {
         let mut tx = self.tx(viewer).await?;
+        super::duplicates::refuse(&mut tx, viewer, RecordKind::Lead, duplicates.as_ref()).await?;
         // An owner chosen by the tenant's rules needs no check against the creator's team.
         let assigned = if assign_by_rules {
             assignment::assign(&mut tx, &data).await?

@@ -49,7 +49,14 @@ pub type Tx = Transaction<'static, Postgres>;
 #[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    async fn create_account(&self, viewer: Viewer, account: AccountData) -> Result<Account>;
+    /// `duplicates`: refuse the create when this probe matches existing records (`None`: the
+    /// client forced it). The same holds for contacts and leads.
+    async fn create_account(
+        &self,
+        viewer: Viewer,
+        account: AccountData,
+        duplicates: Option<Probe>,
+    ) -> Result<Account>;
     async fn account(&self, viewer: Viewer, id: Uuid) -> Result<Option<Account>>;
     async fn list_accounts(&self, viewer: Viewer, query: ListQuery) -> Result<Page<Account>>;
     async fn update_account(
@@ -60,7 +67,12 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<Account>>;
     async fn delete_account(&self, viewer: Viewer, id: Uuid) -> Result<bool>;
 
-    async fn create_contact(&self, viewer: Viewer, contact: NewContact) -> Result<Contact>;
+    async fn create_contact(
+        &self,
+        viewer: Viewer,
+        contact: NewContact,
+        duplicates: Option<Probe>,
+    ) -> Result<Contact>;
     async fn contact(&self, viewer: Viewer, id: Uuid) -> Result<Option<Contact>>;
     async fn list_contacts(&self, viewer: Viewer, query: ListQuery) -> Result<Page<Contact>>;
     async fn update_contact(
@@ -71,10 +83,20 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<Contact>>;
     async fn delete_contact(&self, viewer: Viewer, id: Uuid) -> Result<bool>;
 
-    async fn create_lead(&self, viewer: Viewer, lead: LeadData) -> Result<Lead>;
+    async fn create_lead(
+        &self,
+        viewer: Viewer,
+        lead: LeadData,
+        duplicates: Option<Probe>,
+    ) -> Result<Lead>;
     /// A lead created without an owner: the tenant's assignment rules choose one, else the
     /// creator (`lead.owner_id`) owns it.
-    async fn create_unowned_lead(&self, viewer: Viewer, lead: LeadData) -> Result<Lead>;
+    async fn create_unowned_lead(
+        &self,
+        viewer: Viewer,
+        lead: LeadData,
+        duplicates: Option<Probe>,
+    ) -> Result<Lead>;
     async fn lead(&self, viewer: Viewer, id: Uuid) -> Result<Option<Lead>>;
     async fn list_leads(&self, viewer: Viewer, query: ListQuery) -> Result<Page<Lead>>;
     /// Refuses to change a converted lead.
@@ -156,12 +178,15 @@ impl PgStore {
     /// A transaction scoped to the viewer's tenant. A suspended tenant's tokens stop working
     /// here at once, not when they expire.
     async fn tx(&self, viewer: Viewer) -> Result<Tx> {
-        let mut tx = db::begin_for_tenant(&self.pool, viewer.tenant_id).await?;
-        // One round trip: the actor for field history, and the tenant's suspension.
+        let mut tx = self.pool.begin().await?;
+        // One round trip: the tenant for RLS, the actor for field history, and the tenant's
+        // suspension (looked up by id, so it does not depend on the order of evaluation).
         let suspended: bool = sqlx::query_scalar(
-            "SELECT coalesce((SELECT suspended FROM crm_tenants), false)
-             FROM (SELECT set_config('crm.actor_id', $1, true)) actor",
+            "SELECT coalesce((SELECT suspended FROM crm_tenants WHERE tenant_id = $1::uuid), false)
+             FROM (SELECT set_config('app.tenant_id', $1, true),
+                          set_config('crm.actor_id', $2, true)) settings",
         )
+        .bind(viewer.tenant_id.to_string())
         .bind(viewer.user_id.to_string())
         .fetch_one(&mut *tx)
         .await?;
@@ -271,8 +296,13 @@ pub(crate) fn now() -> chrono::DateTime<chrono::Utc> {
 
 #[async_trait]
 impl Store for PgStore {
-    async fn create_account(&self, viewer: Viewer, account: AccountData) -> Result<Account> {
-        self.create_account_impl(viewer, account).await
+    async fn create_account(
+        &self,
+        viewer: Viewer,
+        account: AccountData,
+        duplicates: Option<Probe>,
+    ) -> Result<Account> {
+        self.create_account_impl(viewer, account, duplicates).await
     }
     async fn account(&self, viewer: Viewer, id: Uuid) -> Result<Option<Account>> {
         let found = self.account_impl(viewer, id).await?;
@@ -296,8 +326,13 @@ impl Store for PgStore {
         self.delete_account_impl(viewer, id).await
     }
 
-    async fn create_contact(&self, viewer: Viewer, contact: NewContact) -> Result<Contact> {
-        self.create_contact_impl(viewer, contact).await
+    async fn create_contact(
+        &self,
+        viewer: Viewer,
+        contact: NewContact,
+        duplicates: Option<Probe>,
+    ) -> Result<Contact> {
+        self.create_contact_impl(viewer, contact, duplicates).await
     }
     async fn contact(&self, viewer: Viewer, id: Uuid) -> Result<Option<Contact>> {
         let found = self.contact_impl(viewer, id).await?;
@@ -321,11 +356,21 @@ impl Store for PgStore {
         self.delete_contact_impl(viewer, id).await
     }
 
-    async fn create_lead(&self, viewer: Viewer, lead: LeadData) -> Result<Lead> {
-        self.create_lead_impl(viewer, lead, false).await
+    async fn create_lead(
+        &self,
+        viewer: Viewer,
+        lead: LeadData,
+        duplicates: Option<Probe>,
+    ) -> Result<Lead> {
+        self.create_lead_impl(viewer, lead, false, duplicates).await
     }
-    async fn create_unowned_lead(&self, viewer: Viewer, lead: LeadData) -> Result<Lead> {
-        self.create_lead_impl(viewer, lead, true).await
+    async fn create_unowned_lead(
+        &self,
+        viewer: Viewer,
+        lead: LeadData,
+        duplicates: Option<Probe>,
+    ) -> Result<Lead> {
+        self.create_lead_impl(viewer, lead, true, duplicates).await
     }
     async fn lead(&self, viewer: Viewer, id: Uuid) -> Result<Option<Lead>> {
         let found = self.lead_impl(viewer, id).await?;
