@@ -1,14 +1,49 @@
--- CreateLead: services/crm/src/store/leads.rs create_lead_impl + events::outbox::enqueue_all.
+-- CreateLead: services/crm/src/store/leads.rs create_lead_impl (no owner: assignment rules)
+-- + events::outbox::enqueue_all.
 BEGIN;
-SELECT set_config('app.tenant_id', '@TENANT@', true);
+SELECT coalesce((SELECT suspended FROM crm_tenants WHERE tenant_id = '@TENANT@'::uuid), false)
+FROM (SELECT set_config('app.tenant_id', '@TENANT@', true),
+             set_config('crm.actor_id', '@OWNER@', true)) settings;
+-- The duplicate probe (store/duplicates.rs PEOPLE), unique values as the benchmark sends.
+\set u random(1, 1000000000)
+(SELECT 'contact' AS kind, id, owner_id, btrim(first_name || ' ' || last_name) AS display_name,
+        emails && ARRAY['ada.' || :u || '.' || :client_id || '@load.test'] AS by_email,
+        phones && ARRAY['+1555' || lpad(:u::text, 7, '0')] AS by_phone,
+        coalesce(name_key = NULLIF(crm_name_key('Ada Bench' || :u), ''), false) AS by_name,
+        false AS by_domain
+ FROM contacts
+ WHERE tenant_id = '@TENANT@' AND deleted_at IS NULL
+   AND (emails && ARRAY['ada.' || :u || '.' || :client_id || '@load.test']
+        OR phones && ARRAY['+1555' || lpad(:u::text, 7, '0')]
+        OR name_key = NULLIF(crm_name_key('Ada Bench' || :u), ''))
+ LIMIT 200)
+UNION ALL
+(SELECT 'lead', id, owner_id, btrim(first_name || ' ' || last_name),
+        email = ANY(ARRAY['ada.' || :u || '.' || :client_id || '@load.test']),
+        phone = ANY(ARRAY['+1555' || lpad(:u::text, 7, '0')]),
+        coalesce(name_key = NULLIF(crm_name_key('Ada Bench' || :u), ''), false), false
+ FROM leads
+ WHERE tenant_id = '@TENANT@' AND deleted_at IS NULL AND converted_at IS NULL
+   AND (email = ANY(ARRAY['ada.' || :u || '.' || :client_id || '@load.test'])
+        OR phone = ANY(ARRAY['+1555' || lpad(:u::text, 7, '0')])
+        OR name_key = NULLIF(crm_name_key('Ada Bench' || :u), ''))
+ LIMIT 200);
+-- No owner given: the tenant's assignment rules (store/assignment.rs; none in the benchmark).
+SELECT id, name, position, source, country_code, min_employees, max_employees, user_ids,
+       created_at, updated_at
+FROM lead_assignment_rules ORDER BY position, created_at, id;
+-- Custom field definitions of leads (store/custom_fields.rs definitions_of).
+SELECT id, record_type, key, label, field_type, required, options, max_length, min_value,
+       max_value, created_at
+FROM custom_field_definitions WHERE record_type = 'lead' ORDER BY created_at, id;
 INSERT INTO leads (id, tenant_id, first_name, last_name, email, phone, company, title,
                    source, country_code, employee_count, status, rating, score, owner_id,
-                   created_at, updated_at)
+                   created_at, updated_at, custom_fields)
 VALUES ((lpad(to_hex((extract(epoch FROM clock_timestamp()) * 1000)::bigint), 12, '0') || '7'
          || substr(md5(random()::text), 1, 3) || '8' || substr(md5(random()::text), 1, 15))::uuid,
-        '@TENANT@', 'Ada', 'Bench', 'ada.bench@load.test', '+15555550100', 'Analytical Engines',
+        '@TENANT@', 'Ada', 'Bench' || :u, 'ada.' || :u || '.' || :client_id || '@load.test', '+1555' || lpad(:u::text, 7, '0'), 'Analytical Engines',
         'CTO', 'call', 'GB', 40, 'LEAD_STATUS_NEW', 'LEAD_RATING_WARM', 0, '@OWNER@',
-        now(), now())
+        now(), now(), '{}'::jsonb)
 RETURNING id AS lead_id \gset
 INSERT INTO outbox
     (event_id, event_type, tenant_id, aggregate_type, aggregate_id, occurred_at, envelope)
