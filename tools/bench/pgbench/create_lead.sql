@@ -4,30 +4,47 @@ BEGIN;
 SELECT coalesce((SELECT suspended FROM crm_tenants WHERE tenant_id = '@TENANT@'::uuid), false)
 FROM (SELECT set_config('app.tenant_id', '@TENANT@', true),
              set_config('crm.actor_id', '@OWNER@', true)) settings;
--- The duplicate probe (store/duplicates.rs PEOPLE), unique values as the benchmark sends.
+-- The duplicate probe (store/duplicates.rs PEOPLE), with unique values as the benchmark sends.
 \set u random(1, 1000000000)
-(SELECT 'contact' AS kind, id, owner_id, btrim(first_name || ' ' || last_name) AS display_name,
-        emails && ARRAY['ada.' || :u || '.' || :client_id || '@load.test'] AS by_email,
-        phones && ARRAY['+1555' || lpad(:u::text, 7, '0')] AS by_phone,
-        coalesce(name_key = NULLIF(crm_name_key('Ada Bench' || :u), ''), false) AS by_name,
-        false AS by_domain
- FROM contacts
- WHERE tenant_id = '@TENANT@' AND deleted_at IS NULL
-   AND (emails && ARRAY['ada.' || :u || '.' || :client_id || '@load.test']
-        OR phones && ARRAY['+1555' || lpad(:u::text, 7, '0')]
-        OR name_key = NULLIF(crm_name_key('Ada Bench' || :u), ''))
- LIMIT 200)
-UNION ALL
-(SELECT 'lead', id, owner_id, btrim(first_name || ' ' || last_name),
-        email = ANY(ARRAY['ada.' || :u || '.' || :client_id || '@load.test']),
-        phone = ANY(ARRAY['+1555' || lpad(:u::text, 7, '0')]),
-        coalesce(name_key = NULLIF(crm_name_key('Ada Bench' || :u), ''), false), false
- FROM leads
- WHERE tenant_id = '@TENANT@' AND deleted_at IS NULL AND converted_at IS NULL
-   AND (email = ANY(ARRAY['ada.' || :u || '.' || :client_id || '@load.test'])
-        OR phone = ANY(ARRAY['+1555' || lpad(:u::text, 7, '0')])
-        OR name_key = NULLIF(crm_name_key('Ada Bench' || :u), ''))
- LIMIT 200);
+SELECT kind, id, owner_id, display_name,
+       bool_or(rule = 'email') AS by_email, bool_or(rule = 'phone') AS by_phone,
+       bool_or(rule = 'name') AS by_name, false AS by_domain
+FROM (
+    (SELECT 'contact' AS kind, 'email' AS rule, id, owner_id,
+            btrim(first_name || ' ' || last_name) AS display_name
+     FROM contacts
+     WHERE tenant_id = '@TENANT@' AND deleted_at IS NULL AND emails && ARRAY['ada.' || :u || '.' || :client_id || '@load.test']
+     LIMIT 200)
+    UNION ALL
+    (SELECT 'contact', 'phone', id, owner_id, btrim(first_name || ' ' || last_name)
+     FROM contacts
+     WHERE tenant_id = '@TENANT@' AND deleted_at IS NULL AND phones && ARRAY['+1555' || lpad(:u::text, 7, '0')]
+     LIMIT 200)
+    UNION ALL
+    (SELECT 'contact', 'name', id, owner_id, btrim(first_name || ' ' || last_name)
+     FROM contacts
+     WHERE tenant_id = '@TENANT@' AND deleted_at IS NULL AND name_key = NULLIF(crm_name_key('Ada Bench' || :u), '')
+     LIMIT 200)
+    UNION ALL
+    (SELECT 'lead', 'email', id, owner_id, btrim(first_name || ' ' || last_name)
+     FROM leads
+     WHERE tenant_id = '@TENANT@' AND deleted_at IS NULL AND converted_at IS NULL
+       AND email = ANY(ARRAY['ada.' || :u || '.' || :client_id || '@load.test'])
+     LIMIT 200)
+    UNION ALL
+    (SELECT 'lead', 'phone', id, owner_id, btrim(first_name || ' ' || last_name)
+     FROM leads
+     WHERE tenant_id = '@TENANT@' AND deleted_at IS NULL AND converted_at IS NULL
+       AND phone = ANY(ARRAY['+1555' || lpad(:u::text, 7, '0')])
+     LIMIT 200)
+    UNION ALL
+    (SELECT 'lead', 'name', id, owner_id, btrim(first_name || ' ' || last_name)
+     FROM leads
+     WHERE tenant_id = '@TENANT@' AND deleted_at IS NULL AND converted_at IS NULL
+       AND name_key = NULLIF(crm_name_key('Ada Bench' || :u), '')
+     LIMIT 200)
+) m
+GROUP BY kind, id, owner_id, display_name;
 -- No owner given: the tenant's assignment rules (store/assignment.rs; none in the benchmark).
 SELECT id, name, position, source, country_code, min_employees, max_employees, user_ids,
        created_at, updated_at

@@ -14,36 +14,68 @@ use crate::error::{Error, Result};
 /// The most matches read per record kind: enough to rank and count, bounded for common names.
 const MAX_MATCHES: i64 = 200;
 
+// One arm per rule, each a plain index lookup, merged per record. An OR of the rules in one
+// WHERE would be planned once as a generic plan for the prepared statement, and that plan scans
+// the whole table (each row through `crm_name_key`): 75 ms at 10,000 leads instead of 0.2 ms.
 const ACCOUNTS: &str = "
-    SELECT 'account' AS kind, id, owner_id, name AS display_name,
+    SELECT kind, id, owner_id, display_name,
            false AS by_email, false AS by_phone,
-           coalesce(name_key = NULLIF(crm_name_key($3), ''), false) AS by_name,
-           coalesce(domain = NULLIF($2, ''), false) AS by_domain
-    FROM accounts
-    WHERE tenant_id = $1 AND deleted_at IS NULL
-      AND (domain = NULLIF($2, '') OR name_key = NULLIF(crm_name_key($3), ''))
-    LIMIT $4";
+           bool_or(rule = 'name') AS by_name, bool_or(rule = 'domain') AS by_domain
+    FROM (
+        (SELECT 'account' AS kind, 'domain' AS rule, id, owner_id, name AS display_name
+         FROM accounts
+         WHERE tenant_id = $1 AND deleted_at IS NULL AND domain = NULLIF($2, '')
+         LIMIT $4)
+        UNION ALL
+        (SELECT 'account', 'name', id, owner_id, name
+         FROM accounts
+         WHERE tenant_id = $1 AND deleted_at IS NULL AND name_key = NULLIF(crm_name_key($3), '')
+         LIMIT $4)
+    ) m
+    GROUP BY kind, id, owner_id, display_name";
 
 // Contacts and leads in one round trip. A converted lead lives on as its contact, which matches
 // in its place.
 const PEOPLE: &str = "
-    (SELECT 'contact' AS kind, id, owner_id, btrim(first_name || ' ' || last_name) AS display_name,
-            emails && $2 AS by_email, phones && $3 AS by_phone,
-            coalesce(name_key = NULLIF(crm_name_key($4), ''), false) AS by_name,
-            false AS by_domain
-     FROM contacts
-     WHERE tenant_id = $1 AND deleted_at IS NULL
-       AND (emails && $2 OR phones && $3 OR name_key = NULLIF(crm_name_key($4), ''))
-     LIMIT $5)
-    UNION ALL
-    (SELECT 'lead', id, owner_id, btrim(first_name || ' ' || last_name),
-            email = ANY($2), phone = ANY($3),
-            coalesce(name_key = NULLIF(crm_name_key($4), ''), false),
-            false
-     FROM leads
-     WHERE tenant_id = $1 AND deleted_at IS NULL AND converted_at IS NULL
-       AND (email = ANY($2) OR phone = ANY($3) OR name_key = NULLIF(crm_name_key($4), ''))
-     LIMIT $5)";
+    SELECT kind, id, owner_id, display_name,
+           bool_or(rule = 'email') AS by_email, bool_or(rule = 'phone') AS by_phone,
+           bool_or(rule = 'name') AS by_name, false AS by_domain
+    FROM (
+        (SELECT 'contact' AS kind, 'email' AS rule, id, owner_id,
+                btrim(first_name || ' ' || last_name) AS display_name
+         FROM contacts
+         WHERE tenant_id = $1 AND deleted_at IS NULL AND emails && $2
+         LIMIT $5)
+        UNION ALL
+        (SELECT 'contact', 'phone', id, owner_id, btrim(first_name || ' ' || last_name)
+         FROM contacts
+         WHERE tenant_id = $1 AND deleted_at IS NULL AND phones && $3
+         LIMIT $5)
+        UNION ALL
+        (SELECT 'contact', 'name', id, owner_id, btrim(first_name || ' ' || last_name)
+         FROM contacts
+         WHERE tenant_id = $1 AND deleted_at IS NULL AND name_key = NULLIF(crm_name_key($4), '')
+         LIMIT $5)
+        UNION ALL
+        (SELECT 'lead', 'email', id, owner_id, btrim(first_name || ' ' || last_name)
+         FROM leads
+         WHERE tenant_id = $1 AND deleted_at IS NULL AND converted_at IS NULL
+           AND email = ANY($2)
+         LIMIT $5)
+        UNION ALL
+        (SELECT 'lead', 'phone', id, owner_id, btrim(first_name || ' ' || last_name)
+         FROM leads
+         WHERE tenant_id = $1 AND deleted_at IS NULL AND converted_at IS NULL
+           AND phone = ANY($3)
+         LIMIT $5)
+        UNION ALL
+        (SELECT 'lead', 'name', id, owner_id, btrim(first_name || ' ' || last_name)
+         FROM leads
+         WHERE tenant_id = $1 AND deleted_at IS NULL AND converted_at IS NULL
+           AND name_key = NULLIF(crm_name_key($4), '')
+         LIMIT $5)
+    ) m
+    GROUP BY kind, id, owner_id, display_name";
 
 fn candidate(row: &PgRow) -> Result<Candidate> {
     let kind = match row.try_get::<&str, _>("kind")? {
