@@ -2,8 +2,10 @@
 //! building a `DynamicMessage` (whose per-field maps cost more than the rest of a request).
 //!
 //! The output equals `DynamicMessage` serialization with default fields emitted (checked by the
-//! property test below). Messages the plans do not cover (maps, `Any`, `Struct`, proto2) and any
-//! input this writer refuses fall back to `DynamicMessage` in `transcode`.
+//! property test below), up to the order of object members. Maps and `Value`/`Struct`/`ListValue`
+//! (every CRM record's custom fields) are covered; messages the plans do not cover (`Any`,
+//! proto2) and any input this writer refuses (e.g. a map key sent twice) fall back to
+//! `DynamicMessage` in `transcode`.
 
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -56,7 +58,10 @@ struct FieldPlan {
     number: u32,
     /// `"jsonName":`, pre-rendered.
     key: Box<[u8]>,
+    /// For a map field, the value's type; otherwise the field's.
     ty: FieldType,
+    /// The key type of a map field.
+    map_key: Option<Scalar>,
     repeated: bool,
     /// Emitted only when present (message fields, oneof members, proto3 `optional`).
     presence: bool,
@@ -70,6 +75,10 @@ enum Special {
     FieldMask,
     Empty,
     Wrapper(Scalar),
+    /// `google.protobuf.Value`, `Struct` and `ListValue`: JSON as it is.
+    Value,
+    Struct,
+    ListValue,
 }
 
 #[derive(Debug)]
@@ -177,33 +186,25 @@ impl JsonPlans {
             supported = false;
         }
         let mut fields = Vec::new();
-        for field in message.fields() {
-            let ty = match field.kind() {
-                Kind::Message(inner) => {
-                    if field.is_map() || field.is_group() {
-                        supported = false;
-                    }
-                    FieldType::Message(self.compile(&inner, enum_ids))
+        // The dynamic JSON types are written from the wire by hand, not through field plans.
+        let by_hand = matches!(
+            special,
+            Special::Value | Special::Struct | Special::ListValue
+        );
+        for field in message.fields().filter(|_| !by_hand) {
+            if field.is_group() {
+                supported = false;
+            }
+            let (ty, map_key) = match field.kind() {
+                Kind::Message(entry) if field.is_map() => {
+                    let key = entry.map_entry_key_field().kind();
+                    let value = entry.map_entry_value_field().kind();
+                    (
+                        self.field_type(&value, enum_ids, &mut supported),
+                        Some(scalar_of(&key)),
+                    )
                 }
-                Kind::Enum(desc) => {
-                    if desc.full_name() == "google.protobuf.NullValue" {
-                        supported = false;
-                    }
-                    let id = match enum_ids.get(desc.full_name()) {
-                        Some(id) => *id,
-                        None => {
-                            let names = desc
-                                .values()
-                                .map(|v| (v.number(), quoted(v.name())))
-                                .collect();
-                            self.enums.push(EnumPlan { names });
-                            enum_ids.insert(desc.full_name().to_owned(), self.enums.len() - 1);
-                            self.enums.len() - 1
-                        }
-                    };
-                    FieldType::Enum(id)
-                }
-                kind => FieldType::Scalar(scalar_of(&kind)),
+                kind => (self.field_type(&kind, enum_ids, &mut supported), None),
             };
             let mut key = quoted(field.json_name()).into_vec();
             key.push(b':');
@@ -211,6 +212,7 @@ impl JsonPlans {
                 number: field.number(),
                 key: key.into_boxed_slice(),
                 ty,
+                map_key,
                 repeated: field.is_list(),
                 presence: field.supports_presence(),
             });
@@ -229,6 +231,37 @@ impl JsonPlans {
             supported,
         };
         index
+    }
+
+    fn field_type(
+        &mut self,
+        kind: &Kind,
+        enum_ids: &mut HashMap<String, usize>,
+        supported: &mut bool,
+    ) -> FieldType {
+        match kind {
+            Kind::Message(inner) => FieldType::Message(self.compile(inner, enum_ids)),
+            Kind::Enum(desc) => {
+                // Only `Value` uses it, and `Value` is written by hand.
+                if desc.full_name() == "google.protobuf.NullValue" {
+                    *supported = false;
+                }
+                let id = match enum_ids.get(desc.full_name()) {
+                    Some(id) => *id,
+                    None => {
+                        let names = desc
+                            .values()
+                            .map(|v| (v.number(), quoted(v.name())))
+                            .collect();
+                        self.enums.push(EnumPlan { names });
+                        enum_ids.insert(desc.full_name().to_owned(), self.enums.len() - 1);
+                        self.enums.len() - 1
+                    }
+                };
+                FieldType::Enum(id)
+            }
+            kind => FieldType::Scalar(scalar_of(kind)),
+        }
     }
 
     fn field_index(plan: &MessagePlan, number: u32) -> Option<usize> {
@@ -259,6 +292,9 @@ impl JsonPlans {
                 out.extend_from_slice(b"{}");
                 return Ok(());
             }
+            Special::Value => return self.json_value(bytes, out, depth),
+            Special::Struct => return self.json_struct(bytes, out, depth),
+            Special::ListValue => return self.json_list(bytes, out, depth),
             special => return self.special(special, bytes, out),
         }
         let start = scratch.len();
@@ -288,7 +324,11 @@ impl JsonPlans {
             }
             first = false;
             out.extend_from_slice(&field.key);
-            if field.repeated {
+            if let Some(key) = field.map_key {
+                let entries: Vec<Occ<'a>> =
+                    scratch[begin..cursor].iter().map(|(_, o)| *o).collect();
+                self.map(key, field.ty, &entries, out, depth)?;
+            } else if field.repeated {
                 out.push(b'[');
                 let mut first_element = true;
                 for k in begin..cursor {
@@ -329,6 +369,181 @@ impl JsonPlans {
         }
         out.push(b'}');
         scratch.truncate(start);
+        Ok(())
+    }
+
+    /// A map field's entries as a JSON object. A key sent twice (the last would win) is
+    /// declined rather than resolved here.
+    fn map(
+        &self,
+        key_type: Scalar,
+        value_type: FieldType,
+        entries: &[Occ<'_>],
+        out: &mut Vec<u8>,
+        depth: usize,
+    ) -> Result<(), Declined> {
+        let mut keys: Vec<Vec<u8>> = Vec::with_capacity(entries.len());
+        out.push(b'{');
+        for (i, entry) in entries.iter().enumerate() {
+            let Occ::Len(mut rest) = *entry else {
+                return Err(Declined("map entry without length"));
+            };
+            let (mut key, mut value, mut values) = (None, None, 0);
+            while !rest.is_empty() {
+                match read_field(&mut rest)? {
+                    (1, occ) => key = Some(occ),
+                    (2, occ) => {
+                        value = Some(occ);
+                        values += 1;
+                    }
+                    _ => {}
+                }
+            }
+            let mut rendered = Vec::new();
+            match key {
+                Some(occ) => write_scalar(key_type, occ, &mut rendered)?,
+                None => rendered.extend_from_slice(default_scalar(key_type)),
+            }
+            // JSON object keys are strings: numbers and booleans are quoted.
+            if rendered.first() != Some(&b'"') {
+                rendered.insert(0, b'"');
+                rendered.push(b'"');
+            }
+            if keys.contains(&rendered) {
+                return Err(Declined("map key sent twice"));
+            }
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(&rendered);
+            out.push(b':');
+            keys.push(rendered);
+            match (value_type, value) {
+                (FieldType::Message(inner), Some(Occ::Len(chunk))) if values == 1 => {
+                    self.message(inner, chunk, out, &mut Vec::new(), depth + 1)?;
+                }
+                (FieldType::Message(inner), None)
+                    if self.messages[inner].special == Special::Value =>
+                {
+                    out.extend_from_slice(b"null");
+                }
+                // Merged message values, or a message value left out: not worth a fast path.
+                (FieldType::Message(_), _) => {
+                    return Err(Declined("map message value sent twice or left out"));
+                }
+                (ty, Some(occ)) => self.single(ty, occ, out)?,
+                (ty, None) => self.default_value(ty, out),
+            }
+        }
+        out.push(b'}');
+        Ok(())
+    }
+
+    /// `google.protobuf.Value`: null, number, string, bool, object or array.
+    fn json_value(&self, bytes: &[u8], out: &mut Vec<u8>, depth: usize) -> Result<(), Declined> {
+        if depth > MAX_DEPTH {
+            return Err(Declined("nesting too deep"));
+        }
+        let mut rest = bytes;
+        // The oneof's last member on the wire is the value.
+        let mut kind = None;
+        let mut nested = 0;
+        while !rest.is_empty() {
+            let (number, occ) = read_field(&mut rest)?;
+            if (1..=6).contains(&number) {
+                kind = Some((number, occ));
+                nested += usize::from(number >= 5);
+            }
+        }
+        if nested > 1 {
+            return Err(Declined("merged Value members"));
+        }
+        match kind {
+            None | Some((1, Occ::Varint(_))) => out.extend_from_slice(b"null"),
+            Some((2, Occ::Fixed64(bits))) => {
+                let number = f64::from_bits(bits);
+                if !number.is_finite() {
+                    return Err(Declined("non-finite number in a Value"));
+                }
+                serde_json::to_writer(&mut *out, &number).map_err(|_| Declined("write"))?;
+            }
+            Some((3, occ @ Occ::Len(_))) => write_scalar(Scalar::String, occ, out)?,
+            Some((4, occ @ Occ::Varint(_))) => write_scalar(Scalar::Bool, occ, out)?,
+            Some((5, Occ::Len(chunk))) => self.json_struct(chunk, out, depth + 1)?,
+            Some((6, Occ::Len(chunk))) => self.json_list(chunk, out, depth + 1)?,
+            Some(_) => return Err(Declined("wrong wire type in a Value")),
+        }
+        Ok(())
+    }
+
+    /// `google.protobuf.Struct`: a JSON object of Values.
+    fn json_struct(&self, bytes: &[u8], out: &mut Vec<u8>, depth: usize) -> Result<(), Declined> {
+        if depth > MAX_DEPTH {
+            return Err(Declined("nesting too deep"));
+        }
+        let mut rest = bytes;
+        let mut keys: Vec<&[u8]> = Vec::new();
+        out.push(b'{');
+        while !rest.is_empty() {
+            let (number, occ) = read_field(&mut rest)?;
+            if number != 1 {
+                continue;
+            }
+            let Occ::Len(mut entry) = occ else {
+                return Err(Declined("Struct entry without length"));
+            };
+            let (mut key, mut value, mut values): (&[u8], Option<&[u8]>, usize) = (b"", None, 0);
+            while !entry.is_empty() {
+                match read_field(&mut entry)? {
+                    (1, Occ::Len(k)) => key = k,
+                    (2, Occ::Len(v)) => {
+                        value = Some(v);
+                        values += 1;
+                    }
+                    (1 | 2, _) => return Err(Declined("wrong wire type in a Struct entry")),
+                    _ => {}
+                }
+            }
+            if values > 1 || keys.contains(&key) {
+                return Err(Declined("Struct member sent twice"));
+            }
+            if !keys.is_empty() {
+                out.push(b',');
+            }
+            keys.push(key);
+            write_scalar(Scalar::String, Occ::Len(key), out)?;
+            out.push(b':');
+            match value {
+                Some(chunk) => self.json_value(chunk, out, depth + 1)?,
+                None => out.extend_from_slice(b"null"),
+            }
+        }
+        out.push(b'}');
+        Ok(())
+    }
+
+    /// `google.protobuf.ListValue`: a JSON array of Values.
+    fn json_list(&self, bytes: &[u8], out: &mut Vec<u8>, depth: usize) -> Result<(), Declined> {
+        if depth > MAX_DEPTH {
+            return Err(Declined("nesting too deep"));
+        }
+        let mut rest = bytes;
+        let mut first = true;
+        out.push(b'[');
+        while !rest.is_empty() {
+            match read_field(&mut rest)? {
+                (1, Occ::Len(chunk)) => {
+                    if !first {
+                        out.push(b',');
+                    }
+                    first = false;
+                    self.json_value(chunk, out, depth + 1)?;
+                }
+                (1, _) => return Err(Declined("wrong wire type in a ListValue")),
+                _ => {}
+            }
+        }
+        out.push(b']');
         Ok(())
     }
 
@@ -482,7 +697,11 @@ impl JsonPlans {
                     Ok(())
                 }
             },
-            Special::Plain | Special::Empty => Err(Declined("not special")),
+            Special::Plain
+            | Special::Empty
+            | Special::Value
+            | Special::Struct
+            | Special::ListValue => Err(Declined("not special")),
         }
     }
 }
@@ -502,11 +721,11 @@ fn special_of(message: &MessageDescriptor) -> (Special, bool) {
         "google.protobuf.BoolValue" => (Special::Wrapper(Scalar::Bool), true),
         "google.protobuf.StringValue" => (Special::Wrapper(Scalar::String), true),
         "google.protobuf.BytesValue" => (Special::Wrapper(Scalar::Bytes), true),
-        // Their JSON forms depend on content (Any's type URL, Struct's dynamic values).
-        "google.protobuf.Any"
-        | "google.protobuf.Struct"
-        | "google.protobuf.Value"
-        | "google.protobuf.ListValue" => (Special::Plain, false),
+        "google.protobuf.Value" => (Special::Value, true),
+        "google.protobuf.Struct" => (Special::Struct, true),
+        "google.protobuf.ListValue" => (Special::ListValue, true),
+        // Its JSON form depends on the type URL.
+        "google.protobuf.Any" => (Special::Plain, false),
         _ => (Special::Plain, true),
     }
 }
@@ -763,7 +982,7 @@ mod tests {
     use super::*;
     use prost::Message as _;
     use prost_reflect::{
-        DescriptorPool, DynamicMessage, ReflectMessage as _, SerializeOptions, Value,
+        DescriptorPool, DynamicMessage, MapKey, ReflectMessage as _, SerializeOptions, Value,
     };
     use rand::{Rng, SeedableRng};
 
@@ -929,7 +1148,17 @@ mod tests {
             if rng.gen_bool(0.3) {
                 continue;
             }
-            if field.is_list() {
+            if let (true, Kind::Message(entry)) = (field.is_map(), field.kind()) {
+                let value_kind = entry.map_entry_value_field().kind();
+                let mut map = std::collections::HashMap::new();
+                for i in 0..rng.gen_range(0..4) {
+                    let key = random_map_key(&entry.map_entry_key_field().kind(), i);
+                    if let Some(value) = random_value(rng, &value_kind, depth) {
+                        map.insert(key, value);
+                    }
+                }
+                message.set_field(&field, Value::Map(map));
+            } else if field.is_list() {
                 let items: Vec<Value> = (0..rng.gen_range(0..4))
                     .filter_map(|_| random_value(rng, &field.kind(), depth))
                     .collect();
@@ -939,6 +1168,17 @@ mod tests {
             }
         }
         message
+    }
+
+    fn random_map_key(kind: &Kind, i: i32) -> MapKey {
+        match kind {
+            Kind::Bool => MapKey::Bool(i % 2 == 0),
+            Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => MapKey::I32(i - 1),
+            Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => MapKey::I64(i64::from(i) - 1),
+            Kind::Uint32 | Kind::Fixed32 => MapKey::U32(i.unsigned_abs()),
+            Kind::Uint64 | Kind::Fixed64 => MapKey::U64(u64::from(i.unsigned_abs())),
+            _ => MapKey::String(["", "region", "quote\"d", "ünï"][(i % 4) as usize].to_owned()),
+        }
     }
 
     #[test]
@@ -1007,5 +1247,56 @@ mod tests {
         assert_eq!(json["customRoleIds"], serde_json::json!(["a", "b"]));
         assert_eq!(json["role"], "ROLE_UNSPECIFIED");
         assert_eq!(json["active"], false);
+    }
+
+    #[test]
+    fn records_with_custom_fields_are_covered_with_every_kind_of_value() {
+        let pool = pool();
+        let plans = JsonPlans::new(pool.all_messages());
+        let desc = pool
+            .get_message_by_name("salescompass.crm.v1.Lead")
+            .expect("lead");
+        assert!(
+            plans.plan_for(&desc).is_some(),
+            "maps of Values are covered"
+        );
+        let custom = serde_json::json!({
+            "plan": "gold", "seats": 12.5, "vip": true, "churned": null,
+            "tags": ["a", 1.0, false, null, {"deep": [[]]}], "address": {"city": "Köln"},
+        });
+        let lead: DynamicMessage = DynamicMessage::deserialize(
+            desc.clone(),
+            serde_json::json!({"id": "l1", "lastName": "Lee", "customFields": custom}),
+        )
+        .expect("lead from JSON");
+        let json = fast_json(&plans, &lead);
+        assert_eq!(json, reference_json(&lead));
+        assert_eq!(json["customFields"], custom);
+    }
+
+    #[test]
+    fn a_map_key_sent_twice_is_declined() {
+        let pool = pool();
+        let plans = JsonPlans::new(pool.all_messages());
+        let desc = pool
+            .get_message_by_name("salescompass.crm.v1.Lead")
+            .expect("lead");
+        let plan = plans.plan_for(&desc).expect("plan");
+        // Two custom_fields (21) entries with key "k": string values "a", then "b".
+        let entry = |v: u8| {
+            [
+                0xaa, 0x01, 0x08, 0x0a, 0x01, b'k', 0x12, 0x03, 0x1a, 0x01, v,
+            ]
+        };
+        let mut bytes = entry(b'a').to_vec();
+        bytes.extend_from_slice(&entry(b'b'));
+        let mut out = Vec::new();
+        assert!(plans.write(plan, &bytes, &mut out).is_err());
+        // One entry is fine.
+        plans
+            .write(plan, &entry(b'a'), &mut out)
+            .expect("one entry");
+        let json: serde_json::Value = serde_json::from_slice(&out).expect("json");
+        assert_eq!(json["customFields"], serde_json::json!({"k": "a"}));
     }
 }
