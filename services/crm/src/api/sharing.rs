@@ -57,7 +57,9 @@ fn access(raw: i32) -> Result<ShareAccess, &'static str> {
     match pb::ShareAccess::try_from(raw) {
         Ok(pb::ShareAccess::Read) => Ok(ShareAccess::Read),
         Ok(pb::ShareAccess::Edit) => Ok(ShareAccess::Edit),
-        Ok(pb::ShareAccess::Unspecified) => Err("is required: SHARE_ACCESS_READ or SHARE_ACCESS_EDIT"),
+        Ok(pb::ShareAccess::Unspecified) => {
+            Err("is required: SHARE_ACCESS_READ or SHARE_ACCESS_EDIT")
+        }
         Err(_) => Err("unknown access: SHARE_ACCESS_READ or SHARE_ACCESS_EDIT"),
     }
 }
@@ -91,7 +93,10 @@ fn read_permission(kind: Option<RecordKind>) -> Permission {
 impl SharingApi {
     async fn share(&self, viewer: Viewer, r: pb::ShareRecordRequest) -> Result<pb::RecordShare> {
         let mut v = Violations::new();
-        let target = record(record_of!(pb::share_record_request::Record, &r.record), &mut v);
+        let target = record(
+            record_of!(pb::share_record_request::Record, &r.record),
+            &mut v,
+        );
         let (user_id, level) = match &r.share {
             Some(share) => (
                 v.check("share.user_id", required_id(&share.user_id)),
@@ -173,7 +178,9 @@ impl pb::sharing_service_server::SharingService for SharingApi {
         )
         .map(|(kind, _)| kind);
         let viewer = viewer(&request, read_permission(kind))?;
-        Ok(Response::new(self.list(viewer, request.into_inner()).await?))
+        Ok(Response::new(
+            self.list(viewer, request.into_inner()).await?,
+        ))
     }
 
     #[tracing::instrument(skip_all)]
@@ -288,7 +295,10 @@ mod tests {
         store
             .expect_share()
             .withf(move |_, kind, id, u, access| {
-                *kind == RecordKind::Lead && *id == lead && *u == user && *access == ShareAccess::Edit
+                *kind == RecordKind::Lead
+                    && *id == lead
+                    && *u == user
+                    && *access == ShareAccess::Edit
             })
             .returning(|_, _, _, _, _| Err(Error::invalid("user_id", "the user is deactivated")));
         let error = api(store)
@@ -311,7 +321,10 @@ mod tests {
     #[test]
     fn listing_shares_needs_the_read_permission_of_the_kind() {
         assert_eq!(read_permission(Some(RecordKind::Lead)), CRM_DEALS_READ);
-        assert_eq!(read_permission(Some(RecordKind::Opportunity)), CRM_DEALS_READ);
+        assert_eq!(
+            read_permission(Some(RecordKind::Opportunity)),
+            CRM_DEALS_READ
+        );
         assert_eq!(read_permission(Some(RecordKind::Contact)), CRM_RECORDS_READ);
         assert_eq!(read_permission(None), CRM_RECORDS_READ);
     }

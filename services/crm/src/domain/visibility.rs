@@ -240,10 +240,7 @@ mod tests {
         );
         assert_eq!(own().with_shares(rep, Lead, Access::Control), own());
         // Admins pay nothing for shares.
-        assert_eq!(
-            Scope::All.with_shares(rep, Lead, Access::Read),
-            Scope::All
-        );
+        assert_eq!(Scope::All.with_shares(rep, Lead, Access::Read), Scope::All);
         // A share is of one record, not of its owner's records.
         assert!(!read.allows(colleague));
     }
@@ -257,9 +254,15 @@ mod tests {
         assert_eq!(scope.admits(rep, None, Access::Control), Granted);
         assert_eq!(scope.admits(colleague, None, Access::Read), Hidden);
         assert_eq!(scope.admits(colleague, Some(Read), Access::Read), Granted);
-        assert_eq!(scope.admits(colleague, Some(Read), Access::Write), Refused(Read));
+        assert_eq!(
+            scope.admits(colleague, Some(Read), Access::Write),
+            Refused(Read)
+        );
         assert_eq!(scope.admits(colleague, Some(Edit), Access::Write), Granted);
-        assert_eq!(scope.admits(colleague, Some(Edit), Access::Control), Refused(Edit));
+        assert_eq!(
+            scope.admits(colleague, Some(Edit), Access::Control),
+            Refused(Edit)
+        );
         assert_eq!(Scope::All.admits(colleague, None, Access::Control), Granted);
     }
 }

@@ -6,8 +6,8 @@ use uuid::Uuid;
 
 use super::page::{PageSql, fetch_page};
 use super::{
-    PgStore, Tx, check_owner, check_reassign, check_reference, custom_fields, now, publish, reaches,
-    record_scope, scope,
+    PgStore, Tx, check_owner, check_reassign, check_reference, custom_fields, now, publish,
+    reaches, record_scope, scope,
 };
 use crate::domain::account::{Account, AccountData, AccountPatch, Address};
 use crate::domain::money::Money;

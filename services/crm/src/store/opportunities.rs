@@ -691,7 +691,10 @@ impl PgStore {
         id: Uuid,
     ) -> Result<Option<Vec<StageChange>>> {
         let mut tx = self.tx(viewer).await?;
-        if reachable(&mut tx, viewer, id, Access::Read).await?.is_none() {
+        if reachable(&mut tx, viewer, id, Access::Read)
+            .await?
+            .is_none()
+        {
             return Ok(None);
         }
         let rows = sqlx::query(

@@ -30,8 +30,13 @@ pub trait SharingStore: Send + Sync + 'static {
     /// The record's shares, oldest first.
     async fn shares(&self, viewer: Viewer, kind: RecordKind, id: Uuid) -> Result<Vec<Share>>;
     /// Revokes the share with `user_id`.
-    async fn unshare(&self, viewer: Viewer, kind: RecordKind, id: Uuid, user_id: Uuid)
-    -> Result<()>;
+    async fn unshare(
+        &self,
+        viewer: Viewer,
+        kind: RecordKind,
+        id: Uuid,
+        user_id: Uuid,
+    ) -> Result<()>;
 }
 
 fn table(kind: RecordKind) -> &'static str {
@@ -63,7 +68,11 @@ pub(crate) async fn access_of(
 }
 
 /// Which of `ids` (records of any kind) are shared with `user_id`, at any level.
-pub(crate) async fn shared_among(tx: &mut Tx, user_id: Uuid, ids: &[Uuid]) -> Result<HashSet<Uuid>> {
+pub(crate) async fn shared_among(
+    tx: &mut Tx,
+    user_id: Uuid,
+    ids: &[Uuid],
+) -> Result<HashSet<Uuid>> {
     if ids.is_empty() {
         return Ok(HashSet::new());
     }

@@ -603,9 +603,14 @@ async fn the_owners_managers_and_admins_share_and_unshare() {
     // The manager shares the report's lead with the other rep; the admin takes it back.
     let lead = t.rep.create_lead("Teamwork", "Co").await;
     let record = Rec::Lead(lead.id.clone());
-    share(&t.manager, &record, t.other_rep.user_id, pb::ShareAccess::Edit)
-        .await
-        .expect("the manager shares the report's lead");
+    share(
+        &t.manager,
+        &record,
+        t.other_rep.user_id,
+        pb::ShareAccess::Edit,
+    )
+    .await
+    .expect("the manager shares the report's lead");
     assert_eq!(code(get_lead(&t.other_rep, &lead.id).await), Code::Ok);
     let listed = shares(&t.admin, &record).await.expect("admin lists");
     assert_eq!(listed.len(), 1);
@@ -615,10 +620,7 @@ async fn the_owners_managers_and_admins_share_and_unshare() {
     unshare(&t.admin, &record, t.other_rep.user_id)
         .await
         .expect("the admin unshares");
-    assert_eq!(
-        code(get_lead(&t.other_rep, &lead.id).await),
-        Code::NotFound
-    );
+    assert_eq!(code(get_lead(&t.other_rep, &lead.id).await), Code::NotFound);
     assert!(shares(&t.rep, &record).await.expect("listed").is_empty());
 }
 
@@ -746,9 +748,14 @@ async fn deleted_and_merged_records_take_their_shares_out_of_reach() {
     let survivor = a.create_lead("Survivor", "Co").await;
     let loser = a.create_lead("Loser", "Co").await;
     for lead in [&doomed, &survivor, &loser] {
-        share(a, &Rec::Lead(lead.id.clone()), b.user_id, pb::ShareAccess::Edit)
-            .await
-            .expect("shared");
+        share(
+            a,
+            &Rec::Lead(lead.id.clone()),
+            b.user_id,
+            pb::ShareAccess::Edit,
+        )
+        .await
+        .expect("shared");
     }
     a.leads()
         .delete_lead(a.req(pb::DeleteLeadRequest {
