@@ -24,6 +24,10 @@ pub enum Error {
     },
     #[error("{0}")]
     FailedPrecondition(String),
+    /// The caller reaches the resource but may not do this to it (e.g. a record shared with them
+    /// read-only): PERMISSION_DENIED. Missing permissions are `Auth` errors instead.
+    #[error("{0}")]
+    PermissionDenied(String),
     /// The request collides with existing resources (e.g. likely duplicates of a record being
     /// created): ALREADY_EXISTS with one precondition-failure violation per resource, so REST
     /// clients get them in the problem's `errors` too.
@@ -108,6 +112,7 @@ impl From<Error> for tonic::Status {
                 tonic::Status::with_error_details(Code::AlreadyExists, message, details)
             }
             Error::FailedPrecondition(message) => tonic::Status::failed_precondition(message),
+            Error::PermissionDenied(message) => tonic::Status::permission_denied(message),
             Error::Conflicts { message, conflicts } => {
                 let mut details = ErrorDetails::new();
                 for c in conflicts {
@@ -160,6 +165,14 @@ mod tests {
             .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())
             .unwrap_or_default();
         assert_eq!(fields, ["contact.account_id"]);
+    }
+
+    #[test]
+    fn refusals_on_reachable_resources_are_permission_denied() {
+        let status: tonic::Status =
+            Error::PermissionDenied("the lead is shared with you read-only".into()).into();
+        assert_eq!(status.code(), Code::PermissionDenied);
+        assert_eq!(status.message(), "the lead is shared with you read-only");
     }
 
     #[test]

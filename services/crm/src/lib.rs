@@ -78,6 +78,7 @@ pub const SERVICE_NAMES: &[&str] = &[
     "salescompass.crm.v1.ImportJobService",
     "salescompass.crm.v1.DuplicateService",
     "salescompass.crm.v1.LeadAssignmentService",
+    "salescompass.crm.v1.SharingService",
 ];
 
 #[derive(Debug, Clone, Deserialize)]
@@ -256,6 +257,10 @@ impl Application {
         .add_service(guarded!(
             pb::lead_assignment_service_server::LeadAssignmentServiceServer<_>,
             api::assignment::AssignmentApi::new(pg_store.clone())
+        ))
+        .add_service(guarded!(
+            pb::sharing_service_server::SharingServiceServer<_>,
+            api::sharing::SharingApi::new(pg_store.clone())
         ))
         .add_service(guarded!(
             pb::duplicate_service_server::DuplicateServiceServer<_>,

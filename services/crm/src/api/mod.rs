@@ -21,6 +21,7 @@ pub mod quotes;
 pub mod read_mask;
 pub mod search;
 pub mod settings;
+pub mod sharing;
 
 use std::sync::Arc;
 

@@ -28,6 +28,7 @@ pub mod pricing;
 pub mod quote;
 pub mod search;
 pub mod settings;
+pub mod sharing;
 pub mod text;
 pub mod violations;
 pub mod visibility;

@@ -5,7 +5,10 @@ use sqlx::postgres::PgRow;
 use uuid::Uuid;
 
 use super::page::{PageSql, fetch_page};
-use super::{PgStore, Tx, check_owner, check_reference, custom_fields, now, publish, scope};
+use super::{
+    PgStore, Tx, check_owner, check_reassign, check_reference, custom_fields, now, publish,
+    reaches, record_scope, scope,
+};
 use crate::domain::account::{Account, AccountData, AccountPatch, Address};
 use crate::domain::duplicates::Probe;
 use crate::domain::money::Money;
@@ -162,18 +165,34 @@ async fn fetch(tx: &mut Tx, id: Uuid, lock: bool) -> Result<Option<Account>> {
     row.as_ref().map(from_row).transpose()
 }
 
-/// A live account the viewer reaches for `access`.
+/// A live account the viewer reaches for `access` by ownership, hierarchy or role; shares do
+/// not count (see [`reachable`]).
 pub(crate) async fn visible(
     tx: &mut Tx,
     viewer: Viewer,
     id: Uuid,
     access: Access,
 ) -> Result<Option<Account>> {
-    let Some(account) = fetch(tx, id, access == Access::Write).await? else {
+    let Some(account) = fetch(tx, id, access != Access::Read).await? else {
         return Ok(None);
     };
     let scope = scope(tx, viewer, RecordKind::Account, access).await?;
     Ok(scope.allows(account.data.owner_id).then_some(account))
+}
+
+/// As [`visible`], for the account's own RPCs: a share of it with the viewer counts too.
+async fn reachable(
+    tx: &mut Tx,
+    viewer: Viewer,
+    id: Uuid,
+    access: Access,
+) -> Result<Option<Account>> {
+    let Some(account) = fetch(tx, id, access != Access::Read).await? else {
+        return Ok(None);
+    };
+    let owner = account.data.owner_id;
+    let reached = reaches(tx, viewer, RecordKind::Account, access, id, owner).await?;
+    Ok(reached.then_some(account))
 }
 
 /// Inserts a new account (references already checked) and enqueues `crm.account.created`.
@@ -297,7 +316,7 @@ impl PgStore {
 
     pub(super) async fn account_impl(&self, viewer: Viewer, id: Uuid) -> Result<Option<Account>> {
         let mut tx = self.tx(viewer).await?;
-        let account = visible(&mut tx, viewer, id, Access::Read).await?;
+        let account = reachable(&mut tx, viewer, id, Access::Read).await?;
         tx.commit().await?;
         Ok(account)
     }
@@ -309,7 +328,7 @@ impl PgStore {
         query: ListQuery,
     ) -> Result<Page<Account>> {
         let mut tx = self.tx(viewer).await?;
-        let read = scope(&mut tx, viewer, RecordKind::Account, Access::Read).await?;
+        let read = record_scope(&mut tx, viewer, RecordKind::Account, Access::Read).await?;
         let query =
             custom_fields::resolve_filter(&mut tx, RecordKind::Account, CUSTOM_COLUMN, query)
                 .await?;
@@ -326,7 +345,7 @@ impl PgStore {
         patch: AccountPatch,
     ) -> Result<Option<Account>> {
         let mut tx = self.tx(viewer).await?;
-        let Some(before) = visible(&mut tx, viewer, id, Access::Write).await? else {
+        let Some(before) = reachable(&mut tx, viewer, id, Access::Write).await? else {
             return Ok(None);
         };
         let new_custom_fields = patch.custom_fields.is_some();
@@ -340,8 +359,8 @@ impl PgStore {
             return Ok(Some(before));
         }
         if after.owner_id != before.data.owner_id {
-            let write = scope(&mut tx, viewer, RecordKind::Account, Access::Write).await?;
-            check_owner(&mut tx, viewer, &write, after.owner_id).await?;
+            let (from, to) = (before.data.owner_id, after.owner_id);
+            check_reassign(&mut tx, viewer, RecordKind::Account, from, to).await?;
         }
         if let Some(parent) = after.parent_account_id
             && after.parent_account_id != before.data.parent_account_id
@@ -415,7 +434,7 @@ impl PgStore {
     #[tracing::instrument(name = "crm.postgres.delete_account", skip_all, fields(tenant_id = %viewer.tenant_id))]
     pub(super) async fn delete_account_impl(&self, viewer: Viewer, id: Uuid) -> Result<bool> {
         let mut tx = self.tx(viewer).await?;
-        let Some(account) = visible(&mut tx, viewer, id, Access::Write).await? else {
+        let Some(account) = reachable(&mut tx, viewer, id, Access::Control).await? else {
             return Ok(false);
         };
         sqlx::query("UPDATE accounts SET deleted_at = now() WHERE id = $1")

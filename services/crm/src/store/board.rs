@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::opportunities::{LISTING as OPPORTUNITIES, PAGE, from_row};
 use super::page::fetch_page;
-use super::{PgStore, Tx, pipelines, push_scope, scope, users};
+use super::{PgStore, Tx, pipelines, push_scope, record_scope, users};
 use crate::domain::forecast::{ForecastCategory, ForecastQuery, OwnerFilter, Sums, categorize};
 use crate::domain::opportunity::Opportunity;
 use crate::domain::pipeline::{Stage, StageCategory};
@@ -127,7 +127,7 @@ async fn stage_totals(
          WHERE o.deleted_at IS NULL AND o.pipeline_id = ",
     );
     qb.push_bind(pipeline_id);
-    push_scope(&mut qb, "o.owner_id", read);
+    push_scope(&mut qb, "o.owner_id", "o.id", read);
     qb.push(" GROUP BY o.stage_id, o.amount_currency");
     let rows = qb.build().fetch_all(&mut **tx).await?;
     let mut totals: BTreeMap<Uuid, (i64, BTreeMap<&'static str, CurrencyTotal>)> = BTreeMap::new();
@@ -157,20 +157,18 @@ async fn stage_totals(
     Ok(totals)
 }
 
-/// The owners a forecast counts: the requested ones, within the viewer's read scope.
-async fn forecast_owners(tx: &mut Tx, read: Scope, filter: OwnerFilter) -> Result<Scope> {
-    let requested = match filter {
-        OwnerFilter::Everyone => return Ok(read),
-        OwnerFilter::Owner(owner) => vec![owner],
+/// The owners a forecast is asked for (`None`: everyone); it counts their opportunities
+/// within the viewer's read scope, shared ones included.
+async fn forecast_owners(tx: &mut Tx, filter: OwnerFilter) -> Result<Option<Vec<Uuid>>> {
+    Ok(match filter {
+        OwnerFilter::Everyone => None,
+        OwnerFilter::Owner(owner) => Some(vec![owner]),
         OwnerFilter::TeamOf(manager) => {
             let mut team = vec![manager];
             team.extend(users::reports(tx, manager).await?);
-            team
+            Some(team)
         }
-    };
-    Ok(Scope::Owners(
-        requested.into_iter().filter(|o| read.allows(*o)).collect(),
-    ))
+    })
 }
 
 #[async_trait]
@@ -186,7 +184,7 @@ impl BoardStore for PgStore {
         let Some(pipeline) = pipelines::load_one(&mut tx, pipeline_id).await? else {
             return Ok(None);
         };
-        let read = scope(&mut tx, viewer, RecordKind::Opportunity, Access::Read).await?;
+        let read = record_scope(&mut tx, viewer, RecordKind::Opportunity, Access::Read).await?;
         let mut totals = stage_totals(&mut tx, pipeline.id, &read, &pipeline.stages).await?;
         let mut columns = Vec::with_capacity(pipeline.stages.len());
         for stage in pipeline.stages {
@@ -222,7 +220,7 @@ impl BoardStore for PgStore {
             Some((pipeline, _)) if pipeline == pipeline_id => {}
             _ => return Ok(None),
         }
-        let read = scope(&mut tx, viewer, RecordKind::Opportunity, Access::Read).await?;
+        let read = record_scope(&mut tx, viewer, RecordKind::Opportunity, Access::Read).await?;
         let query = stage_query(stage_id, page_size, after)?;
         let page = fetch_page(&mut tx, &PAGE, &read, &query, from_row, |o| o.id).await?;
         tx.commit().await?;
@@ -232,8 +230,8 @@ impl BoardStore for PgStore {
     #[tracing::instrument(name = "crm.postgres.forecast", skip_all, fields(tenant_id = %viewer.tenant_id))]
     async fn forecast(&self, viewer: Viewer, query: ForecastQuery) -> Result<Vec<ForecastLine>> {
         let mut tx = self.tx(viewer).await?;
-        let read = scope(&mut tx, viewer, RecordKind::Opportunity, Access::Read).await?;
-        let owners = forecast_owners(&mut tx, read, query.owners).await?;
+        let read = record_scope(&mut tx, viewer, RecordKind::Opportunity, Access::Read).await?;
+        let owners = forecast_owners(&mut tx, query.owners).await?;
         let mut qb = QueryBuilder::<Postgres>::new(
             "SELECT s.category, s.probability, o.amount_currency, count(*) AS n,
                  sum(o.amount_units::numeric * 1000000000 + o.amount_nanos)::text AS nanos
@@ -244,7 +242,12 @@ impl BoardStore for PgStore {
         qb.push_bind(query.start);
         qb.push(" AND ");
         qb.push_bind(query.end);
-        push_scope(&mut qb, "o.owner_id", &owners);
+        push_scope(&mut qb, "o.owner_id", "o.id", &read);
+        if let Some(owners) = owners {
+            qb.push(" AND o.owner_id = ANY(");
+            qb.push_bind(owners);
+            qb.push(")");
+        }
         if let Some(pipeline_id) = query.pipeline_id {
             qb.push(" AND o.pipeline_id = ");
             qb.push_bind(pipeline_id);

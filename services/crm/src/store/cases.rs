@@ -196,7 +196,7 @@ pub(crate) async fn case_scope(tx: &mut Tx, viewer: Viewer, access: Access) -> R
 }
 
 fn push_case_scope(qb: &mut QueryBuilder<Postgres>, scope: &Scope) {
-    if let Scope::Owners(owners) = scope {
+    if let Scope::Owners { owners, .. } = scope {
         qb.push(" AND (c.owner_id = ANY(");
         qb.push_bind(owners.clone());
         qb.push(") OR acc.owner_id = ANY(");

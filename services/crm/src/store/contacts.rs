@@ -5,7 +5,10 @@ use sqlx::postgres::PgRow;
 use uuid::Uuid;
 
 use super::page::{PageSql, fetch_page};
-use super::{PgStore, Tx, check_owner, check_reference, custom_fields, now, publish, scope};
+use super::{
+    PgStore, Tx, check_owner, check_reassign, check_reference, custom_fields, now, publish,
+    reaches, record_scope, scope,
+};
 use crate::domain::contact::{Consent, Contact, ContactData, ContactPatch, NewContact};
 use crate::domain::duplicates::Probe;
 use crate::domain::visibility::{Access, RecordKind, Viewer};
@@ -126,28 +129,50 @@ pub(crate) fn from_row(row: &PgRow) -> Result<Contact> {
     })
 }
 
+/// A live contact (any owner), locked for update unless only read.
+async fn fetch(tx: &mut Tx, id: Uuid, access: Access) -> Result<Option<Contact>> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM contacts c WHERE c.id = $1 AND c.deleted_at IS NULL{}",
+        if access == Access::Read {
+            ""
+        } else {
+            " FOR UPDATE"
+        }
+    )))
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// A live contact the viewer reaches for `access` by ownership, hierarchy or role; shares do
+/// not count (see [`reachable`]).
 pub(crate) async fn visible(
     tx: &mut Tx,
     viewer: Viewer,
     id: Uuid,
     access: Access,
 ) -> Result<Option<Contact>> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM contacts c WHERE c.id = $1 AND c.deleted_at IS NULL{}",
-        if access == Access::Write {
-            " FOR UPDATE"
-        } else {
-            ""
-        }
-    )))
-    .bind(id)
-    .fetch_optional(&mut **tx)
-    .await?;
-    let Some(contact) = row.as_ref().map(from_row).transpose()? else {
+    let Some(contact) = fetch(tx, id, access).await? else {
         return Ok(None);
     };
     let scope = scope(tx, viewer, RecordKind::Contact, access).await?;
     Ok(scope.allows(contact.data.owner_id).then_some(contact))
+}
+
+/// As [`visible`], for the contact's own RPCs: a share of it with the viewer counts too.
+async fn reachable(
+    tx: &mut Tx,
+    viewer: Viewer,
+    id: Uuid,
+    access: Access,
+) -> Result<Option<Contact>> {
+    let Some(contact) = fetch(tx, id, access).await? else {
+        return Ok(None);
+    };
+    let owner = contact.data.owner_id;
+    let reached = reaches(tx, viewer, RecordKind::Contact, access, id, owner).await?;
+    Ok(reached.then_some(contact))
 }
 
 /// Inserts a contact (references already checked) and enqueues `crm.contact.created`.
@@ -233,7 +258,7 @@ impl PgStore {
 
     pub(super) async fn contact_impl(&self, viewer: Viewer, id: Uuid) -> Result<Option<Contact>> {
         let mut tx = self.tx(viewer).await?;
-        let contact = visible(&mut tx, viewer, id, Access::Read).await?;
+        let contact = reachable(&mut tx, viewer, id, Access::Read).await?;
         tx.commit().await?;
         Ok(contact)
     }
@@ -245,7 +270,7 @@ impl PgStore {
         query: ListQuery,
     ) -> Result<Page<Contact>> {
         let mut tx = self.tx(viewer).await?;
-        let read = scope(&mut tx, viewer, RecordKind::Contact, Access::Read).await?;
+        let read = record_scope(&mut tx, viewer, RecordKind::Contact, Access::Read).await?;
         let query =
             custom_fields::resolve_filter(&mut tx, RecordKind::Contact, CUSTOM_COLUMN, query)
                 .await?;
@@ -262,7 +287,7 @@ impl PgStore {
         patch: ContactPatch,
     ) -> Result<Option<Contact>> {
         let mut tx = self.tx(viewer).await?;
-        let Some(before) = visible(&mut tx, viewer, id, Access::Write).await? else {
+        let Some(before) = reachable(&mut tx, viewer, id, Access::Write).await? else {
             return Ok(None);
         };
         let at = now();
@@ -277,8 +302,8 @@ impl PgStore {
             return Ok(Some(before));
         }
         if after.owner_id != before.data.owner_id {
-            let write = scope(&mut tx, viewer, RecordKind::Contact, Access::Write).await?;
-            check_owner(&mut tx, viewer, &write, after.owner_id).await?;
+            let (from, to) = (before.data.owner_id, after.owner_id);
+            check_reassign(&mut tx, viewer, RecordKind::Contact, from, to).await?;
         }
         if let Some(account) = after.account_id
             && after.account_id != before.data.account_id
@@ -335,7 +360,7 @@ impl PgStore {
     #[tracing::instrument(name = "crm.postgres.delete_contact", skip_all, fields(tenant_id = %viewer.tenant_id))]
     pub(super) async fn delete_contact_impl(&self, viewer: Viewer, id: Uuid) -> Result<bool> {
         let mut tx = self.tx(viewer).await?;
-        let Some(contact) = visible(&mut tx, viewer, id, Access::Write).await? else {
+        let Some(contact) = reachable(&mut tx, viewer, id, Access::Control).await? else {
             return Ok(false);
         };
         sqlx::query("UPDATE contacts SET deleted_at = now() WHERE id = $1")

@@ -5,8 +5,9 @@
 use service_errors::Conflict;
 use sqlx::Row;
 use sqlx::postgres::PgRow;
+use uuid::Uuid;
 
-use super::{PgStore, Tx, scope};
+use super::{PgStore, Tx, scope, sharing};
 use crate::domain::duplicates::{Candidate, Duplicates, Probe, Rule};
 use crate::domain::visibility::{Access, RecordKind, Viewer};
 use crate::error::{Error, Result};
@@ -144,10 +145,16 @@ async fn find(tx: &mut Tx, viewer: Viewer, probe: &Probe) -> Result<Duplicates> 
             scopes.push((kind, scope(tx, viewer, kind, Access::Read).await?));
         }
     }
-    Ok(Duplicates::sort(found, |c| {
+    let owned = |c: &Candidate| {
         scopes
             .iter()
             .any(|(kind, scope)| *kind == c.kind && scope.allows(c.owner_id))
+    };
+    // Records shared with the viewer are readable too: named, not counted as hidden.
+    let others: Vec<Uuid> = found.iter().filter(|c| !owned(c)).map(|c| c.id).collect();
+    let shared = sharing::shared_among(tx, viewer.user_id, &others).await?;
+    Ok(Duplicates::sort(found, |c| {
+        owned(c) || shared.contains(&c.id)
     }))
 }
 

@@ -8,7 +8,7 @@ use sqlx::Row;
 use sqlx::postgres::PgRow;
 use uuid::Uuid;
 
-use super::{PgStore, Tx, activities, cases, scope};
+use super::{PgStore, Tx, activities, cases, reaches};
 use crate::domain::activity::{RecordRef, RecordType};
 use crate::domain::history::{FieldChange, TimelineEntry, TimelineItem};
 use crate::domain::opportunity::StageChange;
@@ -37,7 +37,7 @@ pub trait HistoryStore: Send + Sync + 'static {
     ) -> Result<Option<Page<TimelineEntry>>>;
 }
 
-/// Whether `record` is a live record of this tenant the viewer may read.
+/// Whether `record` is a live record of this tenant the viewer may read (a share of it counts).
 pub(crate) async fn record_visible(tx: &mut Tx, viewer: Viewer, record: RecordRef) -> Result<bool> {
     let kind = match record.record_type {
         RecordType::Case => {
@@ -60,7 +60,7 @@ pub(crate) async fn record_visible(tx: &mut Tx, viewer: Viewer, record: RecordRe
     .fetch_optional(&mut **tx)
     .await?;
     match owner {
-        Some(owner) => Ok(scope(tx, viewer, kind, Access::Read).await?.allows(owner)),
+        Some(owner) => reaches(tx, viewer, kind, Access::Read, record.id, owner).await,
         None => Ok(false),
     }
 }

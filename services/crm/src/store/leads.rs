@@ -6,8 +6,8 @@ use uuid::Uuid;
 
 use super::page::{PageSql, fetch_page};
 use super::{
-    PgStore, Tx, accounts, assignment, check_owner, contacts, custom_fields, now, opportunities,
-    publish, scope, today,
+    PgStore, Tx, accounts, assignment, check_owner, check_reassign, contacts, custom_fields, now,
+    opportunities, publish, reaches, record_scope, scope, today,
 };
 use crate::domain::conversion::{
     AccountTarget, Conversion, ConvertError, ConvertOptions, plan as plan_conversion,
@@ -199,28 +199,44 @@ pub(crate) fn from_row(row: &PgRow) -> Result<Lead> {
     })
 }
 
+/// A live lead (any owner), locked for update unless only read.
+async fn fetch(tx: &mut Tx, id: Uuid, access: Access) -> Result<Option<Lead>> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM leads l WHERE l.id = $1 AND l.deleted_at IS NULL{}",
+        if access == Access::Read {
+            ""
+        } else {
+            " FOR UPDATE"
+        }
+    )))
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// A live lead the viewer reaches for `access` by ownership, hierarchy or role; shares do not
+/// count (see [`reachable`]).
 pub(crate) async fn visible(
     tx: &mut Tx,
     viewer: Viewer,
     id: Uuid,
     access: Access,
 ) -> Result<Option<Lead>> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM leads l WHERE l.id = $1 AND l.deleted_at IS NULL{}",
-        if access == Access::Write {
-            " FOR UPDATE"
-        } else {
-            ""
-        }
-    )))
-    .bind(id)
-    .fetch_optional(&mut **tx)
-    .await?;
-    let Some(lead) = row.as_ref().map(from_row).transpose()? else {
+    let Some(lead) = fetch(tx, id, access).await? else {
         return Ok(None);
     };
     let scope = scope(tx, viewer, RecordKind::Lead, access).await?;
     Ok(scope.allows(lead.data.owner_id).then_some(lead))
+}
+
+/// As [`visible`], for the lead's own RPCs: a share of it with the viewer counts too.
+async fn reachable(tx: &mut Tx, viewer: Viewer, id: Uuid, access: Access) -> Result<Option<Lead>> {
+    let Some(lead) = fetch(tx, id, access).await? else {
+        return Ok(None);
+    };
+    let reached = reaches(tx, viewer, RecordKind::Lead, access, id, lead.data.owner_id).await?;
+    Ok(reached.then_some(lead))
 }
 
 async fn write_row(tx: &mut Tx, lead: &Lead) -> Result<()> {
@@ -348,7 +364,7 @@ impl PgStore {
 
     pub(super) async fn lead_impl(&self, viewer: Viewer, id: Uuid) -> Result<Option<Lead>> {
         let mut tx = self.tx(viewer).await?;
-        let lead = visible(&mut tx, viewer, id, Access::Read).await?;
+        let lead = reachable(&mut tx, viewer, id, Access::Read).await?;
         tx.commit().await?;
         Ok(lead)
     }
@@ -360,7 +376,7 @@ impl PgStore {
         query: ListQuery,
     ) -> Result<Page<Lead>> {
         let mut tx = self.tx(viewer).await?;
-        let read = scope(&mut tx, viewer, RecordKind::Lead, Access::Read).await?;
+        let read = record_scope(&mut tx, viewer, RecordKind::Lead, Access::Read).await?;
         let query =
             custom_fields::resolve_filter(&mut tx, RecordKind::Lead, CUSTOM_COLUMN, query).await?;
         let page = fetch_page(&mut tx, &PAGE, &read, &query, from_row, |l| l.id).await?;
@@ -376,7 +392,7 @@ impl PgStore {
         patch: LeadPatch,
     ) -> Result<Option<Lead>> {
         let mut tx = self.tx(viewer).await?;
-        let Some(before) = visible(&mut tx, viewer, id, Access::Write).await? else {
+        let Some(before) = reachable(&mut tx, viewer, id, Access::Write).await? else {
             return Ok(None);
         };
         if before.converted.is_some() {
@@ -395,8 +411,8 @@ impl PgStore {
             return Ok(Some(before));
         }
         if after.owner_id != before.data.owner_id {
-            let write = scope(&mut tx, viewer, RecordKind::Lead, Access::Write).await?;
-            check_owner(&mut tx, viewer, &write, after.owner_id).await?;
+            let (from, to) = (before.data.owner_id, after.owner_id);
+            check_reassign(&mut tx, viewer, RecordKind::Lead, from, to).await?;
         }
         let updated = Lead {
             data: after,
@@ -422,7 +438,7 @@ impl PgStore {
     #[tracing::instrument(name = "crm.postgres.delete_lead", skip_all, fields(tenant_id = %viewer.tenant_id))]
     pub(super) async fn delete_lead_impl(&self, viewer: Viewer, id: Uuid) -> Result<bool> {
         let mut tx = self.tx(viewer).await?;
-        let Some(lead) = visible(&mut tx, viewer, id, Access::Write).await? else {
+        let Some(lead) = reachable(&mut tx, viewer, id, Access::Control).await? else {
             return Ok(false);
         };
         sqlx::query("UPDATE leads SET deleted_at = now() WHERE id = $1")
@@ -454,7 +470,7 @@ impl PgStore {
         options: ConvertOptions,
     ) -> Result<Option<Conversion>> {
         let mut tx = self.tx(viewer).await?;
-        let Some(lead) = visible(&mut tx, viewer, id, Access::Write).await? else {
+        let Some(lead) = reachable(&mut tx, viewer, id, Access::Control).await? else {
             return Ok(None);
         };
         let plan = plan_conversion(&lead, options, today()).map_err(|e| match e {

@@ -25,6 +25,7 @@ pub mod pipelines;
 pub mod quotes;
 pub mod search;
 pub mod settings;
+pub mod sharing;
 pub mod tenant_state;
 pub mod users;
 
@@ -39,7 +40,8 @@ use crate::domain::duplicates::{Duplicates, Probe};
 use crate::domain::lead::{Lead, LeadData, LeadPatch};
 use crate::domain::opportunity::{NewOpportunity, Opportunity, OpportunityPatch, StageChange};
 use crate::domain::pipeline::{NewPipeline, Pipeline};
-use crate::domain::visibility::{Access, Reach, RecordKind, Scope, Viewer, reach};
+use crate::domain::sharing::ShareAccess;
+use crate::domain::visibility::{Access, Admission, Reach, RecordKind, Scope, Viewer, reach};
 use crate::error::{Error, Result};
 use crate::events::publish::Record;
 use crate::listing::{ListQuery, Page};
@@ -212,13 +214,112 @@ pub(crate) async fn scope(
     Ok(Scope::resolve(reach, viewer.user_id, Vec::new))
 }
 
-/// ` AND <owner_column> = ANY($n)` unless the scope is everything.
-pub(crate) fn push_scope(qb: &mut QueryBuilder<Postgres>, owner_column: &str, scope: &Scope) {
-    if let Scope::Owners(owners) = scope {
-        qb.push(format_args!(" AND {owner_column} = ANY("));
-        qb.push_bind(owners.clone());
-        qb.push(")");
+/// [`scope`] plus the `kind` records shared with the viewer at a level granting `access`: for
+/// the records' own read and edit paths (lists, search, board, forecast, duplicates), never for
+/// what hangs off a record (activities, cases, quotes) or references to it.
+pub(crate) async fn record_scope(
+    tx: &mut Tx,
+    viewer: Viewer,
+    kind: RecordKind,
+    access: Access,
+) -> Result<Scope> {
+    Ok(scope(tx, viewer, kind, access)
+        .await?
+        .with_shares(viewer.user_id, kind, access))
+}
+
+/// ` AND <owner_column> = ANY($n)` unless the scope is everything; with shares,
+/// ` AND (<owner_column> = ANY($n) OR <id_column> = ANY(ARRAY(<the viewer's shared ids>)))`.
+/// The shared ids are an init plan evaluated once (index-only on `record_shares_user_idx`), so
+/// the planner can still combine it with the owner index instead of probing per row.
+pub(crate) fn push_scope(
+    qb: &mut QueryBuilder<Postgres>,
+    owner_column: &str,
+    id_column: &str,
+    scope: &Scope,
+) {
+    let Scope::Owners {
+        owners,
+        shared_with,
+    } = scope
+    else {
+        return;
+    };
+    qb.push(format_args!(" AND ({owner_column} = ANY("));
+    qb.push_bind(owners.clone());
+    qb.push(")");
+    if let Some(shared) = shared_with {
+        qb.push(format_args!(
+            " OR {id_column} = ANY(ARRAY(SELECT s.record_id FROM record_shares s WHERE s.user_id = "
+        ));
+        qb.push_bind(shared.user_id);
+        qb.push(" AND s.record_type = ");
+        qb.push_bind(shared.kind.name());
+        let levels = shared.levels();
+        if levels.len() < ShareAccess::granting(Access::Read).len() {
+            qb.push(" AND s.access = ANY(");
+            qb.push_bind(levels.iter().map(|l| l.as_str()).collect::<Vec<_>>());
+            qb.push(")");
+        }
+        qb.push("))");
     }
+    qb.push(")");
+}
+
+/// Whether the viewer reaches the `kind` record `id`, owned by `owner`, for `access`: by
+/// ownership, hierarchy or role, else by a share of the record with them. A share too weak for
+/// `access` is PERMISSION_DENIED rather than a miss: the viewer can read the record anyway.
+pub(crate) async fn reaches(
+    tx: &mut Tx,
+    viewer: Viewer,
+    kind: RecordKind,
+    access: Access,
+    id: Uuid,
+    owner: Uuid,
+) -> Result<bool> {
+    let scope = scope(tx, viewer, kind, access).await?;
+    // Only a record outside the viewer's own reach costs the share lookup.
+    let share = if scope.allows(owner) {
+        None
+    } else {
+        sharing::access_of(tx, kind, id, viewer.user_id).await?
+    };
+    match scope.admits(owner, share, access) {
+        Admission::Granted => Ok(true),
+        Admission::Hidden => Ok(false),
+        Admission::Refused(share) => Err(Error::PermissionDenied(match (share, access) {
+            (ShareAccess::Read, Access::Write) => {
+                format!("the {} is shared with you read-only", kind.name())
+            }
+            _ => format!(
+                "the {} is shared with you: only its owner, their managers or an admin may \
+                 delete, reassign, merge, convert or share it",
+                kind.name()
+            ),
+        })),
+    }
+}
+
+/// The owner of a record reached through an EDIT share stays: only the owner's side reassigns.
+pub(crate) async fn check_reassign(
+    tx: &mut Tx,
+    viewer: Viewer,
+    kind: RecordKind,
+    from: Uuid,
+    to: Uuid,
+) -> Result<()> {
+    let write = scope(tx, viewer, kind, Access::Control).await?;
+    if !write.allows(from) {
+        return Err(Error::invalid(
+            "owner_id",
+            format!(
+                "the {} is shared with you: only its owner, their managers or an admin may \
+                 reassign it",
+                kind.name()
+            ),
+        ));
+    }
+    check_owner(tx, viewer, &write, to).await
 }
 
 /// A record may be handed to `owner` when that is the viewer, or an active user in the viewer's

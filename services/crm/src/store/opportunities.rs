@@ -8,7 +8,8 @@ use super::accounts::money_from;
 use super::page::{PageSql, fetch_page};
 use super::pipelines::{self, stage_from_row};
 use super::{
-    PgStore, Tx, check_owner, check_reference, custom_fields, now, publish, scope, today, users,
+    PgStore, Tx, check_owner, check_reassign, check_reference, custom_fields, now, publish,
+    reaches, record_scope, scope, today, users,
 };
 use crate::domain::FieldViolation;
 use crate::domain::opportunity::{
@@ -173,30 +174,52 @@ pub(crate) fn from_row(row: &PgRow) -> Result<Opportunity> {
     })
 }
 
+/// A live opportunity (any owner), locked for update unless only read.
+async fn fetch(tx: &mut Tx, id: Uuid, access: Access) -> Result<Option<Opportunity>> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} {FROM} WHERE o.id = $1 AND o.deleted_at IS NULL{}",
+        if access == Access::Read {
+            ""
+        } else {
+            " FOR UPDATE OF o"
+        }
+    )))
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// A live opportunity the viewer reaches for `access` by ownership, hierarchy or role; shares
+/// do not count (see [`reachable`]): quotes follow the opportunity's owner.
 pub(crate) async fn visible(
     tx: &mut Tx,
     viewer: Viewer,
     id: Uuid,
     access: Access,
 ) -> Result<Option<Opportunity>> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} {FROM} WHERE o.id = $1 AND o.deleted_at IS NULL{}",
-        if access == Access::Write {
-            " FOR UPDATE OF o"
-        } else {
-            ""
-        }
-    )))
-    .bind(id)
-    .fetch_optional(&mut **tx)
-    .await?;
-    let Some(opportunity) = row.as_ref().map(from_row).transpose()? else {
+    let Some(opportunity) = fetch(tx, id, access).await? else {
         return Ok(None);
     };
     let scope = scope(tx, viewer, RecordKind::Opportunity, access).await?;
     Ok(scope
         .allows(opportunity.data.owner_id)
         .then_some(opportunity))
+}
+
+/// As [`visible`], for the opportunity's own RPCs: a share of it with the viewer counts too.
+async fn reachable(
+    tx: &mut Tx,
+    viewer: Viewer,
+    id: Uuid,
+    access: Access,
+) -> Result<Option<Opportunity>> {
+    let Some(opportunity) = fetch(tx, id, access).await? else {
+        return Ok(None);
+    };
+    let owner = opportunity.data.owner_id;
+    let reached = reaches(tx, viewer, RecordKind::Opportunity, access, id, owner).await?;
+    Ok(reached.then_some(opportunity))
 }
 
 /// The pipeline and open stage a new opportunity goes to.
@@ -392,9 +415,16 @@ async fn check_links(
     data: &OpportunityData,
     before: Option<&OpportunityData>,
 ) -> Result<()> {
-    if before.is_none_or(|b| b.owner_id != data.owner_id) {
-        let write = scope(tx, viewer, RecordKind::Opportunity, Access::Write).await?;
-        check_owner(tx, viewer, &write, data.owner_id).await?;
+    match before {
+        None => {
+            let write = scope(tx, viewer, RecordKind::Opportunity, Access::Write).await?;
+            check_owner(tx, viewer, &write, data.owner_id).await?;
+        }
+        Some(b) if b.owner_id != data.owner_id => {
+            let kind = RecordKind::Opportunity;
+            check_reassign(tx, viewer, kind, b.owner_id, data.owner_id).await?;
+        }
+        Some(_) => {}
     }
     check_split_users(tx, data, before).await?;
     if let Some(account) = data.account_id
@@ -482,7 +512,7 @@ impl PgStore {
         id: Uuid,
     ) -> Result<Option<Opportunity>> {
         let mut tx = self.tx(viewer).await?;
-        let opportunity = visible(&mut tx, viewer, id, Access::Read).await?;
+        let opportunity = reachable(&mut tx, viewer, id, Access::Read).await?;
         tx.commit().await?;
         Ok(opportunity)
     }
@@ -494,7 +524,7 @@ impl PgStore {
         query: ListQuery,
     ) -> Result<Page<Opportunity>> {
         let mut tx = self.tx(viewer).await?;
-        let read = scope(&mut tx, viewer, RecordKind::Opportunity, Access::Read).await?;
+        let read = record_scope(&mut tx, viewer, RecordKind::Opportunity, Access::Read).await?;
         let query =
             custom_fields::resolve_filter(&mut tx, RecordKind::Opportunity, CUSTOM_COLUMN, query)
                 .await?;
@@ -511,7 +541,7 @@ impl PgStore {
         patch: OpportunityPatch,
     ) -> Result<Option<Opportunity>> {
         let mut tx = self.tx(viewer).await?;
-        let Some(before) = visible(&mut tx, viewer, id, Access::Write).await? else {
+        let Some(before) = reachable(&mut tx, viewer, id, Access::Write).await? else {
             return Ok(None);
         };
         let new_custom_fields = patch.custom_fields.is_some();
@@ -553,7 +583,7 @@ impl PgStore {
     #[tracing::instrument(name = "crm.postgres.delete_opportunity", skip_all, fields(tenant_id = %viewer.tenant_id))]
     pub(super) async fn delete_opportunity_impl(&self, viewer: Viewer, id: Uuid) -> Result<bool> {
         let mut tx = self.tx(viewer).await?;
-        let Some(opportunity) = visible(&mut tx, viewer, id, Access::Write).await? else {
+        let Some(opportunity) = reachable(&mut tx, viewer, id, Access::Control).await? else {
             return Ok(false);
         };
         sqlx::query("UPDATE opportunities SET deleted_at = now() WHERE id = $1")
@@ -584,7 +614,7 @@ impl PgStore {
         lost_reason: String,
     ) -> Result<Option<Opportunity>> {
         let mut tx = self.tx(viewer).await?;
-        let Some(before) = visible(&mut tx, viewer, id, Access::Write).await? else {
+        let Some(before) = reachable(&mut tx, viewer, id, Access::Write).await? else {
             return Ok(None);
         };
         let (target_pipeline, to) = pipelines::stage(&mut tx, stage_id)
@@ -661,7 +691,10 @@ impl PgStore {
         id: Uuid,
     ) -> Result<Option<Vec<StageChange>>> {
         let mut tx = self.tx(viewer).await?;
-        if visible(&mut tx, viewer, id, Access::Read).await?.is_none() {
+        if reachable(&mut tx, viewer, id, Access::Read)
+            .await?
+            .is_none()
+        {
             return Ok(None);
         }
         let rows = sqlx::query(

@@ -30,7 +30,9 @@ pub async fn fetch_page<T>(
     map: impl Fn(&PgRow) -> Result<T>,
     id_of: impl Fn(&T) -> Uuid,
 ) -> Result<Page<T>> {
-    let push = |qb: &mut QueryBuilder<Postgres>| push_scope(qb, sql.owner_column, scope);
+    let push = |qb: &mut QueryBuilder<Postgres>| {
+        push_scope(qb, sql.owner_column, sql.id_column, scope);
+    };
     fetch_page_scoped(tx, sql, push, query, map, id_of).await
 }
 

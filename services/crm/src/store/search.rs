@@ -9,7 +9,7 @@
 use async_trait::async_trait;
 use sqlx::{Postgres, QueryBuilder, Row};
 
-use super::{PgStore, push_scope, scope};
+use super::{PgStore, push_scope, record_scope};
 use crate::domain::search::{FUZZY_THRESHOLD, Hit, Hits, SearchQuery};
 use crate::domain::visibility::{Access, RecordKind, Viewer};
 use crate::error::{Error, Result};
@@ -108,7 +108,7 @@ impl SearchStore for PgStore {
         qb.push(", 'MaxWords=20, MinWords=5, MaxFragments=1') AS snippet, score FROM (");
         for (i, kind) in query.kinds.iter().enumerate() {
             let s = source(*kind);
-            let read = scope(&mut tx, viewer, *kind, Access::Read).await?;
+            let read = record_scope(&mut tx, viewer, *kind, Access::Read).await?;
             if i > 0 {
                 qb.push(" UNION ALL ");
             }
@@ -129,7 +129,7 @@ impl SearchStore for PgStore {
             qb.push(" OR ");
             qb.push_bind(text.to_owned());
             qb.push(format_args!(" OPERATOR(public.<%) {})", s.fuzzy));
-            push_scope(&mut qb, "r.owner_id", &read);
+            push_scope(&mut qb, "r.owner_id", "r.id", &read);
         }
         qb.push(" ORDER BY exact DESC, score DESC, kind, id LIMIT ");
         qb.push_bind(i64::from(query.limit) + 1);

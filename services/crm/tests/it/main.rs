@@ -23,5 +23,6 @@ mod opportunities;
 mod pipelines;
 mod quotes;
 mod search;
+mod sharing;
 mod tenancy;
 mod visibility;

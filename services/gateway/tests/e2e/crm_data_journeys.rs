@@ -1,13 +1,14 @@
 //! The CRM journeys of the data screens over REST: a CSV import job of a 10,000-row file in
 //! chunks with its bad rows reported, a paged CSV export of a filtered list, read masks, search
-//! scoped to what the caller may read, and a support case that misses its SLA.
+//! scoped to what the caller may read, a lead shared with a colleague, and a support case that
+//! misses its SLA.
 
 use base64::Engine as _;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::crm_journeys::{CrmPlatform, crm_platform};
-use crate::helpers::{PASSWORD, expect_problem};
+use crate::helpers::{PASSWORD, expect_json, expect_problem};
 
 const ROWS: usize = 10_000;
 /// What a browser would send per request: well under the gateway's JSON body limit once
@@ -357,4 +358,100 @@ async fn a_case_that_misses_its_sla_is_marked_breached_and_listed() {
         )
         .await;
     assert_eq!(responded["slaBreached"], true);
+}
+
+#[tokio::test]
+async fn a_rep_shares_a_lead_with_a_colleague_and_takes_it_back_over_rest() {
+    let crm = crm_platform().await;
+    let p = &crm.platform;
+    let tenant = p.tenant("sharing").await;
+    let mut reps = Vec::new();
+    for name in ["ada", "bo"] {
+        let user = p.create_user(&tenant, name, "ROLE_SALES_REP").await;
+        let token = p
+            .login(
+                &tenant.slug,
+                user["email"].as_str().expect("email"),
+                PASSWORD,
+            )
+            .await;
+        reps.push((user["id"].as_str().expect("id").to_owned(), token));
+    }
+    let [(_, ada), (bo_id, bo)] = &reps[..] else {
+        unreachable!("two reps")
+    };
+    let lead = crm
+        .call(
+            Method::POST,
+            "/v1/leads",
+            ada,
+            Some(json!({"lastName": "Shared", "company": "Initech"})),
+        )
+        .await;
+    let lead_path = format!("/v1/leads/{}", lead["id"].as_str().expect("lead id"));
+    let response = p
+        .authed(Method::GET, &lead_path, bo)
+        .send()
+        .await
+        .expect("sent");
+    expect_problem(response, StatusCode::NOT_FOUND).await;
+
+    // Bo reaches the CRM through the tenants events; until then he is an unknown user.
+    let shares_path = format!("{lead_path}/shares");
+    let body = json!({"userId": bo_id, "access": "SHARE_ACCESS_READ"});
+    let share = testkit::poll_until(std::time::Duration::from_secs(30), || async {
+        let response = p
+            .authed(Method::POST, &shares_path, ada)
+            .json(&body)
+            .send()
+            .await
+            .expect("sent");
+        (response.status() == StatusCode::OK).then_some(response)
+    })
+    .await
+    .expect("the lead is shared once the CRM knows the colleague");
+    let share = expect_json(share, StatusCode::OK).await;
+    assert_eq!(share["userId"], bo_id.as_str(), "{share}");
+    assert_eq!(share["access"], "SHARE_ACCESS_READ");
+    assert_eq!(share["recordType"], "RECORD_TYPE_LEAD");
+
+    let read = crm.call(Method::GET, &lead_path, bo, None).await;
+    assert_eq!(read["id"], lead["id"]);
+    let listed = crm.call(Method::GET, &shares_path, ada, None).await;
+    assert_eq!(listed["shares"][0]["userId"], bo_id.as_str(), "{listed}");
+    // Read-only: Bo's change is refused, and so is a bad access level.
+    let response = p
+        .authed(Method::PATCH, &lead_path, bo)
+        .query(&[("updateMask", "lastName")])
+        .json(&json!({"lastName": "Mine"}))
+        .send()
+        .await
+        .expect("sent");
+    expect_problem(response, StatusCode::FORBIDDEN).await;
+    let response = p
+        .authed(Method::POST, &shares_path, ada)
+        .json(&json!({"userId": bo_id, "access": "SHARE_ACCESS_OWN"}))
+        .send()
+        .await
+        .expect("sent");
+    expect_problem(response, StatusCode::BAD_REQUEST).await;
+
+    let response = p
+        .authed(Method::DELETE, &format!("{shares_path}/{bo_id}"), ada)
+        .send()
+        .await
+        .expect("sent");
+    expect_json(response, StatusCode::OK).await;
+    let response = p
+        .authed(Method::GET, &lead_path, bo)
+        .send()
+        .await
+        .expect("sent");
+    expect_problem(response, StatusCode::NOT_FOUND).await;
+    let listed = crm.call(Method::GET, &shares_path, ada, None).await;
+    assert_eq!(
+        listed["shares"].as_array().map_or(0, Vec::len),
+        0,
+        "{listed}"
+    );
 }
