@@ -791,7 +791,9 @@ async fn a_won_deal_carries_its_accepted_quote_products_with_exact_net_amounts()
             .expect("won event of the deal");
         payload(event)
     };
-    let products: Vec<(String, String, String, i64, (i64, i32))> = won(&quoted.id)
+    // Product id, SKU, name, quantity, net amount (units, nanos).
+    type Carried = (String, String, String, i64, (i64, i32));
+    let products: Vec<Carried> = won(&quoted.id)
         .products
         .into_iter()
         .map(|p| {

@@ -351,6 +351,16 @@ fn pipeline_rates_replace_the_schedule_but_count_toward_attainment() {
 /// `(rule, tier, band, base, amount)` of each line.
 type ProductSummary = Vec<(Rule, Option<u32>, Option<u32>, Minor, Minor)>;
 
+/// Name, rules, quota, earlier credits, the credit, the expected lines.
+type ProductCase = (
+    &'static str,
+    Rules,
+    Option<Minor>,
+    Vec<Minor>,
+    Credit,
+    ProductSummary,
+);
+
 fn product_summary(lines: &[Line]) -> ProductSummary {
     lines
         .iter()
@@ -384,14 +394,7 @@ fn the_table_of_product_rates() {
         deal_cap: Some(500 * UNIT),
         ..product_rated(flat(50_000), &[(rated, 100_000)])
     };
-    let cases: Vec<(
-        &str,
-        Rules,
-        Option<Minor>,
-        Vec<Minor>,
-        Credit,
-        ProductSummary,
-    )> = vec![
+    let cases: Vec<ProductCase> = vec![
         (
             "product rate only: the whole deal is one rated product",
             graduated.clone(),
