@@ -55,6 +55,7 @@ fn main() {
             },
         ],
         pipeline_rates: vec![],
+        product_rates: vec![],
         deal_cap: Some(2_000_000),
         period_cap: Some(50_000_000),
     };
@@ -68,6 +69,7 @@ fn main() {
                         deal_id: Uuid::from_u128((rep * deals + i) as u128),
                         credited: amount,
                         pipeline_id: None,
+                        products: vec![],
                     })
                 })
                 .collect()

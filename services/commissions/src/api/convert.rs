@@ -5,10 +5,11 @@ use proto::commissions as pb;
 use uuid::Uuid;
 
 use super::{parse_day, period_kind};
-use crate::domain::engine::LineKind;
+use crate::domain::engine::{LineKind, Rule};
 use crate::domain::period::PeriodKind;
 use crate::domain::plan::{
-    Band, Effective, NewVersion, PipelineRate, Plan, PlanVersion, Rules, Schedule, Tier, TierMode,
+    Band, Effective, NewVersion, PipelineRate, Plan, PlanVersion, ProductRate, Rules, Schedule,
+    Tier, TierMode,
 };
 use crate::domain::statement::Status;
 use crate::domain::violations::Violations;
@@ -125,6 +126,25 @@ pub fn new_version(
             Err(_) => v.add(format!("pipeline_rates[{i}].pipeline_id"), "must be a UUID"),
         }
     }
+    let mut product_rates = Vec::new();
+    let mut product_ids_parsed = true;
+    for (i, p) in version.product_rates.iter().enumerate() {
+        match Uuid::parse_str(&p.product_id) {
+            Ok(product_id) => product_rates.push(ProductRate {
+                product_id,
+                rate: p.rate_millionths,
+            }),
+            Err(_) => {
+                v.add(format!("product_rates[{i}].product_id"), "must be a UUID");
+                product_ids_parsed = false;
+            }
+        }
+    }
+    if !product_ids_parsed {
+        // The rules check names entries by index; with an entry missing the indices would be
+        // wrong, so the rates are checked once every id parses.
+        product_rates.clear();
+    }
     let decimals = iso_currency::Currency::from_code(&version.currency_code)
         .and_then(|c| c.exponent())
         .map_or(0, u32::from);
@@ -145,6 +165,7 @@ pub fn new_version(
                 })
                 .collect(),
             pipeline_rates,
+            product_rates,
             deal_cap: cap(version.deal_cap_minor),
             period_cap: cap(version.period_cap_minor),
         }),
@@ -232,6 +253,14 @@ pub fn version(version: PlanVersion) -> pb::PlanVersion {
                 rate_millionths: p.rate,
             })
             .collect(),
+        product_rates: rules
+            .product_rates
+            .into_iter()
+            .map(|p| pb::ProductRate {
+                product_id: p.product_id.to_string(),
+                rate_millionths: p.rate,
+            })
+            .collect(),
         deal_cap_minor: rules.deal_cap.unwrap_or(0),
         period_cap_minor: rules.period_cap.unwrap_or(0),
         create_time: Some(timestamp(version.created_at)),
@@ -272,6 +301,10 @@ pub fn engine_line(line: crate::domain::engine::Line, currency: &str) -> pb::Lin
         band: one_based(line.band),
         amount_minor: line.amount,
         explanation: line.explanation,
+        product_id: match line.rule {
+            Rule::Product(product) => product.to_string(),
+            Rule::Schedule | Rule::Pipeline(_) | Rule::Cap => String::new(),
+        },
         ..Default::default()
     }
 }

@@ -7,6 +7,10 @@
 //!    range is cut at every tier boundary (graduated tiers) and every multiplier band boundary
 //!    (`quota × band start`, rounded half to even); each piece is one `Commission` line,
 //!    `piece × rate × multiplier`, rounded half to even.
+//!    A deal's products with a product rate come first: each occupies its share of the line's
+//!    net amount (never more than what is left of the credit) and is rated at its product rate,
+//!    cut at the band boundaries. The rest of the credit is rated by the pipeline rate or the
+//!    schedule.
 //! 2. Retroactive tiers rate the whole credit at the tier the new cumulative reached; when that
 //!    tier differs from the one before, a `RetroactiveTrueUp` line re-rates everything rated by
 //!    the schedule earlier in the period to the new tier (exact target, rounded once, minus what
@@ -20,6 +24,7 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::money::{self, MILLION, Minor, format_minor, format_multiplier, format_percent};
@@ -32,6 +37,20 @@ pub struct Credit {
     /// Credited bookings in minor units of the plan's currency (the split share of the amount).
     pub credited: Minor,
     pub pipeline_id: Option<Uuid>,
+    /// The deal's products (its accepted quote's lines), as shares of this credit, in quote
+    /// order; empty when the deal had no accepted quote.
+    pub products: Vec<ProductCredit>,
+}
+
+/// A participant's share of one product line of a won deal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductCredit {
+    pub product_id: Uuid,
+    /// As the quote line recorded them; for explanations.
+    pub sku: String,
+    pub name: String,
+    /// The split share of the line's net amount, in minor units of the plan's currency.
+    pub credited: Minor,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -71,6 +90,8 @@ pub enum Rule {
     Schedule,
     /// A pipeline-specific flat rate.
     Pipeline(Uuid),
+    /// A product-specific flat rate, on the product's net amount.
+    Product(Uuid),
     /// Caps rate nothing.
     Cap,
 }
@@ -151,31 +172,64 @@ pub fn calculate(
     let end = start + credit.credited;
     let pipeline = rules.pipeline_rate(credit.pipeline_id);
     let bands = BandEdges::new(rules, quota);
+    let currency = |amount| format_minor(amount, rules.decimals);
 
-    let mut cuts = vec![start, end];
-    cuts.extend(bands.edges_within(start, end));
+    // Product-rated lines first; the deal never earns on more than its credited amount, so a
+    // product takes at most what is left of it (nets above the amount: a quote-level discount).
+    let mut rest = start;
+    for product in &credit.products {
+        let Some(rate) = rules.product_rate(product.product_id) else {
+            continue;
+        };
+        let base = product.credited.clamp(0, end - rest);
+        if base == 0 {
+            continue;
+        }
+        let what = format!(
+            "product rate {} for {} ({})",
+            format_percent(rate.rate),
+            product.sku,
+            product.name
+        );
+        rate_pieces(
+            &mut lines,
+            rules,
+            &bands,
+            credit.deal_id,
+            rest,
+            rest + base,
+            &[],
+            |_| {
+                (
+                    Rule::Product(product.product_id),
+                    None,
+                    rate.rate,
+                    what.clone(),
+                )
+            },
+        );
+        rest += base;
+    }
+
+    // The rest of the credit: the pipeline rate, else the schedule.
+    let mut tier_edges = Vec::new();
     if pipeline.is_none()
         && let Schedule::Tiered {
             mode: TierMode::Graduated,
             tiers,
         } = &rules.schedule
     {
-        cuts.extend(
-            tiers
-                .iter()
-                .map(|t| t.from)
-                .filter(|from| *from > start && *from < end),
-        );
+        tier_edges.extend(tiers.iter().map(|t| t.from));
     }
-    cuts.sort_unstable();
-    cuts.dedup();
-
-    let currency = |amount| format_minor(amount, rules.decimals);
-    for piece in cuts.windows(2) {
-        let (from, to) = (piece[0], piece[1]);
-        let base = to - from;
-        let (band, multiplier) = bands.at(from);
-        let (rule, tier, rate, what) = match pipeline {
+    rate_pieces(
+        &mut lines,
+        rules,
+        &bands,
+        credit.deal_id,
+        rest,
+        end,
+        &tier_edges,
+        |from| match pipeline {
             Some(p) => (
                 Rule::Pipeline(p.pipeline_id),
                 None,
@@ -212,32 +266,11 @@ pub fn calculate(
                     )
                 }
             },
-        };
-        let amount = money::commission(base, rate, multiplier);
-        let mut explanation = format!("{} of bookings at {what}", currency(base));
-        if let Some(band) = band {
-            explanation.push_str(&format!(
-                ", {} {} from {}% of quota",
-                band_word(multiplier),
-                format_multiplier(multiplier),
-                format_minor(rules.bands[band as usize].from_basis_points, 2)
-            ));
-        }
-        lines.push(Line {
-            deal_id: credit.deal_id,
-            kind: LineKind::Commission,
-            rule,
-            base,
-            rate,
-            multiplier,
-            tier,
-            band,
-            amount,
-            reversal: false,
-            explanation,
-        });
-    }
+        },
+    );
 
+    // The product-rated part of the deal counts toward the tier reached, as pipeline-rated
+    // deals count toward the next deal's.
     if pipeline.is_none()
         && let Schedule::Tiered {
             mode: TierMode::Retroactive,
@@ -309,6 +342,61 @@ pub fn calculate(
         ));
     }
     lines
+}
+
+/// Rates the bookings `[from, to)` of the period: one line per piece between the band
+/// boundaries and `edges` (tier starts) within the range, rated as `rate_at(piece start)` says.
+#[allow(clippy::too_many_arguments)]
+fn rate_pieces(
+    lines: &mut Vec<Line>,
+    rules: &Rules,
+    bands: &BandEdges<'_>,
+    deal_id: Uuid,
+    from: Minor,
+    to: Minor,
+    edges: &[Minor],
+    rate_at: impl Fn(Minor) -> (Rule, Option<u32>, i64, String),
+) {
+    if to <= from {
+        return;
+    }
+    let mut cuts = vec![from, to];
+    cuts.extend(bands.edges_within(from, to));
+    cuts.extend(edges.iter().copied().filter(|e| *e > from && *e < to));
+    cuts.sort_unstable();
+    cuts.dedup();
+    for piece in cuts.windows(2) {
+        let (from, to) = (piece[0], piece[1]);
+        let base = to - from;
+        let (band, multiplier) = bands.at(from);
+        let (rule, tier, rate, what) = rate_at(from);
+        let amount = money::commission(base, rate, multiplier);
+        let mut explanation = format!(
+            "{} of bookings at {what}",
+            format_minor(base, rules.decimals)
+        );
+        if let Some(band) = band {
+            explanation.push_str(&format!(
+                ", {} {} from {}% of quota",
+                band_word(multiplier),
+                format_multiplier(multiplier),
+                format_minor(rules.bands[band as usize].from_basis_points, 2)
+            ));
+        }
+        lines.push(Line {
+            deal_id,
+            kind: LineKind::Commission,
+            rule,
+            base,
+            rate,
+            multiplier,
+            tier,
+            band,
+            amount,
+            reversal: false,
+            explanation,
+        });
+    }
 }
 
 fn band_word(multiplier: i64) -> &'static str {

@@ -11,6 +11,9 @@
 //!   decelerator. Without a quota for the period no multiplier applies.
 //! - **Pipeline rates**: deals of these pipelines are rated flat at their own rate instead of the
 //!   schedule (they still count toward attainment and tiers).
+//! - **Product rates**: the products of a won deal (its accepted quote's lines) with a product
+//!   rate earn it on their net amounts; the rest of the deal amount is rated as usual. They count
+//!   toward attainment and tiers as pipeline-rated bookings do.
 //! - **Caps**: the commission of one deal, and of one period, never exceed the cap.
 //! - **Currency**: the plan's currency; deals in another currency are not commissionable under
 //!   the plan and are refused (recorded, no line), rather than converted at a guessed rate.
@@ -79,6 +82,12 @@ pub struct PipelineRate {
     pub rate: i64,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductRate {
+    pub product_id: Uuid,
+    pub rate: i64,
+}
+
 /// The rules of one plan version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rules {
@@ -93,6 +102,9 @@ pub struct Rules {
     /// Empty: no multipliers.
     pub bands: Vec<Band>,
     pub pipeline_rates: Vec<PipelineRate>,
+    /// Versions stored before product rates existed have none.
+    #[serde(default)]
+    pub product_rates: Vec<ProductRate>,
     pub deal_cap: Option<Minor>,
     pub period_cap: Option<Minor>,
 }
@@ -128,6 +140,22 @@ impl Rules {
                 );
             }
         }
+        for (i, p) in self.product_rates.iter().enumerate() {
+            check_rate(
+                &mut v,
+                &format!("product_rates[{i}].rate_millionths"),
+                p.rate,
+            );
+            if self.product_rates[..i]
+                .iter()
+                .any(|q| q.product_id == p.product_id)
+            {
+                v.add(
+                    format!("product_rates[{i}].product_id"),
+                    "appears more than once",
+                );
+            }
+        }
         for (field, cap) in [
             ("deal_cap_minor", self.deal_cap),
             ("period_cap_minor", self.period_cap),
@@ -146,6 +174,16 @@ impl Rules {
             .iter()
             .copied()
             .find(|p| p.pipeline_id == pipeline_id)
+    }
+}
+
+impl Rules {
+    /// The product rate of `product_id`, if the plan has one.
+    pub fn product_rate(&self, product_id: Uuid) -> Option<ProductRate> {
+        self.product_rates
+            .iter()
+            .copied()
+            .find(|p| p.product_id == product_id)
     }
 }
 
@@ -307,6 +345,7 @@ mod tests {
             schedule,
             bands: vec![],
             pipeline_rates: vec![],
+            product_rates: vec![],
             deal_cap: None,
             period_cap: None,
         }
@@ -387,6 +426,47 @@ mod tests {
                 "deal_cap_minor"
             ]
         );
+    }
+
+    #[test]
+    fn product_rates_are_non_negative_at_most_full_and_once_per_product() {
+        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let mut plan = rules(Schedule::Flat { rate: 1 });
+        plan.product_rates = vec![
+            ProductRate {
+                product_id: a,
+                rate: 100_000,
+            },
+            ProductRate {
+                product_id: b,
+                rate: -1,
+            },
+            ProductRate {
+                product_id: a,
+                rate: MAX_RATE + 1,
+            },
+        ];
+        assert_eq!(
+            fields(&plan),
+            [
+                "product_rates[1].rate_millionths",
+                "product_rates[2].rate_millionths",
+                "product_rates[2].product_id"
+            ]
+        );
+        assert_eq!(plan.product_rate(a).map(|p| p.rate), Some(100_000));
+        assert_eq!(plan.product_rate(Uuid::from_u128(3)), None);
+    }
+
+    #[test]
+    fn versions_stored_before_product_rates_read_as_having_none() {
+        let mut stored = serde_json::to_value(rules(Schedule::Flat { rate: 1 })).expect("json");
+        stored
+            .as_object_mut()
+            .expect("object")
+            .remove("product_rates");
+        let read: Rules = serde_json::from_value(stored).expect("old rules still read");
+        assert!(read.product_rates.is_empty());
     }
 
     #[test]

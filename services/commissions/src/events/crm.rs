@@ -6,7 +6,7 @@ use proto::crm as pb;
 use uuid::Uuid;
 
 use crate::store::Tx;
-use crate::store::ledger::{self, WonDeal};
+use crate::store::ledger::{self, DealProduct, WonDeal};
 
 pub async fn handle(event: &Event, tx: &mut Tx) -> Result<(), HandlerError> {
     // Clawbacks and late lines land by the day the event happened, not the day it was applied.
@@ -65,6 +65,31 @@ pub fn won_deal(closed: &pb::OpportunityClosed) -> Result<WonDeal, String> {
     if splits.iter().map(|(_, p)| p).sum::<u32>() != 100 {
         return Err("split percents do not add up to 100".to_owned());
     }
+    let mut products = Vec::with_capacity(closed.products.len());
+    for (i, product) in closed.products.iter().enumerate() {
+        let product_id = Uuid::parse_str(&product.product_id)
+            .map_err(|_| format!("products[{i}].product_id {:?}", product.product_id))?;
+        let net = product
+            .net_amount
+            .as_ref()
+            .ok_or_else(|| format!("products[{i}].net_amount is missing"))?;
+        // The CRM sends products in the deal's currency only; anything else is malformed.
+        if amount
+            .as_ref()
+            .is_some_and(|(currency, _)| *currency != net.currency_code)
+        {
+            return Err(format!(
+                "products[{i}].net_amount is in {:?}, not the deal's currency",
+                net.currency_code
+            ));
+        }
+        products.push(DealProduct {
+            product_id,
+            sku: product.sku.clone(),
+            name: product.name.clone(),
+            net: minor_units(net).map_err(|e| format!("products[{i}].net_amount: {e}"))?,
+        });
+    }
     let pipeline_id = Uuid::parse_str(&closed.pipeline_id).ok();
     let close_date = NaiveDate::parse_from_str(&closed.close_date, "%Y-%m-%d")
         .map_err(|_| format!("close date {:?}", closed.close_date))?;
@@ -74,6 +99,7 @@ pub fn won_deal(closed: &pb::OpportunityClosed) -> Result<WonDeal, String> {
         splits,
         pipeline_id,
         close_date,
+        products,
     })
 }
 
@@ -124,6 +150,61 @@ mod tests {
         assert_eq!(deal.amount, Some(("USD".to_owned(), 123_456)));
         assert_eq!(deal.splits.len(), 1);
         assert_eq!(deal.splits[0].1, 100);
+    }
+
+    fn product(product_id: String, units: i64, nanos: i32, currency: &str) -> pb::ClosedProduct {
+        pb::ClosedProduct {
+            product_id,
+            sku: "WID-1".into(),
+            name: "Widget".into(),
+            quantity: 3,
+            net_amount: Some(proto::google::r#type::Money {
+                currency_code: currency.into(),
+                units,
+                nanos,
+            }),
+        }
+    }
+
+    #[test]
+    fn products_become_net_amounts_in_minor_units() {
+        let id = Uuid::now_v7();
+        let mut event = closed(vec![]);
+        event.products = vec![product(id.to_string(), 1_080, 50_000_000, "USD")];
+        let deal = won_deal(&event).expect("valid");
+        assert_eq!(
+            deal.products,
+            [DealProduct {
+                product_id: id,
+                sku: "WID-1".into(),
+                name: "Widget".into(),
+                net: 108_005,
+            }]
+        );
+        assert!(
+            won_deal(&closed(vec![]))
+                .expect("valid")
+                .products
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn malformed_products_are_refused() {
+        let id = Uuid::now_v7().to_string();
+        for bad in [
+            product("not-a-uuid".into(), 1, 0, "USD"),
+            product(id.clone(), 1, 0, "EUR"),
+            product(id.clone(), 1, 1, "USD"),
+            pb::ClosedProduct {
+                net_amount: None,
+                ..product(id.clone(), 1, 0, "USD")
+            },
+        ] {
+            let mut event = closed(vec![]);
+            event.products = vec![bad.clone()];
+            assert!(won_deal(&event).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

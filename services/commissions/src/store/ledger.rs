@@ -6,11 +6,12 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
+use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::lines::{self, statement_period};
 use super::{Recalculation, Tx, audit, now, plans, publish, quotas};
-use crate::domain::engine::{self, Credit, Line, PeriodState, Step};
+use crate::domain::engine::{self, Credit, Line, PeriodState, ProductCredit, Step};
 use crate::domain::money::{Minor, split};
 use crate::domain::period::{Period, PeriodKind};
 use crate::domain::plan::Rules;
@@ -26,6 +27,53 @@ pub struct WonDeal {
     pub splits: Vec<(Uuid, u32)>,
     pub pipeline_id: Option<Uuid>,
     pub close_date: NaiveDate,
+    /// The lines of the deal's accepted quote, in quote order (net amounts in the amount's
+    /// currency); empty without one.
+    pub products: Vec<DealProduct>,
+}
+
+/// A product line of a won deal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DealProduct {
+    pub product_id: Uuid,
+    pub sku: String,
+    pub name: String,
+    /// The line's net amount in minor units of the deal amount's currency.
+    pub net: Minor,
+}
+
+/// Each split owner's credit: their share of the amount and of every product's net amount
+/// (shares of one amount add up to it exactly), ordered by participant.
+fn shares(deal: &WonDeal, amount: Minor) -> Vec<(Uuid, Minor, Vec<ProductCredit>)> {
+    let percents: Vec<u32> = deal.splits.iter().map(|(_, p)| *p).collect();
+    let product_shares: Vec<Vec<Minor>> = deal
+        .products
+        .iter()
+        .map(|p| split(p.net, &percents))
+        .collect();
+    let mut participants: Vec<(Uuid, Minor, Vec<ProductCredit>)> = deal
+        .splits
+        .iter()
+        .zip(split(amount, &percents))
+        .enumerate()
+        .map(|(i, ((user, _), credited))| {
+            let products = deal
+                .products
+                .iter()
+                .zip(&product_shares)
+                .map(|(p, shares)| ProductCredit {
+                    product_id: p.product_id,
+                    sku: p.sku.clone(),
+                    name: p.name.clone(),
+                    credited: shares[i],
+                })
+                .collect();
+            (*user, credited, products)
+        })
+        .collect();
+    // Locks in a fixed order: no deadlock between events crediting the same people.
+    participants.sort_by_key(|(user, ..)| *user);
+    participants
 }
 
 async fn lock(tx: &mut Tx, key: String) -> Result<()> {
@@ -79,18 +127,8 @@ pub async fn record_win(
         .await?;
         return Ok(0);
     };
-    let percents: Vec<u32> = deal.splits.iter().map(|(_, p)| *p).collect();
-    let shares = split(*amount, &percents);
-    let mut participants: Vec<(Uuid, Minor)> = deal
-        .splits
-        .iter()
-        .map(|(user, _)| *user)
-        .zip(shares)
-        .collect();
-    // Locks in a fixed order: no deadlock between events crediting the same people.
-    participants.sort();
     let mut written = 0;
-    for (participant, credited) in participants {
+    for (participant, credited, products) in shares(deal, *amount) {
         let Some(version) = plans::in_force(tx, participant, deal.close_date).await? else {
             audit(
                 tx,
@@ -140,6 +178,7 @@ pub async fn record_win(
             deal_id: deal.deal_id,
             credited,
             pipeline_id: deal.pipeline_id,
+            products,
         };
         let computed = engine::calculate(rules, quota, &state, &credit);
         insert_step(
@@ -207,8 +246,8 @@ async fn insert_step(
 ) -> Result<()> {
     sqlx::query(
         "INSERT INTO deal_steps (tenant_id, participant_id, plan_version_id, period_kind, period_start,
-             deal_id, step, credited, pipeline_id, event_id, recorded_at, close_date)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             deal_id, step, credited, pipeline_id, event_id, recorded_at, close_date, products)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(tenant_id)
     .bind(participant)
@@ -222,6 +261,7 @@ async fn insert_step(
     .bind(event_id)
     .bind(now())
     .bind(won.map(|(_, day)| day))
+    .bind(Json(won.map_or(&[][..], |(c, _)| &c.products[..])))
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -324,8 +364,16 @@ pub async fn reverse(
 /// Replays the recorded steps of `participant`'s credit `period` and compares with the stored
 /// lines.
 pub async fn recalculate(tx: &mut Tx, participant: Uuid, period: Period) -> Result<Recalculation> {
-    let steps: Vec<(Uuid, Uuid, String, Minor, Option<Uuid>)> = sqlx::query_as(
-        "SELECT plan_version_id, deal_id, step, credited, pipeline_id FROM deal_steps
+    type StepRow = (
+        Uuid,
+        Uuid,
+        String,
+        Minor,
+        Option<Uuid>,
+        Json<Vec<ProductCredit>>,
+    );
+    let steps: Vec<StepRow> = sqlx::query_as(
+        "SELECT plan_version_id, deal_id, step, credited, pipeline_id, products FROM deal_steps
          WHERE participant_id = $1 AND period_kind = $2 AND period_start = $3 ORDER BY seq",
     )
     .bind(participant)
@@ -344,7 +392,7 @@ pub async fn recalculate(tx: &mut Tx, participant: Uuid, period: Period) -> Resu
     }
     let mut replayable = Vec::with_capacity(steps.len());
     let mut currency = None;
-    for (version_id, deal_id, step, credited, pipeline_id) in &steps {
+    for (version_id, deal_id, step, credited, pipeline_id, products) in &steps {
         let rules = &versions[version_id];
         currency.get_or_insert_with(|| rules.currency.clone());
         let step = if step == "won" {
@@ -352,6 +400,7 @@ pub async fn recalculate(tx: &mut Tx, participant: Uuid, period: Period) -> Resu
                 deal_id: *deal_id,
                 credited: *credited,
                 pipeline_id: *pipeline_id,
+                products: products.0.clone(),
             })
         } else {
             Step::Reversed(*deal_id)
@@ -375,4 +424,56 @@ pub async fn recalculate(tx: &mut Tx, participant: Uuid, period: Period) -> Resu
         matches: stored == recalculated,
         lines: recalculated,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_split_shares_every_product_net_exactly_like_the_amount() {
+        let (a, b) = (Uuid::from_u128(2), Uuid::from_u128(1));
+        let product = |net| DealProduct {
+            product_id: Uuid::now_v7(),
+            sku: "WID-1".into(),
+            name: "Widget".into(),
+            net,
+        };
+        let deal = WonDeal {
+            deal_id: Uuid::now_v7(),
+            amount: Some(("USD".into(), 100_001)),
+            splits: vec![(a, 60), (b, 40)],
+            pipeline_id: None,
+            close_date: NaiveDate::MIN,
+            products: vec![product(50_001), product(333)],
+        };
+        let credited = shares(&deal, 100_001);
+        let summary: Vec<(Uuid, Minor, Vec<Minor>)> = credited
+            .iter()
+            .map(|(user, amount, products)| {
+                (
+                    *user,
+                    *amount,
+                    products.iter().map(|p| p.credited).collect(),
+                )
+            })
+            .collect();
+        // Ordered by participant; 60 % of 50 001 is 30 000.6, so the odd cent goes to a.
+        assert_eq!(
+            summary,
+            [
+                (b, 40_000, vec![20_000, 133]),
+                (a, 60_001, vec![30_001, 200])
+            ]
+        );
+        for (i, p) in deal.products.iter().enumerate() {
+            let total: Minor = credited.iter().map(|(_, _, ps)| ps[i].credited).sum();
+            assert_eq!(total, p.net);
+            assert!(
+                credited
+                    .iter()
+                    .all(|(_, _, ps)| ps[i].product_id == p.product_id)
+            );
+        }
+    }
 }

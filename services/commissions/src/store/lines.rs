@@ -29,6 +29,7 @@ struct LineRow {
     kind: String,
     rule: String,
     pipeline_id: Option<Uuid>,
+    product_id: Option<Uuid>,
     base: i64,
     rate: i64,
     multiplier: i64,
@@ -43,8 +44,8 @@ struct LineRow {
 
 const COLUMNS: &str =
     "id, participant_id, deal_id, plan_version_id, period_kind, credit_period_start,
-    statement_period_start, kind, rule, pipeline_id, base, rate, multiplier, tier, band, amount,
-    currency, reversal, explanation, created_at";
+    statement_period_start, kind, rule, pipeline_id, product_id, base, rate, multiplier, tier,
+    band, amount, currency, reversal, explanation, created_at";
 
 impl TryFrom<LineRow> for StoredLine {
     type Error = Error;
@@ -53,10 +54,11 @@ impl TryFrom<LineRow> for StoredLine {
         let corrupt = |what: &str| Error::Internal(format!("stored line {}: {what}", row.id));
         let kind = PeriodKind::parse(&row.period_kind).ok_or_else(|| corrupt("period kind"))?;
         let line_kind = LineKind::parse(&row.kind).ok_or_else(|| corrupt("kind"))?;
-        let rule = match (row.rule.as_str(), row.pipeline_id) {
-            ("schedule", _) => Rule::Schedule,
-            ("pipeline", Some(pipeline)) => Rule::Pipeline(pipeline),
-            ("cap", _) => Rule::Cap,
+        let rule = match (row.rule.as_str(), row.pipeline_id, row.product_id) {
+            ("schedule", ..) => Rule::Schedule,
+            ("pipeline", Some(pipeline), _) => Rule::Pipeline(pipeline),
+            ("product", _, Some(product)) => Rule::Product(product),
+            ("cap", ..) => Rule::Cap,
             _ => return Err(corrupt("rule")),
         };
         let index = |value: Option<i32>| value.and_then(|v| u32::try_from(v).ok());
@@ -196,19 +198,20 @@ pub async fn insert(
 ) -> Result<()> {
     let created_at = now();
     for line in lines {
-        let (rule, pipeline) = match line.rule {
-            Rule::Schedule => ("schedule", None),
-            Rule::Pipeline(pipeline) => ("pipeline", Some(pipeline)),
-            Rule::Cap => ("cap", None),
+        let (rule, pipeline, product) = match line.rule {
+            Rule::Schedule => ("schedule", None, None),
+            Rule::Pipeline(pipeline) => ("pipeline", Some(pipeline), None),
+            Rule::Product(product) => ("product", None, Some(product)),
+            Rule::Cap => ("cap", None, None),
         };
         let index = |value: Option<u32>| value.and_then(|v| i32::try_from(v).ok());
         sqlx::query(
             "INSERT INTO commission_lines (id, tenant_id, participant_id, deal_id, plan_version_id,
                  period_kind, credit_period_start, statement_period_start, kind, rule, pipeline_id,
-                 base, rate, multiplier, tier, band, amount, currency, reversal, explanation,
-                 event_id, created_at)
+                 product_id, base, rate, multiplier, tier, band, amount, currency, reversal,
+                 explanation, event_id, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                 $18, $19, $20, $21, $22)",
+                 $18, $19, $20, $21, $22, $23)",
         )
         .bind(Uuid::now_v7())
         .bind(tenant_id)
@@ -221,6 +224,7 @@ pub async fn insert(
         .bind(line.kind.as_str())
         .bind(rule)
         .bind(pipeline)
+        .bind(product)
         .bind(line.base)
         .bind(line.rate)
         .bind(line.multiplier)

@@ -75,6 +75,31 @@ async fn bad_plans_are_refused_and_nothing_is_written() {
         &["version.participant_ids"],
     );
 
+    let product = Uuid::now_v7().to_string();
+    let rate = |product_id: &str, rate_millionths: i64| pb::ProductRate {
+        product_id: product_id.to_owned(),
+        rate_millionths,
+    };
+    let mut products = flat_plan(&[manager], 1);
+    products.product_rates = vec![
+        rate(&product, 100_000),
+        rate(&Uuid::now_v7().to_string(), -1),
+        rate(&product, 1_000_001),
+    ];
+    assert_invalid(
+        &create(&team.admin, "Products", products.clone()).await,
+        &[
+            "version.product_rates[1].rate_millionths",
+            "version.product_rates[2].rate_millionths",
+            "version.product_rates[2].product_id",
+        ],
+    );
+    products.product_rates = vec![rate(&product, 1), rate("SKU-1", 1)];
+    assert_invalid(
+        &create(&team.admin, "Products", products).await,
+        &["version.product_rates[1].product_id"],
+    );
+
     let plans: i64 = sqlx::query_scalar("SELECT count(*) FROM plans")
         .fetch_one(&db.pool)
         .await

@@ -7,8 +7,8 @@ use proto::commissions as pb;
 use uuid::Uuid;
 
 use crate::helpers::{
-    DEADLINE, Db, create_plan, day, declare_consumer_queue, flat_plan, lines_until, publish,
-    reopened, team, won,
+    DEADLINE, Db, closed_product, create_plan, day, declare_consumer_queue, flat_plan, lines_until,
+    publish, reopened, team, won, won_with_products,
 };
 
 #[tokio::test]
@@ -107,6 +107,135 @@ async fn a_won_deal_credits_each_split_owner_once() {
     assert!(recalculated.matches);
     assert_eq!(recalculated.stored_total_minor, 144_000);
     assert_eq!(recalculated.recalculated_total_minor, 144_000);
+}
+
+#[tokio::test]
+async fn a_won_deal_with_products_earns_product_rates_and_recalculates_the_same() {
+    let service = commissions::testing::spawn().await;
+    let db = Db::connect(&service).await;
+    declare_consumer_queue(&service, &db).await;
+    let team = team(&service, &db).await;
+    let (rep, manager) = (team.rep.user_id, team.manager.user_id);
+    let (rated, unrated) = (Uuid::now_v7(), Uuid::now_v7());
+    let mut version = flat_plan(&[rep, manager], 50_000);
+    version.product_rates = vec![pb::ProductRate {
+        product_id: rated.to_string(),
+        rate_millionths: 100_000,
+    }];
+    let plan = create_plan(&team.admin, "Core 5%, P-1 10%", version).await;
+    assert_eq!(
+        plan.versions[0]
+            .product_rates
+            .iter()
+            .map(|p| (p.product_id.clone(), p.rate_millionths))
+            .collect::<Vec<_>>(),
+        [(rated.to_string(), 100_000)]
+    );
+
+    let deal = Uuid::now_v7();
+    publish(
+        &service,
+        &[&won_with_products(
+            team.tenant_id,
+            deal,
+            48_000,
+            &[(rep, 60), (manager, 40)],
+            day("2026-05-12"),
+            vec![
+                closed_product(rated, "P-1", 2_000_001),
+                closed_product(unrated, "Q-1", 1_000_000),
+            ],
+        )],
+    )
+    .await;
+
+    let shape = |lines: &[pb::Line]| -> Vec<(String, i64, i64, bool)> {
+        lines
+            .iter()
+            .map(|l| {
+                (
+                    l.product_id.clone(),
+                    l.base_minor,
+                    l.amount_minor,
+                    l.reversal,
+                )
+            })
+            .collect()
+    };
+    // 60 %: 12 000.01 of P-1 at 10 % = 1 200.00; the rest, 16 799.99 at 5 % = 840.00 (839.9995).
+    let rep_lines = lines_until(&team.rep, rep, "2026-04-01", |l| l.len() == 2).await;
+    assert_eq!(
+        shape(&rep_lines),
+        [
+            (rated.to_string(), 1_200_001, 120_000, false),
+            (String::new(), 1_679_999, 84_000, false),
+        ]
+    );
+    assert_eq!(
+        rep_lines[0].explanation,
+        "12000.01 of bookings at product rate 10% for P-1 (Product P-1)"
+    );
+    // 40 %: 8 000.00 of P-1 at 10 % = 800.00; 11 200.00 at 5 % = 560.00.
+    let manager_lines = lines_until(&team.manager, manager, "2026-04-01", |l| l.len() == 2).await;
+    assert_eq!(
+        shape(&manager_lines),
+        [
+            (rated.to_string(), 800_000, 80_000, false),
+            (String::new(), 1_120_000, 56_000, false),
+        ]
+    );
+    // Product bookings count toward attainment: the whole 60 % share.
+    let attainment = team
+        .rep
+        .commissions()
+        .get_attainment(team.rep.req(pb::GetAttainmentRequest {
+            participant_id: String::new(),
+            period: pb::PeriodKind::Quarter as i32,
+            period_start: "2026-04-01".into(),
+            ..Default::default()
+        }))
+        .await
+        .expect("attainment")
+        .into_inner();
+    assert_eq!(attainment.attained_minor, 2_880_000);
+
+    let recalculate = async |participant: Uuid| {
+        team.admin
+            .commissions()
+            .recalculate_period(team.admin.req(pb::RecalculatePeriodRequest {
+                participant_id: participant.to_string(),
+                period: pb::PeriodKind::Quarter as i32,
+                period_start: "2026-04-01".into(),
+            }))
+            .await
+            .expect("recalculated")
+            .into_inner()
+    };
+    for (participant, total) in [(rep, 204_000), (manager, 136_000)] {
+        let replayed = recalculate(participant).await;
+        assert!(replayed.matches, "{replayed:?}");
+        assert_eq!(
+            (
+                replayed.stored_total_minor,
+                replayed.recalculated_total_minor
+            ),
+            (total, total)
+        );
+    }
+
+    // Reopening reverses exactly what was paid, the product line included.
+    publish(&service, &[&reopened(team.tenant_id, deal)]).await;
+    let clawed = lines_until(&team.rep, rep, "2026-04-01", |l| l.len() == 4).await;
+    assert_eq!(
+        shape(&clawed[2..]),
+        [
+            (rated.to_string(), -1_200_001, -120_000, true),
+            (String::new(), -1_679_999, -84_000, true),
+        ]
+    );
+    let replayed = recalculate(rep).await;
+    assert!(replayed.matches);
+    assert_eq!(replayed.stored_total_minor, 0);
 }
 
 #[tokio::test]

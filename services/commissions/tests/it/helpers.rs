@@ -244,6 +244,33 @@ pub fn won(
     splits: &[(Uuid, i32)],
     close_date: NaiveDate,
 ) -> Envelope {
+    won_with_products(tenant_id, deal_id, units, splits, close_date, vec![])
+}
+
+/// A USD product line of a won deal's accepted quote, net amount in cents.
+pub fn closed_product(product_id: Uuid, sku: &str, net_cents: i64) -> crm_pb::ClosedProduct {
+    crm_pb::ClosedProduct {
+        product_id: product_id.to_string(),
+        sku: sku.to_owned(),
+        name: format!("Product {sku}"),
+        quantity: 1,
+        net_amount: Some(proto::google::r#type::Money {
+            currency_code: "USD".into(),
+            units: net_cents / 100,
+            nanos: i32::try_from(net_cents % 100).expect("cents") * 10_000_000,
+        }),
+    }
+}
+
+/// [`won`] with the products of an accepted quote.
+pub fn won_with_products(
+    tenant_id: Uuid,
+    deal_id: Uuid,
+    units: i64,
+    splits: &[(Uuid, i32)],
+    close_date: NaiveDate,
+    products: Vec<crm_pb::ClosedProduct>,
+) -> Envelope {
     let payload = crm_pb::OpportunityClosed {
         opportunity: Some(crm_pb::Opportunity {
             id: deal_id.to_string(),
@@ -264,6 +291,7 @@ pub fn won(
             .collect(),
         pipeline_id: Uuid::now_v7().to_string(),
         close_date: close_date.format("%Y-%m-%d").to_string(),
+        products,
         ..Default::default()
     };
     events::NewEvent::new(

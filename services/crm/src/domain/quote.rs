@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use iso_currency::Currency;
 use uuid::Uuid;
 
+use super::Money;
 use super::pricing::{Discount, LineAmounts, MinorAmount, QuoteAmounts, Rate};
 
 pub const MAX_NAME_LEN: usize = 200;
@@ -157,6 +158,47 @@ pub struct Quote {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A line of a closed deal's accepted quote, as the won and lost events carry it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClosedProduct {
+    pub product_id: Uuid,
+    pub sku: String,
+    pub name: String,
+    pub quantity: i64,
+    /// The line total (after the line discount, before the quote discount and tax).
+    pub net: Money,
+}
+
+/// The products a closed deal carries: the accepted quote's lines in quote order, when the
+/// quote is in the deal amount's currency. Commissions rates them in the deal's currency and
+/// never converts, so lines in another currency (or a deal without an amount) carry none.
+pub fn closed_products(
+    deal_amount: Option<Money>,
+    currency: Currency,
+    lines: &[QuoteLine],
+) -> Vec<ClosedProduct> {
+    if deal_amount.is_none_or(|amount| amount.currency_code() != currency.code()) {
+        return Vec::new();
+    }
+    lines
+        .iter()
+        .filter_map(|line| {
+            // Stored totals are bounded by pricing, so conversion only fails on corrupt rows.
+            let net = MinorAmount::from_minor(currency, line.amounts.total.into())
+                .ok()?
+                .to_money()
+                .ok()?;
+            Some(ClosedProduct {
+                product_id: line.product_id,
+                sku: line.product_sku.clone(),
+                name: line.product_name.clone(),
+                quantity: line.quantity,
+                net,
+            })
+        })
+        .collect()
+}
+
 /// A new quote before pricing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewQuote {
@@ -209,6 +251,48 @@ mod tests {
             Sent.apply(Send).expect_err("refused").to_string(),
             "a sent quote cannot be sent"
         );
+    }
+
+    fn line(total: i64) -> QuoteLine {
+        QuoteLine {
+            product_id: Uuid::now_v7(),
+            product_sku: "SKU-1".into(),
+            product_name: "Widget".into(),
+            quantity: 3,
+            unit_price_minor: 40_000,
+            discount: Discount::None,
+            amounts: LineAmounts {
+                subtotal: 120_000,
+                discount: 120_000 - total,
+                total,
+            },
+        }
+    }
+
+    #[test]
+    fn closed_products_carry_the_line_totals_in_the_deal_currency() {
+        let usd = Currency::from_code("USD").expect("usd");
+        let amount = Money::parse("USD", 1_500, 0).ok();
+        let lines = [line(108_005), line(0)];
+        let products = closed_products(amount, usd, &lines);
+        assert_eq!(products.len(), 2);
+        assert_eq!(products[0].product_id, lines[0].product_id);
+        assert_eq!(products[0].sku, "SKU-1");
+        assert_eq!(products[0].quantity, 3);
+        assert_eq!(
+            products[0].net,
+            Money::parse("USD", 1_080, 50_000_000).expect("money")
+        );
+        assert_eq!(products[1].net, Money::parse("USD", 0, 0).expect("money"));
+    }
+
+    #[test]
+    fn closed_products_are_empty_in_another_currency_or_without_an_amount() {
+        let eur = Currency::from_code("EUR").expect("eur");
+        let usd = Currency::from_code("USD").expect("usd");
+        let lines = [line(100)];
+        assert!(closed_products(Money::parse("USD", 1, 0).ok(), eur, &lines).is_empty());
+        assert!(closed_products(None, usd, &lines).is_empty());
     }
 
     #[test]

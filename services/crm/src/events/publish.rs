@@ -12,6 +12,7 @@ use crate::domain::day;
 use crate::domain::lead::Lead;
 use crate::domain::opportunity::{MoveOutcome, Opportunity};
 use crate::domain::pipeline::{Pipeline, StageCategory};
+use crate::domain::quote::ClosedProduct;
 use crate::domain::visibility::RecordKind;
 
 pub type Result<T> = std::result::Result<T, events::Error>;
@@ -114,16 +115,25 @@ pub fn lead_converted(
     NewEvent::new("crm.lead.converted", tenant_id, "lead", lead_id, &payload)
 }
 
+/// What a stage move did, beyond the moved opportunity itself.
+#[derive(Debug, Clone, Copy)]
+pub struct StageMove<'a> {
+    pub from_stage_id: Uuid,
+    pub seconds_in_previous_stage: i64,
+    pub outcomes: &'a [MoveOutcome],
+    /// The day of the move: a closing deal's close date.
+    pub today: NaiveDate,
+    /// The accepted quote's lines, for the won / lost event.
+    pub products: &'a [ClosedProduct],
+}
+
 /// A stage move: `crm.opportunity.stage_changed`, then `reopened`, `won` or `lost` as the move
 /// means, in that order (all on the opportunity's aggregate, so consumers see them in order).
 pub fn stage_moved(
     tenant_id: Uuid,
     actor_id: Uuid,
     opportunity: &Opportunity,
-    from_stage_id: Uuid,
-    seconds_in_previous_stage: i64,
-    outcomes: &[MoveOutcome],
-    today: NaiveDate,
+    moved: StageMove<'_>,
 ) -> Result<Vec<NewEvent>> {
     let id = opportunity.id;
     let proto = convert::opportunity(opportunity.clone());
@@ -134,13 +144,13 @@ pub fn stage_moved(
         id,
         &pb::OpportunityStageChanged {
             opportunity: Some(proto.clone()),
-            from_stage_id: from_stage_id.to_string(),
+            from_stage_id: moved.from_stage_id.to_string(),
             to_stage_id: opportunity.stage.id.to_string(),
             actor_id: actor_id.to_string(),
-            seconds_in_previous_stage,
+            seconds_in_previous_stage: moved.seconds_in_previous_stage,
         },
     )?];
-    for outcome in outcomes {
+    for outcome in moved.outcomes {
         let event = match outcome {
             MoveOutcome::Reopened { previous } => NewEvent::new(
                 "crm.opportunity.reopened",
@@ -164,7 +174,7 @@ pub fn stage_moved(
                     tenant_id,
                     "opportunity",
                     id,
-                    &closed(opportunity, proto.clone(), actor_id, today),
+                    &closed(opportunity, proto.clone(), actor_id, moved),
                 )?
             }
         };
@@ -178,7 +188,7 @@ fn closed(
     opportunity: &Opportunity,
     proto: pb::Opportunity,
     actor_id: Uuid,
-    today: NaiveDate,
+    moved: StageMove<'_>,
 ) -> pb::OpportunityClosed {
     pb::OpportunityClosed {
         opportunity: Some(proto),
@@ -190,13 +200,24 @@ fn closed(
             .map(convert::split)
             .collect(),
         pipeline_id: opportunity.pipeline_id.to_string(),
-        close_date: day::format(today),
+        close_date: day::format(moved.today),
         lost_reason: if opportunity.stage.category == StageCategory::Lost {
             opportunity.data.lost_reason.clone()
         } else {
             String::new()
         },
         actor_id: actor_id.to_string(),
+        products: moved
+            .products
+            .iter()
+            .map(|p| pb::ClosedProduct {
+                product_id: p.product_id.to_string(),
+                sku: p.sku.clone(),
+                name: p.name.clone(),
+                quantity: p.quantity,
+                net_amount: Some(convert::money(p.net)),
+            })
+            .collect(),
     }
 }
 
@@ -266,10 +287,13 @@ mod tests {
             Uuid::now_v7(),
             Uuid::now_v7(),
             &deal,
-            Uuid::now_v7(),
-            42,
-            &[MoveOutcome::Won],
-            today,
+            StageMove {
+                from_stage_id: Uuid::now_v7(),
+                seconds_in_previous_stage: 42,
+                outcomes: &[MoveOutcome::Won],
+                today,
+                products: &[],
+            },
         )
         .expect("events");
         let types: Vec<&str> = events.iter().map(NewEvent::event_type).collect();
@@ -304,16 +328,120 @@ mod tests {
             Uuid::now_v7(),
             Uuid::now_v7(),
             &deal,
-            Uuid::now_v7(),
-            0,
-            &[MoveOutcome::Won],
-            NaiveDate::MIN,
+            StageMove {
+                from_stage_id: Uuid::now_v7(),
+                seconds_in_previous_stage: 0,
+                outcomes: &[MoveOutcome::Won],
+                today: NaiveDate::MIN,
+                products: &[],
+            },
         )
         .expect("events");
         let won: pb::OpportunityClosed = payload(&events[1]);
         let total: i32 = won.splits.iter().map(|s| s.percent).sum();
         assert_eq!(total, 100);
         assert_eq!(won.splits.len(), 2);
+    }
+
+    #[test]
+    fn closing_carries_the_accepted_quote_products_with_exact_net_amounts() {
+        let deal = won_deal(vec![]);
+        let products = [
+            ClosedProduct {
+                product_id: Uuid::now_v7(),
+                sku: "WID-1".into(),
+                name: "Widget".into(),
+                quantity: 3,
+                net: crate::domain::Money::parse("USD", 1_080, 50_000_000).expect("money"),
+            },
+            ClosedProduct {
+                product_id: Uuid::now_v7(),
+                sku: "SUP-1".into(),
+                name: "Support".into(),
+                quantity: 1,
+                net: crate::domain::Money::parse("USD", 500, 0).expect("money"),
+            },
+        ];
+        for (outcomes, closed_at) in [
+            (&[MoveOutcome::Won][..], 1),
+            (
+                &[
+                    MoveOutcome::Reopened {
+                        previous: StageCategory::Won,
+                    },
+                    MoveOutcome::Lost,
+                ][..],
+                2,
+            ),
+        ] {
+            let events = stage_moved(
+                Uuid::now_v7(),
+                Uuid::now_v7(),
+                &deal,
+                StageMove {
+                    from_stage_id: Uuid::now_v7(),
+                    seconds_in_previous_stage: 0,
+                    outcomes,
+                    today: NaiveDate::MIN,
+                    products: &products,
+                },
+            )
+            .expect("events");
+            let closed: pb::OpportunityClosed = payload(&events[closed_at]);
+            let carried: Vec<(String, &str, &str, i64, i64, i32)> = closed
+                .products
+                .iter()
+                .map(|p| {
+                    let net = p.net_amount.as_ref().expect("net amount");
+                    assert_eq!(net.currency_code, "USD");
+                    (
+                        p.product_id.clone(),
+                        p.sku.as_str(),
+                        p.name.as_str(),
+                        p.quantity,
+                        net.units,
+                        net.nanos,
+                    )
+                })
+                .collect();
+            assert_eq!(
+                carried,
+                [
+                    (
+                        products[0].product_id.to_string(),
+                        "WID-1",
+                        "Widget",
+                        3,
+                        1_080,
+                        50_000_000
+                    ),
+                    (
+                        products[1].product_id.to_string(),
+                        "SUP-1",
+                        "Support",
+                        1,
+                        500,
+                        0
+                    ),
+                ]
+            );
+        }
+        // Without an accepted quote a closed deal carries no products.
+        let events = stage_moved(
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+            &deal,
+            StageMove {
+                from_stage_id: Uuid::now_v7(),
+                seconds_in_previous_stage: 0,
+                outcomes: &[MoveOutcome::Won],
+                today: NaiveDate::MIN,
+                products: &[],
+            },
+        )
+        .expect("events");
+        let won: pb::OpportunityClosed = payload(&events[1]);
+        assert!(won.products.is_empty());
     }
 
     #[test]

@@ -7,19 +7,20 @@ use uuid::Uuid;
 use super::accounts::money_from;
 use super::page::{PageSql, fetch_page};
 use super::pipelines::{self, stage_from_row};
+use super::quotes;
 use super::{
     PgStore, Tx, check_owner, check_reassign, check_reference, custom_fields, now, publish,
     reaches, record_scope, scope, today, users,
 };
 use crate::domain::FieldViolation;
 use crate::domain::opportunity::{
-    CreditSplit, CurrentStage, MoveError, NewOpportunity, Opportunity, OpportunityData,
-    OpportunityPatch, Placement, StageChange, plan_move, seconds_in_stage,
+    CreditSplit, CurrentStage, MoveError, MoveOutcome, NewOpportunity, Opportunity,
+    OpportunityData, OpportunityPatch, Placement, StageChange, plan_move, seconds_in_stage,
 };
 use crate::domain::pipeline::{Stage, StageCategory};
 use crate::domain::visibility::{Access, RecordKind, Viewer};
 use crate::error::{Error, Result};
-use crate::events::publish::{self as events, Change, Record};
+use crate::events::publish::{self as events, Change, Record, StageMove};
 use crate::filter::{Field, Kind};
 use crate::listing::{KeyKind, ListQuery, Listing, Page, SortKey};
 
@@ -670,14 +671,28 @@ impl PgStore {
             Record::Opportunity(moved.clone()),
             &changed,
         )?];
+        // A closing move announces the accepted quote's products, read in this transaction so
+        // the event matches what was accepted when the deal closed.
+        let closes = plan
+            .outcomes
+            .iter()
+            .any(|o| matches!(o, MoveOutcome::Won | MoveOutcome::Lost));
+        let products = if closes {
+            quotes::accepted_products(&mut tx, &moved).await?
+        } else {
+            Vec::new()
+        };
         announced.extend(events::stage_moved(
             viewer.tenant_id,
             viewer.user_id,
             &moved,
-            from.id,
-            seconds,
-            &plan.outcomes,
-            today,
+            StageMove {
+                from_stage_id: from.id,
+                seconds_in_previous_stage: seconds,
+                outcomes: &plan.outcomes,
+                today,
+                products: &products,
+            },
         )?);
         publish(&mut tx, &announced).await?;
         tx.commit().await?;

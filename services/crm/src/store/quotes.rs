@@ -21,7 +21,8 @@ use crate::domain::pricing::{
     price_quote,
 };
 use crate::domain::quote::{
-    DiscountRequest, LineRequest, NewQuote, Quote, QuoteAction, QuoteLine, QuotePatch, QuoteStatus,
+    ClosedProduct, DiscountRequest, LineRequest, NewQuote, Quote, QuoteAction, QuoteLine,
+    QuotePatch, QuoteStatus, closed_products,
 };
 use crate::domain::visibility::{Access, RecordKind, Viewer};
 use crate::error::{Error, Result};
@@ -248,6 +249,32 @@ async fn visible(tx: &mut Tx, viewer: Viewer, id: Uuid, access: Access) -> Resul
     load_lines(tx, &mut quotes).await?;
     let [quote] = quotes;
     Ok(Some(quote))
+}
+
+/// The products of the opportunity's accepted quote for its won or lost event (none without an
+/// accepted quote). The caller already holds the opportunity for writing.
+pub(super) async fn accepted_products(
+    tx: &mut Tx,
+    opportunity: &Opportunity,
+) -> Result<Vec<ClosedProduct>> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} {FROM} WHERE q.opportunity_id = $1 AND q.status = 'accepted'
+             AND q.deleted_at IS NULL"
+    )))
+    .bind(opportunity.id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(quote) = row.as_ref().map(quote_from_row).transpose()? else {
+        return Ok(Vec::new());
+    };
+    let mut quotes = [quote];
+    load_lines(tx, &mut quotes).await?;
+    let [quote] = quotes;
+    Ok(closed_products(
+        opportunity.data.amount,
+        quote.currency,
+        &quote.lines,
+    ))
 }
 
 /// Prices requested lines from the price book, naming every bad line field.

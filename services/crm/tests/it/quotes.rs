@@ -718,3 +718,120 @@ async fn concurrent_accepts_leave_exactly_one_accepted_quote() {
         1
     );
 }
+
+#[tokio::test]
+async fn a_won_deal_carries_its_accepted_quote_products_with_exact_net_amounts() {
+    let crm = crm::testing::spawn().await;
+    let db = Db::connect(&crm).await;
+    let team = team(&crm, &db).await;
+    let widget = priced_product(&crm, &team.admin, "WID-1", money("USD", 1_234, 560_000_000)).await;
+    let support = priced_product(&crm, &team.admin, "SUP-1", money("USD", 99, 990_000_000)).await;
+    let rep = &team.rep;
+    let won_stage = rep.default_pipeline().await.stages[4].id.clone();
+    let quoted = rep.create_opportunity("Quoted").await;
+    let unquoted = rep.create_opportunity("Only a sent quote").await;
+    let tap = Tap::bind(&["crm.opportunity.won"]).await;
+    let mut quotes = quotes(&crm).await;
+    let accepted = quotes
+        .create_quote(rep.req(pb::CreateQuoteRequest {
+            quote: Some(pb::Quote {
+                opportunity_id: quoted.id.clone(),
+                name: "Proposal".into(),
+                line_items: vec![
+                    pb::QuoteLineItem {
+                        discount_rate_ppm: 125_000,
+                        ..line(&widget, 3)
+                    },
+                    pb::QuoteLineItem {
+                        discount_amount: Some(money("USD", 10, 0)),
+                        ..line(&support, 2)
+                    },
+                ],
+                // Neither the quote discount nor the tax is a product's.
+                discount_rate_ppm: 100_000,
+                tax_rate_ppm: 190_000,
+                ..Default::default()
+            }),
+        }))
+        .await
+        .expect("quote created")
+        .into_inner();
+    let sent_only = draft(&mut quotes, rep, &unquoted, vec![line(&widget, 1)]).await;
+    for quote in [&accepted, &sent_only] {
+        quotes
+            .send_quote(rep.req(pb::SendQuoteRequest {
+                id: quote.id.clone(),
+            }))
+            .await
+            .expect("sent");
+    }
+    quotes
+        .accept_quote(rep.req(pb::AcceptQuoteRequest {
+            id: accepted.id.clone(),
+            update_opportunity_amount: None,
+        }))
+        .await
+        .expect("accepted");
+    for deal in [&quoted, &unquoted] {
+        rep.opportunities()
+            .move_stage(rep.req(pb::MoveStageRequest {
+                id: deal.id.clone(),
+                stage_id: won_stage.clone(),
+                lost_reason: String::new(),
+            }))
+            .await
+            .expect("won");
+    }
+
+    let received = tap.wait_for(team.tenant_id, 2).await;
+    let won = |id: &str| -> pb::OpportunityClosed {
+        let event = received
+            .iter()
+            .find(|e| e.aggregate_id == id)
+            .expect("won event of the deal");
+        payload(event)
+    };
+    // Product id, SKU, name, quantity, net amount (units, nanos).
+    type Carried = (String, String, String, i64, (i64, i32));
+    let products: Vec<Carried> = won(&quoted.id)
+        .products
+        .into_iter()
+        .map(|p| {
+            assert_eq!(
+                p.net_amount.as_ref().map(|m| m.currency_code.as_str()),
+                Some("USD")
+            );
+            (
+                p.product_id,
+                p.sku,
+                p.name,
+                p.quantity,
+                minor(&p.net_amount),
+            )
+        })
+        .collect();
+    // 3 x 1234.56 = 3703.68, less 12.5 % (462.96) = 3240.72; 2 x 99.99 = 199.98, less 10.00.
+    assert_eq!(
+        products,
+        [
+            (
+                widget.id.clone(),
+                "WID-1".to_owned(),
+                "Product WID-1".to_owned(),
+                3,
+                (3_240, 720_000_000)
+            ),
+            (
+                support.id.clone(),
+                "SUP-1".to_owned(),
+                "Product SUP-1".to_owned(),
+                2,
+                (189, 980_000_000)
+            ),
+        ]
+    );
+    assert!(
+        won(&unquoted.id).products.is_empty(),
+        "a quote that was only sent is not the deal's"
+    );
+}

@@ -250,3 +250,157 @@ async fn a_won_deal_pays_the_rep_and_reopening_claws_it_back_over_rest() {
     assert_eq!(statement["clawbacksMinor"], "-120000");
     assert_eq!(statement["totalMinor"], "0");
 }
+
+#[tokio::test]
+async fn a_product_rate_pays_the_accepted_quote_line_of_a_won_deal_over_rest() {
+    let platform = commissions_platform().await;
+    let p = &platform.platform;
+    let tenant = p.tenant("commprod").await;
+    let admin = tenant.token.as_str();
+    let rep = p.create_user(&tenant, "pia", "ROLE_SALES_REP").await;
+    let rep_id = rep["id"].as_str().expect("rep id").to_owned();
+    let rep_token = p
+        .login(
+            &tenant.slug,
+            &format!("pia@{}.test", tenant.slug),
+            crate::helpers::PASSWORD,
+        )
+        .await;
+    let quarter = quarter_start(Utc::now().date_naive()).to_string();
+
+    // The admin adds a product priced at 1,500.00 USD in the standard price book.
+    let product = p
+        .call(
+            Method::POST,
+            "/v1/products",
+            admin,
+            Some(json!({"sku": "ROBO-1", "name": "Robot arm"})),
+        )
+        .await;
+    let product_id = product["id"].as_str().expect("product id").to_owned();
+    let books = p.call(Method::GET, "/v1/priceBooks", admin, None).await;
+    let standard = books["priceBooks"]
+        .as_array()
+        .and_then(|b| b.iter().find(|b| b["isStandard"] == true))
+        .expect("standard price book")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    p.call(
+        Method::POST,
+        &format!("/v1/priceBooks/{standard}/entries"),
+        admin,
+        Some(json!({
+            "productId": product_id,
+            "unitPrice": {"currencyCode": "USD", "units": "1500", "nanos": 0}
+        })),
+    )
+    .await;
+
+    // 5 % flat, 10 % on the product (accepted once the rep is known to commissions).
+    let plan = json!({
+        "name": "Pia's plan",
+        "version": {
+            "effectiveFrom": quarter,
+            "participantIds": [rep_id],
+            "currencyCode": "USD",
+            "period": "PERIOD_KIND_QUARTER",
+            "flatRateMillionths": "50000",
+            "productRates": [{"productId": product_id, "rateMillionths": "100000"}]
+        }
+    });
+    let created = testkit::poll_until(DEADLINE, || async {
+        let response = p
+            .authed(Method::POST, "/v1/commission-plans", admin)
+            .json(&plan)
+            .send()
+            .await
+            .expect("sent");
+        (response.status() == StatusCode::OK).then_some(())
+    })
+    .await;
+    assert!(created.is_some(), "the plan was never accepted");
+
+    // The rep quotes 4 arms less 10 % (5,400.00) plus 20 % tax, the customer accepts (the deal
+    // takes the total, 6,480.00) and the rep wins the deal.
+    let deal = p
+        .call(
+            Method::POST,
+            "/v1/opportunities",
+            &rep_token,
+            Some(json!({
+                "name": "Robotics cell",
+                "amount": {"currencyCode": "USD", "units": "1000", "nanos": 0}
+            })),
+        )
+        .await;
+    let deal_id = deal["id"].as_str().expect("deal id").to_owned();
+    let quote = p
+        .call(
+            Method::POST,
+            "/v1/quotes",
+            &rep_token,
+            Some(json!({
+                "opportunityId": deal_id,
+                "name": "Cell offer",
+                "lineItems": [
+                    {"productId": product_id, "quantity": "4", "discountRatePpm": 100000}
+                ],
+                "taxRatePpm": 200000
+            })),
+        )
+        .await;
+    let quote_id = quote["id"].as_str().expect("quote id").to_owned();
+    for verb in ["send", "accept"] {
+        p.call(
+            Method::POST,
+            &format!("/v1/quotes/{quote_id}:{verb}"),
+            &rep_token,
+            Some(json!({})),
+        )
+        .await;
+    }
+    let pipelines = p.call(Method::GET, "/v1/pipelines", &rep_token, None).await;
+    let won_stage = pipelines["pipelines"][0]["stages"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["category"] == "STAGE_CATEGORY_WON"))
+        .expect("a won stage")["id"]
+        .clone();
+    p.call(
+        Method::POST,
+        &format!("/v1/opportunities/{deal_id}:moveStage"),
+        &rep_token,
+        Some(json!({"stageId": won_stage})),
+    )
+    .await;
+
+    // 10 % of the 5,400.00 line, then 5 % of the rest of the deal (1,080.00).
+    let lines = lines_when(p, &rep_token, &quarter, |lines| lines.len() == 2).await;
+    let product_line = lines
+        .iter()
+        .find(|l| l["productId"] == product_id.as_str())
+        .unwrap_or_else(|| panic!("a product line in {lines:?}"));
+    assert_eq!(product_line["dealId"], deal_id.as_str());
+    assert_eq!(product_line["baseMinor"], "540000");
+    assert_eq!(product_line["rateMillionths"], "100000");
+    assert_eq!(product_line["amountMinor"], "54000");
+    assert_eq!(
+        product_line["explanation"],
+        "5400.00 of bookings at product rate 10% for ROBO-1 (Robot arm)"
+    );
+    let rest = lines
+        .iter()
+        .find(|l| l["productId"].as_str().is_none_or(str::is_empty))
+        .unwrap_or_else(|| panic!("a schedule line in {lines:?}"));
+    assert_eq!(rest["baseMinor"], "108000");
+    assert_eq!(rest["amountMinor"], "5400");
+    let statement = p
+        .call(
+            Method::GET,
+            &format!("/v1/commission-statements?period=PERIOD_KIND_QUARTER&periodStart={quarter}"),
+            &rep_token,
+            None,
+        )
+        .await;
+    assert_eq!(statement["earnedMinor"], "59400");
+}

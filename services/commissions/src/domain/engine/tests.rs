@@ -3,7 +3,7 @@ use proptest::prelude::*;
 use super::*;
 use crate::domain::money::split;
 use crate::domain::period::PeriodKind;
-use crate::domain::plan::{Band, PipelineRate, Tier};
+use crate::domain::plan::{Band, PipelineRate, ProductRate, Tier};
 
 /// 1.00 in cents.
 const UNIT: Minor = 100;
@@ -17,6 +17,7 @@ fn rules(schedule: Schedule) -> Rules {
         schedule,
         bands: vec![],
         pipeline_rates: vec![],
+        product_rates: vec![],
         deal_cap: None,
         period_cap: None,
     }
@@ -55,6 +56,41 @@ fn credit(credited: Minor) -> Credit {
         deal_id: Uuid::now_v7(),
         credited,
         pipeline_id: None,
+        products: vec![],
+    }
+}
+
+fn product(product_id: Uuid, credited: Minor) -> ProductCredit {
+    ProductCredit {
+        product_id,
+        sku: format!("SKU-{}", product_id.as_u128()),
+        name: "Widget".into(),
+        credited,
+    }
+}
+
+/// A credit whose deal carries these products (id, share of the net amount).
+fn with_products(credited: Minor, products: &[(Uuid, Minor)]) -> Credit {
+    Credit {
+        products: products
+            .iter()
+            .map(|(id, net)| product(*id, *net))
+            .collect(),
+        ..credit(credited)
+    }
+}
+
+/// `rules` with these product rates.
+fn product_rated(rules: Rules, rates: &[(Uuid, i64)]) -> Rules {
+    Rules {
+        product_rates: rates
+            .iter()
+            .map(|(product_id, rate)| ProductRate {
+                product_id: *product_id,
+                rate: *rate,
+            })
+            .collect(),
+        ..rules
     }
 }
 
@@ -312,6 +348,262 @@ fn pipeline_rates_replace_the_schedule_but_count_toward_attainment() {
     assert_eq!(summary(&next)[0].1, Some(1), "attainment reached tier 2");
 }
 
+/// `(rule, tier, band, base, amount)` of each line.
+type ProductSummary = Vec<(Rule, Option<u32>, Option<u32>, Minor, Minor)>;
+
+/// Name, rules, quota, earlier credits, the credit, the expected lines.
+type ProductCase = (
+    &'static str,
+    Rules,
+    Option<Minor>,
+    Vec<Minor>,
+    Credit,
+    ProductSummary,
+);
+
+fn product_summary(lines: &[Line]) -> ProductSummary {
+    lines
+        .iter()
+        .map(|l| (l.rule, l.tier, l.band, l.base, l.amount))
+        .collect()
+}
+
+#[test]
+fn the_table_of_product_rates() {
+    let (rated, other, unrated) = (Uuid::from_u128(7), Uuid::from_u128(8), Uuid::from_u128(9));
+    let p = Rule::Product(rated);
+    let q = Rule::Product(other);
+    let graduated = product_rated(
+        tiered(TierMode::Graduated),
+        &[(rated, 100_000), (other, 30_000)],
+    );
+    let accelerated = Rules {
+        bands: vec![
+            Band {
+                from_basis_points: 0,
+                multiplier: MILLION,
+            },
+            Band {
+                from_basis_points: 10_000,
+                multiplier: 1_500_000,
+            },
+        ],
+        ..product_rated(flat(50_000), &[(rated, 100_000)])
+    };
+    let capped = Rules {
+        deal_cap: Some(500 * UNIT),
+        ..product_rated(flat(50_000), &[(rated, 100_000)])
+    };
+    let cases: Vec<ProductCase> = vec![
+        (
+            "product rate only: the whole deal is one rated product",
+            graduated.clone(),
+            None,
+            vec![],
+            with_products(10_000 * UNIT, &[(rated, 10_000 * UNIT)]),
+            vec![(p, None, None, 10_000 * UNIT, 1_000 * UNIT)],
+        ),
+        (
+            "product + remainder through tiers: 4 000 at 10 %, then 16 000 from 94 000 crosses \
+             into tier 2 (an unrated product is part of the remainder)",
+            graduated.clone(),
+            None,
+            vec![90_000 * UNIT],
+            with_products(
+                20_000 * UNIT,
+                &[(rated, 4_000 * UNIT), (unrated, 6_000 * UNIT)],
+            ),
+            vec![
+                (p, None, None, 4_000 * UNIT, 400 * UNIT),
+                (Rule::Schedule, Some(0), None, 6_000 * UNIT, 300 * UNIT),
+                (Rule::Schedule, Some(1), None, 10_000 * UNIT, 800 * UNIT),
+            ],
+        ),
+        (
+            "two rated products in quote order, then the remainder",
+            graduated.clone(),
+            None,
+            vec![],
+            with_products(
+                10_000 * UNIT,
+                &[(other, 1_000 * UNIT), (rated, 2_000 * UNIT)],
+            ),
+            vec![
+                (q, None, None, 1_000 * UNIT, 30 * UNIT),
+                (p, None, None, 2_000 * UNIT, 200 * UNIT),
+                (Rule::Schedule, Some(0), None, 7_000 * UNIT, 350 * UNIT),
+            ],
+        ),
+        (
+            "product nets above the amount: rated up to the amount, no remainder",
+            graduated.clone(),
+            None,
+            vec![],
+            with_products(
+                10_000 * UNIT,
+                &[(rated, 9_000 * UNIT), (other, 3_000 * UNIT)],
+            ),
+            vec![
+                (p, None, None, 9_000 * UNIT, 900 * UNIT),
+                (q, None, None, 1_000 * UNIT, 30 * UNIT),
+            ],
+        ),
+        (
+            "banker's rounding per product line: 10 % of 0.25 is 0.025 → 0.02",
+            graduated.clone(),
+            None,
+            vec![],
+            with_products(25, &[(rated, 25)]),
+            vec![(p, None, None, 25, 2)],
+        ),
+        (
+            "no accepted quote: the schedule as before",
+            graduated.clone(),
+            None,
+            vec![90_000 * UNIT],
+            with_products(20_000 * UNIT, &[]),
+            vec![
+                (Rule::Schedule, Some(0), None, 10_000 * UNIT, 500 * UNIT),
+                (Rule::Schedule, Some(1), None, 10_000 * UNIT, 800 * UNIT),
+            ],
+        ),
+        (
+            "accelerator: a product line crossing 100 % of quota is cut at the band",
+            accelerated,
+            Some(100_000 * UNIT),
+            vec![95_000 * UNIT],
+            with_products(10_000 * UNIT, &[(rated, 10_000 * UNIT)]),
+            vec![
+                (p, None, Some(0), 5_000 * UNIT, 500 * UNIT),
+                (p, None, Some(1), 5_000 * UNIT, 750 * UNIT),
+            ],
+        ),
+    ];
+    for (name, rules, quota, earlier, credit, expected) in cases {
+        let state = after(&rules, quota, &earlier);
+        let lines = calculate(&rules, quota, &state, &credit);
+        assert_eq!(product_summary(&lines), expected, "{name}");
+        let total: Minor = lines.iter().map(|l| l.base).sum();
+        assert_eq!(
+            total, credit.credited,
+            "{name}: every credited cent is rated once"
+        );
+    }
+    // The deal cap covers product lines too.
+    let lines = calculate(
+        &capped,
+        None,
+        &PeriodState::default(),
+        &with_products(10_000 * UNIT, &[(rated, 6_000 * UNIT)]),
+    );
+    assert_eq!(
+        summary(&lines),
+        [
+            (LineKind::Commission, None, None, 600 * UNIT),
+            (LineKind::Commission, None, None, 200 * UNIT),
+            (LineKind::DealCap, None, None, -300 * UNIT),
+        ]
+    );
+}
+
+#[test]
+fn product_rates_replace_the_schedule_for_their_part_but_count_toward_attainment() {
+    let product_id = Uuid::now_v7();
+    let rules = product_rated(tiered(TierMode::Graduated), &[(product_id, 20_000)]);
+    let deal = with_products(150_000 * UNIT, &[(product_id, 150_000 * UNIT)]);
+    let lines = calculate(&rules, None, &PeriodState::default(), &deal);
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0].amount, 3_000 * UNIT);
+    assert_eq!(lines[0].rule, Rule::Product(product_id));
+    assert_eq!(
+        lines[0].explanation,
+        format!(
+            "150000.00 of bookings at product rate 2% for SKU-{} (Widget)",
+            product_id.as_u128()
+        )
+    );
+    let state = PeriodState::from_lines(&lines);
+    assert_eq!(state.attained, 150_000 * UNIT);
+    let next = calculate(&rules, None, &state, &credit(10_000 * UNIT));
+    assert_eq!(summary(&next)[0].1, Some(1), "attainment reached tier 2");
+}
+
+#[test]
+fn a_sixty_forty_split_shares_product_lines_too() {
+    let product_id = Uuid::now_v7();
+    let rules = product_rated(flat(50_000), &[(product_id, 100_000)]);
+    let amounts = split(10_000 * UNIT + 1, &[60, 40]);
+    let nets = split(5_000 * UNIT + 1, &[60, 40]);
+    let earned: Vec<Vec<Minor>> = amounts
+        .iter()
+        .zip(&nets)
+        .map(|(amount, net)| {
+            calculate(
+                &rules,
+                None,
+                &PeriodState::default(),
+                &with_products(*amount, &[(product_id, *net)]),
+            )
+            .iter()
+            .map(|l| l.amount)
+            .collect()
+        })
+        .collect();
+    // 60 %: 3 000.01 at 10 % and 3 000.00 at 5 %; 40 %: 2 000.00 and 2 000.00.
+    assert_eq!(
+        earned,
+        [vec![300 * UNIT, 150 * UNIT], vec![200 * UNIT, 100 * UNIT]]
+    );
+    assert_eq!(nets.iter().sum::<Minor>(), 5_000 * UNIT + 1);
+}
+
+#[test]
+fn a_clawback_reverses_product_lines_exactly() {
+    let product_id = Uuid::now_v7();
+    let rules = product_rated(tiered(TierMode::Retroactive), &[(product_id, 120_000)]);
+    let first = credit(60_000 * UNIT);
+    let second = with_products(50_000 * UNIT, &[(product_id, 20_000 * UNIT)]);
+    let won = recalculate(
+        &rules,
+        None,
+        &[Step::Won(first.clone()), Step::Won(second.clone())],
+    );
+    let of_second: Vec<&Line> = won.iter().filter(|l| l.deal_id == second.deal_id).collect();
+    // 20 000 at 12 %; 30 000 at tier 2 (8 %); the first deal's 60 000 re-rated 5 % → 8 %.
+    assert_eq!(
+        of_second
+            .iter()
+            .map(|l| (l.rule, l.amount))
+            .collect::<Vec<_>>(),
+        [
+            (Rule::Product(product_id), 2_400 * UNIT),
+            (Rule::Schedule, 2_400 * UNIT),
+            (Rule::Schedule, 1_800 * UNIT),
+        ]
+    );
+    let reversed = recalculate(
+        &rules,
+        None,
+        &[
+            Step::Won(first.clone()),
+            Step::Won(second.clone()),
+            Step::Reversed(second.deal_id),
+        ],
+    );
+    let clawed: Vec<&Line> = reversed.iter().filter(|l| l.reversal).collect();
+    assert_eq!(clawed.len(), of_second.len());
+    assert_eq!(clawed[0].rule, Rule::Product(product_id));
+    assert_eq!(clawed[0].base, -20_000 * UNIT);
+    assert_eq!(
+        clawed.iter().map(|l| l.amount).sum::<Minor>(),
+        -6_600 * UNIT
+    );
+    assert_eq!(
+        PeriodState::from_lines(&reversed),
+        after(&rules, None, &[60_000 * UNIT])
+    );
+}
+
 #[test]
 fn a_sixty_forty_split_credits_exactly_the_amount() {
     let shares = split(48_000 * UNIT + 1, &[60, 40]);
@@ -460,46 +752,82 @@ fn any_rules() -> impl Strategy<Value = Rules> {
         prop::option::of(0..5_000_000i64),
         prop::option::of(0..20_000_000i64),
     );
-    (schedule, bands, caps, prop::option::of(0..200_000i64)).prop_map(
-        |(schedule, bands, (deal_cap, period_cap), pipeline_rate)| Rules {
-            bands,
-            deal_cap,
-            period_cap,
-            pipeline_rates: pipeline_rate
-                .map(|rate| {
-                    vec![PipelineRate {
-                        pipeline_id: Uuid::from_u128(1),
-                        rate,
-                    }]
-                })
-                .unwrap_or_default(),
-            ..rules(schedule)
-        },
+    let product_rates = prop::collection::vec(0..300_000i64, 0..3).prop_map(|rates| {
+        rates
+            .into_iter()
+            .enumerate()
+            .map(|(i, rate)| ProductRate {
+                product_id: Uuid::from_u128(PRODUCTS + i as u128),
+                rate,
+            })
+            .collect::<Vec<_>>()
+    });
+    (
+        schedule,
+        bands,
+        caps,
+        prop::option::of(0..200_000i64),
+        product_rates,
     )
+        .prop_map(
+            |(schedule, bands, (deal_cap, period_cap), pipeline_rate, product_rates)| Rules {
+                bands,
+                deal_cap,
+                period_cap,
+                pipeline_rates: pipeline_rate
+                    .map(|rate| {
+                        vec![PipelineRate {
+                            pipeline_id: Uuid::from_u128(1),
+                            rate,
+                        }]
+                    })
+                    .unwrap_or_default(),
+                product_rates,
+                ..rules(schedule)
+            },
+        )
 }
 
-/// Raw steps: a won deal (amount, special pipeline?) or a reversal of the n-th deal so far.
-fn any_steps() -> impl Strategy<Value = Vec<(bool, i64, bool, usize)>> {
+/// Product ids of generated deals: `PRODUCTS + 0..4` (the plans rate at most the first three).
+const PRODUCTS: u128 = 500;
+
+/// A deal's products: (product index, net amount as a percentage of the deal amount, up to
+/// 150 % so nets above the amount are exercised).
+type RawProducts = Vec<(u128, i64)>;
+
+/// Raw step: won?, amount, special pipeline (or re-win), which deal to reverse, products.
+type RawStep = (bool, i64, bool, usize, RawProducts);
+
+/// Raw steps: a won deal (amount, special pipeline?, products) or a reversal of the n-th deal
+/// so far.
+fn any_steps() -> impl Strategy<Value = Vec<RawStep>> {
     prop::collection::vec(
         (
             prop::bool::weighted(0.8),
             0..30_000_000i64,
             any::<bool>(),
             0..40usize,
+            prop::collection::vec((0..4u128, 0..=150i64), 0..3),
         ),
         1..40,
     )
 }
 
-fn steps_of(raw: &[(bool, i64, bool, usize)]) -> Vec<Step> {
+fn steps_of(raw: &[RawStep]) -> Vec<Step> {
     let mut deals: Vec<Credit> = Vec::new();
     let mut steps = Vec::new();
-    for (won, amount, special, pick) in raw {
+    for (won, amount, special, pick, products) in raw {
         if *won || deals.is_empty() {
             let deal = Credit {
                 deal_id: Uuid::from_u128(1_000 + deals.len() as u128),
                 credited: *amount,
                 pipeline_id: special.then(|| Uuid::from_u128(1)),
+                products: products
+                    .iter()
+                    .map(|(index, percent)| {
+                        product(Uuid::from_u128(PRODUCTS + index), amount * percent / 100)
+                    })
+                    .collect(),
             };
             deals.push(deal.clone());
             steps.push(Step::Won(deal));
@@ -566,6 +894,16 @@ proptest! {
         prop_assert_eq!(sum(&stored), sum(&replayed));
         prop_assert_eq!(&stored, &replayed);
         prop_assert_eq!(PeriodState::from_lines(&stored), PeriodState::from_lines(&replayed));
+        // Product lines and the remainder rate every credited cent once, all toward attainment.
+        for step in &steps {
+            if let Step::Won(credit) = step {
+                let lines = calculate(&rules, quota, &PeriodState::default(), credit);
+                prop_assert_eq!(
+                    PeriodState::from_lines(&lines).attained,
+                    credit.credited.max(0)
+                );
+            }
+        }
     }
 
     #[test]
