@@ -116,35 +116,26 @@ pub fn new_version(
             None
         }
     };
-    let mut pipeline_rates = Vec::new();
-    for (i, p) in version.pipeline_rates.iter().enumerate() {
-        match Uuid::parse_str(&p.pipeline_id) {
-            Ok(pipeline_id) => pipeline_rates.push(PipelineRate {
-                pipeline_id,
-                rate: p.rate_millionths,
-            }),
-            Err(_) => v.add(format!("pipeline_rates[{i}].pipeline_id"), "must be a UUID"),
-        }
-    }
-    let mut product_rates = Vec::new();
-    let mut product_ids_parsed = true;
-    for (i, p) in version.product_rates.iter().enumerate() {
-        match Uuid::parse_str(&p.product_id) {
-            Ok(product_id) => product_rates.push(ProductRate {
-                product_id,
-                rate: p.rate_millionths,
-            }),
-            Err(_) => {
-                v.add(format!("product_rates[{i}].product_id"), "must be a UUID");
-                product_ids_parsed = false;
-            }
-        }
-    }
-    if !product_ids_parsed {
-        // The rules check names entries by index; with an entry missing the indices would be
-        // wrong, so the rates are checked once every id parses.
-        product_rates.clear();
-    }
+    let pipeline_rates = parse_rates(
+        &mut v,
+        "pipeline_rates",
+        "pipeline_id",
+        version
+            .pipeline_rates
+            .iter()
+            .map(|p| (p.pipeline_id.as_str(), p.rate_millionths)),
+        |pipeline_id, rate| PipelineRate { pipeline_id, rate },
+    );
+    let product_rates = parse_rates(
+        &mut v,
+        "product_rates",
+        "product_id",
+        version
+            .product_rates
+            .iter()
+            .map(|p| (p.product_id.as_str(), p.rate_millionths)),
+        |product_id, rate| ProductRate { product_id, rate },
+    );
     let decimals = iso_currency::Currency::from_code(&version.currency_code)
         .and_then(|c| c.exponent())
         .map_or(0, u32::from);
@@ -391,4 +382,31 @@ pub fn dispute(dispute: crate::domain::adjustment::Dispute) -> pb::Dispute {
             .unwrap_or_default(),
         create_time: Some(timestamp(dispute.created_at)),
     }
+}
+
+/// `(id, rate)` entries of a rate list, each bad id a violation on `<list>[i].<id_field>`. The
+/// rules check names entries by index, so while any id is bad the list is left empty and the
+/// rates are checked once every id parses (a dropped entry would shift the later indices).
+fn parse_rates<'a, R, T>(
+    v: &mut Violations,
+    list: &str,
+    id_field: &str,
+    entries: impl Iterator<Item = (&'a str, R)>,
+    build: impl Fn(Uuid, R) -> T,
+) -> Vec<T> {
+    let mut parsed = Vec::new();
+    let mut all_parsed = true;
+    for (i, (id, rate)) in entries.enumerate() {
+        match Uuid::parse_str(id) {
+            Ok(id) => parsed.push(build(id, rate)),
+            Err(_) => {
+                v.add(format!("{list}[{i}].{id_field}"), "must be a UUID");
+                all_parsed = false;
+            }
+        }
+    }
+    if !all_parsed {
+        parsed.clear();
+    }
+    parsed
 }

@@ -99,6 +99,22 @@ async fn bad_plans_are_refused_and_nothing_is_written() {
         &create(&team.admin, "Products", products).await,
         &["version.product_rates[1].product_id"],
     );
+    // A bad pipeline id ahead of a bad rate: the rate is not reported under a shifted index.
+    let mut pipelines = flat_plan(&[manager], 1);
+    pipelines.pipeline_rates = vec![
+        pb::PipelineRate {
+            pipeline_id: "sales".to_owned(),
+            rate_millionths: 1,
+        },
+        pb::PipelineRate {
+            pipeline_id: Uuid::now_v7().to_string(),
+            rate_millionths: -1,
+        },
+    ];
+    assert_invalid(
+        &create(&team.admin, "Pipelines", pipelines).await,
+        &["version.pipeline_rates[0].pipeline_id"],
+    );
 
     let plans: i64 = sqlx::query_scalar("SELECT count(*) FROM plans")
         .fetch_one(&db.pool)
