@@ -153,38 +153,46 @@ fn proto_access(access: ShareAccess) -> pb::ShareAccess {
     }
 }
 
-fn shared_event(viewer: Viewer, share: &Share) -> Result<::events::NewEvent> {
-    let payload = pb::RecordShared {
-        record_type: convert::record_type(share.kind) as i32,
-        record_id: share.record_id.to_string(),
-        user_id: share.user_id.to_string(),
-        access: proto_access(share.access) as i32,
-        actor_id: viewer.user_id.to_string(),
-    };
-    Ok(::events::NewEvent::new(
-        "crm.record.shared",
-        viewer.tenant_id,
-        share.kind.name(),
-        share.record_id,
-        &payload,
-    )?)
-}
-
-fn unshared_event(viewer: Viewer, share: &Share) -> Result<::events::NewEvent> {
-    let payload = pb::RecordUnshared {
-        record_type: convert::record_type(share.kind) as i32,
-        record_id: share.record_id.to_string(),
-        user_id: share.user_id.to_string(),
-        access: proto_access(share.access) as i32,
-        actor_id: viewer.user_id.to_string(),
-    };
-    Ok(::events::NewEvent::new(
-        "crm.record.unshared",
-        viewer.tenant_id,
-        share.kind.name(),
-        share.record_id,
-        &payload,
-    )?)
+/// `crm.record.shared` or `crm.record.unshared`: the same fields in two message types, so a
+/// consumer binds the one it cares about.
+fn share_event(viewer: Viewer, share: &Share, granted: bool) -> Result<::events::NewEvent> {
+    let record_type = convert::record_type(share.kind) as i32;
+    let record_id = share.record_id.to_string();
+    let user_id = share.user_id.to_string();
+    let access = proto_access(share.access) as i32;
+    let actor_id = viewer.user_id.to_string();
+    let aggregate = (viewer.tenant_id, share.kind.name(), share.record_id);
+    Ok(if granted {
+        let payload = pb::RecordShared {
+            record_type,
+            record_id,
+            user_id,
+            access,
+            actor_id,
+        };
+        ::events::NewEvent::new(
+            "crm.record.shared",
+            aggregate.0,
+            aggregate.1,
+            aggregate.2,
+            &payload,
+        )?
+    } else {
+        let payload = pb::RecordUnshared {
+            record_type,
+            record_id,
+            user_id,
+            access,
+            actor_id,
+        };
+        ::events::NewEvent::new(
+            "crm.record.unshared",
+            aggregate.0,
+            aggregate.1,
+            aggregate.2,
+            &payload,
+        )?
+    })
 }
 
 #[async_trait]
@@ -264,7 +272,7 @@ impl SharingStore for PgStore {
                 share
             }
         };
-        publish(&mut tx, &[shared_event(viewer, &share)?]).await?;
+        publish(&mut tx, &[share_event(viewer, &share, true)?]).await?;
         tx.commit().await?;
         tracing::info!(user_id = %user_id, access = access.as_str(), "record shared");
         Ok(share)
@@ -308,7 +316,7 @@ impl SharingStore for PgStore {
         .bind(user_id)
         .execute(&mut *tx)
         .await?;
-        publish(&mut tx, &[unshared_event(viewer, &share)?]).await?;
+        publish(&mut tx, &[share_event(viewer, &share, false)?]).await?;
         tx.commit().await?;
         tracing::info!(user_id = %user_id, "record unshared");
         Ok(())
