@@ -4,10 +4,12 @@
 
 pub mod page;
 pub mod pool;
+pub mod session;
 pub mod tenant_tx;
 
 pub use page::{PageSize, PageToken, PageTokenError};
 pub use pool::{DatabaseSettings, connect, migrate};
+pub use session::{SessionTx, Sessions};
 pub use tenant_tx::begin_for_tenant;
 
 /// Errors of the database plumbing (not of a service's queries).

@@ -1,9 +1,11 @@
 -- CreateLead: services/crm/src/store/leads.rs create_lead_impl (no owner: assignment rules)
 -- + events::outbox::enqueue_all.
+-- The opening (store/mod.rs tx): BEGIN and crm_open in one round trip, as the service sends
+-- them in one simple query (pgbench's prepared mode pipelines them instead).
+\startpipeline
 BEGIN;
-SELECT coalesce((SELECT suspended FROM crm_tenants WHERE tenant_id = '@TENANT@'::uuid), false)
-FROM (SELECT set_config('app.tenant_id', '@TENANT@', true),
-             set_config('crm.actor_id', '@OWNER@', true)) settings;
+SELECT crm_open('@TENANT@', '@OWNER@');
+\endpipeline
 -- The duplicate probe (store/duplicates.rs PEOPLE), with unique values as the benchmark sends.
 \set u random(1, 1000000000)
 SELECT kind, id, owner_id, display_name,

@@ -160,7 +160,7 @@ async fn fetch(tx: &mut Tx, id: Uuid, lock: bool) -> Result<Option<Account>> {
         if lock { " FOR UPDATE" } else { "" }
     )))
     .bind(id)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await?;
     row.as_ref().map(from_row).transpose()
 }
@@ -237,7 +237,7 @@ pub(crate) async fn insert(tx: &mut Tx, viewer: Viewer, data: AccountData) -> Re
     .bind(d.owner_id)
     .bind(at)
     .bind(custom_fields::to_json(&d.custom_fields)?)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     publish(
         tx,
@@ -266,7 +266,7 @@ pub(crate) async fn check_parent_cycle(tx: &mut Tx, id: Uuid, parent: Uuid) -> R
     )
     .bind(id)
     .bind(parent)
-    .fetch_one(&mut **tx)
+    .fetch_one(&mut *tx)
     .await?;
     if cycle {
         return Err(Error::invalid(

@@ -180,7 +180,7 @@ async fn visible(
         }
     )))
     .bind(id)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await?;
     let Some(activity) = row.as_ref().map(from_row).transpose()? else {
         return Ok(None);
@@ -220,7 +220,7 @@ async fn save(tx: &mut Tx, activity: &Activity) -> Result<()> {
     .bind(d.owner_id)
     .bind(activity.completed_at)
     .bind(activity.updated_at)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }

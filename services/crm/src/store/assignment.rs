@@ -36,7 +36,7 @@ async fn rules(tx: &mut Tx) -> Result<Vec<Rule>> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM lead_assignment_rules ORDER BY position, created_at, id"
     )))
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *tx)
     .await?;
     rows.iter().map(from_row).collect()
 }
@@ -65,7 +65,7 @@ pub(crate) async fn assign(tx: &mut Tx, lead: &LeadData) -> Result<Option<Uuid>>
             "UPDATE lead_assignment_rules SET turns = turns + 1 WHERE id = $1 RETURNING turns - 1",
         )
         .bind(rule.id)
-        .fetch_one(&mut **tx)
+        .fetch_one(&mut *tx)
         .await?;
         return Ok(pick(&active, turn));
     }
@@ -128,7 +128,7 @@ async fn write(tx: &mut Tx, viewer: Viewer, rule: &Rule, insert: bool) -> Result
         .bind(&d.user_ids)
         .bind(rule.created_at)
         .bind(rule.updated_at)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(())
 }

@@ -129,7 +129,7 @@ async fn stage_totals(
     qb.push_bind(pipeline_id);
     push_scope(&mut qb, "o.owner_id", "o.id", read);
     qb.push(" GROUP BY o.stage_id, o.amount_currency");
-    let rows = qb.build().fetch_all(&mut **tx).await?;
+    let rows = qb.build().fetch_all(&mut *tx).await?;
     let mut totals: BTreeMap<Uuid, (i64, BTreeMap<&'static str, CurrencyTotal>)> = BTreeMap::new();
     for row in &rows {
         let stage_id: Uuid = row.try_get("stage_id")?;

@@ -222,7 +222,7 @@ pub(crate) async fn visible(
         }
     )))
     .bind(id)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await?;
     let Some(row) = row else {
         return Ok(None);
@@ -238,7 +238,7 @@ pub(crate) async fn visible(
 /// The tenant's business hours, or the default when none were set.
 async fn load_business_hours(tx: &mut Tx) -> Result<BusinessHours> {
     let row = sqlx::query("SELECT time_zone, weekdays, opens_at, closes_at FROM business_hours")
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *tx)
         .await?;
     let Some(row) = row else {
         return Ok(BusinessHours::default());
@@ -305,7 +305,7 @@ async fn save(tx: &mut Tx, case: &Case) -> Result<()> {
     .bind(case.sla_breached_at.is_some())
     .bind(case.updated_at)
     .bind(case.sla_breached_at)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
@@ -365,7 +365,7 @@ pub(crate) async fn follow_tenant_time_zone(
     .bind(days)
     .bind(defaults.opens_at())
     .bind(defaults.closes_at())
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }

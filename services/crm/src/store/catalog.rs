@@ -299,7 +299,7 @@ pub(crate) async fn live_product(tx: &mut Tx, id: Uuid, lock: bool) -> Result<Op
         if lock { " FOR UPDATE" } else { "" }
     )))
     .bind(id)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await?;
     row.as_ref().map(product_from_row).transpose()
 }
@@ -310,7 +310,7 @@ async fn live_book(tx: &mut Tx, id: Uuid, lock: bool) -> Result<Option<PriceBook
         if lock { " FOR UPDATE" } else { "" }
     )))
     .bind(id)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await?;
     row.as_ref().map(book_from_row).transpose()
 }
@@ -320,7 +320,7 @@ async fn live_book(tx: &mut Tx, id: Uuid, lock: bool) -> Result<Option<PriceBook
 pub(crate) async fn ensure_standard(tx: &mut Tx, tenant_id: Uuid) -> Result<PriceBook> {
     let select = format!("SELECT {BOOK_COLUMNS} FROM price_books b WHERE b.is_standard");
     if let Some(row) = sqlx::query(sqlx::AssertSqlSafe(select.clone()))
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *tx)
         .await?
     {
         return book_from_row(&row);
@@ -346,11 +346,11 @@ pub(crate) async fn ensure_standard(tx: &mut Tx, tenant_id: Uuid) -> Result<Pric
     .bind(tenant_id)
     .bind(&book.data.name)
     .bind(at)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await?;
     if inserted.is_none() {
         let row = sqlx::query(sqlx::AssertSqlSafe(select))
-            .fetch_one(&mut **tx)
+            .fetch_one(&mut *tx)
             .await?;
         return book_from_row(&row);
     }
@@ -399,7 +399,7 @@ pub(crate) async fn active_price(
     .bind(price_book_id)
     .bind(product_id)
     .bind(currency.code())
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await?)
 }
 
@@ -412,7 +412,7 @@ async fn entry(tx: &mut Tx, id: Uuid) -> Result<Option<PriceBookEntry>> {
          FOR UPDATE OF e"
     )))
     .bind(id)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await?;
     row.as_ref().map(entry_from_row).transpose()
 }
@@ -422,7 +422,7 @@ async fn book_of(tx: &mut Tx, id: Uuid) -> Result<PriceBook> {
         "SELECT {BOOK_COLUMNS} FROM price_books b WHERE b.id = $1"
     )))
     .bind(id)
-    .fetch_one(&mut **tx)
+    .fetch_one(&mut *tx)
     .await?;
     book_from_row(&row)
 }

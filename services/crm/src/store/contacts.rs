@@ -140,7 +140,7 @@ async fn fetch(tx: &mut Tx, id: Uuid, access: Access) -> Result<Option<Contact>>
         }
     )))
     .bind(id)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await?;
     row.as_ref().map(from_row).transpose()
 }
@@ -210,7 +210,7 @@ pub(crate) async fn insert(tx: &mut Tx, viewer: Viewer, data: ContactData) -> Re
     .bind(d.phone_consent.updated_at)
     .bind(at)
     .bind(custom_fields::to_json(&d.custom_fields)?)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     publish(
         tx,

@@ -83,7 +83,7 @@ pub(crate) async fn definitions_of(tx: &mut Tx, kind: RecordKind) -> Result<Vec<
          ORDER BY created_at, id"
     )))
     .bind(kind_name(kind))
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *tx)
     .await?;
     rows.iter().map(from_row).collect()
 }

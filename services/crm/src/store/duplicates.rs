@@ -113,7 +113,7 @@ async fn matches(tx: &mut Tx, viewer: Viewer, probe: &Probe) -> Result<Vec<Candi
                 .bind(domain)
                 .bind(name)
                 .bind(MAX_MATCHES)
-                .fetch_all(&mut **tx)
+                .fetch_all(&mut *tx)
                 .await?
         }
         Probe::Person {
@@ -128,7 +128,7 @@ async fn matches(tx: &mut Tx, viewer: Viewer, probe: &Probe) -> Result<Vec<Candi
                 .bind(phones)
                 .bind(format!("{first_name} {last_name}"))
                 .bind(MAX_MATCHES)
-                .fetch_all(&mut **tx)
+                .fetch_all(&mut *tx)
                 .await?
         }
     };

@@ -136,7 +136,7 @@ async fn moved_rows(
         .bind(from)
         .bind(to)
         .bind(at)
-        .fetch_all(&mut **tx)
+        .fetch_all(&mut *tx)
         .await?)
 }
 
@@ -152,13 +152,13 @@ pub async fn on_deactivated(tx: &mut Tx, tenant_id: Uuid, user: Uuid) -> Result<
          WHERE u.user_id = $1 AND m.active",
     )
     .bind(user)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await?;
     let fallback = match settings.fallback_owner_id {
         Some(id) => {
             sqlx::query_scalar("SELECT user_id FROM crm_users WHERE user_id = $1 AND active")
                 .bind(id)
-                .fetch_optional(&mut **tx)
+                .fetch_optional(&mut *tx)
                 .await?
         }
         None => None,
@@ -169,7 +169,7 @@ pub async fn on_deactivated(tx: &mut Tx, tenant_id: Uuid, user: Uuid) -> Result<
          ORDER BY source_time, user_id LIMIT 1",
     )
     .bind(user)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await?;
     let Some(to) = successor(user, manager, fallback, admin) else {
         tracing::warn!(%tenant_id, %user, "no active successor; records stay orphaned");
@@ -207,7 +207,7 @@ pub async fn orphans(tx: &mut Tx, after: Option<OrphanKey>, limit: i64) -> Resul
     .bind(kind)
     .bind(id)
     .bind(limit)
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *tx)
     .await?;
     Ok(rows
         .into_iter()

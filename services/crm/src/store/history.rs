@@ -57,7 +57,7 @@ pub(crate) async fn record_visible(tx: &mut Tx, viewer: Viewer, record: RecordRe
         "SELECT owner_id FROM {table} WHERE id = $1 AND deleted_at IS NULL"
     )))
     .bind(record.id)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await?;
     match owner {
         Some(owner) => reaches(tx, viewer, kind, Access::Read, record.id, owner).await,

@@ -103,7 +103,7 @@ async fn load(tx: &mut Tx, viewer: Viewer, id: Uuid, lock: bool) -> Result<Optio
     );
     let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(id)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *tx)
         .await?
     else {
         return Ok(None);
@@ -133,7 +133,7 @@ async fn save(tx: &mut Tx, job: &ImportJob) -> Result<()> {
     .bind(job.counts.reported_errors)
     .bind(job.counts.errors_truncated)
     .bind(job.updated_at)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
@@ -174,7 +174,7 @@ async fn store_errors(tx: &mut Tx, job: &mut ImportJob, mut errors: Vec<RowError
     .bind(seqs)
     .bind(fields)
     .bind(messages)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }

@@ -210,7 +210,7 @@ async fn fetch(tx: &mut Tx, id: Uuid, access: Access) -> Result<Option<Lead>> {
         }
     )))
     .bind(id)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await?;
     row.as_ref().map(from_row).transpose()
 }
@@ -270,7 +270,7 @@ async fn write_row(tx: &mut Tx, lead: &Lead) -> Result<()> {
     .bind(converted.map(|c| c.converted_at))
     .bind(lead.updated_at)
     .bind(custom_fields::to_json(&d.custom_fields)?)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
@@ -311,7 +311,7 @@ pub(crate) async fn insert(tx: &mut Tx, viewer: Viewer, data: LeadData) -> Resul
     .bind(d.owner_id)
     .bind(at)
     .bind(custom_fields::to_json(&d.custom_fields)?)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     publish(
         tx,

@@ -272,7 +272,7 @@ async fn lock(tx: &mut Tx, table: &str, ids: [Uuid; 2]) -> Result<HashMap<Uuid, 
              FROM {table} WHERE id = ANY($1) ORDER BY id FOR UPDATE"
         )))
         .bind(ids.to_vec())
-        .fetch_all(&mut **tx)
+        .fetch_all(&mut *tx)
         .await?;
     Ok(rows
         .into_iter()

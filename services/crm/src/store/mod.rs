@@ -30,7 +30,7 @@ pub mod tenant_state;
 pub mod users;
 
 use async_trait::async_trait;
-use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
+use sqlx::{PgPool, Postgres, QueryBuilder, Row as _};
 use uuid::Uuid;
 
 use crate::domain::account::{Account, AccountData, AccountPatch};
@@ -46,7 +46,9 @@ use crate::error::{Error, Result};
 use crate::events::publish::Record;
 use crate::listing::{ListQuery, Page};
 
-pub type Tx = Transaction<'static, Postgres>;
+/// The connection of an open transaction, as the store's helpers take it (a request's
+/// [`db::SessionTx`] and an event handler's `sqlx::Transaction` both deref to it).
+pub type Tx = sqlx::PgConnection;
 
 #[cfg_attr(test, mockall::automock)]
 #[async_trait]
@@ -165,33 +167,35 @@ pub trait Store: Send + Sync + 'static {
 /// The Postgres store.
 #[derive(Debug, Clone)]
 pub struct PgStore {
-    pool: PgPool,
+    sessions: db::Sessions,
 }
 
 impl PgStore {
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            sessions: db::Sessions::new(pool),
+        }
     }
 
     pub fn pool(&self) -> &PgPool {
-        &self.pool
+        self.sessions.pool()
     }
 
     /// A transaction scoped to the viewer's tenant. A suspended tenant's tokens stop working
     /// here at once, not when they expire.
-    async fn tx(&self, viewer: Viewer) -> Result<Tx> {
-        let mut tx = self.pool.begin().await?;
-        // One round trip: the tenant for RLS, the actor for field history, and the tenant's
-        // suspension (looked up by id, so it does not depend on the order of evaluation).
-        let suspended: bool = sqlx::query_scalar(
-            "SELECT coalesce((SELECT suspended FROM crm_tenants WHERE tenant_id = $1::uuid), false)
-             FROM (SELECT set_config('app.tenant_id', $1, true),
-                          set_config('crm.actor_id', $2, true)) settings",
-        )
-        .bind(viewer.tenant_id.to_string())
-        .bind(viewer.user_id.to_string())
-        .fetch_one(&mut *tx)
-        .await?;
+    async fn tx(&self, viewer: Viewer) -> Result<db::SessionTx> {
+        // One round trip with BEGIN: the tenant for RLS, the actor for field history, and the
+        // tenant's suspension (migration `…800`). Uuids print as hex and dashes only, so they
+        // are safe in the statement's text.
+        let opening = format!(
+            "SELECT crm_open('{}', '{}')",
+            viewer.tenant_id, viewer.user_id
+        );
+        let (tx, row) = self.sessions.begin(&opening).await?;
+        let suspended = match row {
+            Some(row) => row.try_get::<bool, _>(0)?,
+            None => false,
+        };
         if suspended {
             return Err(auth::AuthError::Invalid.into());
         }
@@ -365,7 +369,7 @@ pub(crate) async fn check_reference(
         "SELECT owner_id FROM {table} WHERE id = $1 AND deleted_at IS NULL"
     )))
     .bind(id)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await?;
     let visible = match owner {
         Some(owner) => scope(tx, viewer, kind, Access::Read).await?.allows(owner),

@@ -186,7 +186,7 @@ async fn fetch(tx: &mut Tx, id: Uuid, access: Access) -> Result<Option<Opportuni
         }
     )))
     .bind(id)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await?;
     row.as_ref().map(from_row).transpose()
 }
@@ -316,7 +316,7 @@ pub(crate) async fn insert(
     .bind(d.splits.iter().map(|s| s.percent).collect::<Vec<_>>())
     .bind(at)
     .bind(custom_fields::to_json(&d.custom_fields)?)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     record_stage_change(
         tx,
@@ -364,7 +364,7 @@ async fn record_stage_change(
     .bind(change.changed_by)
     .bind(change.changed_at)
     .bind(change.seconds_in_stage)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
@@ -474,7 +474,7 @@ pub(crate) async fn write_row(tx: &mut Tx, o: &Opportunity) -> Result<()> {
     .bind(o.stage_entered_at)
     .bind(o.updated_at)
     .bind(custom_fields::to_json(&d.custom_fields)?)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
@@ -741,7 +741,7 @@ async fn current_stage(tx: &mut Tx, id: Uuid) -> Result<Stage> {
     let row =
         sqlx::query("SELECT id, name, probability, category, position FROM stages WHERE id = $1")
             .bind(id)
-            .fetch_one(&mut **tx)
+            .fetch_one(&mut *tx)
             .await?;
     stage_from_row(&row)
 }

@@ -81,7 +81,7 @@ pub async fn fetch_page_scoped<T>(
         key.expr, sql.id_column
     ));
     qb.push_bind(i64::from(query.page_size) + 1);
-    let rows = qb.build().fetch_all(&mut **tx).await?;
+    let rows = qb.build().fetch_all(&mut *tx).await?;
 
     let more = rows.len() > query.page_size as usize;
     let mut items = Vec::with_capacity(rows.len().min(query.page_size as usize));

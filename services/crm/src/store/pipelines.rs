@@ -35,7 +35,7 @@ async fn load(tx: &mut Tx, only: Option<Uuid>) -> Result<Vec<Pipeline>> {
          ORDER BY is_default DESC, created_at, id",
     )
     .bind(only)
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *tx)
     .await?;
     let ids: Vec<Uuid> = rows
         .iter()
@@ -45,7 +45,7 @@ async fn load(tx: &mut Tx, only: Option<Uuid>) -> Result<Vec<Pipeline>> {
         "SELECT {STAGE_COLUMNS} FROM stages WHERE pipeline_id = ANY($1) ORDER BY position"
     )))
     .bind(&ids)
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *tx)
     .await?;
     let mut stages: HashMap<Uuid, Vec<Stage>> = HashMap::new();
     for row in &stage_rows {
@@ -92,7 +92,7 @@ async fn insert(
     .bind(&pipeline.name)
     .bind(is_default)
     .bind(now())
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await
     .map_err(|error| match db::unique_violation(&error) {
         Some("pipelines_name_key") => Error::AlreadyExists {
@@ -129,7 +129,7 @@ async fn insert(
     .bind(&probabilities)
     .bind(&categories)
     .bind(&positions)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(Some(id))
 }
@@ -138,7 +138,7 @@ async fn insert(
 /// Safe under concurrency: a racing creation waits on the unique index and then finds the row.
 pub(crate) async fn ensure_default(tx: &mut Tx, tenant_id: Uuid) -> Result<Pipeline> {
     let existing: Option<Uuid> = sqlx::query_scalar("SELECT id FROM pipelines WHERE is_default")
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *tx)
         .await?;
     let id = match existing {
         Some(id) => id,
@@ -157,7 +157,7 @@ pub(crate) async fn ensure_default(tx: &mut Tx, tenant_id: Uuid) -> Result<Pipel
             }
             None => {
                 sqlx::query_scalar("SELECT id FROM pipelines WHERE is_default")
-                    .fetch_one(&mut **tx)
+                    .fetch_one(&mut *tx)
                     .await?
             }
         },
@@ -173,7 +173,7 @@ pub(crate) async fn stage(tx: &mut Tx, id: Uuid) -> Result<Option<(Uuid, Stage)>
         "SELECT {STAGE_COLUMNS} FROM stages WHERE id = $1"
     )))
     .bind(id)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await?;
     row.map(|r| Ok((r.try_get("pipeline_id")?, stage_from_row(&r)?)))
         .transpose()

@@ -192,7 +192,7 @@ async fn load_lines(tx: &mut Tx, quotes: &mut [Quote]) -> Result<()> {
          ORDER BY quote_id, position",
     )
     .bind(&ids)
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *tx)
     .await?;
     let mut by_quote: HashMap<Uuid, Vec<QuoteLine>> = HashMap::new();
     for row in &rows {
@@ -234,7 +234,7 @@ async fn visible(tx: &mut Tx, viewer: Viewer, id: Uuid, access: Access) -> Resul
         }
     )))
     .bind(id)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await?;
     let Some(quote) = row.as_ref().map(quote_from_row).transpose()? else {
         return Ok(None);
@@ -262,7 +262,7 @@ pub(super) async fn accepted_products(
              AND q.deleted_at IS NULL"
     )))
     .bind(opportunity.id)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await?;
     let Some(quote) = row.as_ref().map(quote_from_row).transpose()? else {
         return Ok(Vec::new());
@@ -395,7 +395,7 @@ fn price(quote: &mut Quote) -> Result<()> {
 async fn write_lines(tx: &mut Tx, tenant_id: Uuid, quote: &Quote) -> Result<()> {
     sqlx::query("DELETE FROM quote_lines WHERE quote_id = $1")
         .bind(quote.id)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     if quote.lines.is_empty() {
         return Ok(());
@@ -429,7 +429,7 @@ async fn write_lines(tx: &mut Tx, tenant_id: Uuid, quote: &Quote) -> Result<()> 
     .bind(l.iter().map(|x| x.amounts.subtotal).collect::<Vec<_>>())
     .bind(l.iter().map(|x| x.amounts.discount).collect::<Vec<_>>())
     .bind(l.iter().map(|x| x.amounts.total).collect::<Vec<_>>())
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
@@ -453,7 +453,7 @@ async fn write_quote(tx: &mut Tx, quote: &Quote) -> Result<()> {
     .bind(quote.amounts.tax)
     .bind(quote.amounts.total)
     .bind(quote.updated_at)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await
     .map_err(|error| match db::unique_violation(&error) {
         Some("quotes_accepted_key") => already_accepted(),

@@ -62,7 +62,7 @@ pub(crate) async fn access_of(
     .bind(user_id)
     .bind(kind.name())
     .bind(id)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await?;
     stored.map(|s| parse_access(&s)).transpose()
 }
@@ -81,7 +81,7 @@ pub(crate) async fn shared_among(
     )
     .bind(user_id)
     .bind(ids)
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *tx)
     .await?;
     Ok(shared.into_iter().collect())
 }
@@ -125,7 +125,7 @@ async fn reached_owner(
         }
     )))
     .bind(id)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await?;
     match owner {
         Some(owner) if reaches(tx, viewer, kind, access, id, owner).await? => Ok(owner),
@@ -141,7 +141,7 @@ async fn existing(tx: &mut Tx, kind: RecordKind, id: Uuid, user_id: Uuid) -> Res
     .bind(kind.name())
     .bind(id)
     .bind(user_id)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await?;
     row.map(|r| from_row(kind, &r)).transpose()
 }

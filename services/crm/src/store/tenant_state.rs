@@ -26,7 +26,7 @@ pub async fn set_suspended(
     .bind(tenant_id)
     .bind(suspended)
     .bind(source_time)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
@@ -35,7 +35,7 @@ pub async fn set_suspended(
 pub async fn settings(tx: &mut Tx) -> Result<CrmSettings> {
     let row: Option<(String, Option<Uuid>)> =
         sqlx::query_as("SELECT deactivated_owner_policy, fallback_owner_id FROM crm_tenants")
-            .fetch_optional(&mut **tx)
+            .fetch_optional(&mut *tx)
             .await?;
     Ok(match row {
         Some((policy, fallback_owner_id)) => CrmSettings {
@@ -58,7 +58,7 @@ pub async fn save_settings(tx: &mut Tx, tenant_id: Uuid, settings: &CrmSettings)
     .bind(tenant_id)
     .bind(settings.deactivated_owner_policy.as_db())
     .bind(settings.fallback_owner_id)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }

@@ -41,7 +41,7 @@ pub async fn upsert(
     .bind(&user.role)
     .bind(user.active)
     .bind(source_time)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
@@ -58,7 +58,7 @@ pub async fn reports(tx: &mut Tx, manager: Uuid) -> Result<Vec<Uuid>> {
          SELECT user_id FROM team",
     )
     .bind(manager)
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *tx)
     .await?)
 }
 
@@ -67,7 +67,7 @@ pub async fn is_active(tx: &mut Tx, user_id: Uuid) -> Result<Option<bool>> {
     Ok(
         sqlx::query_scalar("SELECT active FROM crm_users WHERE user_id = $1")
             .bind(user_id)
-            .fetch_optional(&mut **tx)
+            .fetch_optional(&mut *tx)
             .await?,
     )
 }
@@ -78,7 +78,7 @@ pub async fn activity(tx: &mut Tx, user_ids: &[Uuid]) -> Result<Vec<Option<bool>
     let known: Vec<(Uuid, bool)> =
         sqlx::query_as("SELECT user_id, active FROM crm_users WHERE user_id = ANY($1)")
             .bind(user_ids)
-            .fetch_all(&mut **tx)
+            .fetch_all(&mut *tx)
             .await?;
     Ok(user_ids
         .iter()
