@@ -100,6 +100,12 @@ impl Sessions {
             if let Some(connection) = self.idle.pop() {
                 return Ok(connection);
             }
+            // Below its size limit the pool answers at once or opens a connection; racing
+            // that would abandon connections half-opened (a fork and a TLS handshake each).
+            let max = self.pool.options().get_max_connections();
+            if self.pool.size() < max || self.pool.num_idle() > 0 {
+                return self.pool.acquire().await;
+            }
             tokio::select! {
                 biased;
                 () = self.idle.returned.notified() => {}
