@@ -55,6 +55,9 @@ LABEL org.opencontainers.image.title="salescompass" \
       org.opencontainers.image.description="SalesCompass services: /usr/local/bin/<service> serve|migrate" \
       org.opencontainers.image.licenses="Apache-2.0"
 COPY --from=builder /out/bin/ /usr/local/bin/
+# mimalloc (the allocator of every binary) returns freed pages to the system at once instead of
+# after a delay: 6-9 MB less resident memory under load at the same throughput (BENCHMARKS.md).
+ENV MIMALLOC_PURGE_DELAY=0
 USER 65532:65532
 # No ENTRYPOINT and no HEALTHCHECK: the Helm chart sets the command per service, and Kubernetes
 # probes /healthz, /readyz (admin port 9090) and grpc.health.v1 (port 50051).

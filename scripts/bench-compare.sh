@@ -107,6 +107,8 @@ log "starting SalesCompass (database $database)"
 psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $database WITH (FORCE)" >/dev/null
 # Rate limits raised (still evaluated on every request): the defaults (100 req/s per tenant)
 # would measure the limiter, not the platform.
+# MIMALLOC_PURGE_DELAY as the container image sets it (Dockerfile).
+MIMALLOC_PURGE_DELAY="${MIMALLOC_PURGE_DELAY:-0}" \
 DATABASE_URL="$db_url" \
 SALESCOMPASS__OPERATOR__TOKEN="$operator" \
 SALESCOMPASS__TELEMETRY__LOG_FILTER=warn \

@@ -82,6 +82,8 @@ fi
 
 export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$database"
 export SALESCOMPASS__TELEMETRY__LOG_FILTER=warn
+# As the container image sets it (Dockerfile).
+export MIMALLOC_PURGE_DELAY="${MIMALLOC_PURGE_DELAY:-0}"
 SALESCOMPASS__SERVER__GRPC_LISTEN="127.0.0.1:$grpc_port" \
 SALESCOMPASS__SERVER__ADMIN_LISTEN="127.0.0.1:$grpc_admin" \
 SALESCOMPASS__DATABASE__MIGRATE_ON_START=true \
