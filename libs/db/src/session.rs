@@ -10,14 +10,14 @@
 //! path, which tests the connection and applies the pool's lifetime rules.
 
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::{AssertSqlSafe, PgPool, Postgres};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 
 /// A cached connection idle longer than this goes back through the pool (which tests it and
 /// may retire it), so a database restart during a quiet spell costs no failed request.
@@ -25,6 +25,8 @@ const IDLE_LIMIT: Duration = Duration::from_secs(30);
 /// Every this many commits one connection goes back through the pool, so its lifetime limits
 /// still apply under constant load.
 const ROTATE_EVERY: u64 = 1024;
+/// How long a waiter sleeps before it looks again, in case a wake-up raced its registration.
+const RECHECK: Duration = Duration::from_millis(50);
 
 /// The pool plus the idle connections it lent to committed transactions.
 #[derive(Debug, Clone)]
@@ -33,45 +35,83 @@ pub struct Sessions {
     idle: Arc<Idle>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Idle {
     connections: Mutex<Vec<(PoolConnection<Postgres>, Instant)>>,
-    returned: Notify,
+    /// One permit per cached connection.
+    available: Semaphore,
+    /// Connections taken from the pool and not yet given back (cached or in a transaction).
+    owned: AtomicUsize,
+    /// At most this many are owned, so the pool's other users (outbox relays, consumers,
+    /// sweepers) always find connections: a busy request path would otherwise keep every
+    /// connection circulating through the cache and starve them.
+    cap: usize,
+    /// Signalled when an owned connection goes back to the pool (room to take another).
+    room: Notify,
     commits: AtomicU64,
 }
 
 impl Idle {
-    fn pop(&self) -> Option<PoolConnection<Postgres>> {
-        let mut connections = self
+    /// Takes a cached connection; `None` if the one taken had been idle too long (it goes back
+    /// to the pool).
+    fn take_cached(&self) -> Option<PoolConnection<Postgres>> {
+        let (connection, since) = self
             .connections
             .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        while let Some((connection, since)) = connections.pop() {
-            if since.elapsed() < IDLE_LIMIT {
-                return Some(connection);
-            }
-            // Dropped here: sqlx tests it on the way back into the pool.
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()?;
+        if since.elapsed() < IDLE_LIMIT {
+            return Some(connection);
         }
+        self.give_back(connection);
         None
+    }
+
+    fn try_reserve(&self) -> bool {
+        self.owned
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |owned| {
+                (owned < self.cap).then_some(owned + 1)
+            })
+            .is_ok()
+    }
+
+    /// Drops `connection` into sqlx's release path (which tests it, or closes it when marked).
+    fn give_back(&self, connection: PoolConnection<Postgres>) {
+        drop(connection);
+        self.forget_one();
+    }
+
+    fn forget_one(&self) {
+        self.owned.fetch_sub(1, Ordering::AcqRel);
+        self.room.notify_waiters();
     }
 
     fn push(&self, connection: PoolConnection<Postgres>) {
         if self.commits.fetch_add(1, Ordering::Relaxed) % ROTATE_EVERY == ROTATE_EVERY - 1 {
+            self.give_back(connection);
             return;
         }
         self.connections
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push((connection, Instant::now()));
-        self.returned.notify_one();
+        self.available.add_permits(1);
     }
 }
 
 impl Sessions {
     pub fn new(pool: PgPool) -> Self {
+        let max = pool.options().get_max_connections() as usize;
         Self {
+            idle: Arc::new(Idle {
+                connections: Mutex::default(),
+                available: Semaphore::new(0),
+                owned: AtomicUsize::new(0),
+                cap: (max - max / 4).max(1),
+                room: Notify::new(),
+                commits: AtomicU64::new(0),
+            }),
             pool,
-            idle: Arc::default(),
         }
     }
 
@@ -94,22 +134,44 @@ impl Sessions {
         Ok((tx, row))
     }
 
-    /// A cached connection, else one from the pool, whichever comes first.
+    /// A cached connection, else a new one from the pool while under the cap, else the first
+    /// to come back.
     async fn acquire(&self) -> Result<PoolConnection<Postgres>, sqlx::Error> {
+        let idle = &self.idle;
+        let started = Instant::now();
+        let acquire_timeout = self.pool.options().get_acquire_timeout();
         loop {
-            if let Some(connection) = self.idle.pop() {
+            if let Ok(permit) = idle.available.try_acquire() {
+                permit.forget();
+                match idle.take_cached() {
+                    Some(connection) => return Ok(connection),
+                    None => continue,
+                }
+            }
+            if idle.try_reserve() {
+                // Given back if the acquire fails or the caller goes away while it waits.
+                let mut reservation = Reservation(Some(idle));
+                let connection = self.pool.acquire().await?;
+                reservation.0 = None;
                 return Ok(connection);
             }
-            // Below its size limit the pool answers at once or opens a connection; racing
-            // that would abandon connections half-opened (a fork and a TLS handshake each).
-            let max = self.pool.options().get_max_connections();
-            if self.pool.size() < max || self.pool.num_idle() > 0 {
-                return self.pool.acquire().await;
+            let waited = tokio::time::timeout(RECHECK, async {
+                tokio::select! {
+                    permit = idle.available.acquire() => {
+                        if let Ok(permit) = permit {
+                            permit.forget();
+                            return idle.take_cached();
+                        }
+                        None
+                    }
+                    () = idle.room.notified() => None,
+                }
+            });
+            if let Ok(Some(connection)) = waited.await {
+                return Ok(connection);
             }
-            tokio::select! {
-                biased;
-                () = self.idle.returned.notified() => {}
-                connection = self.pool.acquire() => return connection,
+            if started.elapsed() > acquire_timeout {
+                return Err(sqlx::Error::PoolTimedOut);
             }
         }
     }
@@ -117,11 +179,30 @@ impl Sessions {
     /// Hands the cached connections back to the pool (before closing it: a closing pool waits
     /// for every connection it lent).
     pub fn release_idle(&self) {
-        self.idle
-            .connections
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
+        let cached: Vec<_> = std::mem::take(
+            &mut *self
+                .idle
+                .connections
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        for (connection, _) in cached {
+            if let Ok(permit) = self.idle.available.try_acquire() {
+                permit.forget();
+            }
+            self.idle.give_back(connection);
+        }
+    }
+}
+
+/// A slot counted in `Idle::owned` before its connection arrives.
+struct Reservation<'a>(Option<&'a Idle>);
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if let Some(idle) = self.0.take() {
+            idle.forget_one();
+        }
     }
 }
 
@@ -149,6 +230,7 @@ impl SessionTx {
             Err(error) => {
                 // The transaction's state is unknown: never lend this connection again.
                 connection.close_on_drop();
+                self.idle.give_back(connection);
                 Err(error)
             }
         }
@@ -177,6 +259,7 @@ impl Drop for SessionTx {
             // No runtime to roll back on: closing the connection aborts the transaction.
             Err(_) => connection.close_on_drop(),
         }
+        self.idle.forget_one();
     }
 }
 
@@ -209,10 +292,14 @@ mod tests {
     /// A one-connection pool on its own schema, so every test sees the same connection and
     /// would see what an earlier transaction left behind on it.
     async fn single_connection() -> (Sessions, String) {
+        sized(1).await
+    }
+
+    async fn sized(max: u32) -> (Sessions, String) {
         let schema = format!("session_test_{}", uuid::Uuid::new_v4().simple());
         let pool = PgPoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(Duration::from_secs(5))
+            .max_connections(max)
+            .acquire_timeout(Duration::from_secs(2))
             .connect("postgres://postgres@127.0.0.1:5432/postgres")
             .await
             .expect("postgres reachable");
@@ -326,11 +413,62 @@ mod tests {
         tokio::task::yield_now().await;
         assert!(!waiter.is_finished());
         first.commit().await.expect("commit");
-        // The pool's acquire would time out after 5 s: the cache must hand it over.
-        let waited = tokio::time::timeout(Duration::from_secs(4), waiter)
+        // The pool's acquire would time out after 2 s: the cache must hand it over.
+        let waited = tokio::time::timeout(Duration::from_millis(1500), waiter)
             .await
             .expect("the waiter got the cached connection");
         waited.expect("task").expect("second transaction");
+        drop_schema(sessions, &schema).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn other_users_of_the_pool_keep_a_quarter_of_it() {
+        let (sessions, schema) = sized(4).await;
+        let mut open = Vec::new();
+        for _ in 0..3 {
+            open.push(sessions.begin("SELECT 1").await.expect("begin").0);
+        }
+        // A fourth transaction waits for one of the three (the cap is 3 of 4)...
+        let fourth = tokio::time::timeout(Duration::from_millis(300), sessions.begin("SELECT 1"));
+        assert!(
+            fourth.await.is_err(),
+            "the fourth waits while three are open"
+        );
+        // ...while a plain pool user (an outbox relay, say) still gets the fourth connection.
+        let direct = tokio::time::timeout(Duration::from_millis(1500), sessions.pool().acquire())
+            .await
+            .expect("not starved")
+            .expect("a connection");
+        drop(direct);
+        for tx in open {
+            tx.commit().await.expect("commit");
+        }
+        drop_schema(sessions, &schema).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_caller_that_goes_away_while_the_pool_is_empty_gives_its_slot_back() {
+        let (sessions, schema) = sized(2).await;
+        let held = sessions.pool().acquire().await.expect("outside connection");
+        let (first, _) = sessions.begin("SELECT 1").await.expect("begin");
+        // Under the cap, so this one waits inside the pool's acquire; then it is cancelled.
+        let waiting = {
+            let sessions = sessions.clone();
+            tokio::spawn(async move { sessions.begin("SELECT 1").await.map(drop) })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waiting.abort();
+        assert!(waiting.await.is_err(), "cancelled");
+        drop(held);
+        first.commit().await.expect("commit");
+        // Both slots are free again: two transactions at once.
+        let (a, _) = sessions.begin("SELECT 1").await.expect("first slot");
+        let (b, _) = tokio::time::timeout(Duration::from_millis(1500), sessions.begin("SELECT 1"))
+            .await
+            .expect("the cancelled caller's slot came back")
+            .expect("second slot");
+        a.commit().await.expect("commit");
+        b.commit().await.expect("commit");
         drop_schema(sessions, &schema).await;
     }
 }
