@@ -321,6 +321,16 @@ mod tests {
         sessions.pool().close().await;
     }
 
+    /// An open transaction that inserted one row.
+    async fn insert_one(sessions: &Sessions, schema: &str) -> SessionTx {
+        let (mut tx, _) = sessions.begin("SELECT 1").await.expect("begin");
+        sqlx::query(AssertSqlSafe(format!("INSERT INTO {schema}.t VALUES (1)")))
+            .execute(&mut *tx)
+            .await
+            .expect("insert");
+        tx
+    }
+
     async fn count(sessions: &Sessions, schema: &str) -> i64 {
         let (mut tx, _) = sessions.begin("SELECT 1").await.expect("begin");
         let n = sqlx::query_scalar(AssertSqlSafe(format!("SELECT count(*) FROM {schema}.t")))
@@ -360,11 +370,7 @@ mod tests {
     #[tokio::test]
     async fn a_committed_connection_is_kept_and_lent_again() {
         let (sessions, schema) = single_connection().await;
-        let (mut tx, _) = sessions.begin("SELECT 1").await.expect("begin");
-        sqlx::query(AssertSqlSafe(format!("INSERT INTO {schema}.t VALUES (1)")))
-            .execute(&mut *tx)
-            .await
-            .expect("insert");
+        let tx = insert_one(&sessions, &schema).await;
         tx.commit().await.expect("commit");
         assert_eq!(
             sessions.pool().num_idle(),
@@ -378,11 +384,7 @@ mod tests {
     #[tokio::test]
     async fn a_dropped_transaction_rolls_back_before_the_connection_is_used_again() {
         let (sessions, schema) = single_connection().await;
-        let (mut tx, _) = sessions.begin("SELECT 1").await.expect("begin");
-        sqlx::query(AssertSqlSafe(format!("INSERT INTO {schema}.t VALUES (1)")))
-            .execute(&mut *tx)
-            .await
-            .expect("insert");
+        let tx = insert_one(&sessions, &schema).await;
         drop(tx);
         // The same (only) connection: had it kept the open transaction, the row would show.
         assert_eq!(count(&sessions, &schema).await, 0);
