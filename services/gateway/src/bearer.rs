@@ -239,7 +239,7 @@ impl TokenVerifier {
         let method = self.method.as_ref().ok_or_else(|| {
             Error::Internal("the key-set method is not in the descriptor set".to_owned())
         })?;
-        let (_, response) = self
+        let response = self
             .upstreams
             .unary(
                 &method.service,

@@ -38,7 +38,6 @@
 //!   `gateway.hsts` is set (TLS terminated in front). Health and metrics on `server.admin_listen`.
 
 mod bearer;
-mod codec;
 mod docs;
 mod edge;
 mod error;

@@ -235,7 +235,7 @@ impl Gateway {
         let message = transcode::request_message(route, bindings, parts.uri.query(), body)?;
         let metadata = forward_metadata(&parts.headers, caller, client, context);
         let timeout = self.settings.timeouts.for_method(&route.full_method);
-        let (_, response) = self
+        let response = self
             .upstreams
             .unary(
                 &route.service,

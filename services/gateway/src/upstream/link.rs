@@ -1,0 +1,279 @@
+//! One HTTP/2 connection to an upstream, opened on first use and reopened after it fails.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use h2::client::SendRequest;
+use h2::{Ping, PingPong};
+use http::uri::Authority;
+use http::{HeaderMap, Request, StatusCode};
+use tokio::net::TcpStream;
+
+/// A connection attempt that takes longer than this counts as the service being down.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Keeps idle connections alive through NATs and finds peers that vanished without a FIN.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+/// A keepalive ping unanswered this long closes the connection.
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+/// Large enough that a page of records never waits for a window update.
+const STREAM_WINDOW: u32 = 2 * 1024 * 1024;
+const CONNECTION_WINDOW: u32 = 5 * 1024 * 1024;
+
+/// Why a call got no reply: the connection could not be opened, or HTTP/2 failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("connect: {0}")]
+    Connect(#[from] std::io::Error),
+    #[error("http/2: {0}")]
+    Http2(#[from] h2::Error),
+}
+
+/// What came back: the status and headers, the body, and the trailers if the body had any.
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub trailers: Option<HeaderMap>,
+}
+
+/// The open connection's request handle and its number.
+type Slot = Mutex<Option<(u64, SendRequest<Bytes>)>>;
+
+#[derive(Debug)]
+pub struct Link {
+    authority: Authority,
+    /// The open connection's request handle and its number; `None` before the first call and
+    /// after the connection failed (its driver task clears the slot when it ends).
+    sender: Arc<Slot>,
+    opened: AtomicU64,
+    /// One connect at a time, so a burst after a failure opens one connection, not one per call.
+    connecting: tokio::sync::Mutex<()>,
+}
+
+impl Link {
+    pub fn new(authority: Authority) -> Self {
+        Self {
+            authority,
+            sender: Arc::new(Mutex::new(None)),
+            opened: AtomicU64::new(0),
+            connecting: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Sends one request with its whole body and reads the whole reply.
+    pub async fn call(&self, request: Request<()>, body: Bytes) -> Result<Reply, CallError> {
+        let (number, sender) = self.sender().await?;
+        let result = exchange(sender, request, body).await;
+        if let Err(error) = &result
+            && (error.is_io() || error.is_go_away())
+        {
+            forget(&self.sender, number);
+        }
+        Ok(result?)
+    }
+
+    async fn sender(&self) -> Result<(u64, SendRequest<Bytes>), CallError> {
+        if let Some(open) = self.current() {
+            return Ok(open);
+        }
+        let _connecting = self.connecting.lock().await;
+        if let Some(open) = self.current() {
+            return Ok(open);
+        }
+        let number = self.opened.fetch_add(1, Ordering::Relaxed) + 1;
+        let sender = connect(&self.authority, number, self.sender.clone()).await?;
+        if let Ok(mut slot) = self.sender.lock() {
+            *slot = Some((number, sender.clone()));
+        }
+        Ok((number, sender))
+    }
+
+    fn current(&self) -> Option<(u64, SendRequest<Bytes>)> {
+        self.sender.lock().ok().and_then(|slot| slot.clone())
+    }
+}
+
+/// Empties the slot if it still holds connection `number` (a newer one stays).
+fn forget(slot: &Slot, number: u64) {
+    if let Ok(mut slot) = slot.lock()
+        && slot.as_ref().is_some_and(|(held, _)| *held == number)
+    {
+        *slot = None;
+    }
+}
+
+async fn exchange(
+    sender: SendRequest<Bytes>,
+    request: Request<()>,
+    body: Bytes,
+) -> Result<Reply, h2::Error> {
+    let mut sender = sender.ready().await?;
+    let (response, mut stream) = sender.send_request(request, false)?;
+    // Queued without reserving capacity: h2 sends it with the HEADERS frame when the window
+    // allows (a request is far below the initial 64 KiB window).
+    stream.send_data(body, true)?;
+    let (parts, mut received) = response.await?.into_parts();
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = received.data().await {
+        let chunk = chunk?;
+        received.flow_control().release_capacity(chunk.len())?;
+        body.extend_from_slice(&chunk);
+    }
+    let trailers = received.trailers().await?;
+    Ok(Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body: body.freeze(),
+        trailers,
+    })
+}
+
+/// Opens connection `number` and spawns its driver, which empties `slot` when it ends.
+async fn connect(
+    authority: &Authority,
+    number: u64,
+    slot: Arc<Slot>,
+) -> Result<SendRequest<Bytes>, CallError> {
+    let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(authority.as_str()))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
+    tcp.set_nodelay(true)?;
+    let (sender, mut connection) = h2::client::Builder::new()
+        .initial_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW)
+        .handshake::<_, Bytes>(tcp)
+        .await?;
+    let keepalive = connection.ping_pong().map(keep_alive);
+    let authority = authority.clone();
+    tokio::spawn(async move {
+        let outcome = match keepalive {
+            Some(keepalive) => tokio::select! {
+                outcome = &mut connection => outcome,
+                () = keepalive => {
+                    tracing::debug!(%authority, "keepalive ping unanswered, closing");
+                    Ok(())
+                }
+            },
+            None => connection.await,
+        };
+        forget(&slot, number);
+        if let Err(error) = outcome {
+            tracing::debug!(%error, %authority, "upstream connection closed");
+        }
+    });
+    Ok(sender)
+}
+
+/// Pings every interval; returns when a ping goes unanswered, which ends the connection.
+async fn keep_alive(mut pings: PingPong) {
+    loop {
+        tokio::time::sleep(KEEPALIVE_INTERVAL).await;
+        match tokio::time::timeout(KEEPALIVE_TIMEOUT, pings.ping(Ping::opaque())).await {
+            Ok(Ok(_)) => {}
+            _ => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::TcpListener;
+
+    /// Serves one connection: answers each request with a framed `[8, 1]` message and an OK
+    /// status, and closes the connection after `requests` requests.
+    async fn serve_one_connection(listener: &TcpListener, requests: usize) {
+        let (tcp, _) = listener.accept().await.expect("accept");
+        let mut connection = h2::server::handshake(tcp).await.expect("handshake");
+        for _ in 0..requests {
+            let Some(accepted) = connection.accept().await else {
+                return;
+            };
+            let (request, mut respond) = accepted.expect("request");
+            let mut body = request.into_body();
+            while let Some(chunk) = body.data().await {
+                let chunk = chunk.expect("chunk");
+                let _ = body.flow_control().release_capacity(chunk.len());
+            }
+            let mut stream = respond
+                .send_response(http::Response::new(()), false)
+                .expect("headers");
+            stream
+                .send_data(Bytes::from_static(&[0, 0, 0, 0, 2, 8, 1]), false)
+                .expect("data");
+            let mut trailers = HeaderMap::new();
+            trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+            stream.send_trailers(trailers).expect("trailers");
+        }
+        // Let the last reply leave before the connection is dropped.
+        let _ = tokio::time::timeout(Duration::from_millis(200), connection.accept()).await;
+    }
+
+    fn request(authority: &Authority) -> Request<()> {
+        Request::builder()
+            .method("POST")
+            .uri(format!("http://{authority}/pkg.Service/Method"))
+            .body(())
+            .expect("request")
+    }
+
+    #[tokio::test]
+    async fn a_closed_connection_is_reopened_by_the_next_call() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let authority: Authority = listener
+            .local_addr()
+            .expect("address")
+            .to_string()
+            .parse()
+            .expect("authority");
+        let server = tokio::spawn(async move {
+            serve_one_connection(&listener, 1).await;
+            serve_one_connection(&listener, 1).await;
+        });
+        let link = Link::new(authority.clone());
+        let body = Bytes::from_static(&[0, 0, 0, 0, 0]);
+        let first = link
+            .call(request(&authority), body.clone())
+            .await
+            .expect("first call");
+        assert_eq!(first.body, Bytes::from_static(&[0, 0, 0, 0, 2, 8, 1]));
+        // The server closed its end; the driver empties the slot and the next call reconnects
+        // (a call racing the close may fail once: that is the 503 the client retries).
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let second = loop {
+            match link.call(request(&authority), body.clone()).await {
+                Ok(reply) => break reply,
+                Err(error) if tokio::time::Instant::now() < deadline => {
+                    tracing::debug!(%error, "retrying");
+                    tokio::task::yield_now().await;
+                }
+                Err(error) => panic!("never reconnected: {error}"),
+            }
+        };
+        assert_eq!(
+            second.trailers.expect("trailers")["grpc-status"],
+            "0",
+            "the second connection answered"
+        );
+        assert_eq!(link.opened.load(Ordering::Relaxed), 2);
+        server.await.expect("server");
+    }
+
+    #[tokio::test]
+    async fn nothing_listening_is_a_connect_error() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let authority: Authority = format!("127.0.0.1:{port}").parse().expect("authority");
+        let link = Link::new(authority.clone());
+        let error = link
+            .call(request(&authority), Bytes::new())
+            .await
+            .err()
+            .expect("no server");
+        assert!(matches!(error, CallError::Connect(_)), "{error}");
+    }
+}
