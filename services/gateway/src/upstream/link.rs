@@ -84,9 +84,6 @@ impl Link {
         }
         let number = self.opened.fetch_add(1, Ordering::Relaxed) + 1;
         let sender = connect(&self.authority, number, self.sender.clone()).await?;
-        if let Ok(mut slot) = self.sender.lock() {
-            *slot = Some((number, sender.clone()));
-        }
         Ok((number, sender))
     }
 
@@ -115,22 +112,34 @@ async fn exchange(
     // allows (a request is far below the initial 64 KiB window).
     stream.send_data(body, true)?;
     let (parts, mut received) = response.await?.into_parts();
-    let mut body = bytes::BytesMut::new();
+    // Most replies arrive as one DATA frame: keep it as is and copy only when more follow.
+    let mut first: Option<Bytes> = None;
+    let mut joined = bytes::BytesMut::new();
     while let Some(chunk) = received.data().await {
         let chunk = chunk?;
         received.flow_control().release_capacity(chunk.len())?;
-        body.extend_from_slice(&chunk);
+        match first.take() {
+            None if joined.is_empty() => first = Some(chunk),
+            earlier => {
+                if let Some(earlier) = earlier {
+                    joined.extend_from_slice(&earlier);
+                }
+                joined.extend_from_slice(&chunk);
+            }
+        }
     }
     let trailers = received.trailers().await?;
     Ok(Reply {
         status: parts.status,
         headers: parts.headers,
-        body: body.freeze(),
+        body: first.unwrap_or_else(|| joined.freeze()),
         trailers,
     })
 }
 
-/// Opens connection `number` and spawns its driver, which empties `slot` when it ends.
+/// Opens connection `number`, puts it in `slot`, and spawns its driver, which empties `slot` when
+/// it ends. The slot is filled before the driver starts, so a connection that dies at once cannot
+/// be stored after its driver has already cleared it.
 async fn connect(
     authority: &Authority,
     number: u64,
@@ -145,6 +154,9 @@ async fn connect(
         .initial_connection_window_size(CONNECTION_WINDOW)
         .handshake::<_, Bytes>(tcp)
         .await?;
+    if let Ok(mut held) = slot.lock() {
+        *held = Some((number, sender.clone()));
+    }
     let keepalive = connection.ping_pong().map(keep_alive);
     let authority = authority.clone();
     tokio::spawn(async move {
@@ -182,9 +194,16 @@ mod tests {
     use super::*;
     use tokio::net::TcpListener;
 
-    /// Serves one connection: answers each request with a framed `[8, 1]` message and an OK
-    /// status, and closes the connection after `requests` requests.
+    const REPLY: &[u8] = &[0, 0, 0, 0, 2, 8, 1];
+
+    /// Serves one connection: answers each request with a framed `[8, 1]` message (in one DATA
+    /// frame) and an OK status, and closes the connection after `requests` requests.
     async fn serve_one_connection(listener: &TcpListener, requests: usize) {
+        serve_in_frames(listener, requests, &[REPLY]).await;
+    }
+
+    /// As `serve_one_connection`, sending the reply body as the given DATA frames.
+    async fn serve_in_frames(listener: &TcpListener, requests: usize, frames: &[&'static [u8]]) {
         let (tcp, _) = listener.accept().await.expect("accept");
         let mut connection = h2::server::handshake(tcp).await.expect("handshake");
         for _ in 0..requests {
@@ -200,9 +219,11 @@ mod tests {
             let mut stream = respond
                 .send_response(http::Response::new(()), false)
                 .expect("headers");
-            stream
-                .send_data(Bytes::from_static(&[0, 0, 0, 0, 2, 8, 1]), false)
-                .expect("data");
+            for frame in frames {
+                stream
+                    .send_data(Bytes::from_static(frame), false)
+                    .expect("data");
+            }
             let mut trailers = HeaderMap::new();
             trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
             stream.send_trailers(trailers).expect("trailers");
@@ -238,7 +259,7 @@ mod tests {
             .call(request(&authority), body.clone())
             .await
             .expect("first call");
-        assert_eq!(first.body, Bytes::from_static(&[0, 0, 0, 0, 2, 8, 1]));
+        assert_eq!(first.body, Bytes::from_static(REPLY));
         // The server closed its end; the driver empties the slot and the next call reconnects
         // (a call racing the close may fail once: that is the 503 the client retries).
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
@@ -258,6 +279,26 @@ mod tests {
             "the second connection answered"
         );
         assert_eq!(link.opened.load(Ordering::Relaxed), 2);
+        server.await.expect("server");
+    }
+
+    #[tokio::test]
+    async fn a_reply_in_several_frames_is_joined() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let authority: Authority = listener
+            .local_addr()
+            .expect("address")
+            .to_string()
+            .parse()
+            .expect("authority");
+        let server = tokio::spawn(async move {
+            serve_in_frames(&listener, 1, &[&REPLY[..3], &REPLY[3..6], &REPLY[6..]]).await;
+        });
+        let reply = Link::new(authority.clone())
+            .call(request(&authority), Bytes::from_static(&[0, 0, 0, 0, 0]))
+            .await
+            .expect("call");
+        assert_eq!(reply.body, Bytes::from_static(REPLY));
         server.await.expect("server");
     }
 
