@@ -248,7 +248,9 @@ if [ "$with_ceiling" = 1 ]; then
             "$repo/tools/bench/pgbench/$name.sql" >"$work/$name.sql"
     done
     for round in $(seq 1 "$rounds"); do
-        for pair in create:create_lead get:get_lead list:list_leads; do
+        # Create last, as in our rounds: the reads never run right after create's churn
+        # (about 50,000 deleted rows and their VACUUM) on one side only.
+        for pair in get:get_lead list:list_leads create:create_lead; do
             scenario="${pair%%:*}"
             case " $scenarios " in *" $scenario "*) ;; *) continue ;; esac
             log "round $round/$rounds: ceiling $scenario"
@@ -257,7 +259,12 @@ if [ "$with_ceiling" = 1 ]; then
                 --duration "$duration" --warmup "$warmup" --watch "postgres=$pg_pid" \
                 --json --out "$results" >/dev/null
             last
-            [ "$scenario" = create ] && clean_us
+            if [ "$scenario" = create ]; then
+                clean_us
+                # The relay is stopped, so the ceiling's envelopes would pile up round after round.
+                "${psql_db[@]}" -c "DELETE FROM crm.outbox WHERE tenant_id = '$tenant_id' AND sent_at IS NULL" \
+                    -c "VACUUM ANALYZE crm.outbox"
+            fi
         done
     done
 fi
