@@ -2,7 +2,8 @@
 # Side-by-side benchmark (issue 8): SalesCompass (release `salescompass dev`, through the REST
 # gateway, plus direct gRPC) vs the BottleCRM peer (../shared/peer) vs the database ceiling
 # (pgbench running the crm service's own SQL), on seeded data, in one run. Each scenario runs
-# against us and the peer alternately (A B, then B A, ... BENCH_ROUNDS times); BENCHMARKS.md gets
+# against us and the peer alternately (A B, then B A, ... BENCH_ROUNDS times), and each round ends
+# with its pgbench ceilings; BENCHMARKS.md gets
 # the medians, ratios, peak RSS and CPU (section "sc-bench:$BENCH_SECTION").
 #
 # Usage: scripts/bench-compare.sh                   (full size: see the defaults below)
@@ -108,18 +109,21 @@ psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $database WITH (FORCE
 # Rate limits raised (still evaluated on every request): the defaults (100 req/s per tenant)
 # would measure the limiter, not the platform.
 # MIMALLOC_PURGE_DELAY as the container image sets it (Dockerfile).
-MIMALLOC_PURGE_DELAY="${MIMALLOC_PURGE_DELAY:-0}" \
-DATABASE_URL="$db_url" \
-SALESCOMPASS__OPERATOR__TOKEN="$operator" \
-SALESCOMPASS__TELEMETRY__LOG_FILTER=warn \
-SALESCOMPASS__GATEWAY__RATE_LIMIT__DEFAULT__TENANT_PER_SECOND=1000000 \
-SALESCOMPASS__GATEWAY__RATE_LIMIT__DEFAULT__TENANT_BURST=1000000 \
-SALESCOMPASS__GATEWAY__RATE_LIMIT__DEFAULT__CLIENT_PER_SECOND=1000000 \
-SALESCOMPASS__GATEWAY__RATE_LIMIT__DEFAULT__CLIENT_BURST=1000000 \
-    "$target/release/salescompass" dev >"$work/salescompass.log" 2>&1 &
-sc_pid=$!
-wait_ready http://127.0.0.1:9092/readyz && wait_ready http://127.0.0.1:9090/readyz \
-    || { tail -30 "$work/salescompass.log"; exit 1; }
+start_sc() {
+    MIMALLOC_PURGE_DELAY="${MIMALLOC_PURGE_DELAY:-0}" \
+    DATABASE_URL="$db_url" \
+    SALESCOMPASS__OPERATOR__TOKEN="$operator" \
+    SALESCOMPASS__TELEMETRY__LOG_FILTER=warn \
+    SALESCOMPASS__GATEWAY__RATE_LIMIT__DEFAULT__TENANT_PER_SECOND=1000000 \
+    SALESCOMPASS__GATEWAY__RATE_LIMIT__DEFAULT__TENANT_BURST=1000000 \
+    SALESCOMPASS__GATEWAY__RATE_LIMIT__DEFAULT__CLIENT_PER_SECOND=1000000 \
+    SALESCOMPASS__GATEWAY__RATE_LIMIT__DEFAULT__CLIENT_BURST=1000000 \
+        "$target/release/salescompass" dev >>"$work/salescompass.log" 2>&1 &
+    sc_pid=$!
+    wait_ready http://127.0.0.1:9092/readyz && wait_ready http://127.0.0.1:9090/readyz \
+        || { tail -30 "$work/salescompass.log"; exit 1; }
+}
+start_sc
 
 log "seeding $leads leads, $opportunities opportunities"
 "$bench" seed --database-url "$db_url" --operator-token "$operator" --leads "$leads" \
@@ -185,6 +189,50 @@ last() {
 # Seconds in a duration like 500ms, 30s, 2m (for perf's sleep).
 seconds() { case "$1" in *ms) echo 1 ;; *m) echo $(( ${1%m} * 60 )) ;; *s) echo "${1%s}" ;; *) echo "$1" ;; esac; }
 
+# The pgbench ceilings of one round, run right after our and the peer's scenarios of that
+# round, so a machine that slows down over the run slows both sides of a ratio alike.
+ceiling_scripts=""
+ceiling_round() { # round
+    # Stopped first: its outbox relay would publish the ceiling's placeholder envelopes.
+    log "round $1/$rounds: stopping SalesCompass for the pgbench ceilings"
+    stop_sc
+    # Under load the relay keeps polling, so the outbox trigger skips its NOTIFY (which would
+    # serialise commits); with the relay stopped, mark it polling so the ceiling pays the same.
+    "${psql_db[@]}" -c "UPDATE crm.outbox_relay SET polling_until = 'infinity'" >/dev/null
+    if [ -z "$ceiling_scripts" ]; then
+        local ids id_count envelope
+        ids="$("${psql_db[@]}" -c "SELECT string_agg(quote_literal(id::text), ',') FROM (SELECT id FROM crm.leads WHERE tenant_id = '$tenant_id' AND deleted_at IS NULL ORDER BY created_at, id LIMIT 200) s")"
+        id_count="$("${psql_db[@]}" -c "SELECT count(*) FROM (SELECT 1 FROM crm.leads WHERE tenant_id = '$tenant_id' LIMIT 200) s")"
+        envelope="$("${psql_db[@]}" -c "SELECT coalesce(round(avg(length(envelope)))::int, 400) FROM crm.outbox WHERE event_type = 'crm.lead.created'")"
+        for name in create_lead get_lead list_leads; do
+            sed -e "s/@TENANT@/$tenant_id/g" -e "s/@OWNER@/$admin_id/g" -e "s/@ID_COUNT@/$id_count/g" \
+                -e "s/@ENVELOPE_BYTES@/$envelope/g" -e "s/@IDS@/$ids/g" \
+                "$repo/tools/bench/pgbench/$name.sql" >"$work/$name.sql"
+        done
+        ceiling_scripts=1
+    fi
+    # Create last, as in our rounds: the reads never run right after create's churn (tens of
+    # thousands of deleted rows and their VACUUM) on one side only.
+    for pair in get:get_lead list:list_leads create:create_lead; do
+        local scenario="${pair%%:*}"
+        case " $scenarios " in *" $scenario "*) ;; *) continue ;; esac
+        log "round $1/$rounds: ceiling $scenario"
+        "$bench" pgbench --script "$work/${pair#*:}.sql" --scenario "$scenario" \
+            --dbname "$database" --label "round $1" --connections "$connections" \
+            --duration "$duration" --warmup "$warmup" --watch "postgres=$pg_pid" \
+            --json --out "$results" >/dev/null
+        last
+        if [ "$scenario" = create ]; then
+            clean_us
+            # The ceiling's placeholder envelopes: the relay must never publish them.
+            "${psql_db[@]}" -c "DELETE FROM crm.outbox WHERE tenant_id = '$tenant_id' AND sent_at IS NULL" \
+                -c "VACUUM ANALYZE crm.outbox" >/dev/null
+        fi
+    done
+    # Back to an idle relay's state, so our next create pays the NOTIFY as it did before.
+    "${psql_db[@]}" -c "UPDATE crm.outbox_relay SET polling_until = 'epoch'" >/dev/null
+}
+
 for round in $(seq 1 "$rounds"); do
     for scenario in $scenarios; do
         log "round $round/$rounds: $scenario"
@@ -204,6 +252,13 @@ for round in $(seq 1 "$rounds"); do
             [ "$scenario" = create ] && clean_us
         fi
     done
+    if [ "$with_ceiling" = 1 ]; then
+        ceiling_round "$round"
+        if [ "$round" -lt "$rounds" ] || [ "$with_profile" = 1 ]; then
+            log "restarting SalesCompass"
+            start_sc
+        fi
+    fi
 done
 
 if [ "$with_profile" = 1 ]; then
@@ -232,43 +287,6 @@ PY
     fi
 fi
 
-if [ "$with_ceiling" = 1 ]; then
-    # Stopped first: its outbox relay would publish the ceiling's placeholder envelopes.
-    log "stopping SalesCompass for the pgbench ceilings"
-    stop_sc
-    # Under load the relay keeps polling, so the outbox trigger skips its NOTIFY (which would
-    # serialise commits); with the relay stopped, mark it polling so the ceiling pays the same.
-    "${psql_db[@]}" -c "UPDATE crm.outbox_relay SET polling_until = 'infinity'"
-    ids="$("${psql_db[@]}" -c "SELECT string_agg(quote_literal(id::text), ',') FROM (SELECT id FROM crm.leads WHERE tenant_id = '$tenant_id' AND deleted_at IS NULL ORDER BY created_at, id LIMIT 200) s")"
-    id_count="$("${psql_db[@]}" -c "SELECT count(*) FROM (SELECT 1 FROM crm.leads WHERE tenant_id = '$tenant_id' LIMIT 200) s")"
-    envelope="$("${psql_db[@]}" -c "SELECT coalesce(round(avg(length(envelope)))::int, 400) FROM crm.outbox WHERE event_type = 'crm.lead.created'")"
-    for name in create_lead get_lead list_leads; do
-        sed -e "s/@TENANT@/$tenant_id/g" -e "s/@OWNER@/$admin_id/g" -e "s/@ID_COUNT@/$id_count/g" \
-            -e "s/@ENVELOPE_BYTES@/$envelope/g" -e "s/@IDS@/$ids/g" \
-            "$repo/tools/bench/pgbench/$name.sql" >"$work/$name.sql"
-    done
-    for round in $(seq 1 "$rounds"); do
-        # Create last, as in our rounds: the reads never run right after create's churn
-        # (about 50,000 deleted rows and their VACUUM) on one side only.
-        for pair in get:get_lead list:list_leads create:create_lead; do
-            scenario="${pair%%:*}"
-            case " $scenarios " in *" $scenario "*) ;; *) continue ;; esac
-            log "round $round/$rounds: ceiling $scenario"
-            "$bench" pgbench --script "$work/${pair#*:}.sql" --scenario "$scenario" \
-                --dbname "$database" --label "round $round" --connections "$connections" \
-                --duration "$duration" --warmup "$warmup" --watch "postgres=$pg_pid" \
-                --json --out "$results" >/dev/null
-            last
-            if [ "$scenario" = create ]; then
-                clean_us
-                # The relay is stopped, so the ceiling's envelopes would pile up round after round.
-                "${psql_db[@]}" -c "DELETE FROM crm.outbox WHERE tenant_id = '$tenant_id' AND sent_at IS NULL" \
-                    -c "VACUUM ANALYZE crm.outbox"
-            fi
-        done
-    done
-fi
-
 log "writing $benchmarks (section sc-bench:$section)"
 commit="$(git -C "$repo" rev-parse --short HEAD)"
 peer_data=""
@@ -278,7 +296,7 @@ opportunity_data=""
 method="Run $(date -u '+%Y-%m-%d %H:%M UTC') at commit \`$commit\` by \`scripts/bench-compare.sh\` on $(nproc) cores,
 $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), PostgreSQL $(psql -h 127.0.0.1 -U postgres -qAtc 'SHOW server_version'), load average before the run $(cut -d' ' -f1-3 /proc/loadavg).
 Data: one tenant with $leads leads (4 owners, seeded by \`sc-bench seed\`)$peer_data$opportunity_data.
-Load: \`sc-bench\`, $connections keep-alive connections (closed loop), ${warmup} warm-up then ${duration} measured, $rounds rounds, us and the peer alternately (A B, B A, ...); both log in as the tenant admin.
+Load: \`sc-bench\`, $connections keep-alive connections (closed loop), ${warmup} warm-up then ${duration} measured, $rounds rounds, us and the peer alternately (A B, B A, ...), each round ending with its pgbench ceilings; both log in as the tenant admin.
 Pages of 50 (the peer: \`limit=50\`; it returns open and closed leads with nested data, plus two counts). Deep page: our page token $((leads / 2)) rows in; the peer's \`offset=$((peer_leads / 2))\`.
 Filter: status NEW and one owner (the peer: its status of that lead and one assignee). Search: first or last name contains three letters of a seeded last name (the peer: \`name=\`).
 Our gateway's rate limits are raised for the run (still evaluated). Created leads are deleted after each create run on both sides."
