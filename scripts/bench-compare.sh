@@ -3,8 +3,8 @@
 # gateway, plus direct gRPC) vs the BottleCRM peer (../shared/peer) vs the database ceiling
 # (pgbench running the crm service's own SQL), on seeded data, in one run. Each scenario runs
 # against us and the peer alternately (A B, then B A, ... BENCH_ROUNDS times), and each round ends
-# with its pgbench ceilings; BENCHMARKS.md gets
-# the medians, ratios, peak RSS and CPU (section "sc-bench:$BENCH_SECTION").
+# with its pgbench ceilings; BENCHMARKS.md gets the medians, ratios, peak RSS and CPU (section
+# "sc-bench:$BENCH_SECTION").
 #
 # Usage: scripts/bench-compare.sh                   (full size: see the defaults below)
 #   BENCH_LEADS=500 BENCH_DURATION=5s BENCH_WARMUP=1s BENCH_CONNECTIONS=4 BENCH_ROUNDS=1 \
