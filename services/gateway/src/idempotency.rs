@@ -76,8 +76,15 @@ pub fn fingerprint(method: &str, path_and_query: &str, body: &[u8]) -> String {
     hex(&hash.finalize())
 }
 
+/// Lowercase hex; every request's trace and span ids go through here, so no `format!` per byte.
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        out.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+    }
+    out
 }
 
 /// Whether a response is final enough to replay: errors that a retry may cure are not kept.
@@ -316,6 +323,12 @@ mod tests {
     use super::*;
 
     const TTL: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn hex_is_lowercase_two_digits_per_byte() {
+        assert_eq!(hex(&[]), "");
+        assert_eq!(hex(&[0x00, 0x0f, 0xa0, 0xff, 0x3c]), "000fa0ff3c");
+    }
 
     fn created() -> StoredResponse {
         StoredResponse {

@@ -123,6 +123,18 @@ fn cpu(runs: &[&Summary], name: &str) -> Option<f64> {
     )
 }
 
+/// Each of our runs against the ceiling run of the same round (same label), in run order.
+fn paired_ratios(us: &[&Summary], ceiling: &[&Summary]) -> Vec<f64> {
+    us.iter()
+        .filter_map(|u| {
+            let c = ceiling
+                .iter()
+                .find(|c| !u.label.is_empty() && c.label == u.label)?;
+            (c.rps > 0.0).then(|| u.rps / c.rps)
+        })
+        .collect()
+}
+
 fn per_run(runs: &[&Summary]) -> String {
     runs.iter()
         .map(|r| format!("{:.0}", r.rps))
@@ -169,6 +181,31 @@ pub fn render(heading: &str, method: &str, results: &[Summary]) -> String {
             err(errors(&us)),
             err(errors(&peer)),
         ));
+    }
+
+    let paired_rows: Vec<String> = SCENARIOS
+        .iter()
+        .filter_map(|(key, title)| {
+            let ratios = paired_ratios(
+                &runs(results, "sc", "http", key),
+                &runs(results, "ceiling", "pgbench", key),
+            );
+            let listed = ratios
+                .iter()
+                .map(|r| format!("{r:.2}×"))
+                .collect::<Vec<_>>()
+                .join(" / ");
+            let middle = median(ratios)?;
+            Some(format!("| {title} | {listed} | {middle:.2}× |\n"))
+        })
+        .collect();
+    if !paired_rows.is_empty() {
+        out.push_str(
+            "\nus/ceiling round by round (each of our runs divided by the ceiling run of the same \
+             round, so a change in the machine's speed during the run moves both sides of each \
+             ratio):\n\n| scenario | per round | median |\n|---|---|---|\n",
+        );
+        paired_rows.iter().for_each(|r| out.push_str(r));
     }
 
     let grpc_rows: Vec<String> = SCENARIOS
@@ -323,6 +360,35 @@ mod tests {
             "{table}"
         );
         assert!(!table.contains("1. create lead"));
+    }
+
+    #[test]
+    fn ratios_pair_each_round_with_its_own_ceiling() {
+        let labelled = |side, protocol, rps, label: &str| Summary {
+            label: label.into(),
+            ..result(side, protocol, "get", rps, 1.0)
+        };
+        let results = vec![
+            labelled("sc", "http", 1000.0, "round 1"),
+            labelled("sc", "http", 1200.0, "round 2"),
+            labelled("sc", "http", 900.0, "round 3"),
+            labelled("ceiling", "pgbench", 2000.0, "round 1"),
+            labelled("ceiling", "pgbench", 3000.0, "round 2"),
+            labelled("ceiling", "pgbench", 1000.0, "round 3"),
+        ];
+        let table = render("t", "", &results);
+        // Medians alone give 1000 / 2000 = 0.50×; round by round the median is 0.50× too, but
+        // the rounds themselves (0.50, 0.40, 0.90) are listed.
+        assert!(
+            table.contains("| 2. get lead by id | 0.50× / 0.40× / 0.90× | 0.50× |"),
+            "{table}"
+        );
+        // Unlabelled runs cannot be paired: no round-by-round table.
+        let unlabelled = vec![
+            result("sc", "http", "get", 1000.0, 5.0),
+            result("ceiling", "pgbench", "get", 2000.0, 2.0),
+        ];
+        assert!(!render("t", "", &unlabelled).contains("round by round"));
     }
 
     #[test]
