@@ -1,8 +1,8 @@
 //! Custom field definitions, and reading and writing the custom values of records.
 
 use async_trait::async_trait;
-use sqlx::Row;
 use sqlx::postgres::PgRow;
+use sqlx::{Column as _, Row};
 use uuid::Uuid;
 
 use super::{PgStore, Tx, now, publish};
@@ -125,8 +125,13 @@ pub(crate) fn to_json(values: &CustomValues) -> Result<String> {
 
 /// Reads the `custom_fields` column, selected as `custom_fields::text`.
 pub(crate) fn from_json(row: &PgRow) -> Result<CustomValues> {
-    let text: String = row.try_get("custom_fields")?;
-    serde_json::from_str(&text).map_err(|e| Error::Internal(format!("custom fields: {e}")))
+    from_json_at(row, row.try_column("custom_fields")?.ordinal())
+}
+
+/// [`from_json`] with the column's position already known.
+pub(crate) fn from_json_at(row: &PgRow, index: usize) -> Result<CustomValues> {
+    let text: &str = row.try_get(index)?;
+    serde_json::from_str(text).map_err(|e| Error::Internal(format!("custom fields: {e}")))
 }
 
 #[async_trait]

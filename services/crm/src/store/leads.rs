@@ -1,10 +1,10 @@
 //! Leads and their conversion.
 
-use sqlx::Row;
 use sqlx::postgres::PgRow;
+use sqlx::{Column as _, Row};
 use uuid::Uuid;
 
-use super::page::{PageSql, fetch_page};
+use super::page::{self, PageSql, fetch_page};
 use super::{
     PgStore, Tx, accounts, assignment, check_owner, check_reassign, contacts, custom_fields, now,
     opportunities, publish, reaches, record_scope, scope, today,
@@ -160,42 +160,102 @@ const PAGE: PageSql = PageSql {
 };
 
 pub(crate) fn from_row(row: &PgRow) -> Result<Lead> {
-    let status: String = row.try_get("status")?;
-    let rating: String = row.try_get("rating")?;
-    let account: Option<Uuid> = row.try_get("converted_account_id")?;
-    let contact: Option<Uuid> = row.try_get("converted_contact_id")?;
-    let converted_at: Option<chrono::DateTime<chrono::Utc>> = row.try_get("converted_at")?;
+    from_row_at(row, &Columns::of(row)?)
+}
+
+/// Where the lead columns sit in one result set. Every row of a query shares them, so a page
+/// resolves the names once ([`page::by_position`]) instead of hashing each name again for every
+/// field of every row.
+pub(crate) struct Columns {
+    id: usize,
+    first_name: usize,
+    last_name: usize,
+    email: usize,
+    phone: usize,
+    company: usize,
+    title: usize,
+    source: usize,
+    country_code: usize,
+    employee_count: usize,
+    status: usize,
+    rating: usize,
+    score: usize,
+    owner_id: usize,
+    converted_account_id: usize,
+    converted_contact_id: usize,
+    converted_opportunity_id: usize,
+    converted_at: usize,
+    created_at: usize,
+    updated_at: usize,
+    custom_fields: usize,
+}
+
+impl Columns {
+    pub(crate) fn of(row: &PgRow) -> Result<Self> {
+        let at = |name: &str| -> Result<usize> { Ok(row.try_column(name)?.ordinal()) };
+        Ok(Self {
+            id: at("id")?,
+            first_name: at("first_name")?,
+            last_name: at("last_name")?,
+            email: at("email")?,
+            phone: at("phone")?,
+            company: at("company")?,
+            title: at("title")?,
+            source: at("source")?,
+            country_code: at("country_code")?,
+            employee_count: at("employee_count")?,
+            status: at("status")?,
+            rating: at("rating")?,
+            score: at("score")?,
+            owner_id: at("owner_id")?,
+            converted_account_id: at("converted_account_id")?,
+            converted_contact_id: at("converted_contact_id")?,
+            converted_opportunity_id: at("converted_opportunity_id")?,
+            converted_at: at("converted_at")?,
+            created_at: at("created_at")?,
+            updated_at: at("updated_at")?,
+            custom_fields: at("custom_fields")?,
+        })
+    }
+}
+
+pub(crate) fn from_row_at(row: &PgRow, c: &Columns) -> Result<Lead> {
+    let status: &str = row.try_get(c.status)?;
+    let rating: &str = row.try_get(c.rating)?;
+    let account: Option<Uuid> = row.try_get(c.converted_account_id)?;
+    let contact: Option<Uuid> = row.try_get(c.converted_contact_id)?;
+    let converted_at: Option<chrono::DateTime<chrono::Utc>> = row.try_get(c.converted_at)?;
     Ok(Lead {
-        id: row.try_get("id")?,
+        id: row.try_get(c.id)?,
         data: LeadData {
-            first_name: row.try_get("first_name")?,
-            last_name: row.try_get("last_name")?,
-            email: row.try_get("email")?,
-            phone: row.try_get("phone")?,
-            company: row.try_get("company")?,
-            title: row.try_get("title")?,
-            source: row.try_get("source")?,
-            country_code: row.try_get("country_code")?,
-            employee_count: row.try_get("employee_count")?,
-            status: LeadStatus::parse(&status)
+            first_name: row.try_get(c.first_name)?,
+            last_name: row.try_get(c.last_name)?,
+            email: row.try_get(c.email)?,
+            phone: row.try_get(c.phone)?,
+            company: row.try_get(c.company)?,
+            title: row.try_get(c.title)?,
+            source: row.try_get(c.source)?,
+            country_code: row.try_get(c.country_code)?,
+            employee_count: row.try_get(c.employee_count)?,
+            status: LeadStatus::parse(status)
                 .ok_or_else(|| Error::Internal(format!("unknown lead status {status}")))?,
-            rating: LeadRating::parse(&rating)
+            rating: LeadRating::parse(rating)
                 .ok_or_else(|| Error::Internal(format!("unknown lead rating {rating}")))?,
-            score: row.try_get("score")?,
-            owner_id: row.try_get("owner_id")?,
-            custom_fields: custom_fields::from_json(row)?,
+            score: row.try_get(c.score)?,
+            owner_id: row.try_get(c.owner_id)?,
+            custom_fields: custom_fields::from_json_at(row, c.custom_fields)?,
         },
         converted: match (account, contact, converted_at) {
             (Some(account_id), Some(contact_id), Some(converted_at)) => Some(ConvertedTo {
                 account_id,
                 contact_id,
-                opportunity_id: row.try_get("converted_opportunity_id")?,
+                opportunity_id: row.try_get(c.converted_opportunity_id)?,
                 converted_at,
             }),
             _ => None,
         },
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
+        created_at: row.try_get(c.created_at)?,
+        updated_at: row.try_get(c.updated_at)?,
     })
 }
 
@@ -379,7 +439,15 @@ impl PgStore {
         let read = record_scope(&mut tx, viewer, RecordKind::Lead, Access::Read).await?;
         let query =
             custom_fields::resolve_filter(&mut tx, RecordKind::Lead, CUSTOM_COLUMN, query).await?;
-        let page = fetch_page(&mut tx, &PAGE, &read, &query, from_row, |l| l.id).await?;
+        let page = fetch_page(
+            &mut tx,
+            &PAGE,
+            &read,
+            &query,
+            page::by_position(Columns::of, from_row_at),
+            |l| l.id,
+        )
+        .await?;
         tx.commit().await?;
         Ok(page)
     }

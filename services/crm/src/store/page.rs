@@ -22,12 +22,28 @@ pub struct PageSql {
     pub id_column: &'static str,
 }
 
+/// A row reader for one result set that resolves its column positions from the first row and
+/// reads every row by position after that.
+pub fn by_position<R, C, T>(
+    resolve: impl Fn(&R) -> Result<C>,
+    read: impl Fn(&R, &C) -> Result<T>,
+) -> impl FnMut(&R) -> Result<T> {
+    let mut columns: Option<C> = None;
+    move |row| {
+        let columns = match &mut columns {
+            Some(columns) => &*columns,
+            slot @ None => slot.insert(resolve(row)?),
+        };
+        read(row, columns)
+    }
+}
+
 pub async fn fetch_page<T>(
     tx: &mut Tx,
     sql: &PageSql,
     scope: &Scope,
     query: &ListQuery,
-    map: impl Fn(&PgRow) -> Result<T>,
+    map: impl FnMut(&PgRow) -> Result<T>,
     id_of: impl Fn(&T) -> Uuid,
 ) -> Result<Page<T>> {
     let push = |qb: &mut QueryBuilder<Postgres>| {
@@ -43,7 +59,7 @@ pub async fn fetch_page_scoped<T>(
     sql: &PageSql,
     push_scope: impl FnOnce(&mut QueryBuilder<Postgres>),
     query: &ListQuery,
-    map: impl Fn(&PgRow) -> Result<T>,
+    mut map: impl FnMut(&PgRow) -> Result<T>,
     id_of: impl Fn(&T) -> Uuid,
 ) -> Result<Page<T>> {
     let key = query.order.key;
@@ -108,4 +124,47 @@ fn sort_key(row: &PgRow, kind: KeyKind) -> Result<KeyValue> {
         KeyKind::Timestamp => KeyValue::Time(row.try_get("sort_key")?),
         KeyKind::Date => KeyValue::Date(row.try_get("sort_key")?),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+    use crate::error::Error;
+
+    #[test]
+    fn positions_are_resolved_once_per_result_set() {
+        let resolved = Cell::new(0);
+        // "name=value" rows: the position of '=' stands for a column's position.
+        let mut read = by_position(
+            |row: &&str| {
+                resolved.set(resolved.get() + 1);
+                row.find('=')
+                    .ok_or_else(|| Error::Internal("no column".to_owned()))
+            },
+            |row: &&str, at: &usize| Ok(row[at + 1..].to_owned()),
+        );
+        let values: Vec<String> = ["a=1", "b=22", "c=333"]
+            .iter()
+            .map(&mut read)
+            .collect::<Result<_>>()
+            .expect("rows read");
+        assert_eq!(values, ["1", "22", "333"]);
+        assert_eq!(resolved.get(), 1);
+    }
+
+    #[test]
+    fn a_column_that_cannot_be_resolved_is_an_error_not_a_guess() {
+        let mut read = by_position(
+            |row: &&str| {
+                row.find('=')
+                    .ok_or_else(|| Error::Internal("no column".to_owned()))
+            },
+            |row: &&str, at: &usize| Ok(row[at + 1..].to_owned()),
+        );
+        assert!(read(&"no columns here").is_err());
+        // Nothing was remembered from the failed row.
+        assert_eq!(read(&"x=9").expect("second row"), "9");
+    }
 }
