@@ -240,15 +240,21 @@ mod tests {
             .expect("request")
     }
 
-    #[tokio::test]
-    async fn a_closed_connection_is_reopened_by_the_next_call() {
+    /// A loopback listener for a test server, and the authority that reaches it.
+    async fn listen() -> (TcpListener, Authority) {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let authority: Authority = listener
+        let authority = listener
             .local_addr()
             .expect("address")
             .to_string()
             .parse()
             .expect("authority");
+        (listener, authority)
+    }
+
+    #[tokio::test]
+    async fn a_closed_connection_is_reopened_by_the_next_call() {
+        let (listener, authority) = listen().await;
         let server = tokio::spawn(async move {
             serve_one_connection(&listener, 1).await;
             serve_one_connection(&listener, 1).await;
@@ -284,13 +290,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_reply_in_several_frames_is_joined() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let authority: Authority = listener
-            .local_addr()
-            .expect("address")
-            .to_string()
-            .parse()
-            .expect("authority");
+        let (listener, authority) = listen().await;
         let server = tokio::spawn(async move {
             serve_in_frames(&listener, 1, &[&REPLY[..3], &REPLY[3..6], &REPLY[6..]]).await;
         });
