@@ -133,17 +133,25 @@ mod tests {
     use super::*;
     use crate::error::Error;
 
+    // "name=value" rows: the position of '=' stands for a column's position.
+    fn equals_sign(row: &&str) -> Result<usize> {
+        row.find('=')
+            .ok_or_else(|| Error::Internal("no column".to_owned()))
+    }
+
+    fn value_after(row: &&str, at: &usize) -> Result<String> {
+        Ok(row[at + 1..].to_owned())
+    }
+
     #[test]
     fn positions_are_resolved_once_per_result_set() {
         let resolved = Cell::new(0);
-        // "name=value" rows: the position of '=' stands for a column's position.
         let mut read = by_position(
             |row: &&str| {
                 resolved.set(resolved.get() + 1);
-                row.find('=')
-                    .ok_or_else(|| Error::Internal("no column".to_owned()))
+                equals_sign(row)
             },
-            |row: &&str, at: &usize| Ok(row[at + 1..].to_owned()),
+            value_after,
         );
         let values: Vec<String> = ["a=1", "b=22", "c=333"]
             .iter()
@@ -156,13 +164,7 @@ mod tests {
 
     #[test]
     fn a_column_that_cannot_be_resolved_is_an_error_not_a_guess() {
-        let mut read = by_position(
-            |row: &&str| {
-                row.find('=')
-                    .ok_or_else(|| Error::Internal("no column".to_owned()))
-            },
-            |row: &&str, at: &usize| Ok(row[at + 1..].to_owned()),
-        );
+        let mut read = by_position(equals_sign, value_after);
         assert!(read(&"no columns here").is_err());
         // Nothing was remembered from the failed row.
         assert_eq!(read(&"x=9").expect("second row"), "9");
