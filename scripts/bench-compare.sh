@@ -22,6 +22,8 @@
 #   BENCH_SECTION [compare-$BENCH_LEADS]  BENCH_FILE [BENCHMARKS.md]
 #   BENCH_DATABASE [salescompass_bench] (dropped and recreated; BENCH_KEEP_DB=1 keeps it after)
 #   BENCH_KEEP_PEER [0]          1 = leave the peer running at the end
+#   BENCH_IN_PROCESS [0]         1 = `salescompass dev --in-process`: the gateway calls the
+#                                co-located services directly, not over HTTP/2 on loopback
 #   BENCH_BUILD [1]              0 = use the release binaries already in the target dir
 #   CARGO_TARGET_DIR             cargo target dir (default: cargo's)
 # Needs: psql, pgbench, curl, python3 >= 3.12 via pyenv for the peer; PostgreSQL on
@@ -43,6 +45,9 @@ peer_workers="${BENCH_PEER_WORKERS:-5}"
 with_grpc="${BENCH_GRPC:-1}"
 with_ceiling="${BENCH_CEILING:-1}"
 with_profile="${BENCH_PROFILE:-0}"
+in_process="${BENCH_IN_PROCESS:-0}"
+dev_args=(dev)
+[ "$in_process" = 1 ] && dev_args+=(--in-process)
 section="${BENCH_SECTION:-compare-$leads}"
 benchmarks="${BENCH_FILE:-$repo/BENCHMARKS.md}"
 database="${BENCH_DATABASE:-salescompass_bench}"
@@ -118,7 +123,7 @@ start_sc() {
     SALESCOMPASS__GATEWAY__RATE_LIMIT__DEFAULT__TENANT_BURST=1000000 \
     SALESCOMPASS__GATEWAY__RATE_LIMIT__DEFAULT__CLIENT_PER_SECOND=1000000 \
     SALESCOMPASS__GATEWAY__RATE_LIMIT__DEFAULT__CLIENT_BURST=1000000 \
-        "$target/release/salescompass" dev >>"$work/salescompass.log" 2>&1 &
+        "$target/release/salescompass" "${dev_args[@]}" >>"$work/salescompass.log" 2>&1 &
     sc_pid=$!
     wait_ready http://127.0.0.1:9092/readyz && wait_ready http://127.0.0.1:9090/readyz \
         || { tail -30 "$work/salescompass.log"; exit 1; }
@@ -299,5 +304,5 @@ Data: one tenant with $leads leads (4 owners, seeded by \`sc-bench seed\`)$peer_
 Load: \`sc-bench\`, $connections keep-alive connections (closed loop), ${warmup} warm-up then ${duration} measured, $rounds rounds, us and the peer alternately (A B, B A, ...), each round ending with its pgbench ceilings; both log in as the tenant admin.
 Pages of 50 (the peer: \`limit=50\`; it returns open and closed leads with nested data, plus two counts). Deep page: our page token $((leads / 2)) rows in; the peer's \`offset=$((peer_leads / 2))\`.
 Filter: status NEW and one owner (the peer: its status of that lead and one assignee). Search: first or last name contains three letters of a seeded last name (the peer: \`name=\`).
-Our gateway's rate limits are raised for the run (still evaluated). Created leads are deleted after each create run on both sides."
+Our gateway's rate limits are raised for the run (still evaluated). Gateway → crm: $([ "$in_process" = 1 ] && echo "in-process (\`salescompass dev --in-process\`, one binary; no socket between them)" || echo "HTTP/2 over loopback TCP, as between pods"). Created leads are deleted after each create run on both sides."
 "$bench" report --results "$results" --benchmarks "$benchmarks" --section "$section" --method "$method"

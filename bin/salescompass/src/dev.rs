@@ -1,5 +1,6 @@
 //! The local platform: fixed loopback ports per service, generated secrets when none are set.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use anyhow::Context;
@@ -34,7 +35,8 @@ pub async fn migrate() -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn run() -> anyhow::Result<()> {
+/// Starts every service and the gateway; with `in_process` the gateway calls them directly.
+pub async fn run(in_process: bool) -> anyhow::Result<()> {
     let mut tenants_settings = tenants::Settings::load().context("tenants settings")?;
     let _telemetry = runtime::telemetry::init("salescompass", &tenants_settings.telemetry)?;
     tenants_settings.server.grpc_listen = addr(TENANTS_GRPC)?;
@@ -57,6 +59,7 @@ pub async fn run() -> anyhow::Result<()> {
         .await
         .context("starting tenants")?;
     let tenants_addr = tenants_app.grpc_addr()?;
+    let tenants_local = tenants_app.local_service();
     let token = shutdown.clone();
     // Serving before the next component starts: crm fetches the token keys from tenants.
     components.spawn(async move {
@@ -75,6 +78,7 @@ pub async fn run() -> anyhow::Result<()> {
         .await
         .context("starting crm")?;
     let crm_addr = crm_app.grpc_addr()?;
+    let crm_local = crm_app.local_service();
     let token = shutdown.clone();
     components.spawn(async move { ("crm", crm_app.run(token).await.map_err(anyhow::Error::from)) });
 
@@ -87,6 +91,7 @@ pub async fn run() -> anyhow::Result<()> {
         .await
         .context("starting commissions")?;
     let commissions_addr = commissions_app.grpc_addr()?;
+    let commissions_local = commissions_app.local_service();
     let token = shutdown.clone();
     components.spawn(async move {
         (
@@ -107,7 +112,16 @@ pub async fn run() -> anyhow::Result<()> {
         "commissions".to_owned(),
         format!("http://{commissions_addr}"),
     );
-    let gateway_server = gateway::Server::build(gateway_settings)
+    let local = if in_process {
+        HashMap::from([
+            ("tenants".to_owned(), tenants_local),
+            ("crm".to_owned(), crm_local),
+            ("commissions".to_owned(), commissions_local),
+        ])
+    } else {
+        HashMap::new()
+    };
+    let gateway_server = gateway::Server::build_with_local(gateway_settings, local)
         .await
         .context("starting gateway")?;
     let gateway_addr = gateway_server.local_addr();
@@ -125,6 +139,7 @@ pub async fn run() -> anyhow::Result<()> {
         gateway_addr,
         &operator_token,
         generated_token,
+        in_process,
     );
 
     // One component stopping, for whatever reason, stops the platform: a half-running local
@@ -162,6 +177,7 @@ fn print_banner(
     gateway: SocketAddr,
     operator_token: &str,
     generated: bool,
+    in_process: bool,
 ) {
     println!();
     println!("SalesCompass is running");
@@ -169,6 +185,9 @@ fn print_banner(
         "  gateway (REST)   http://{gateway}   docs: http://{gateway}/docs   OpenAPI: http://{gateway}/openapi.json"
     );
     println!("  gateway admin    http://{GATEWAY_ADMIN}/metrics");
+    if in_process {
+        println!("  gateway → services: in-process (--in-process)");
+    }
     println!("  tenants (gRPC)   {tenants}   admin: http://{TENANTS_ADMIN}/readyz");
     println!("  crm (gRPC)       {crm}   admin: http://{CRM_ADMIN}/readyz");
     println!("  commissions      {COMMISSIONS_GRPC}   admin: http://{COMMISSIONS_ADMIN}/readyz");

@@ -12,6 +12,7 @@ use tonic::service::Routes;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
+use tower::ServiceExt as _;
 use tower_http::trace::TraceLayer;
 
 use crate::Error;
@@ -141,6 +142,28 @@ impl GrpcServer {
         tracing::info!(service = %self.name, "grpc server stopped");
         result
     }
+}
+
+/// A service's routes behind the same tracing and metrics layers as its server, for a caller in
+/// the same process: the single-binary launcher's gateway calls its co-located services this
+/// way, without HTTP/2 or a socket. Errors are gRPC statuses in the response, never `Err`.
+pub type LocalService = tower::util::BoxCloneSyncService<
+    http::Request<tonic::body::Body>,
+    http::Response<tonic::body::Body>,
+    std::convert::Infallible,
+>;
+
+/// `routes` as a [`LocalService`]. The server's per-connection concurrency limit has no
+/// connection to apply to, and its request timeout is the caller's deadline here: the gateway
+/// drops a call that outlives its route's timeout, as the server drops a call over its own.
+pub fn local_service(routes: Routes) -> LocalService {
+    let service = tower::ServiceBuilder::new()
+        .layer(TraceLayer::new_for_grpc())
+        .layer(GrpcMetricsLayer)
+        .service(routes)
+        .map_request(|request: http::Request<tonic::body::Body>| request)
+        .map_response(|response: http::Response<_>| response.map(tonic::body::Body::new));
+    LocalService::new(service)
 }
 
 fn flatten(

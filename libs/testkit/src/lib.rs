@@ -75,6 +75,21 @@ impl Drop for SchemaGuard {
     }
 }
 
+/// Sends the code under test's logs to the test output, at `warn` unless `RUST_LOG` says
+/// otherwise. libtest shows a test's output only when it fails, so an event that never arrived
+/// leaves the consumer's reconnects and retries in the failure report instead of nowhere.
+pub fn init_tracing() {
+    static INIT: std::sync::Once = std::sync::Once::new();
+    INIT.call_once(|| {
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
+    });
+}
+
 /// Calls `check` until it returns `Some` or `timeout` passes; returns the last answer.
 pub async fn poll_until<T, F, Fut>(timeout: Duration, mut check: F) -> Option<T>
 where

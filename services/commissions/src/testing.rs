@@ -116,6 +116,7 @@ async fn delete_queues(url: &str, queue: &str, exchange: &str) -> Option<()> {
 
 /// Settings for a test instance: fresh schema and queue, shared test app role, free ports.
 pub fn test_settings() -> (Settings, SchemaGuard) {
+    testkit::init_tracing();
     let schema = SchemaGuard::new(testkit::unique_schema("commissions"));
     let mut settings: Settings = runtime::config::load_from(crate::DEFAULTS, std::iter::empty())
         .expect("built-in defaults are valid");

@@ -19,6 +19,8 @@
 //!   upstream are neither served nor documented; an unreachable upstream answers 503 with
 //!   `Retry-After`. Calls are spread round-robin over `gateway.upstream_connections` HTTP/2
 //!   connections per upstream (default 4, `TCP_NODELAY` on them as on the REST sockets). Each call carries the route's deadline (`gateway.timeouts`) as `grpc-timeout`.
+//!   The single-binary launcher can instead hand the gateway its co-located services'
+//!   routes ([`Server::build_with_local`]): the same request head and message, no socket.
 //! - Tokens: a bearer that is a JWT must verify against the tenants service's key set (fetched
 //!   with `AuthService/GetJwks`, cached, refreshed on an unknown `kid` at most every
 //!   `gateway.auth.jwks_min_refresh_secs`) or the request gets 401. Other bearers (the operator
@@ -57,6 +59,7 @@ mod transcode;
 mod upstream;
 mod wire_json;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -125,12 +128,22 @@ impl Server {
     /// Loads the descriptors, builds the route table, connects the idempotency store and binds
     /// both ports (port 0 picks a free one; see [`Server::local_addr`]).
     pub async fn build(settings: Settings) -> Result<Self, Error> {
+        Self::build_with_local(settings, HashMap::new()).await
+    }
+
+    /// As [`Server::build`], calling the services in `local` in-process (the single-binary
+    /// launcher) and the rest over their configured URLs.
+    pub async fn build_with_local(
+        settings: Settings,
+        local: HashMap<String, runtime::grpc::LocalService>,
+    ) -> Result<Self, Error> {
         let pool = descriptor_pool()?;
         let mut routes = routes::RouteTable::from_pool(&pool)?;
         let gw = &settings.gateway;
         let retry_after = Duration::from_secs(gw.unavailable_retry_after_secs);
         let upstreams =
-            upstream::Upstreams::new(&gw.upstreams, gw.upstream_connections, retry_after)?;
+            upstream::Upstreams::new(&gw.upstreams, gw.upstream_connections, retry_after)?
+                .with_local(local);
         let mut missing: Vec<String> = routes
             .iter()
             .map(|r| r.service.clone())

@@ -6,6 +6,7 @@
 //! waited for flow-control capacity and left in a second write, which woke the service twice.
 
 mod link;
+mod local;
 mod wire;
 
 use std::collections::HashMap;
@@ -16,18 +17,33 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::uri::{Authority, PathAndQuery};
 use prost_reflect::DynamicMessage;
+use runtime::grpc::LocalService;
 use tonic::Code;
 use tonic::metadata::MetadataMap;
 
 use crate::error::Error;
 use link::Link;
 
-/// Lazily connected upstreams; a service that is down yields 503, not a failed start.
-#[derive(Debug, Clone)]
+/// Lazily connected upstreams; a service that is down yields 503, not a failed start. Services
+/// in the same process (the single-binary launcher) may be called directly instead.
+#[derive(Clone)]
 pub struct Upstreams {
     pools: HashMap<String, Arc<Pool>>,
+    local: HashMap<String, LocalService>,
     retry_after: Duration,
 }
+
+impl std::fmt::Debug for Upstreams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstreams")
+            .field("pools", &self.pools)
+            .field("local", &self.local.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// The authority of calls to a service in the same process, which no socket ever sees.
+static LOCAL_AUTHORITY: Authority = Authority::from_static("in-process");
 
 /// Several HTTP/2 connections to one upstream. All streams of one connection go through the one
 /// task that drives it; spreading calls over a few connections lets them run on every core and
@@ -37,6 +53,13 @@ struct Pool {
     authority: Authority,
     links: Vec<Link>,
     next: AtomicUsize,
+}
+
+/// Where one call goes.
+#[derive(Clone, Copy)]
+enum Target<'a> {
+    Local(&'a LocalService),
+    Remote(&'a Pool),
 }
 
 impl Pool {
@@ -68,11 +91,25 @@ impl Upstreams {
             };
             pools.insert(name.to_lowercase(), Arc::new(pool));
         }
-        Ok(Self { pools, retry_after })
+        Ok(Self {
+            pools,
+            local: HashMap::new(),
+            retry_after,
+        })
+    }
+
+    /// Calls these services in-process rather than over their URLs (names as in `urls`).
+    pub fn with_local(mut self, local: HashMap<String, LocalService>) -> Self {
+        for (name, service) in local {
+            let name = name.to_lowercase();
+            self.pools.remove(&name);
+            self.local.insert(name, service);
+        }
+        self
     }
 
     pub fn has(&self, service: &str) -> bool {
-        self.pools.contains_key(service)
+        self.pools.contains_key(service) || self.local.contains_key(service)
     }
 
     /// Calls `path` on `service` with a deadline and returns the encoded response message;
@@ -89,20 +126,32 @@ impl Upstreams {
             service: service.to_owned(),
             retry_after: self.retry_after,
         };
-        let pool = self.pools.get(service).ok_or_else(unavailable)?;
-        let request = wire::request(&pool.authority, path, metadata, timeout)
+        let target = match self.local.get(service) {
+            Some(local) => Target::Local(local),
+            None => Target::Remote(self.pools.get(service).ok_or_else(unavailable)?),
+        };
+        let authority = match target {
+            Target::Local(_) => &LOCAL_AUTHORITY,
+            Target::Remote(pool) => &pool.authority,
+        };
+        let request = wire::request(authority, path, metadata, timeout)
             .map_err(|e| Error::Internal(format!("build upstream request: {e}")))?;
         let body = wire::frame(&message);
         let call = async {
-            match pool.pick().call(request, body).await {
+            let reply = match target {
+                Target::Local(local) => local::call(local, request, body).await.map_err(|status| {
+                    tracing::debug!(%status, service, "in-process reply failed");
+                }),
+                Target::Remote(pool) => pool.pick().call(request, body).await.map_err(|error| {
+                    tracing::debug!(%error, service, "upstream call failed");
+                }),
+            };
+            match reply {
                 Ok(reply) => wire::reply(reply).map_err(|status| match status.code() {
                     Code::Unavailable => unavailable(),
                     _ => Error::from(status),
                 }),
-                Err(error) => {
-                    tracing::debug!(%error, service, "upstream call failed");
-                    Err(unavailable())
-                }
+                Err(()) => Err(unavailable()),
             }
         };
         tokio::time::timeout(timeout, call)

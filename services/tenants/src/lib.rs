@@ -233,6 +233,12 @@ impl Application {
         })
     }
 
+    /// The gRPC routes for a caller in the same process (the single-binary launcher's gateway),
+    /// with the server's tracing and metrics layers; they keep working while the server runs.
+    pub fn local_service(&self) -> runtime::grpc::LocalService {
+        runtime::grpc::local_service(self.routes.clone())
+    }
+
     pub fn grpc_addr(&self) -> Result<SocketAddr, StartError> {
         Ok(self.server.grpc_addr()?)
     }

@@ -15,6 +15,8 @@ pub struct TestTenants {
     pub admin_addr: SocketAddr,
     pub operator_token: String,
     pub settings: Settings,
+    /// The service's routes for an in-process caller (a gateway in the same test).
+    pub local: runtime::grpc::LocalService,
     shutdown: CancellationToken,
     // Declared last: dropped after the service was told to stop.
     pub schema: SchemaGuard,
@@ -42,6 +44,7 @@ impl Drop for TestTenants {
 
 /// Settings for a test instance: fresh schema, shared test app role, free ports.
 pub fn test_settings() -> (Settings, SchemaGuard) {
+    testkit::init_tracing();
     let schema = SchemaGuard::new(testkit::unique_schema("tenants"));
     let mut settings: Settings = runtime::config::load_from(crate::DEFAULTS, std::iter::empty())
         .expect("built-in defaults are valid");
@@ -69,6 +72,7 @@ pub async fn spawn_with(settings: Settings, schema: SchemaGuard) -> TestTenants 
         .expect("tenants service starts");
     let grpc_addr = app.grpc_addr().expect("grpc addr");
     let admin_addr = app.admin_addr().expect("admin addr");
+    let local = app.local_service();
     let shutdown = CancellationToken::new();
     tokio::spawn(app.run(shutdown.clone()));
     TestTenants {
@@ -76,6 +80,7 @@ pub async fn spawn_with(settings: Settings, schema: SchemaGuard) -> TestTenants 
         admin_addr,
         operator_token: settings.operator.token.clone(),
         settings,
+        local,
         shutdown,
         schema,
     }

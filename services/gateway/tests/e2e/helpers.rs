@@ -1,3 +1,4 @@
+use std::collections::HashMap;
 use std::time::Duration;
 
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
@@ -41,6 +42,15 @@ pub async fn gateway_for(
     upstream: &str,
     overrides: &[(&str, &str)],
 ) -> (String, String, CancellationToken) {
+    gateway_with_local(upstream, HashMap::new(), overrides).await
+}
+
+/// As [`gateway_for`], calling the services in `local` in-process instead of over their URLs.
+pub async fn gateway_with_local(
+    upstream: &str,
+    local: HashMap<String, runtime::grpc::LocalService>,
+    overrides: &[(&str, &str)],
+) -> (String, String, CancellationToken) {
     let mut env: Vec<(String, String)> = vec![
         ("SALESCOMPASS__GATEWAY__LISTEN".into(), "127.0.0.1:0".into()),
         (
@@ -62,7 +72,7 @@ pub async fn gateway_for(
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
     );
     let settings = gateway::Settings::load_from(env).expect("gateway settings");
-    let server = gateway::Server::build(settings)
+    let server = gateway::Server::build_with_local(settings, local)
         .await
         .expect("gateway starts");
     let base = format!("http://{}", server.local_addr());

@@ -11,5 +11,6 @@ mod crm_journeys;
 mod edge;
 mod frontend_flow;
 mod idempotency;
+mod in_process;
 mod openapi;
 mod rate_limits;
