@@ -1,7 +1,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{PASSWORD, expect_problem, platform};
+use crate::helpers::{PASSWORD, expect_problem, platform, violation_fields};
 
 #[tokio::test]
 async fn every_bad_input_gets_a_problem_that_names_it() {
@@ -152,12 +152,7 @@ async fn every_bad_input_gets_a_problem_that_names_it() {
         .expect("sent");
     let problem = expect_problem(r, StatusCode::BAD_REQUEST).await;
     assert_eq!(problem["code"], "INVALID_ARGUMENT");
-    let fields: Vec<&str> = problem["errors"]
-        .as_array()
-        .expect("field violations")
-        .iter()
-        .filter_map(|e| e["field"].as_str())
-        .collect();
+    let fields = violation_fields(&problem);
     assert!(fields.contains(&"email"), "{problem}");
     assert!(fields.contains(&"password"), "{problem}");
 

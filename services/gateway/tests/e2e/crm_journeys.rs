@@ -5,7 +5,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{Platform, client, expect_problem, gateway_for};
+use crate::helpers::{Platform, client, expect_problem, gateway_for, violation_fields};
 
 pub(crate) struct CrmPlatform {
     pub platform: Platform,
@@ -276,12 +276,7 @@ async fn bad_crm_input_is_a_problem_naming_the_field() {
             .await
             .expect("sent");
         let problem = expect_problem(response, StatusCode::BAD_REQUEST).await;
-        let fields: Vec<&str> = problem["errors"]
-            .as_array()
-            .expect("field violations")
-            .iter()
-            .filter_map(|e| e["field"].as_str())
-            .collect();
+        let fields = violation_fields(&problem);
         assert!(
             fields.iter().any(|f| f.ends_with(field)),
             "{path}: {field} not in {problem}"

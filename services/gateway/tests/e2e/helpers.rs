@@ -228,3 +228,13 @@ pub async fn expect_problem(response: Response, status: StatusCode) -> Value {
     );
     body
 }
+
+/// The `field` of each violation in a problem's `errors`.
+pub fn violation_fields(problem: &Value) -> Vec<&str> {
+    problem["errors"]
+        .as_array()
+        .expect("field violations")
+        .iter()
+        .filter_map(|e| e["field"].as_str())
+        .collect()
+}
