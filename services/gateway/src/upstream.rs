@@ -1,4 +1,5 @@
-//! HTTP/2 connections to the services, a few per upstream name, and the generic unary gRPC call.
+//! HTTP/2 connections to the services, a few per upstream name, and the generic unary gRPC call
+//! (over one of them, or in-process to a service of the same binary: `local.rs`).
 //!
 //! The call is written on the `h2` crate directly rather than through a tonic `Channel`: a unary
 //! request is one HEADERS and one DATA frame, and queueing both before the connection task runs
