@@ -161,6 +161,7 @@ pub fn local_service(routes: Routes) -> LocalService {
         .layer(TraceLayer::new_for_grpc())
         .layer(GrpcMetricsLayer)
         .service(routes)
+        // Identity: names the request body type, which the layers leave generic, for the box.
         .map_request(|request: http::Request<tonic::body::Body>| request)
         .map_response(|response: http::Response<_>| response.map(tonic::body::Body::new));
     LocalService::new(service)
