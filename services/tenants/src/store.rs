@@ -727,12 +727,8 @@ impl Store for PgStore {
                 .push_bind(*id)
                 .push(")");
         }
-        // The limit is written into the SQL: as a parameter, PostgreSQL plans the statement
-        // again on every execution (it cannot cost a generic plan for an unknown limit).
-        sql.push(format_args!(
-            " ORDER BY u.{column} {dir}, u.id {dir} LIMIT {}",
-            query.limit
-        ));
+        sql.push(format_args!(" ORDER BY u.{column} {dir}, u.id {dir}"));
+        db::page::push_limit(&mut sql, query.limit);
         let rows = sql.build().fetch_all(&mut *tx).await?;
         tx.commit().await?;
         rows.iter().map(user_from_row).collect()

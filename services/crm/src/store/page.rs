@@ -52,14 +52,6 @@ pub async fn fetch_page<T>(
     fetch_page_scoped(tx, sql, push, query, map, id_of).await
 }
 
-/// Appends ` LIMIT n` with `n` written into the SQL. As a bound parameter, PostgreSQL cannot cost
-/// a generic plan for the limit and plans the statement again on every execution (a first page
-/// of leads spent more time planning than running); an integer carries no client text, and a
-/// client uses few page sizes, so the statement cache holds one plan for each.
-fn push_limit(qb: &mut QueryBuilder<Postgres>, n: i64) {
-    qb.push(format_args!(" LIMIT {n}"));
-}
-
 /// [`fetch_page`] for listings whose visibility is more than one owner column: `push_scope`
 /// appends ` AND <condition>` to the WHERE clause.
 pub async fn fetch_page_scoped<T>(
@@ -104,7 +96,7 @@ pub async fn fetch_page_scoped<T>(
         " ORDER BY {} {direction}, {} {direction}",
         key.expr, sql.id_column
     ));
-    push_limit(&mut qb, i64::from(query.page_size) + 1);
+    db::page::push_limit(&mut qb, i64::from(query.page_size) + 1);
     let rows = qb.build().fetch_all(&mut *tx).await?;
 
     let more = rows.len() > query.page_size as usize;
