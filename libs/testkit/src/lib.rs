@@ -1,10 +1,12 @@
-//! Helpers for integration tests against the real PostgreSQL (and, later, RabbitMQ): every test
+//! Helpers for integration tests against the real PostgreSQL and RabbitMQ: every test
 //! gets its own schema and names, so tests run in parallel and leave nothing behind.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
 
 use sqlx::Connection;
+
+pub mod amqp;
 
 /// Database used by tests: `TEST_DATABASE_URL`, else the local `salescompass_test` database.
 pub fn database_url() -> String {

@@ -6,8 +6,6 @@ use std::time::Duration;
 use auth::BuiltinRole;
 use chrono::NaiveDate;
 use commissions::testing::TestCommissions;
-use lapin::options::BasicPublishOptions;
-use lapin::{BasicProperties, Connection, ConnectionProperties};
 use prost::Message;
 use proto::commissions as pb;
 use proto::crm as crm_pb;
@@ -21,11 +19,6 @@ use uuid::Uuid;
 
 /// Generous: the suite runs on 2 cores next to other test binaries.
 pub const DEADLINE: Duration = Duration::from_secs(30);
-
-pub fn amqp_url() -> String {
-    std::env::var("TEST_AMQP_URL")
-        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
-}
 
 /// One user's clients, with their token attached to every call.
 pub struct As {
@@ -328,25 +321,11 @@ pub fn reopened(tenant_id: Uuid, deal_id: Uuid) -> Envelope {
 
 /// Publishes envelopes to the events exchange in order, as another service's relay would.
 pub async fn publish(service: &TestCommissions, envelopes: &[&Envelope]) {
-    let connection = Connection::connect(&amqp_url(), ConnectionProperties::default())
-        .await
-        .expect("connect to rabbitmq");
-    let channel = connection.create_channel().await.expect("channel");
-    for envelope in envelopes {
-        channel
-            .basic_publish(
-                service.settings.amqp.exchange.as_str().into(),
-                envelope.event_type.as_str().into(),
-                BasicPublishOptions::default(),
-                &envelope.encode_to_vec(),
-                BasicProperties::default().with_delivery_mode(2),
-            )
-            .await
-            .expect("publish")
-            .await
-            .expect("confirm");
-    }
-    let _ = connection.close(200, "done".into()).await;
+    let messages: Vec<(&str, Vec<u8>)> = envelopes
+        .iter()
+        .map(|e| (e.event_type.as_str(), e.encode_to_vec()))
+        .collect();
+    testkit::amqp::publish(&service.settings.amqp.exchange, &messages).await;
 }
 
 /// Polls `who`'s view of `participant`'s quarter until `ready` holds for its lines.

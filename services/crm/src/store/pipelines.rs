@@ -134,12 +134,32 @@ async fn insert(
     Ok(Some(id))
 }
 
+async fn default_id(tx: &mut Tx) -> Result<Option<Uuid>> {
+    Ok(
+        sqlx::query_scalar("SELECT id FROM pipelines WHERE is_default")
+            .fetch_optional(&mut *tx)
+            .await?,
+    )
+}
+
 /// The tenant's default pipeline, created (with a `crm.pipeline.created` event) if missing.
-/// Safe under concurrency: a racing creation waits on the unique index and then finds the row.
+///
+/// Creators of a missing default take a per-tenant lock and look again: two first uses at once
+/// would otherwise both insert, and the loser can trip the name index (not the arbiter of
+/// `ON CONFLICT`) and fail with a unique violation instead of finding the winner's row.
 pub(crate) async fn ensure_default(tx: &mut Tx, tenant_id: Uuid) -> Result<Pipeline> {
-    let existing: Option<Uuid> = sqlx::query_scalar("SELECT id FROM pipelines WHERE is_default")
-        .fetch_optional(&mut *tx)
-        .await?;
+    let existing = match default_id(tx).await? {
+        Some(id) => Some(id),
+        None => {
+            sqlx::query(
+                "SELECT pg_advisory_xact_lock(hashtextextended('crm.default_pipeline:' || $1::text, 0))",
+            )
+            .bind(tenant_id)
+            .execute(&mut *tx)
+            .await?;
+            default_id(tx).await?
+        }
+    };
     let id = match existing {
         Some(id) => id,
         None => match insert(tx, tenant_id, &default_pipeline(), true).await? {

@@ -8,11 +8,10 @@ use auth::BuiltinRole;
 use crm::testing::TestCrm;
 use futures::StreamExt;
 use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, QueueBindOptions,
-    QueueDeclareOptions, QueueDeleteOptions,
+    BasicAckOptions, BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::types::FieldTable;
-use lapin::{BasicProperties, Connection, ConnectionProperties};
+use lapin::{Connection, ConnectionProperties};
 use prost::Message;
 use proto::crm as pb;
 use proto::events::Envelope;
@@ -27,10 +26,7 @@ use uuid::Uuid;
 pub const DEADLINE: Duration = Duration::from_secs(30);
 pub const EXCHANGE: &str = "salescompass.events";
 
-pub fn amqp_url() -> String {
-    std::env::var("TEST_AMQP_URL")
-        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
-}
+pub use testkit::amqp::amqp_url;
 
 /// A request carrying `authorization: Bearer <token>`.
 pub fn authed<T>(token: &str, message: T) -> Request<T> {
@@ -451,23 +447,11 @@ pub async fn declare_consumer_queue(crm: &TestCrm, db: &Db) {
 
 /// Publishes an envelope to the events exchange, as another service's relay would.
 pub async fn publish(envelope: &Envelope) {
-    let connection = Connection::connect(&amqp_url(), ConnectionProperties::default())
-        .await
-        .expect("connect to rabbitmq");
-    let channel = connection.create_channel().await.expect("channel");
-    channel
-        .basic_publish(
-            EXCHANGE.into(),
-            envelope.event_type.as_str().into(),
-            BasicPublishOptions::default(),
-            &envelope.encode_to_vec(),
-            BasicProperties::default().with_delivery_mode(2),
-        )
-        .await
-        .expect("publish")
-        .await
-        .expect("confirm");
-    let _ = connection.close(200, "done".into()).await;
+    testkit::amqp::publish(
+        EXCHANGE,
+        &[(envelope.event_type.as_str(), envelope.encode_to_vec())],
+    )
+    .await;
 }
 
 /// Decodes an envelope's payload.
