@@ -22,6 +22,10 @@
 #   GRPC_LOAD_BIN      built grpc_load bench executable to run instead of `cargo bench`
 #   GATEWAY_BIN        gateway binary to measure (default: the release build), e.g. an older
 #                      build copied aside, to compare two builds on the same machine
+#   BENCH_IN_PROCESS   1 runs `salescompass dev --in-process` instead of two binaries: the
+#                      gateway calls the tenants service in the same process (no socket, no
+#                      HTTP/2 hop) and direct gRPC goes to that process's tenants port. CPU per
+#                      request is then the whole process's, for both paths (default 0)
 #   BENCH_DATABASE     throwaway database (default salescompass_gwbench; dropped at the end)
 #   CARGO_TARGET_DIR   cargo target dir (default: cargo's)
 # Needs: wrk (apt-get install -y wrk), openssl, psql, PostgreSQL on 127.0.0.1:5432.
@@ -35,6 +39,7 @@ probe_seconds="${BENCH_PROBE_SECONDS:-10}"
 direct="${BENCH_DIRECT:-1}"
 profile="${BENCH_PROFILE:-0}"
 profile_seconds="${BENCH_PROFILE_SECONDS:-15}"
+in_process="${BENCH_IN_PROCESS:-0}"
 database="${BENCH_DATABASE:-salescompass_gwbench}"
 target="${CARGO_TARGET_DIR:-$repo/target}"
 grpc_port=50151 grpc_admin=9191 gw_port=8180 gw_admin=9190
@@ -74,7 +79,11 @@ hwm_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
 
 if [[ "${BENCH_BUILD:-1}" == 1 ]]; then
     echo "building release binaries"
-    cargo build --quiet --release --manifest-path "$repo/Cargo.toml" -p tenants -p gateway --bins
+    if [[ "$in_process" == 1 ]]; then
+        cargo build --quiet --release --manifest-path "$repo/Cargo.toml" -p salescompass
+    else
+        cargo build --quiet --release --manifest-path "$repo/Cargo.toml" -p tenants -p gateway --bins
+    fi
     if [[ "$direct" == 1 ]]; then
         cargo bench --quiet --manifest-path "$repo/Cargo.toml" -p gateway --bench grpc_load --no-run 2>/dev/null
     fi
@@ -84,29 +93,44 @@ export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$database"
 export SALESCOMPASS__TELEMETRY__LOG_FILTER=warn
 # As the container image sets it (Dockerfile).
 export MIMALLOC_PURGE_DELAY="${MIMALLOC_PURGE_DELAY:-0}"
-SALESCOMPASS__SERVER__GRPC_LISTEN="127.0.0.1:$grpc_port" \
-SALESCOMPASS__SERVER__ADMIN_LISTEN="127.0.0.1:$grpc_admin" \
-SALESCOMPASS__DATABASE__MIGRATE_ON_START=true \
-SALESCOMPASS__OPERATOR__TOKEN="$operator" \
-SALESCOMPASS__AUTH__SIGNING_KEY_PEM="$(openssl genpkey -algorithm ed25519 2>/dev/null)" \
-    "$target/release/tenants" serve >"$work/tenants.log" 2>&1 &
-tenants_pid=$!
-pids+=("$tenants_pid")
-wait_ready "http://127.0.0.1:$grpc_admin/readyz"
-
 # Limits far above the offered load: the limiter runs (its cost is measured) but never refuses.
-SALESCOMPASS__GATEWAY__LISTEN="127.0.0.1:$gw_port" \
-SALESCOMPASS__SERVER__ADMIN_LISTEN="127.0.0.1:$gw_admin" \
-SALESCOMPASS__GATEWAY__UPSTREAMS__TENANTS="http://127.0.0.1:$grpc_port" \
-SALESCOMPASS__GATEWAY__RATE_LIMIT__DEFAULT__TENANT_PER_SECOND=1000000 \
-SALESCOMPASS__GATEWAY__RATE_LIMIT__DEFAULT__TENANT_BURST=1000000 \
-SALESCOMPASS__GATEWAY__RATE_LIMIT__DEFAULT__CLIENT_PER_SECOND=1000000 \
-SALESCOMPASS__GATEWAY__RATE_LIMIT__DEFAULT__CLIENT_BURST=1000000 \
-    env ${GATEWAY_WORKER_THREADS:+TOKIO_WORKER_THREADS=$GATEWAY_WORKER_THREADS} \
-    "${GATEWAY_BIN:-$target/release/gateway}" serve >"$work/gateway.log" 2>&1 &
-gw_pid=$!
-pids+=("$gw_pid")
-wait_ready "http://127.0.0.1:$gw_admin/readyz"
+limits=(
+    SALESCOMPASS__GATEWAY__RATE_LIMIT__DEFAULT__TENANT_PER_SECOND=1000000
+    SALESCOMPASS__GATEWAY__RATE_LIMIT__DEFAULT__TENANT_BURST=1000000
+    SALESCOMPASS__GATEWAY__RATE_LIMIT__DEFAULT__CLIENT_PER_SECOND=1000000
+    SALESCOMPASS__GATEWAY__RATE_LIMIT__DEFAULT__CLIENT_BURST=1000000
+)
+if [[ "$in_process" == 1 ]]; then
+    # The launcher's fixed ports: tenants gRPC 50051, gateway admin 9090, tenants admin 9091.
+    grpc_port=50051
+    env "${limits[@]}" SALESCOMPASS__GATEWAY__LISTEN="127.0.0.1:$gw_port" \
+        SALESCOMPASS__OPERATOR__TOKEN="$operator" \
+        "$target/release/salescompass" dev --in-process >"$work/salescompass.log" 2>&1 &
+    gw_pid=$!
+    tenants_pid=$gw_pid
+    pids+=("$gw_pid")
+    wait_ready "http://127.0.0.1:9091/readyz"
+    wait_ready "http://127.0.0.1:9090/readyz"
+else
+    SALESCOMPASS__SERVER__GRPC_LISTEN="127.0.0.1:$grpc_port" \
+    SALESCOMPASS__SERVER__ADMIN_LISTEN="127.0.0.1:$grpc_admin" \
+    SALESCOMPASS__DATABASE__MIGRATE_ON_START=true \
+    SALESCOMPASS__OPERATOR__TOKEN="$operator" \
+    SALESCOMPASS__AUTH__SIGNING_KEY_PEM="$(openssl genpkey -algorithm ed25519 2>/dev/null)" \
+        "$target/release/tenants" serve >"$work/tenants.log" 2>&1 &
+    tenants_pid=$!
+    pids+=("$tenants_pid")
+    wait_ready "http://127.0.0.1:$grpc_admin/readyz"
+
+    SALESCOMPASS__GATEWAY__LISTEN="127.0.0.1:$gw_port" \
+    SALESCOMPASS__SERVER__ADMIN_LISTEN="127.0.0.1:$gw_admin" \
+    SALESCOMPASS__GATEWAY__UPSTREAMS__TENANTS="http://127.0.0.1:$grpc_port" \
+        env "${limits[@]}" ${GATEWAY_WORKER_THREADS:+TOKIO_WORKER_THREADS=$GATEWAY_WORKER_THREADS} \
+        "${GATEWAY_BIN:-$target/release/gateway}" serve >"$work/gateway.log" 2>&1 &
+    gw_pid=$!
+    pids+=("$gw_pid")
+    wait_ready "http://127.0.0.1:$gw_admin/readyz"
+fi
 base="http://127.0.0.1:$gw_port"
 
 echo "seeding a tenant with 50 users"
@@ -210,9 +234,15 @@ gw_requests="$(awk '/requests in/ {print $1}' "$work/wrk.txt")"
                 'BEGIN { printf "- added p99 at 1 connection: %.2f ms\n", gp-dp }'
         fi
     fi
-    echo "- gateway CPU per request: $(cpu_us_per_request "$gw_cpu0" "$gw_cpu1" "$gw_requests") µs (of which kernel $(cpu_us_per_request "$gw_sys0" "$gw_sys1" "$gw_requests") µs), over $gw_requests requests"
-    echo "- tenants CPU per request: $(cpu_us_per_request "$svc_cpu0" "$svc_cpu1" "$gw_requests") µs via the gateway$([[ "$direct" == 1 ]] && echo ", $(cpu_us_per_request "$svc_cpu2" "$svc_cpu3" "$grpc_requests") µs direct")"
-    echo "- gateway RSS: idle $((idle_rss / 1024)) MiB, peak sampled $((peak_rss / 1024)) MiB, VmHWM $((hwm / 1024)) MiB"
+    if [[ "$in_process" == 1 ]]; then
+        echo "- one process (\`salescompass dev --in-process\`: gateway and tenants in-process, also crm and commissions idle)"
+        echo "- process CPU per request: $(cpu_us_per_request "$gw_cpu0" "$gw_cpu1" "$gw_requests") µs via the gateway (of which kernel $(cpu_us_per_request "$gw_sys0" "$gw_sys1" "$gw_requests") µs)$([[ "$direct" == 1 ]] && echo ", $(cpu_us_per_request "$svc_cpu2" "$svc_cpu3" "$grpc_requests") µs direct")"
+        echo "- process RSS (all services and the gateway): idle $((idle_rss / 1024)) MiB, peak sampled $((peak_rss / 1024)) MiB, VmHWM $((hwm / 1024)) MiB"
+    else
+        echo "- gateway CPU per request: $(cpu_us_per_request "$gw_cpu0" "$gw_cpu1" "$gw_requests") µs (of which kernel $(cpu_us_per_request "$gw_sys0" "$gw_sys1" "$gw_requests") µs), over $gw_requests requests"
+        echo "- tenants CPU per request: $(cpu_us_per_request "$svc_cpu0" "$svc_cpu1" "$gw_requests") µs via the gateway$([[ "$direct" == 1 ]] && echo ", $(cpu_us_per_request "$svc_cpu2" "$svc_cpu3" "$grpc_requests") µs direct")"
+        echo "- gateway RSS: idle $((idle_rss / 1024)) MiB, peak sampled $((peak_rss / 1024)) MiB, VmHWM $((hwm / 1024)) MiB"
+    fi
     echo "- response body: $bytes bytes (50 users)"
     echo "- machine: $(nproc) cores, load average before the run: $load_before; $(date -u '+%Y-%m-%d %H:%M UTC'); commit $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)"
     [[ -z "$gw_errors" ]] || echo "- wrk reported: $gw_errors"
