@@ -79,20 +79,18 @@ async fn insert(
     tenant_id: Uuid,
     pipeline: &NewPipeline,
     is_default: bool,
-) -> Result<Option<Uuid>> {
+) -> Result<Uuid> {
     let id = Uuid::now_v7();
-    let inserted: Option<Uuid> = sqlx::query_scalar(
+    sqlx::query(
         "INSERT INTO pipelines (id, tenant_id, name, is_default, created_at)
-         VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (tenant_id) WHERE is_default DO NOTHING
-         RETURNING id",
+         VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(id)
     .bind(tenant_id)
     .bind(&pipeline.name)
     .bind(is_default)
     .bind(now())
-    .fetch_optional(&mut *tx)
+    .execute(&mut *tx)
     .await
     .map_err(|error| match db::unique_violation(&error) {
         Some("pipelines_name_key") => Error::AlreadyExists {
@@ -101,9 +99,6 @@ async fn insert(
         },
         _ => Error::Store(error),
     })?;
-    if inserted.is_none() {
-        return Ok(None);
-    }
     let count = pipeline.stages.len();
     let ids: Vec<Uuid> = (0..count).map(|_| Uuid::now_v7()).collect();
     let names: Vec<&str> = pipeline.stages.iter().map(|s| s.name.as_str()).collect();
@@ -131,7 +126,7 @@ async fn insert(
     .bind(&positions)
     .execute(&mut *tx)
     .await?;
-    Ok(Some(id))
+    Ok(id)
 }
 
 async fn default_id(tx: &mut Tx) -> Result<Option<Uuid>> {
@@ -144,47 +139,35 @@ async fn default_id(tx: &mut Tx) -> Result<Option<Uuid>> {
 
 /// The tenant's default pipeline, created (with a `crm.pipeline.created` event) if missing.
 ///
-/// Creators of a missing default take a per-tenant lock and look again: two first uses at once
-/// would otherwise both insert, and the loser can trip the name index (not the arbiter of
-/// `ON CONFLICT`) and fail with a unique violation instead of finding the winner's row.
+/// Creators of a missing default take a per-tenant lock and look again, so only one of two
+/// first uses at once inserts it; the other then finds the row.
 pub(crate) async fn ensure_default(tx: &mut Tx, tenant_id: Uuid) -> Result<Pipeline> {
-    let existing = match default_id(tx).await? {
-        Some(id) => Some(id),
-        None => {
-            sqlx::query(
-                "SELECT pg_advisory_xact_lock(hashtextextended('crm.default_pipeline:' || $1::text, 0))",
-            )
-            .bind(tenant_id)
-            .execute(&mut *tx)
-            .await?;
-            default_id(tx).await?
-        }
-    };
-    let id = match existing {
-        Some(id) => id,
-        None => match insert(tx, tenant_id, &default_pipeline(), true).await? {
-            Some(id) => {
-                let created = load_one(tx, id)
-                    .await?
-                    .ok_or_else(|| Error::Internal("default pipeline vanished".to_owned()))?;
-                publish(
-                    tx,
-                    &[events::pipeline_created(tenant_id, None, created.clone())?],
-                )
-                .await?;
-                tracing::info!(%tenant_id, pipeline_id = %id, "default pipeline created");
-                return Ok(created);
-            }
-            None => {
-                sqlx::query_scalar("SELECT id FROM pipelines WHERE is_default")
-                    .fetch_one(&mut *tx)
-                    .await?
-            }
-        },
-    };
-    load_one(tx, id)
+    let mut existing = default_id(tx).await?;
+    if existing.is_none() {
+        sqlx::query(
+            "SELECT pg_advisory_xact_lock(hashtextextended('crm.default_pipeline:' || $1::text, 0))",
+        )
+        .bind(tenant_id)
+        .execute(&mut *tx)
+        .await?;
+        existing = default_id(tx).await?;
+    }
+    if let Some(id) = existing {
+        return load_one(tx, id)
+            .await?
+            .ok_or_else(|| Error::Internal("default pipeline vanished".to_owned()));
+    }
+    let id = insert(tx, tenant_id, &default_pipeline(), true).await?;
+    let created = load_one(tx, id)
         .await?
-        .ok_or_else(|| Error::Internal("default pipeline vanished".to_owned()))
+        .ok_or_else(|| Error::Internal("default pipeline vanished".to_owned()))?;
+    publish(
+        tx,
+        &[events::pipeline_created(tenant_id, None, created.clone())?],
+    )
+    .await?;
+    tracing::info!(%tenant_id, pipeline_id = %id, "default pipeline created");
+    Ok(created)
 }
 
 /// A stage of any of the tenant's pipelines, with its pipeline id.
@@ -225,9 +208,7 @@ impl PgStore {
         let mut tx = self.tx(viewer).await?;
         // The default comes first, so a custom pipeline can never take its place.
         ensure_default(&mut tx, viewer.tenant_id).await?;
-        let id = insert(&mut tx, viewer.tenant_id, &pipeline, false)
-            .await?
-            .ok_or_else(|| Error::Internal("non-default pipeline insert skipped".to_owned()))?;
+        let id = insert(&mut tx, viewer.tenant_id, &pipeline, false).await?;
         let created = load_one(&mut tx, id)
             .await?
             .ok_or_else(|| Error::Internal("created pipeline vanished".to_owned()))?;
