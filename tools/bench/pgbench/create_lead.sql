@@ -1,10 +1,10 @@
 -- CreateLead: services/crm/src/store/leads.rs create_lead_impl (no owner: assignment rules)
 -- + events::outbox::enqueue_all.
--- The opening (store/mod.rs tx): BEGIN and crm_open in one round trip, as the service sends
+-- The opening (store/mod.rs tx): BEGIN and crm_begin in one round trip, as the service sends
 -- them in one simple query (pgbench's prepared mode pipelines them instead).
 \startpipeline
 BEGIN;
-SELECT crm_open('@TENANT@', '@OWNER@');
+SELECT suspended, config_version FROM crm_begin('@TENANT@', '@OWNER@');
 \endpipeline
 -- The duplicate probe (store/duplicates.rs PEOPLE), with unique values as the benchmark sends.
 \set u random(1, 1000000000)
@@ -47,14 +47,8 @@ FROM (
      LIMIT 200)
 ) m
 GROUP BY kind, id, owner_id, display_name;
--- No owner given: the tenant's assignment rules (store/assignment.rs; none in the benchmark).
-SELECT id, name, position, source, country_code, min_employees, max_employees, user_ids,
-       created_at, updated_at
-FROM lead_assignment_rules ORDER BY position, created_at, id;
--- Custom field definitions of leads (store/custom_fields.rs definitions_of).
-SELECT id, record_type, key, label, field_type, required, options, max_length, min_value,
-       max_value, created_at
-FROM custom_field_definitions WHERE record_type = 'lead' ORDER BY created_at, id;
+-- The tenant's assignment rules and lead custom field definitions come from the service's
+-- cache (store/tenant_config.rs): crm_begin's config version says it is current.
 INSERT INTO leads (id, tenant_id, first_name, last_name, email, phone, company, title,
                    source, country_code, employee_count, status, rating, score, owner_id,
                    created_at, updated_at, custom_fields)

@@ -285,7 +285,7 @@ impl PgStore {
         data: AccountData,
         duplicates: Option<Probe>,
     ) -> Result<Account> {
-        let mut tx = self.tx(viewer).await?;
+        let (mut tx, config) = self.open(viewer).await?;
         super::duplicates::refuse(&mut tx, viewer, RecordKind::Account, duplicates.as_ref())
             .await?;
         let write = scope(&mut tx, viewer, RecordKind::Account, Access::Write).await?;
@@ -293,6 +293,7 @@ impl PgStore {
         let data = AccountData {
             custom_fields: custom_fields::checked(
                 &mut tx,
+                &config,
                 RecordKind::Account,
                 &data.custom_fields,
             )
@@ -344,7 +345,7 @@ impl PgStore {
         id: Uuid,
         patch: AccountPatch,
     ) -> Result<Option<Account>> {
-        let mut tx = self.tx(viewer).await?;
+        let (mut tx, config) = self.open(viewer).await?;
         let Some(before) = reachable(&mut tx, viewer, id, Access::Write).await? else {
             return Ok(None);
         };
@@ -352,7 +353,8 @@ impl PgStore {
         let mut after = before.data.apply(patch);
         if new_custom_fields {
             after.custom_fields =
-                custom_fields::checked(&mut tx, RecordKind::Account, &after.custom_fields).await?;
+                custom_fields::checked(&mut tx, &config, RecordKind::Account, &after.custom_fields)
+                    .await?;
         }
         let changed = before.data.changed_fields(&after);
         if changed.is_empty() {

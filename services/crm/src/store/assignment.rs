@@ -4,6 +4,7 @@ use sqlx::Row;
 use sqlx::postgres::PgRow;
 use uuid::Uuid;
 
+use super::tenant_config::TenantConfig;
 use super::{PgStore, Tx, now, publish, users};
 use crate::api::assignment::rule_to_pb;
 use crate::domain::FieldViolation;
@@ -32,7 +33,7 @@ fn from_row(row: &PgRow) -> Result<Rule> {
     })
 }
 
-async fn rules(tx: &mut Tx) -> Result<Vec<Rule>> {
+pub(super) async fn rules(tx: &mut Tx) -> Result<Vec<Rule>> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM lead_assignment_rules ORDER BY position, created_at, id"
     )))
@@ -44,8 +45,12 @@ async fn rules(tx: &mut Tx) -> Result<Vec<Rule>> {
 /// The owner the tenant's rules give `lead`, taking the rule's next turn. The turn counter is
 /// read and advanced under the rule's row lock, in the creating transaction, so concurrent
 /// creates get consecutive turns and a rolled-back create gives its turn back.
-pub(crate) async fn assign(tx: &mut Tx, lead: &LeadData) -> Result<Option<Uuid>> {
-    for rule in rules(tx).await? {
+pub(crate) async fn assign(
+    tx: &mut Tx,
+    config: &TenantConfig<'_>,
+    lead: &LeadData,
+) -> Result<Option<Uuid>> {
+    for rule in config.rules(tx).await?.iter() {
         if !rule.data.matches(lead) {
             continue;
         }

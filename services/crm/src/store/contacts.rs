@@ -234,7 +234,7 @@ impl PgStore {
         contact: NewContact,
         duplicates: Option<Probe>,
     ) -> Result<Contact> {
-        let mut tx = self.tx(viewer).await?;
+        let (mut tx, config) = self.open(viewer).await?;
         super::duplicates::refuse(&mut tx, viewer, RecordKind::Contact, duplicates.as_ref())
             .await?;
         let write = scope(&mut tx, viewer, RecordKind::Contact, Access::Write).await?;
@@ -242,6 +242,7 @@ impl PgStore {
         let contact = NewContact {
             custom_fields: custom_fields::checked(
                 &mut tx,
+                &config,
                 RecordKind::Contact,
                 &contact.custom_fields,
             )
@@ -286,7 +287,7 @@ impl PgStore {
         id: Uuid,
         patch: ContactPatch,
     ) -> Result<Option<Contact>> {
-        let mut tx = self.tx(viewer).await?;
+        let (mut tx, config) = self.open(viewer).await?;
         let Some(before) = reachable(&mut tx, viewer, id, Access::Write).await? else {
             return Ok(None);
         };
@@ -295,7 +296,8 @@ impl PgStore {
         let mut after = before.data.apply(patch, at);
         if new_custom_fields {
             after.custom_fields =
-                custom_fields::checked(&mut tx, RecordKind::Contact, &after.custom_fields).await?;
+                custom_fields::checked(&mut tx, &config, RecordKind::Contact, &after.custom_fields)
+                    .await?;
         }
         let changed = before.data.changed_fields(&after);
         if changed.is_empty() {

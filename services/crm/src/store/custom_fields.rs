@@ -5,6 +5,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{Column as _, Row};
 use uuid::Uuid;
 
+use super::tenant_config::TenantConfig;
 use super::{PgStore, Tx, now, publish};
 use crate::domain::custom_fields::{
     CustomValues, Definition, DefinitionSpec, FieldType, MAX_DEFINITIONS, validate,
@@ -92,10 +93,11 @@ pub(crate) async fn definitions_of(tx: &mut Tx, kind: RecordKind) -> Result<Vec<
 /// `custom_fields.<key>`.
 pub(crate) async fn checked(
     tx: &mut Tx,
+    config: &TenantConfig<'_>,
     kind: RecordKind,
     values: &CustomValues,
 ) -> Result<CustomValues> {
-    let definitions = definitions_of(tx, kind).await?;
+    let definitions = config.definitions(tx, kind).await?;
     Ok(validate(&definitions, values, "custom_fields.")?)
 }
 

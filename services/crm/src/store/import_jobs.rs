@@ -243,7 +243,7 @@ impl ImportJobStore for PgStore {
         errors: Vec<RowError>,
         rejected: i64,
     ) -> Result<ImportJob> {
-        let mut tx = self.tx(viewer).await?;
+        let (mut tx, config) = self.open(viewer).await?;
         let mut job = load(&mut tx, viewer, id, true)
             .await?
             .ok_or(Error::NotFound("import job"))?;
@@ -257,7 +257,7 @@ impl ImportJobStore for PgStore {
             )));
         }
         let attempted = rows.len() as i64;
-        let refused = insert_rows(&mut tx, viewer, rows).await?;
+        let refused = insert_rows(&mut tx, &config, viewer, rows).await?;
         let mut lines = errors;
         let refused_count = refused.len() as i64;
         for (row, error) in refused {

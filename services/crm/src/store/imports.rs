@@ -4,9 +4,9 @@
 
 use async_trait::async_trait;
 
+use super::tenant_config::TenantConfig;
 use super::{
-    PgStore, Tx, accounts, assignment, check_owner, check_reference, contacts, custom_fields,
-    leads, now, scope,
+    PgStore, Tx, accounts, assignment, check_owner, check_reference, contacts, leads, now, scope,
 };
 use crate::domain::account::AccountData;
 use crate::domain::contact::NewContact;
@@ -84,6 +84,7 @@ pub trait ImportStore: Send + Sync + 'static {
 /// The checks of the Create RPC that need the database; `Err(InvalidArgument)` refuses the row.
 async fn check(
     tx: &mut Tx,
+    config: &TenantConfig<'_>,
     viewer: Viewer,
     write: &Scope,
     definitions: &[Definition],
@@ -108,7 +109,7 @@ async fn check(
         }
         ImportRow::UnownedLead(data) => {
             // An owner chosen by the tenant's rules needs no check against the importer's team.
-            match assignment::assign(tx, data).await? {
+            match assignment::assign(tx, config, data).await? {
                 Some(owner_id) => data.owner_id = owner_id,
                 None => check_owner(tx, viewer, write, data.owner_id).await?,
             }
@@ -122,6 +123,7 @@ async fn check(
 /// with the field violations.
 pub(crate) async fn insert_rows(
     tx: &mut Tx,
+    config: &TenantConfig<'_>,
     viewer: Viewer,
     rows: Vec<(u64, ImportRow)>,
 ) -> Result<Vec<(u64, Error)>> {
@@ -129,7 +131,7 @@ pub(crate) async fn insert_rows(
         return Ok(Vec::new());
     };
     let write = scope(tx, viewer, kind, Access::Write).await?;
-    let definitions = custom_fields::definitions_of(tx, kind).await?;
+    let definitions = config.definitions(tx, kind).await?;
     let mut refused = Vec::new();
     for (number, mut row) in rows {
         if row.kind() != kind {
@@ -137,7 +139,7 @@ pub(crate) async fn insert_rows(
                 "an import batch mixes record types".to_owned(),
             ));
         }
-        match check(tx, viewer, &write, &definitions, &mut row).await {
+        match check(tx, config, viewer, &write, &definitions, &mut row).await {
             Ok(()) => {}
             Err(error @ Error::InvalidArgument(_)) => {
                 refused.push((number, error));
@@ -171,8 +173,8 @@ impl ImportStore for PgStore {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.tx(viewer).await?;
-        let refused = insert_rows(&mut tx, viewer, rows).await?;
+        let (mut tx, config) = self.open(viewer).await?;
+        let refused = insert_rows(&mut tx, &config, viewer, rows).await?;
         tx.commit().await?;
         Ok(refused)
     }

@@ -396,11 +396,11 @@ impl PgStore {
         assign_by_rules: bool,
         duplicates: Option<Probe>,
     ) -> Result<Lead> {
-        let mut tx = self.tx(viewer).await?;
+        let (mut tx, config) = self.open(viewer).await?;
         super::duplicates::refuse(&mut tx, viewer, RecordKind::Lead, duplicates.as_ref()).await?;
         // An owner chosen by the tenant's rules needs no check against the creator's team.
         let assigned = if assign_by_rules {
-            assignment::assign(&mut tx, &data).await?
+            assignment::assign(&mut tx, &config, &data).await?
         } else {
             None
         };
@@ -413,8 +413,13 @@ impl PgStore {
             }
         };
         let data = LeadData {
-            custom_fields: custom_fields::checked(&mut tx, RecordKind::Lead, &data.custom_fields)
-                .await?,
+            custom_fields: custom_fields::checked(
+                &mut tx,
+                &config,
+                RecordKind::Lead,
+                &data.custom_fields,
+            )
+            .await?,
             ..data
         };
         let lead = insert(&mut tx, viewer, data).await?;
@@ -459,7 +464,7 @@ impl PgStore {
         id: Uuid,
         patch: LeadPatch,
     ) -> Result<Option<Lead>> {
-        let mut tx = self.tx(viewer).await?;
+        let (mut tx, config) = self.open(viewer).await?;
         let Some(before) = reachable(&mut tx, viewer, id, Access::Write).await? else {
             return Ok(None);
         };
@@ -472,7 +477,8 @@ impl PgStore {
         let mut after = before.data.apply(patch);
         if new_custom_fields {
             after.custom_fields =
-                custom_fields::checked(&mut tx, RecordKind::Lead, &after.custom_fields).await?;
+                custom_fields::checked(&mut tx, &config, RecordKind::Lead, &after.custom_fields)
+                    .await?;
         }
         let changed = before.data.changed_fields(&after);
         if changed.is_empty() {

@@ -26,8 +26,11 @@ pub mod quotes;
 pub mod search;
 pub mod settings;
 pub mod sharing;
+pub mod tenant_config;
 pub mod tenant_state;
 pub mod users;
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use sqlx::{PgPool, Postgres, QueryBuilder, Row as _};
@@ -45,6 +48,7 @@ use crate::domain::visibility::{Access, Admission, Reach, RecordKind, Scope, Vie
 use crate::error::{Error, Result};
 use crate::events::publish::Record;
 use crate::listing::{ListQuery, Page};
+use tenant_config::{ConfigCache, TenantConfig};
 
 /// The connection of an open transaction, as the store's helpers take it (a request's
 /// [`db::SessionTx`] and an event handler's `sqlx::Transaction` both deref to it).
@@ -168,12 +172,14 @@ pub trait Store: Send + Sync + 'static {
 #[derive(Debug, Clone)]
 pub struct PgStore {
     sessions: db::Sessions,
+    config: Arc<ConfigCache>,
 }
 
 impl PgStore {
     pub fn new(pool: PgPool) -> Self {
         Self {
             sessions: db::Sessions::new(pool),
+            config: Arc::default(),
         }
     }
 
@@ -184,22 +190,25 @@ impl PgStore {
     /// A transaction scoped to the viewer's tenant. A suspended tenant's tokens stop working
     /// here at once, not when they expire.
     async fn tx(&self, viewer: Viewer) -> Result<db::SessionTx> {
-        // One round trip with BEGIN: the tenant for RLS, the actor for field history, and the
-        // tenant's suspension (migration `…800`). Uuids print as hex and dashes only, so they
-        // are safe in the statement's text.
+        Ok(self.open(viewer).await?.0)
+    }
+
+    /// [`Self::tx`] plus the tenant's configuration as of the opening.
+    async fn open(&self, viewer: Viewer) -> Result<(db::SessionTx, TenantConfig<'_>)> {
+        // One round trip with BEGIN: the tenant for RLS, the actor for field history, the
+        // tenant's suspension and its config version (migrations `…800`, `…900`). Uuids print
+        // as hex and dashes only, so they are safe in the statement's text.
         let opening = format!(
-            "SELECT crm_open('{}', '{}')",
+            "SELECT suspended, config_version FROM crm_begin('{}', '{}')",
             viewer.tenant_id, viewer.user_id
         );
         let (tx, row) = self.sessions.begin(&opening).await?;
-        let suspended = match row {
-            Some(row) => row.try_get::<bool, _>(0)?,
-            None => false,
-        };
-        if suspended {
+        let row = row.ok_or_else(|| Error::Internal("crm_begin returned no row".to_owned()))?;
+        if row.try_get::<bool, _>(0)? {
             return Err(auth::AuthError::Invalid.into());
         }
-        Ok(tx)
+        let version: i64 = row.try_get(1)?;
+        Ok((tx, self.config.at(viewer.tenant_id, version)))
     }
 }
 

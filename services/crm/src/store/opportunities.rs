@@ -495,12 +495,16 @@ impl PgStore {
         viewer: Viewer,
         new: NewOpportunity,
     ) -> Result<Opportunity> {
-        let mut tx = self.tx(viewer).await?;
+        let (mut tx, config) = self.open(viewer).await?;
         check_links(&mut tx, viewer, &new.data, None).await?;
         let mut new = new;
-        new.data.custom_fields =
-            custom_fields::checked(&mut tx, RecordKind::Opportunity, &new.data.custom_fields)
-                .await?;
+        new.data.custom_fields = custom_fields::checked(
+            &mut tx,
+            &config,
+            RecordKind::Opportunity,
+            &new.data.custom_fields,
+        )
+        .await?;
         let (pipeline_id, stage) = place(&mut tx, viewer.tenant_id, new.placement).await?;
         let opportunity = insert(&mut tx, viewer, new.data, pipeline_id, &stage).await?;
         tx.commit().await?;
@@ -541,7 +545,7 @@ impl PgStore {
         id: Uuid,
         patch: OpportunityPatch,
     ) -> Result<Option<Opportunity>> {
-        let mut tx = self.tx(viewer).await?;
+        let (mut tx, config) = self.open(viewer).await?;
         let Some(before) = reachable(&mut tx, viewer, id, Access::Write).await? else {
             return Ok(None);
         };
@@ -551,9 +555,13 @@ impl PgStore {
             .apply(patch, before.stage.category)
             .map_err(|e| Error::invalid("lost_reason", e.to_string()))?;
         if new_custom_fields {
-            after.custom_fields =
-                custom_fields::checked(&mut tx, RecordKind::Opportunity, &after.custom_fields)
-                    .await?;
+            after.custom_fields = custom_fields::checked(
+                &mut tx,
+                &config,
+                RecordKind::Opportunity,
+                &after.custom_fields,
+            )
+            .await?;
         }
         let changed = before.data.changed_fields(&after);
         if changed.is_empty() {

@@ -267,3 +267,58 @@ async fn bad_rules_name_every_field() {
         0
     );
 }
+
+async fn config_version(db: &Db, tenant_id: Uuid) -> i64 {
+    sqlx::query_scalar("SELECT config_version FROM crm_tenants WHERE tenant_id = $1")
+        .bind(tenant_id)
+        .fetch_one(&db.pool)
+        .await
+        .expect("config version")
+}
+
+/// The service keeps the rules in memory (store/tenant_config.rs); every change must reach the
+/// very next lead, and taking a turn must not count as a change.
+#[tokio::test]
+async fn the_next_lead_follows_a_changed_or_deleted_rule() {
+    let crm = crm::testing::spawn().await;
+    let db = Db::connect(&crm).await;
+    let t = team(&crm, &db).await;
+    let (rep, other) = (t.rep.user_id, t.other_rep.user_id);
+    let created = create_rule(&t.admin, rule("web", 0, "web", &[rep])).await;
+    assert_eq!(unowned_lead(&t.manager, "web").await, rep.to_string());
+    let version = config_version(&db, t.tenant_id).await;
+    assert_eq!(unowned_lead(&t.manager, "web").await, rep.to_string());
+    assert_eq!(
+        config_version(&db, t.tenant_id).await,
+        version,
+        "a turn taken is not a configuration change"
+    );
+
+    rules(&t.admin)
+        .update_lead_assignment_rule(t.admin.req(pb::UpdateLeadAssignmentRuleRequest {
+            rule: Some(pb::LeadAssignmentRule {
+                id: created.id.clone(),
+                user_ids: vec![other.to_string()],
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["user_ids".into()],
+            }),
+        }))
+        .await
+        .expect("updated");
+    assert_ne!(config_version(&db, t.tenant_id).await, version);
+    assert_eq!(unowned_lead(&t.manager, "web").await, other.to_string());
+
+    rules(&t.admin)
+        .delete_lead_assignment_rule(t.admin.req(pb::DeleteLeadAssignmentRuleRequest {
+            id: created.id.clone(),
+        }))
+        .await
+        .expect("deleted");
+    assert_eq!(
+        unowned_lead(&t.manager, "web").await,
+        t.manager.user_id.to_string(),
+        "no rule left: the creator owns it"
+    );
+}

@@ -495,3 +495,36 @@ async fn lists_filter_on_typed_custom_values() {
         .expect_err("no longer defined");
     assert_invalid(&status, &["filter"]);
 }
+
+/// The service keeps definitions in memory (store/tenant_config.rs): a definition added, or
+/// removed behind its back (as another replica would), governs the very next write.
+#[tokio::test]
+async fn the_next_write_checks_against_the_current_definitions() {
+    let crm = crm::testing::spawn().await;
+    let db = Db::connect(&crm).await;
+    let t = team(&crm, &db).await;
+    let seats = || values(&[("seats", number(3.0))]);
+
+    let status = create_lead(&t.rep, "Before", seats())
+        .await
+        .expect_err("no such field yet");
+    assert_invalid(&status, &["custom_fields.seats"]);
+    define(&t.admin, lead_field("seats", pb::CustomFieldType::Number))
+        .await
+        .expect("defined");
+    create_lead(&t.rep, "During", seats())
+        .await
+        .expect("the new field is known at once");
+
+    // Another replica's change: this service did not make it, and learns of it only from the
+    // tenant's config version.
+    sqlx::query("DELETE FROM custom_field_definitions WHERE tenant_id = $1 AND key = 'seats'")
+        .bind(t.tenant_id)
+        .execute(&db.pool)
+        .await
+        .expect("deleted elsewhere");
+    let status = create_lead(&t.rep, "After", seats())
+        .await
+        .expect_err("the field is gone");
+    assert_invalid(&status, &["custom_fields.seats"]);
+}

@@ -1,0 +1,212 @@
+//! The tenant configuration most writes read, kept in memory: custom field definitions (every
+//! create and update of a record with custom fields checks against them) and lead assignment
+//! rules (every lead created without an owner).
+//!
+//! Correctness rests on the version the transaction opening returns (`crm_begin`, migration
+//! `…900`): every change of a definition or a rule gives the tenant a new version, in the
+//! changing transaction. A copy is used only by a transaction that opened on the version the copy
+//! was read under, and it was read after that opening, so it is never older than what the
+//! transaction would read itself. Replicas need no invalidation messages.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use uuid::Uuid;
+
+use super::Tx;
+use crate::domain::assignment::Rule;
+use crate::domain::custom_fields::Definition;
+use crate::domain::visibility::RecordKind;
+use crate::error::Result;
+
+/// Bound on the tenants remembered; the cache starts over when it is reached.
+const CAPACITY: usize = 10_000;
+
+/// What one tenant's transactions read at one version.
+#[derive(Debug, Default, Clone)]
+struct Entry {
+    version: i64,
+    rules: Option<Arc<[Rule]>>,
+    /// By [`kind_slot`].
+    definitions: [Option<Arc<[Definition]>>; 4],
+}
+
+fn kind_slot(kind: RecordKind) -> usize {
+    match kind {
+        RecordKind::Account => 0,
+        RecordKind::Contact => 1,
+        RecordKind::Lead => 2,
+        RecordKind::Opportunity => 3,
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct ConfigCache {
+    entries: Mutex<HashMap<Uuid, Entry>>,
+}
+
+impl ConfigCache {
+    /// The view of a transaction that opened on `version` of `tenant_id`'s configuration.
+    pub(crate) fn at(&self, tenant_id: Uuid, version: i64) -> TenantConfig<'_> {
+        TenantConfig {
+            cache: self,
+            tenant_id,
+            version,
+        }
+    }
+
+    fn get<T>(
+        &self,
+        tenant_id: Uuid,
+        version: i64,
+        pick: impl Fn(&Entry) -> Option<T>,
+    ) -> Option<T> {
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        entries
+            .get(&tenant_id)
+            .filter(|e| e.version == version)
+            .and_then(pick)
+    }
+
+    fn put(&self, tenant_id: Uuid, version: i64, fill: impl FnOnce(&mut Entry)) {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if entries.len() >= CAPACITY && !entries.contains_key(&tenant_id) {
+            entries.clear();
+        }
+        let entry = entries.entry(tenant_id).or_default();
+        // A copy read under another version replaces the entry; which of two racing readers
+        // wins does not matter, as a later transaction uses only an entry of its own version.
+        if entry.version != version {
+            *entry = Entry {
+                version,
+                ..Entry::default()
+            };
+        }
+        fill(entry);
+    }
+}
+
+/// The configuration as one transaction sees it: from the cache when it holds the version the
+/// transaction opened on, else read in the transaction (and remembered).
+#[derive(Clone, Copy)]
+pub(crate) struct TenantConfig<'a> {
+    cache: &'a ConfigCache,
+    tenant_id: Uuid,
+    version: i64,
+}
+
+impl TenantConfig<'_> {
+    pub(crate) async fn definitions(
+        &self,
+        tx: &mut Tx,
+        kind: RecordKind,
+    ) -> Result<Arc<[Definition]>> {
+        let slot = kind_slot(kind);
+        let cached = self.cache.get(self.tenant_id, self.version, |e| {
+            e.definitions[slot].clone()
+        });
+        if let Some(found) = cached {
+            return Ok(found);
+        }
+        let read: Arc<[Definition]> = super::custom_fields::definitions_of(tx, kind).await?.into();
+        self.cache.put(self.tenant_id, self.version, |e| {
+            e.definitions[slot] = Some(read.clone())
+        });
+        Ok(read)
+    }
+
+    pub(crate) async fn rules(&self, tx: &mut Tx) -> Result<Arc<[Rule]>> {
+        let cached = self
+            .cache
+            .get(self.tenant_id, self.version, |e| e.rules.clone());
+        if let Some(found) = cached {
+            return Ok(found);
+        }
+        let read: Arc<[Rule]> = super::assignment::rules(tx).await?.into();
+        self.cache.put(self.tenant_id, self.version, |e| {
+            e.rules = Some(read.clone())
+        });
+        Ok(read)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(n: usize) -> Arc<[Rule]> {
+        let at = chrono::Utc::now();
+        let rule = Rule {
+            id: Uuid::now_v7(),
+            data: Default::default(),
+            created_at: at,
+            updated_at: at,
+        };
+        vec![rule; n].into()
+    }
+
+    fn cached_rules(cache: &ConfigCache, tenant: Uuid, version: i64) -> Option<usize> {
+        cache.get(tenant, version, |e| e.rules.as_ref().map(|r| r.len()))
+    }
+
+    #[test]
+    fn a_copy_serves_only_its_own_version() {
+        let cache = ConfigCache::default();
+        let tenant = Uuid::now_v7();
+        cache.put(tenant, 7, |e| e.rules = Some(rules(1)));
+        assert_eq!(cached_rules(&cache, tenant, 7), Some(1));
+        assert_eq!(
+            cached_rules(&cache, tenant, 8),
+            None,
+            "a newer version reads again"
+        );
+        assert_eq!(
+            cached_rules(&cache, tenant, 6),
+            None,
+            "so does an older one"
+        );
+        assert_eq!(cached_rules(&cache, Uuid::now_v7(), 7), None, "per tenant");
+    }
+
+    #[test]
+    fn a_copy_of_another_version_replaces_every_piece() {
+        let cache = ConfigCache::default();
+        let tenant = Uuid::now_v7();
+        cache.put(tenant, 1, |e| e.rules = Some(rules(2)));
+        cache.put(tenant, 1, |e| {
+            e.definitions[kind_slot(RecordKind::Lead)] = Some(Vec::new().into())
+        });
+        assert_eq!(
+            cached_rules(&cache, tenant, 1),
+            Some(2),
+            "pieces of one version add up"
+        );
+        cache.put(tenant, 2, |e| {
+            e.definitions[kind_slot(RecordKind::Lead)] = Some(Vec::new().into())
+        });
+        assert_eq!(
+            cached_rules(&cache, tenant, 2),
+            None,
+            "version 1's rules are gone"
+        );
+        assert!(
+            cache
+                .get(tenant, 2, |e| e.definitions[kind_slot(RecordKind::Lead)]
+                    .clone())
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn the_cache_starts_over_at_capacity() {
+        let cache = ConfigCache::default();
+        let first = Uuid::now_v7();
+        cache.put(first, 1, |e| e.rules = Some(rules(0)));
+        for _ in 1..CAPACITY {
+            cache.put(Uuid::now_v7(), 1, |e| e.rules = Some(rules(0)));
+        }
+        assert_eq!(cached_rules(&cache, first, 1), Some(0));
+        cache.put(Uuid::now_v7(), 1, |e| e.rules = Some(rules(0)));
+        assert_eq!(cached_rules(&cache, first, 1), None);
+    }
+}
