@@ -23,7 +23,7 @@ use crate::error::Result;
 const CAPACITY: usize = 10_000;
 
 /// What one tenant's transactions read at one version.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 struct Entry {
     version: i64,
     rules: Option<Arc<[Rule]>>,
@@ -55,20 +55,27 @@ impl ConfigCache {
         }
     }
 
-    fn get<T>(
+    /// The piece `slot` picks of `tenant_id`'s entry, if the entry is of `version`.
+    fn get<T: Clone>(
         &self,
         tenant_id: Uuid,
         version: i64,
-        pick: impl Fn(&Entry) -> Option<T>,
+        slot: impl Fn(&mut Entry) -> &mut Option<T>,
     ) -> Option<T> {
-        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         entries
-            .get(&tenant_id)
+            .get_mut(&tenant_id)
             .filter(|e| e.version == version)
-            .and_then(pick)
+            .and_then(|e| slot(e).clone())
     }
 
-    fn put(&self, tenant_id: Uuid, version: i64, fill: impl FnOnce(&mut Entry)) {
+    fn put<T>(
+        &self,
+        tenant_id: Uuid,
+        version: i64,
+        slot: impl Fn(&mut Entry) -> &mut Option<T>,
+        value: T,
+    ) {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         if entries.len() >= CAPACITY && !entries.contains_key(&tenant_id) {
             entries.clear();
@@ -82,7 +89,7 @@ impl ConfigCache {
                 ..Entry::default()
             };
         }
-        fill(entry);
+        *slot(entry) = Some(value);
     }
 }
 
@@ -102,30 +109,30 @@ impl TenantConfig<'_> {
         kind: RecordKind,
     ) -> Result<Arc<[Definition]>> {
         let slot = kind_slot(kind);
-        let cached = self.cache.get(self.tenant_id, self.version, |e| {
-            e.definitions[slot].clone()
-        });
-        if let Some(found) = cached {
-            return Ok(found);
-        }
-        let read: Arc<[Definition]> = super::custom_fields::definitions_of(tx, kind).await?.into();
-        self.cache.put(self.tenant_id, self.version, |e| {
-            e.definitions[slot] = Some(read.clone())
-        });
-        Ok(read)
+        self.cached(
+            |e| &mut e.definitions[slot],
+            super::custom_fields::definitions_of(tx, kind),
+        )
+        .await
     }
 
     pub(crate) async fn rules(&self, tx: &mut Tx) -> Result<Arc<[Rule]>> {
-        let cached = self
-            .cache
-            .get(self.tenant_id, self.version, |e| e.rules.clone());
-        if let Some(found) = cached {
+        self.cached(|e| &mut e.rules, super::assignment::rules(tx))
+            .await
+    }
+
+    /// The piece `slot` picks, from the cache or else from `read` (which runs only then).
+    async fn cached<T>(
+        &self,
+        slot: impl Fn(&mut Entry) -> &mut Option<Arc<[T]>>,
+        read: impl Future<Output = Result<Vec<T>>>,
+    ) -> Result<Arc<[T]>> {
+        if let Some(found) = self.cache.get(self.tenant_id, self.version, &slot) {
             return Ok(found);
         }
-        let read: Arc<[Rule]> = super::assignment::rules(tx).await?.into();
-        self.cache.put(self.tenant_id, self.version, |e| {
-            e.rules = Some(read.clone())
-        });
+        let read: Arc<[T]> = read.await?.into();
+        self.cache
+            .put(self.tenant_id, self.version, slot, read.clone());
         Ok(read)
     }
 }
@@ -146,14 +153,20 @@ mod tests {
     }
 
     fn cached_rules(cache: &ConfigCache, tenant: Uuid, version: i64) -> Option<usize> {
-        cache.get(tenant, version, |e| e.rules.as_ref().map(|r| r.len()))
+        cache
+            .get(tenant, version, |e| &mut e.rules)
+            .map(|r| r.len())
+    }
+
+    fn lead_definitions(e: &mut Entry) -> &mut Option<Arc<[Definition]>> {
+        &mut e.definitions[kind_slot(RecordKind::Lead)]
     }
 
     #[test]
     fn a_copy_serves_only_its_own_version() {
         let cache = ConfigCache::default();
         let tenant = Uuid::now_v7();
-        cache.put(tenant, 7, |e| e.rules = Some(rules(1)));
+        cache.put(tenant, 7, |e| &mut e.rules, rules(1));
         assert_eq!(cached_rules(&cache, tenant, 7), Some(1));
         assert_eq!(
             cached_rules(&cache, tenant, 8),
@@ -172,41 +185,32 @@ mod tests {
     fn a_copy_of_another_version_replaces_every_piece() {
         let cache = ConfigCache::default();
         let tenant = Uuid::now_v7();
-        cache.put(tenant, 1, |e| e.rules = Some(rules(2)));
-        cache.put(tenant, 1, |e| {
-            e.definitions[kind_slot(RecordKind::Lead)] = Some(Vec::new().into())
-        });
+        cache.put(tenant, 1, |e| &mut e.rules, rules(2));
+        cache.put(tenant, 1, lead_definitions, Vec::new().into());
         assert_eq!(
             cached_rules(&cache, tenant, 1),
             Some(2),
             "pieces of one version add up"
         );
-        cache.put(tenant, 2, |e| {
-            e.definitions[kind_slot(RecordKind::Lead)] = Some(Vec::new().into())
-        });
+        cache.put(tenant, 2, lead_definitions, Vec::new().into());
         assert_eq!(
             cached_rules(&cache, tenant, 2),
             None,
             "version 1's rules are gone"
         );
-        assert!(
-            cache
-                .get(tenant, 2, |e| e.definitions[kind_slot(RecordKind::Lead)]
-                    .clone())
-                .is_some()
-        );
+        assert!(cache.get(tenant, 2, lead_definitions).is_some());
     }
 
     #[test]
     fn the_cache_starts_over_at_capacity() {
         let cache = ConfigCache::default();
         let first = Uuid::now_v7();
-        cache.put(first, 1, |e| e.rules = Some(rules(0)));
+        cache.put(first, 1, |e| &mut e.rules, rules(0));
         for _ in 1..CAPACITY {
-            cache.put(Uuid::now_v7(), 1, |e| e.rules = Some(rules(0)));
+            cache.put(Uuid::now_v7(), 1, |e| &mut e.rules, rules(0));
         }
         assert_eq!(cached_rules(&cache, first, 1), Some(0));
-        cache.put(Uuid::now_v7(), 1, |e| e.rules = Some(rules(0)));
+        cache.put(Uuid::now_v7(), 1, |e| &mut e.rules, rules(0));
         assert_eq!(cached_rules(&cache, first, 1), None);
     }
 }

@@ -35,6 +35,24 @@ async fn create_rule(admin: &As, r: pb::LeadAssignmentRule) -> pb::LeadAssignmen
         .into_inner()
 }
 
+/// Replaces the users of rule `id` (update mask `user_ids`).
+async fn set_users(admin: &As, id: &str, users: &[Uuid]) -> pb::LeadAssignmentRule {
+    rules(admin)
+        .update_lead_assignment_rule(admin.req(pb::UpdateLeadAssignmentRuleRequest {
+            rule: Some(pb::LeadAssignmentRule {
+                id: id.to_owned(),
+                user_ids: users.iter().map(Uuid::to_string).collect(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["user_ids".into()],
+            }),
+        }))
+        .await
+        .expect("updated")
+        .into_inner()
+}
+
 /// Creates an unowned lead (no owner_id) and returns its owner.
 async fn unowned_lead(user: &As, source: &str) -> String {
     user.leads()
@@ -157,20 +175,7 @@ async fn only_admins_manage_rules_and_changes_are_events() {
     }
     let tap = Tap::bind(&["crm.lead_assignment_rule.*"]).await;
     let created = create_rule(&t.admin, rule("web", 0, "web", &[t.rep.user_id])).await;
-    let updated = rules(&t.admin)
-        .update_lead_assignment_rule(t.admin.req(pb::UpdateLeadAssignmentRuleRequest {
-            rule: Some(pb::LeadAssignmentRule {
-                id: created.id.clone(),
-                user_ids: vec![t.other_rep.user_id.to_string()],
-                ..Default::default()
-            }),
-            update_mask: Some(prost_types::FieldMask {
-                paths: vec!["user_ids".into()],
-            }),
-        }))
-        .await
-        .expect("updated")
-        .into_inner();
+    let updated = set_users(&t.admin, &created.id, &[t.other_rep.user_id]).await;
     assert_eq!(updated.user_ids, [t.other_rep.user_id.to_string()]);
     assert_eq!(updated.source, "web", "unmasked fields kept");
     let listed = rules(&t.admin)
@@ -294,19 +299,7 @@ async fn the_next_lead_follows_a_changed_or_deleted_rule() {
         "a turn taken is not a configuration change"
     );
 
-    rules(&t.admin)
-        .update_lead_assignment_rule(t.admin.req(pb::UpdateLeadAssignmentRuleRequest {
-            rule: Some(pb::LeadAssignmentRule {
-                id: created.id.clone(),
-                user_ids: vec![other.to_string()],
-                ..Default::default()
-            }),
-            update_mask: Some(prost_types::FieldMask {
-                paths: vec!["user_ids".into()],
-            }),
-        }))
-        .await
-        .expect("updated");
+    set_users(&t.admin, &created.id, &[other]).await;
     assert_ne!(config_version(&db, t.tenant_id).await, version);
     assert_eq!(unowned_lead(&t.manager, "web").await, other.to_string());
 
