@@ -26,11 +26,18 @@
 #                      gateway calls the tenants service in the same process (no socket, no
 #                      HTTP/2 hop) and direct gRPC goes to that process's tenants port. CPU per
 #                      request is then the whole process's, for both paths (default 0)
+#   BENCH_L4_PROXY     1 also measures direct gRPC through HAProxy in TCP mode (apt-get install -y
+#                      haproxy): the cheapest hop any proxy can be, copying bytes without parsing
+#                      them, so its added p99 is the floor for the gateway's on this machine
+#                      (default 0)
 #   BENCH_DATABASE     throwaway database (default salescompass_gwbench; dropped at the end)
 #   CARGO_TARGET_DIR   cargo target dir (default: cargo's)
 # Needs: wrk (apt-get install -y wrk), openssl, psql, PostgreSQL on 127.0.0.1:5432.
 set -euo pipefail
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
+if [[ "${BENCH_L4_PROXY:-0}" == 1 ]]; then
+    command -v haproxy >/dev/null || { echo "haproxy is missing: apt-get install -y haproxy" >&2; exit 1; }
+fi
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 seconds="${BENCH_SECONDS:-30}"
@@ -40,9 +47,10 @@ direct="${BENCH_DIRECT:-1}"
 profile="${BENCH_PROFILE:-0}"
 profile_seconds="${BENCH_PROFILE_SECONDS:-15}"
 in_process="${BENCH_IN_PROCESS:-0}"
+l4_proxy="${BENCH_L4_PROXY:-0}"
 database="${BENCH_DATABASE:-salescompass_gwbench}"
 target="${CARGO_TARGET_DIR:-$repo/target}"
-grpc_port=50151 grpc_admin=9191 gw_port=8180 gw_admin=9190
+grpc_port=50151 grpc_admin=9191 gw_port=8180 gw_admin=9190 l4_port=50152
 operator="bench-operator-$RANDOM$RANDOM"
 work="${BENCH_OUT:-$(mktemp -d)}"
 mkdir -p "$work"
@@ -149,12 +157,18 @@ count="$(curl -fsS "$url" -H "authorization: Bearer $token" | python3 -c 'import
 [[ "$count" == 50 ]] || { echo "expected 50 users per page, got $count" >&2; exit 1; }
 bytes="$(curl -fsS "$url" -H "authorization: Bearer $token" | wc -c)"
 
+# Runs a load client and writes its user+system CPU seconds to $1 ("user sys").
+client_timed() { local out="$1"; shift; /usr/bin/time -f "%U %S" -o "$out" "$@"; }
+
+# grpc_load CONNECTIONS SECONDS [PORT [CPU_FILE]]
 grpc_load() {
+    local port="${3:-$grpc_port}" timer=()
+    [[ -n "${4:-}" ]] && timer=(client_timed "$4")
     if [[ -n "${GRPC_LOAD_BIN:-}" ]]; then
-        "$GRPC_LOAD_BIN" --url "http://127.0.0.1:$grpc_port" --token "$token" --connections "$1" --seconds "$2"
+        "${timer[@]}" "$GRPC_LOAD_BIN" --url "http://127.0.0.1:$port" --token "$token" --connections "$1" --seconds "$2"
     else
-        cargo bench --quiet --manifest-path "$repo/Cargo.toml" -p gateway --bench grpc_load -- \
-            --url "http://127.0.0.1:$grpc_port" --token "$token" --connections "$1" --seconds "$2"
+        "${timer[@]}" cargo bench --quiet --manifest-path "$repo/Cargo.toml" -p gateway --bench grpc_load -- \
+            --url "http://127.0.0.1:$port" --token "$token" --connections "$1" --seconds "$2"
     fi
 }
 
@@ -169,7 +183,7 @@ peak_rss=0
 ( while kill -0 "$gw_pid" 2>/dev/null; do rss_kib "$gw_pid"; sleep 0.5; done ) >"$work/rss.txt" &
 sampler=$!
 gw_cpu0="$(cpu_ticks "$gw_pid")" svc_cpu0="$(cpu_ticks "$tenants_pid")" gw_sys0="$(sys_ticks "$gw_pid")"
-wrk -t2 -c"$connections" -d"${seconds}s" --latency -H "authorization: Bearer $token" "$url" | tee "$work/wrk.txt"
+client_timed "$work/wrk-cpu.txt" wrk -t2 -c"$connections" -d"${seconds}s" --latency -H "authorization: Bearer $token" "$url" | tee "$work/wrk.txt"
 gw_cpu1="$(cpu_ticks "$gw_pid")" svc_cpu1="$(cpu_ticks "$tenants_pid")" gw_sys1="$(sys_ticks "$gw_pid")"
 kill "$sampler" 2>/dev/null || true
 peak_rss="$(sort -n "$work/rss.txt" | tail -n1)"
@@ -178,8 +192,37 @@ hwm="$(hwm_kib "$gw_pid")"
 if [[ "$direct" == 1 ]]; then
     echo "measuring direct gRPC (${seconds} s)"
     svc_cpu2="$(cpu_ticks "$tenants_pid")"
-    grpc_load "$connections" "$seconds" | tee "$work/grpc.txt"
+    grpc_load "$connections" "$seconds" "$grpc_port" "$work/grpc-cpu.txt" | tee "$work/grpc.txt"
     svc_cpu3="$(cpu_ticks "$tenants_pid")"
+fi
+
+if [[ "$l4_proxy" == 1 ]]; then
+    # Two threads like the gateway's two tokio workers; each client connection gets its own
+    # upstream connection, as a TCP proxy must.
+    cat >"$work/haproxy.cfg" <<HAPROXY
+global
+    nbthread 2
+    maxconn 1024
+defaults
+    mode tcp
+    timeout connect 1s
+    timeout client 60s
+    timeout server 60s
+listen grpc
+    bind 127.0.0.1:$l4_port
+    option tcp-smart-accept
+    option tcp-smart-connect
+    server tenants 127.0.0.1:$grpc_port
+HAPROXY
+    haproxy -db -f "$work/haproxy.cfg" >"$work/haproxy.log" 2>&1 &
+    l4_pid=$!
+    pids+=("$l4_pid")
+    for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/127.0.0.1/$l4_port") 2>/dev/null && break; sleep 0.1; done
+    echo "measuring direct gRPC through HAProxy in TCP mode (${seconds} s)"
+    grpc_load "$connections" 5 "$l4_port" >/dev/null
+    l4_cpu0="$(cpu_ticks "$l4_pid")"
+    grpc_load "$connections" "$seconds" "$l4_port" | tee "$work/grpc-l4.txt"
+    l4_cpu1="$(cpu_ticks "$l4_pid")"
 fi
 
 if [[ "$probe_seconds" -gt 0 ]]; then
@@ -217,6 +260,9 @@ gw_requests="$(awk '/requests in/ {print $1}' "$work/wrk.txt")"
     if [[ "$direct" == 1 ]]; then
         echo "| direct gRPC, $connections connections | $(wrk_rps "$work/grpc.txt") | $(grpc_pct "$work/grpc.txt" p50) | $(grpc_pct "$work/grpc.txt" p99) |"
     fi
+    if [[ "$l4_proxy" == 1 ]]; then
+        echo "| direct gRPC through HAProxy (TCP), $connections connections | $(wrk_rps "$work/grpc-l4.txt") | $(grpc_pct "$work/grpc-l4.txt" p50) | $(grpc_pct "$work/grpc-l4.txt" p99) |"
+    fi
     if [[ "$probe_seconds" -gt 0 ]]; then
         echo "| gateway REST, 1 connection | $(wrk_rps "$work/wrk1.txt") | $(wrk_pct "$work/wrk1.txt" 50%) | $(wrk_pct "$work/wrk1.txt" 99%) |"
         if [[ "$direct" == 1 ]]; then
@@ -229,6 +275,12 @@ gw_requests="$(awk '/requests in/ {print $1}' "$work/wrk.txt")"
         grpc_requests="$(sed -nE 's/.* requests=([0-9]+).*/\1/p' "$work/grpc.txt")"
         awk -v g="$gw_rps" -v d="$grpc_rps" -v gp="$gw_p99" -v dp="$(grpc_pct "$work/grpc.txt" p99)" \
             'BEGIN { printf "- gateway/direct throughput: %.1f %%; added p99 at '"$connections"' connections: %.2f ms\n", 100*g/d, gp-dp }'
+        if [[ "$l4_proxy" == 1 ]]; then
+            l4_requests="$(sed -nE 's/.* requests=([0-9]+).*/\1/p' "$work/grpc-l4.txt")"
+            awk -v g="$(wrk_rps "$work/grpc-l4.txt")" -v d="$grpc_rps" -v gp="$(grpc_pct "$work/grpc-l4.txt" p99)" -v dp="$(grpc_pct "$work/grpc.txt" p99)" \
+                'BEGIN { printf "- HAProxy (TCP) hop: %.1f %% of direct throughput; added p99 at '"$connections"' connections: %.2f ms", 100*g/d, gp-dp }'
+            echo "; HAProxy CPU per request: $(cpu_us_per_request "$l4_cpu0" "$l4_cpu1" "$l4_requests") µs"
+        fi
         if [[ "$probe_seconds" -gt 0 ]]; then
             awk -v gp="$(wrk_pct "$work/wrk1.txt" 99%)" -v dp="$(grpc_pct "$work/grpc1.txt" p99)" \
                 'BEGIN { printf "- added p99 at 1 connection: %.2f ms\n", gp-dp }'
@@ -241,6 +293,8 @@ gw_requests="$(awk '/requests in/ {print $1}' "$work/wrk.txt")"
     else
         echo "- gateway CPU per request: $(cpu_us_per_request "$gw_cpu0" "$gw_cpu1" "$gw_requests") µs (of which kernel $(cpu_us_per_request "$gw_sys0" "$gw_sys1" "$gw_requests") µs), over $gw_requests requests"
         echo "- tenants CPU per request: $(cpu_us_per_request "$svc_cpu0" "$svc_cpu1" "$gw_requests") µs via the gateway$([[ "$direct" == 1 ]] && echo ", $(cpu_us_per_request "$svc_cpu2" "$svc_cpu3" "$grpc_requests") µs direct")"
+        client_us() { awk -v n="$2" '{ printf "%.0f", ($1+$2)*1e6/n }' "$1"; }
+        echo "- load client CPU per request: wrk $(client_us "$work/wrk-cpu.txt" "$gw_requests") µs$([[ "$direct" == 1 ]] && echo ", grpc_load $(client_us "$work/grpc-cpu.txt" "$grpc_requests") µs")"
         echo "- gateway RSS: idle $((idle_rss / 1024)) MiB, peak sampled $((peak_rss / 1024)) MiB, VmHWM $((hwm / 1024)) MiB"
     fi
     echo "- response body: $bytes bytes (50 users)"
