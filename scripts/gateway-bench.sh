@@ -8,6 +8,8 @@
 # Environment:
 #   BENCH_SECONDS      measured seconds per side (default 30)
 #   BENCH_CONNECTIONS  connections per side (default 32)
+#   BENCH_ROUNDS       rounds in which the paths take turns (default 1); the summary gives every
+#                      round and the medians
 #   BENCH_PROBE_SECONDS  seconds of an extra 1-connection run per side, which shows the added
 #                      latency without queueing (default 10; 0 skips it)
 #   GATEWAY_WORKER_THREADS  tokio worker threads of the gateway (default: one per core)
@@ -30,6 +32,11 @@
 #                      haproxy): the cheapest hop any proxy can be, copying bytes without parsing
 #                      them, so its added p99 is the floor for the gateway's on this machine
 #                      (default 0)
+#   BENCH_PIN          1 gives the edge its own CPU, as the gateway's pods have their own CPU in a
+#                      cluster: the gateway, the load clients and HAProxy run on CPU 1 and the
+#                      tenants service and PostgreSQL (its postmaster and backends, restored to
+#                      every CPU at the end) on CPU 0, for both paths alike (default 0: all share
+#                      every CPU). Not with BENCH_IN_PROCESS=1
 #   BENCH_DATABASE     throwaway database (default salescompass_gwbench; dropped at the end)
 #   CARGO_TARGET_DIR   cargo target dir (default: cargo's)
 # Needs: wrk (apt-get install -y wrk), openssl, psql, PostgreSQL on 127.0.0.1:5432.
@@ -43,11 +50,20 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 seconds="${BENCH_SECONDS:-30}"
 connections="${BENCH_CONNECTIONS:-32}"
 probe_seconds="${BENCH_PROBE_SECONDS:-10}"
+rounds="${BENCH_ROUNDS:-1}"
 direct="${BENCH_DIRECT:-1}"
 profile="${BENCH_PROFILE:-0}"
 profile_seconds="${BENCH_PROFILE_SECONDS:-15}"
 in_process="${BENCH_IN_PROCESS:-0}"
 l4_proxy="${BENCH_L4_PROXY:-0}"
+pin="${BENCH_PIN:-0}"
+edge=() service=()
+if [[ "$pin" == 1 ]]; then
+    [[ "$in_process" == 1 ]] && { echo "BENCH_PIN=1 needs two binaries, not BENCH_IN_PROCESS=1" >&2; exit 1; }
+    [[ "$(nproc)" -ge 2 ]] || { echo "BENCH_PIN=1 needs two CPUs" >&2; exit 1; }
+    edge=(taskset -c 1) service=(taskset -c 0)
+fi
+all_cpus="0-$(($(nproc) - 1))"
 database="${BENCH_DATABASE:-salescompass_gwbench}"
 target="${CARGO_TARGET_DIR:-$repo/target}"
 grpc_port=50151 grpc_admin=9191 gw_port=8180 gw_admin=9190 l4_port=50152
@@ -58,7 +74,16 @@ keep_work=0
 [[ -n "${BENCH_OUT:-}" || "$profile" == 1 ]] && keep_work=1
 pids=()
 
+# PostgreSQL's postmaster and every backend (new backends inherit the postmaster's CPUs).
+pin_postgres() {
+    local pid
+    for pid in $(pgrep -x postgres || true) $(pgrep -f '^postgres: ' || true); do
+        taskset -a -cp "$1" "$pid" >/dev/null 2>&1 || true
+    done
+}
+
 cleanup() {
+    [[ "$pin" == 1 ]] && pin_postgres "$all_cpus"
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
     psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $database WITH (FORCE)" >/dev/null 2>&1 || true
@@ -125,7 +150,7 @@ else
     SALESCOMPASS__DATABASE__MIGRATE_ON_START=true \
     SALESCOMPASS__OPERATOR__TOKEN="$operator" \
     SALESCOMPASS__AUTH__SIGNING_KEY_PEM="$(openssl genpkey -algorithm ed25519 2>/dev/null)" \
-        "$target/release/tenants" serve >"$work/tenants.log" 2>&1 &
+        "${service[@]}" "$target/release/tenants" serve >"$work/tenants.log" 2>&1 &
     tenants_pid=$!
     pids+=("$tenants_pid")
     wait_ready "http://127.0.0.1:$grpc_admin/readyz"
@@ -134,7 +159,7 @@ else
     SALESCOMPASS__SERVER__ADMIN_LISTEN="127.0.0.1:$gw_admin" \
     SALESCOMPASS__GATEWAY__UPSTREAMS__TENANTS="http://127.0.0.1:$grpc_port" \
         env "${limits[@]}" ${GATEWAY_WORKER_THREADS:+TOKIO_WORKER_THREADS=$GATEWAY_WORKER_THREADS} \
-        "${GATEWAY_BIN:-$target/release/gateway}" serve >"$work/gateway.log" 2>&1 &
+        "${edge[@]}" "${GATEWAY_BIN:-$target/release/gateway}" serve >"$work/gateway.log" 2>&1 &
     gw_pid=$!
     pids+=("$gw_pid")
     wait_ready "http://127.0.0.1:$gw_admin/readyz"
@@ -165,36 +190,19 @@ grpc_load() {
     local port="${3:-$grpc_port}" timer=()
     [[ -n "${4:-}" ]] && timer=(client_timed "$4")
     if [[ -n "${GRPC_LOAD_BIN:-}" ]]; then
-        "${timer[@]}" "$GRPC_LOAD_BIN" --url "http://127.0.0.1:$port" --token "$token" --connections "$1" --seconds "$2"
+        "${timer[@]}" "${edge[@]}" "$GRPC_LOAD_BIN" --url "http://127.0.0.1:$port" --token "$token" --connections "$1" --seconds "$2"
     else
-        "${timer[@]}" cargo bench --quiet --manifest-path "$repo/Cargo.toml" -p gateway --bench grpc_load -- \
+        "${timer[@]}" "${edge[@]}" cargo bench --quiet --manifest-path "$repo/Cargo.toml" -p gateway --bench grpc_load -- \
             --url "http://127.0.0.1:$port" --token "$token" --connections "$1" --seconds "$2"
     fi
 }
 
+[[ "$pin" == 1 ]] && pin_postgres 0
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 echo "warming up (5 s each)"
-wrk -t2 -c"$connections" -d5s -H "authorization: Bearer $token" "$url" >/dev/null
+"${edge[@]}" wrk -t2 -c"$connections" -d5s -H "authorization: Bearer $token" "$url" >/dev/null
 [[ "$direct" == 1 ]] && grpc_load "$connections" 5 >/dev/null
 idle_rss="$(rss_kib "$gw_pid")"
-
-echo "measuring through the gateway (${seconds} s)"
-peak_rss=0
-( while kill -0 "$gw_pid" 2>/dev/null; do rss_kib "$gw_pid"; sleep 0.5; done ) >"$work/rss.txt" &
-sampler=$!
-gw_cpu0="$(cpu_ticks "$gw_pid")" svc_cpu0="$(cpu_ticks "$tenants_pid")" gw_sys0="$(sys_ticks "$gw_pid")"
-client_timed "$work/wrk-cpu.txt" wrk -t2 -c"$connections" -d"${seconds}s" --latency -H "authorization: Bearer $token" "$url" | tee "$work/wrk.txt"
-gw_cpu1="$(cpu_ticks "$gw_pid")" svc_cpu1="$(cpu_ticks "$tenants_pid")" gw_sys1="$(sys_ticks "$gw_pid")"
-kill "$sampler" 2>/dev/null || true
-peak_rss="$(sort -n "$work/rss.txt" | tail -n1)"
-hwm="$(hwm_kib "$gw_pid")"
-
-if [[ "$direct" == 1 ]]; then
-    echo "measuring direct gRPC (${seconds} s)"
-    svc_cpu2="$(cpu_ticks "$tenants_pid")"
-    grpc_load "$connections" "$seconds" "$grpc_port" "$work/grpc-cpu.txt" | tee "$work/grpc.txt"
-    svc_cpu3="$(cpu_ticks "$tenants_pid")"
-fi
 
 if [[ "$l4_proxy" == 1 ]]; then
     # Two threads like the gateway's two tokio workers; each client connection gets its own
@@ -214,20 +222,48 @@ listen grpc
     option tcp-smart-connect
     server tenants 127.0.0.1:$grpc_port
 HAPROXY
-    haproxy -db -f "$work/haproxy.cfg" >"$work/haproxy.log" 2>&1 &
+    "${edge[@]}" haproxy -db -f "$work/haproxy.cfg" >"$work/haproxy.log" 2>&1 &
     l4_pid=$!
     pids+=("$l4_pid")
     for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/127.0.0.1/$l4_port") 2>/dev/null && break; sleep 0.1; done
-    echo "measuring direct gRPC through HAProxy in TCP mode (${seconds} s)"
     grpc_load "$connections" 5 "$l4_port" >/dev/null
-    l4_cpu0="$(cpu_ticks "$l4_pid")"
-    grpc_load "$connections" "$seconds" "$l4_port" | tee "$work/grpc-l4.txt"
-    l4_cpu1="$(cpu_ticks "$l4_pid")"
 fi
+
+# The paths take turns, round after round, so a slow minute of the machine falls on every path
+# rather than on one. CPU tick counters add up over all rounds.
+( while kill -0 "$gw_pid" 2>/dev/null; do rss_kib "$gw_pid"; sleep 0.5; done ) >"$work/rss.txt" &
+sampler=$!
+gw_ticks=0 gw_sys_ticks=0 svc_gw_ticks=0 svc_direct_ticks=0 l4_ticks=0
+for round in $(seq 1 "$rounds"); do
+    echo "round $round of $rounds: through the gateway (${seconds} s)"
+    gw_cpu0="$(cpu_ticks "$gw_pid")" svc_cpu0="$(cpu_ticks "$tenants_pid")" gw_sys0="$(sys_ticks "$gw_pid")"
+    client_timed "$work/wrk-cpu-$round.txt" "${edge[@]}" wrk -t2 -c"$connections" -d"${seconds}s" --latency \
+        -H "authorization: Bearer $token" "$url" | tee "$work/wrk-$round.txt"
+    gw_cpu1="$(cpu_ticks "$gw_pid")" svc_cpu1="$(cpu_ticks "$tenants_pid")" gw_sys1="$(sys_ticks "$gw_pid")"
+    gw_ticks=$((gw_ticks + gw_cpu1 - gw_cpu0)) gw_sys_ticks=$((gw_sys_ticks + gw_sys1 - gw_sys0))
+    svc_gw_ticks=$((svc_gw_ticks + svc_cpu1 - svc_cpu0))
+    if [[ "$direct" == 1 ]]; then
+        echo "round $round of $rounds: direct gRPC (${seconds} s)"
+        svc_cpu2="$(cpu_ticks "$tenants_pid")"
+        grpc_load "$connections" "$seconds" "$grpc_port" "$work/grpc-cpu-$round.txt" | tee "$work/grpc-$round.txt"
+        svc_cpu3="$(cpu_ticks "$tenants_pid")"
+        svc_direct_ticks=$((svc_direct_ticks + svc_cpu3 - svc_cpu2))
+    fi
+    if [[ "$l4_proxy" == 1 ]]; then
+        echo "round $round of $rounds: direct gRPC through HAProxy in TCP mode (${seconds} s)"
+        l4_cpu0="$(cpu_ticks "$l4_pid")"
+        grpc_load "$connections" "$seconds" "$l4_port" | tee "$work/grpc-l4-$round.txt"
+        l4_cpu1="$(cpu_ticks "$l4_pid")"
+        l4_ticks=$((l4_ticks + l4_cpu1 - l4_cpu0))
+    fi
+done
+kill "$sampler" 2>/dev/null || true
+peak_rss="$(sort -n "$work/rss.txt" | tail -n1)"
+hwm="$(hwm_kib "$gw_pid")"
 
 if [[ "$probe_seconds" -gt 0 ]]; then
     echo "latency probe at 1 connection (${probe_seconds} s each)"
-    wrk -t1 -c1 -d"${probe_seconds}s" --latency -H "authorization: Bearer $token" "$url" >"$work/wrk1.txt"
+    "${edge[@]}" wrk -t1 -c1 -d"${probe_seconds}s" --latency -H "authorization: Bearer $token" "$url" >"$work/wrk1.txt"
     if [[ "$direct" == 1 ]]; then
         grpc_load 1 "$probe_seconds" >"$work/grpc1.txt"
     fi
@@ -237,7 +273,7 @@ if [[ "$profile" == 1 ]]; then
     echo "profiling the gateway under the same load (${profile_seconds} s)"
     perf record -q -e cpu-clock -F 999 -g -o "$work/gateway-perf.data" -p "$gw_pid" -- sleep "$profile_seconds" &
     perf_pid=$!
-    wrk -t2 -c"$connections" -d"${profile_seconds}s" -H "authorization: Bearer $token" "$url" >/dev/null
+    "${edge[@]}" wrk -t2 -c"$connections" -d"${profile_seconds}s" -H "authorization: Bearer $token" "$url" >/dev/null
     wait "$perf_pid" || true
     perf report -q -i "$work/gateway-perf.data" --no-children --sort dso,symbol --stdio -g none \
         >"$work/gateway-perf.txt" 2>/dev/null || true
@@ -247,57 +283,72 @@ to_ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) { sub(/us$/,"",v); print v/1000 
 wrk_rps() { awk '/^Requests\/sec:/ {print $2}' "$1"; }
 wrk_pct() { to_ms "$(awk -v p="$2" '$1==p {print $2}' "$1")"; }
 grpc_pct() { sed -nE "s/.*$2=([0-9.]+).*/\1/p" "$1"; }
-gw_rps="$(wrk_rps "$work/wrk.txt")"
-gw_p50="$(wrk_pct "$work/wrk.txt" 50%)"
-gw_p99="$(wrk_pct "$work/wrk.txt" 99%)"
-gw_errors="$(awk '/Non-2xx|Socket errors/' "$work/wrk.txt")"
-gw_requests="$(awk '/requests in/ {print $1}' "$work/wrk.txt")"
+grpc_count() { sed -nE 's/.* requests=([0-9]+).*/\1/p' "$1"; }
+wrk_count() { awk '/requests in/ {print $1}' "$1"; }
+# Median of the numbers on standard input.
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+gw_requests=0 grpc_requests=0 l4_requests=0 gw_errors="" wrk_cpu=0 grpc_cpu=0
+: >"$work/rounds.tsv"
+for round in $(seq 1 "$rounds"); do
+    w="$work/wrk-$round.txt"
+    gw_requests=$((gw_requests + $(wrk_count "$w")))
+    gw_errors+="$(awk '/Non-2xx|Socket errors/' "$w")"
+    wrk_cpu="$(awk -v a="$wrk_cpu" '{ print a + $1 + $2 }' "$work/wrk-cpu-$round.txt")"
+    row=("$round" "$(wrk_rps "$w")" "$(wrk_pct "$w" 50%)" "$(wrk_pct "$w" 99%)")
+    if [[ "$direct" == 1 ]]; then
+        g="$work/grpc-$round.txt"
+        grpc_requests=$((grpc_requests + $(grpc_count "$g")))
+        grpc_cpu="$(awk -v a="$grpc_cpu" '{ print a + $1 + $2 }' "$work/grpc-cpu-$round.txt")"
+        row+=("$(wrk_rps "$g")" "$(grpc_pct "$g" p50)" "$(grpc_pct "$g" p99)")
+        if [[ "$l4_proxy" == 1 ]]; then
+            h="$work/grpc-l4-$round.txt"
+            l4_requests=$((l4_requests + $(grpc_count "$h")))
+            row+=("$(wrk_rps "$h")" "$(grpc_pct "$h" p50)" "$(grpc_pct "$h" p99)")
+        fi
+    fi
+    (IFS=$'\t'; echo "${row[*]}") >>"$work/rounds.tsv"
+done
 
 {
-    echo "| path | requests/s | p50 ms | p99 ms |"
-    echo "|---|---:|---:|---:|"
-    echo "| gateway REST, $connections connections | $gw_rps | $gw_p50 | $gw_p99 |"
     if [[ "$direct" == 1 ]]; then
-        echo "| direct gRPC, $connections connections | $(wrk_rps "$work/grpc.txt") | $(grpc_pct "$work/grpc.txt" p50) | $(grpc_pct "$work/grpc.txt" p99) |"
-    fi
-    if [[ "$l4_proxy" == 1 ]]; then
-        echo "| direct gRPC through HAProxy (TCP), $connections connections | $(wrk_rps "$work/grpc-l4.txt") | $(grpc_pct "$work/grpc-l4.txt" p50) | $(grpc_pct "$work/grpc-l4.txt" p99) |"
+        header="| round | gateway req/s | gateway p50 ms | gateway p99 ms | direct req/s | direct p50 ms | direct p99 ms | gateway/direct | added p99 ms |"
+        rule="|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+        if [[ "$l4_proxy" == 1 ]]; then
+            header+=" HAProxy req/s | HAProxy p99 ms | HAProxy/direct | HAProxy added p99 ms |"
+            rule+="---:|---:|---:|---:|"
+        fi
+        echo "$header"
+        echo "$rule"
+        awk -F'\t' '{
+            printf "| %s | %s | %s | %s | %s | %s | %s | %.1f %% | %.2f |", $1, $2, $3, $4, $5, $6, $7, 100*$2/$5, $4-$7
+            if (NF >= 10) printf " %s | %s | %.1f %% | %.2f |", $8, $10, 100*$8/$5, $10-$7
+            printf "\n" }' "$work/rounds.tsv"
+        echo
+        echo "- median over $rounds round(s): gateway/direct throughput $(awk -F'\t' '{ print 100*$2/$5 }' "$work/rounds.tsv" | median | xargs printf '%.1f') %, added p99 at $connections connections $(awk -F'\t' '{ print $4-$7 }' "$work/rounds.tsv" | median | xargs printf '%.2f') ms"
+        if [[ "$l4_proxy" == 1 ]]; then
+            echo "- median HAProxy (TCP) hop: $(awk -F'\t' '{ print 100*$8/$5 }' "$work/rounds.tsv" | median | xargs printf '%.1f') % of direct throughput, added p99 $(awk -F'\t' '{ print $10-$7 }' "$work/rounds.tsv" | median | xargs printf '%.2f') ms; HAProxy CPU per request: $(cpu_us_per_request 0 "$l4_ticks" "$l4_requests") µs"
+        fi
+    else
+        echo "| round | gateway req/s | gateway p50 ms | gateway p99 ms |"
+        echo "|---|---:|---:|---:|"
+        awk -F'\t' '{ printf "| %s | %s | %s | %s |\n", $1, $2, $3, $4 }' "$work/rounds.tsv"
+        echo
     fi
     if [[ "$probe_seconds" -gt 0 ]]; then
-        echo "| gateway REST, 1 connection | $(wrk_rps "$work/wrk1.txt") | $(wrk_pct "$work/wrk1.txt" 50%) | $(wrk_pct "$work/wrk1.txt" 99%) |"
-        if [[ "$direct" == 1 ]]; then
-            echo "| direct gRPC, 1 connection | $(wrk_rps "$work/grpc1.txt") | $(grpc_pct "$work/grpc1.txt" p50) | $(grpc_pct "$work/grpc1.txt" p99) |"
-        fi
-    fi
-    echo
-    if [[ "$direct" == 1 ]]; then
-        grpc_rps="$(wrk_rps "$work/grpc.txt")"
-        grpc_requests="$(sed -nE 's/.* requests=([0-9]+).*/\1/p' "$work/grpc.txt")"
-        awk -v g="$gw_rps" -v d="$grpc_rps" -v gp="$gw_p99" -v dp="$(grpc_pct "$work/grpc.txt" p99)" \
-            'BEGIN { printf "- gateway/direct throughput: %.1f %%; added p99 at '"$connections"' connections: %.2f ms\n", 100*g/d, gp-dp }'
-        if [[ "$l4_proxy" == 1 ]]; then
-            l4_requests="$(sed -nE 's/.* requests=([0-9]+).*/\1/p' "$work/grpc-l4.txt")"
-            awk -v g="$(wrk_rps "$work/grpc-l4.txt")" -v d="$grpc_rps" -v gp="$(grpc_pct "$work/grpc-l4.txt" p99)" -v dp="$(grpc_pct "$work/grpc.txt" p99)" \
-                'BEGIN { printf "- HAProxy (TCP) hop: %.1f %% of direct throughput; added p99 at '"$connections"' connections: %.2f ms", 100*g/d, gp-dp }'
-            echo "; HAProxy CPU per request: $(cpu_us_per_request "$l4_cpu0" "$l4_cpu1" "$l4_requests") µs"
-        fi
-        if [[ "$probe_seconds" -gt 0 ]]; then
-            awk -v gp="$(wrk_pct "$work/wrk1.txt" 99%)" -v dp="$(grpc_pct "$work/grpc1.txt" p99)" \
-                'BEGIN { printf "- added p99 at 1 connection: %.2f ms\n", gp-dp }'
-        fi
+        echo "- 1 connection: gateway $(wrk_rps "$work/wrk1.txt") req/s, p50 $(wrk_pct "$work/wrk1.txt" 50%) ms, p99 $(wrk_pct "$work/wrk1.txt" 99%) ms$([[ "$direct" == 1 ]] && echo "; direct $(wrk_rps "$work/grpc1.txt") req/s, p50 $(grpc_pct "$work/grpc1.txt" p50) ms, p99 $(grpc_pct "$work/grpc1.txt" p99) ms; added p99 $(awk -v gp="$(wrk_pct "$work/wrk1.txt" 99%)" -v dp="$(grpc_pct "$work/grpc1.txt" p99)" 'BEGIN { printf "%.2f", gp-dp }') ms")"
     fi
     if [[ "$in_process" == 1 ]]; then
         echo "- one process (\`salescompass dev --in-process\`: gateway and tenants in-process, also crm and commissions idle)"
-        echo "- process CPU per request: $(cpu_us_per_request "$gw_cpu0" "$gw_cpu1" "$gw_requests") µs via the gateway (of which kernel $(cpu_us_per_request "$gw_sys0" "$gw_sys1" "$gw_requests") µs)$([[ "$direct" == 1 ]] && echo ", $(cpu_us_per_request "$svc_cpu2" "$svc_cpu3" "$grpc_requests") µs direct")"
+        echo "- process CPU per request: $(cpu_us_per_request 0 "$gw_ticks" "$gw_requests") µs via the gateway (of which kernel $(cpu_us_per_request 0 "$gw_sys_ticks" "$gw_requests") µs)$([[ "$direct" == 1 ]] && echo ", $(cpu_us_per_request 0 "$svc_direct_ticks" "$grpc_requests") µs direct")"
         echo "- process RSS (all services and the gateway): idle $((idle_rss / 1024)) MiB, peak sampled $((peak_rss / 1024)) MiB, VmHWM $((hwm / 1024)) MiB"
     else
-        echo "- gateway CPU per request: $(cpu_us_per_request "$gw_cpu0" "$gw_cpu1" "$gw_requests") µs (of which kernel $(cpu_us_per_request "$gw_sys0" "$gw_sys1" "$gw_requests") µs), over $gw_requests requests"
-        echo "- tenants CPU per request: $(cpu_us_per_request "$svc_cpu0" "$svc_cpu1" "$gw_requests") µs via the gateway$([[ "$direct" == 1 ]] && echo ", $(cpu_us_per_request "$svc_cpu2" "$svc_cpu3" "$grpc_requests") µs direct")"
-        client_us() { awk -v n="$2" '{ printf "%.0f", ($1+$2)*1e6/n }' "$1"; }
-        echo "- load client CPU per request: wrk $(client_us "$work/wrk-cpu.txt" "$gw_requests") µs$([[ "$direct" == 1 ]] && echo ", grpc_load $(client_us "$work/grpc-cpu.txt" "$grpc_requests") µs")"
+        echo "- gateway CPU per request: $(cpu_us_per_request 0 "$gw_ticks" "$gw_requests") µs (of which kernel $(cpu_us_per_request 0 "$gw_sys_ticks" "$gw_requests") µs), over $gw_requests requests"
+        echo "- tenants CPU per request: $(cpu_us_per_request 0 "$svc_gw_ticks" "$gw_requests") µs via the gateway$([[ "$direct" == 1 ]] && echo ", $(cpu_us_per_request 0 "$svc_direct_ticks" "$grpc_requests") µs direct")"
+        echo "- load client CPU per request: wrk $(awk -v c="$wrk_cpu" -v n="$gw_requests" 'BEGIN { printf "%.0f", c*1e6/n }') µs$([[ "$direct" == 1 ]] && echo ", grpc_load $(awk -v c="$grpc_cpu" -v n="$grpc_requests" 'BEGIN { printf "%.0f", c*1e6/n }') µs")"
         echo "- gateway RSS: idle $((idle_rss / 1024)) MiB, peak sampled $((peak_rss / 1024)) MiB, VmHWM $((hwm / 1024)) MiB"
     fi
-    echo "- response body: $bytes bytes (50 users)"
+    [[ "$pin" == 1 ]] && echo "- CPUs: gateway, load clients and HAProxy on CPU 1; tenants and PostgreSQL on CPU 0 (\`BENCH_PIN=1\`)"
+    echo "- $connections connections, $seconds s per path and round; response body: $bytes bytes (50 users)"
     echo "- machine: $(nproc) cores, load average before the run: $load_before; $(date -u '+%Y-%m-%d %H:%M UTC'); commit $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)"
     [[ -z "$gw_errors" ]] || echo "- wrk reported: $gw_errors"
     [[ "$profile" == 1 ]] && echo "- profile: $work/gateway-perf.txt"
