@@ -27,12 +27,13 @@ use crate::upstream::Upstreams;
 
 const JSON: &str = "application/json";
 
-/// Everything the handler needs, built once at start.
+/// Everything the handler needs, built once at start. Shards share all of it except the
+/// upstream connections.
 pub struct Gateway {
-    pub routes: RouteTable,
+    pub routes: Arc<RouteTable>,
     pub upstreams: Upstreams,
-    pub verifier: TokenVerifier,
-    pub limits: RateLimits,
+    pub verifier: Arc<TokenVerifier>,
+    pub limits: Arc<RateLimits>,
     pub idempotency: IdempotencyStore,
     pub settings: GatewaySettings,
 }
@@ -70,6 +71,19 @@ pub async fn handle(State(gateway): State<Arc<Gateway>>, request: Request) -> Re
 }
 
 impl Gateway {
+    /// The handler state of one shard: the same routes, token cache, rate limits and idempotency
+    /// store, over upstream connections of its own.
+    pub fn for_shard(&self) -> Self {
+        Self {
+            routes: self.routes.clone(),
+            upstreams: self.upstreams.fork(),
+            verifier: self.verifier.clone(),
+            limits: self.limits.clone(),
+            idempotency: self.idempotency.clone(),
+            settings: self.settings.clone(),
+        }
+    }
+
     async fn serve(
         &self,
         request: Request,
@@ -110,7 +124,7 @@ impl Gateway {
         let token = bearer::bearer(request.headers().get(header::AUTHORIZATION))?;
         let caller = self.verifier.authenticate(token).await?;
         if let Some(tenant) = caller.tenant_id() {
-            match self.limits.check(class, Some(tenant), client) {
+            match self.limits.check_tenant(class, tenant) {
                 Ok(tenant_quotas) => *quotas = tighter(quotas.take(), tenant_quotas),
                 Err(limited) => {
                     let error = limited.error();

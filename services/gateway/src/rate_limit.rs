@@ -185,6 +185,19 @@ impl RateLimits {
         Ok(Some(quotas))
     }
 
+    /// The tenant's bucket alone, once the caller is known: the client's bucket was charged
+    /// for this request by [`Self::check`] before any token work.
+    pub fn check_tenant(&self, class: RouteClass, tenant: &str) -> Result<Option<Quotas>, Limited> {
+        if !self.enabled {
+            return Ok(None);
+        }
+        let buckets = match class {
+            RouteClass::Default => &self.default,
+            RouteClass::Login => &self.login,
+        };
+        Ok(Some(buckets.tenant.check(&tenant.to_owned())?))
+    }
+
     /// Drops buckets that are full again, so memory follows the active keys only.
     pub fn forget_idle(&self) {
         for buckets in [&self.default, &self.login] {
@@ -245,6 +258,16 @@ mod tests {
             limits.check(RouteClass::Default, None, B).is_ok(),
             "another client has its own bucket"
         );
+    }
+
+    #[test]
+    fn a_request_checked_for_its_client_then_its_tenant_costs_the_client_one_token() {
+        let limits = RateLimits::new(&settings(limits(10, 3), limits(10, 3)));
+        for _ in 0..3 {
+            assert!(limits.check(RouteClass::Default, None, A).is_ok());
+            assert!(limits.check_tenant(RouteClass::Default, "t1").is_ok());
+        }
+        assert!(limits.check(RouteClass::Default, None, A).is_err());
     }
 
     #[test]
