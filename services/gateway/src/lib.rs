@@ -54,7 +54,6 @@ mod rate_limit;
 mod routes;
 mod security_headers;
 pub mod settings;
-mod shards;
 mod trace_context;
 mod transcode;
 mod upstream;
@@ -62,7 +61,6 @@ mod wire_json;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -120,8 +118,6 @@ pub struct Server {
     listener: TcpListener,
     admin: AdminServer,
     app: Router,
-    /// One app per shard when `gateway.shards` > 0; `app` then serves nothing.
-    shard_apps: Vec<Router>,
     readiness: Readiness,
     gateway: Arc<proxy::Gateway>,
     drain_delay: Duration,
@@ -174,20 +170,13 @@ impl Server {
                 .map_err(|e| Error::Internal(format!("openapi: {e}")))?,
         );
         let gateway = Arc::new(proxy::Gateway {
-            verifier: Arc::new(bearer::TokenVerifier::new(
-                &gw.auth,
-                &pool,
-                upstreams.clone(),
-            )?),
-            limits: Arc::new(rate_limit::RateLimits::new(&gw.rate_limit)),
-            routes: Arc::new(routes),
+            verifier: bearer::TokenVerifier::new(&gw.auth, &pool, upstreams.clone())?,
+            limits: rate_limit::RateLimits::new(&gw.rate_limit),
+            routes,
             upstreams,
             idempotency,
             settings: gw.clone(),
         });
-        let shard_apps = (0..gw.shards)
-            .map(|_| app(Arc::new(gateway.for_shard()), openapi.clone(), &settings))
-            .collect::<Result<Vec<_>, _>>()?;
         let app = app(gateway.clone(), openapi, &settings)?;
         let readiness = Readiness::default();
         let listener = bind(gw.listen).await?;
@@ -201,7 +190,6 @@ impl Server {
             listener,
             admin,
             app,
-            shard_apps,
             readiness,
             gateway,
             drain_delay: Duration::from_secs(settings.server.drain_delay_secs),
@@ -246,39 +234,25 @@ impl Server {
 
         let readiness = self.readiness.clone();
         readiness.set_ready(true);
-        // Stops accepting once readiness has been withdrawn for the drain delay, so load
-        // balancers stop sending first; in-flight requests then finish within the grace period.
-        let drained = CancellationToken::new();
+        let stop = shutdown.clone();
         let drain_delay = self.drain_delay;
-        let (stop, drain) = (shutdown.clone(), drained.clone());
-        tokio::spawn(async move {
+        // Without TCP_NODELAY a multi-segment JSON response can wait for the client's delayed
+        // ACK (~40 ms on Linux).
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::debug!(%error, "cannot set TCP_NODELAY");
+            }
+        });
+        let serve = axum::serve(
+            listener,
+            self.app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
             stop.cancelled().await;
             readiness.set_ready(false);
             tracing::info!(drain_delay_secs = drain_delay.as_secs(), "draining");
             tokio::time::sleep(drain_delay).await;
-            drain.cancel();
         });
-        let serve: Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> =
-            if self.shard_apps.is_empty() {
-                // Without TCP_NODELAY a multi-segment JSON response can wait for the client's
-                // delayed ACK (~40 ms on Linux).
-                let listener = self.listener.tap_io(|tcp| {
-                    if let Err(error) = tcp.set_nodelay(true) {
-                        tracing::debug!(%error, "cannot set TCP_NODELAY");
-                    }
-                });
-                Box::pin(
-                    axum::serve(
-                        listener,
-                        self.app.into_make_service_with_connect_info::<SocketAddr>(),
-                    )
-                    .with_graceful_shutdown(drained.cancelled_owned())
-                    .into_future(),
-                )
-            } else {
-                tracing::info!(shards = self.shard_apps.len(), "serving on shards");
-                Box::pin(shards::serve(self.listener, self.shard_apps, drained))
-            };
         let deadline = self.drain_delay + self.grace;
         let result = tokio::select! {
             result = serve => result.map_err(Error::Serve),

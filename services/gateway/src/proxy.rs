@@ -27,13 +27,12 @@ use crate::upstream::Upstreams;
 
 const JSON: &str = "application/json";
 
-/// Everything the handler needs, built once at start. Shards share all of it except the
-/// upstream connections.
+/// Everything the handler needs, built once at start.
 pub struct Gateway {
-    pub routes: Arc<RouteTable>,
+    pub routes: RouteTable,
     pub upstreams: Upstreams,
-    pub verifier: Arc<TokenVerifier>,
-    pub limits: Arc<RateLimits>,
+    pub verifier: TokenVerifier,
+    pub limits: RateLimits,
     pub idempotency: IdempotencyStore,
     pub settings: GatewaySettings,
 }
@@ -71,19 +70,6 @@ pub async fn handle(State(gateway): State<Arc<Gateway>>, request: Request) -> Re
 }
 
 impl Gateway {
-    /// The handler state of one shard: the same routes, token cache, rate limits and idempotency
-    /// store, over upstream connections of its own.
-    pub fn for_shard(&self) -> Self {
-        Self {
-            routes: self.routes.clone(),
-            upstreams: self.upstreams.fork(),
-            verifier: self.verifier.clone(),
-            limits: self.limits.clone(),
-            idempotency: self.idempotency.clone(),
-            settings: self.settings.clone(),
-        }
-    }
-
     async fn serve(
         &self,
         request: Request,

@@ -11,8 +11,6 @@ use crate::Error;
 
 /// Upper bound of `gateway.upstream_connections`.
 const MAX_UPSTREAM_CONNECTIONS: usize = 64;
-/// Upper bound of `gateway.shards`.
-const MAX_SHARDS: usize = 64;
 
 /// Documented defaults; every key can be overridden by file or environment.
 pub const DEFAULTS: &str = r#"
@@ -24,7 +22,6 @@ hsts = false
 docs = true
 unavailable_retry_after_secs = 1
 upstream_connections = 4
-shards = 0
 
 [gateway.upstreams]
 
@@ -86,11 +83,6 @@ pub struct GatewaySettings {
     /// HTTP/2 connections per upstream, used round-robin: one connection is driven by one task
     /// at a time, so several let concurrent calls proceed on several cores.
     pub upstream_connections: usize,
-    /// 0: connections are served on the process's multi-threaded runtime. N: on N threads with a
-    /// single-threaded runtime each ("shards"); a connection stays on one shard, which has its
-    /// own upstream connections, so a request never wakes another thread (lower tail latency at
-    /// low load, see BENCHMARKS.md).
-    pub shards: usize,
     /// Idempotency-Key store; in-memory (per process) when unset.
     #[serde(default)]
     pub redis_url: Option<String>,
@@ -258,12 +250,6 @@ impl Settings {
                 reason: format!("must be between 1 and {MAX_UPSTREAM_CONNECTIONS}"),
             });
         }
-        if self.gateway.shards > MAX_SHARDS {
-            return Err(Error::InvalidSetting {
-                key: "gateway.shards".to_owned(),
-                reason: format!("must be between 0 and {MAX_SHARDS}"),
-            });
-        }
         if self.gateway.max_body_bytes == 0 {
             return Err(Error::InvalidSetting {
                 key: "gateway.max_body_bytes".to_owned(),
@@ -294,7 +280,6 @@ mod tests {
         assert_eq!(s.gateway.idempotency.ttl_secs, 24 * 3600);
         assert_eq!(s.gateway.rate_limit.login_methods.len(), 2);
         assert_eq!(s.gateway.upstream_connections, 4);
-        assert_eq!(s.gateway.shards, 0);
     }
 
     #[test]
@@ -352,10 +337,6 @@ mod tests {
             err.to_string().contains("gateway.upstream_connections"),
             "{err}"
         );
-
-        let err = Settings::load_from(env(&[("SALESCOMPASS__GATEWAY__SHARDS", "65")]))
-            .expect_err("must fail");
-        assert!(err.to_string().contains("gateway.shards"), "{err}");
     }
 
     #[test]

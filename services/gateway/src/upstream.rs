@@ -99,30 +99,6 @@ impl Upstreams {
         })
     }
 
-    /// The same upstreams over connections of their own, for a shard: a connection's driver task
-    /// runs on the runtime of the first call that opens it, so each shard needs its own.
-    pub fn fork(&self) -> Self {
-        let pools = self
-            .pools
-            .iter()
-            .map(|(name, pool)| {
-                let fresh = Pool {
-                    links: (0..pool.links.len())
-                        .map(|_| Link::new(pool.authority.clone()))
-                        .collect(),
-                    authority: pool.authority.clone(),
-                    next: AtomicUsize::new(0),
-                };
-                (name.clone(), Arc::new(fresh))
-            })
-            .collect();
-        Self {
-            pools,
-            local: self.local.clone(),
-            retry_after: self.retry_after,
-        }
-    }
-
     /// Calls these services in-process rather than over their URLs (names as in `urls`).
     pub fn with_local(mut self, local: HashMap<String, LocalService>) -> Self {
         for (name, service) in local {

@@ -14,4 +14,3 @@ mod idempotency;
 mod in_process;
 mod openapi;
 mod rate_limits;
-mod shards;

@@ -109,3 +109,39 @@ async fn login_has_a_stricter_limit_per_client_address() {
         .expect("sent");
     expect_json(r, StatusCode::OK).await;
 }
+
+#[tokio::test]
+async fn an_authenticated_request_costs_its_client_one_token() {
+    let p = platform(&[
+        (
+            "SALESCOMPASS__GATEWAY__RATE_LIMIT__DEFAULT__CLIENT_PER_SECOND",
+            "0.01",
+        ),
+        (
+            "SALESCOMPASS__GATEWAY__RATE_LIMIT__DEFAULT__CLIENT_BURST",
+            "7",
+        ),
+    ])
+    .await;
+    // Provisioning takes one token of this address's bucket (login is another class).
+    let t = p.tenant("rl-client").await;
+    let mut remaining = Vec::new();
+    for _ in 0..6 {
+        let r = p
+            .authed(Method::GET, "/v1/users:me", &t.token)
+            .send()
+            .await
+            .expect("sent");
+        remaining.push(header(&r, "ratelimit-remaining").expect("remaining"));
+        expect_json(r, StatusCode::OK).await;
+    }
+    // The client's bucket is checked before the token and the tenant's after it; checking the
+    // client's again with the tenant's spent two tokens per request.
+    assert_eq!(remaining, [5, 4, 3, 2, 1, 0], "one token per request");
+    let r = p
+        .authed(Method::GET, "/v1/users:me", &t.token)
+        .send()
+        .await
+        .expect("sent");
+    expect_problem(r, StatusCode::TOO_MANY_REQUESTS).await;
+}
