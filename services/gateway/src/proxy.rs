@@ -96,7 +96,7 @@ impl Gateway {
                 .map(|(route, _)| route.full_method.as_str()),
         );
         // The client bucket is checked before any token work, so floods stay cheap.
-        match self.limits.check(class, None, client) {
+        match self.limits.check_client(class, client) {
             Ok(client_quotas) => *quotas = client_quotas,
             Err(limited) => {
                 let error = limited.error();
@@ -292,7 +292,7 @@ impl Gateway {
 
 fn tighter(current: Option<Quotas>, other: Option<Quotas>) -> Option<Quotas> {
     match (current, other) {
-        (Some(a), Some(b)) => Some(if b.remaining < a.remaining { b } else { a }),
+        (Some(a), Some(b)) => Some(a.tighter(b)),
         (a, b) => a.or(b),
     }
 }

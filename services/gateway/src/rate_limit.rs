@@ -52,7 +52,8 @@ impl Quotas {
         }
     }
 
-    fn tighter(self, other: Self) -> Self {
+    /// The quotas with fewer requests left, whose headers the response then carries.
+    pub fn tighter(self, other: Self) -> Self {
         if other.remaining < self.remaining {
             other
         } else {
@@ -164,38 +165,33 @@ impl RateLimits {
         }
     }
 
-    /// Takes one token from the client bucket and, for a known tenant, from the tenant bucket.
-    pub fn check(
+    /// Takes one token from the client address's bucket; runs before any token work, so
+    /// floods stay cheap.
+    pub fn check_client(
         &self,
         class: RouteClass,
-        tenant: Option<&str>,
         client: IpAddr,
     ) -> Result<Option<Quotas>, Limited> {
-        if !self.enabled {
-            return Ok(None);
+        match self.buckets(class) {
+            Some(buckets) => Ok(Some(buckets.client.check(&client)?)),
+            None => Ok(None),
         }
-        let buckets = match class {
-            RouteClass::Default => &self.default,
-            RouteClass::Login => &self.login,
-        };
-        let mut quotas = buckets.client.check(&client)?;
-        if let Some(tenant) = tenant {
-            quotas = quotas.tighter(buckets.tenant.check(&tenant.to_owned())?);
-        }
-        Ok(Some(quotas))
     }
 
-    /// The tenant's bucket alone, once the caller is known: the client's bucket was charged
-    /// for this request by [`Self::check`] before any token work.
+    /// Takes one token from the tenant's bucket, once the caller is known.
     pub fn check_tenant(&self, class: RouteClass, tenant: &str) -> Result<Option<Quotas>, Limited> {
-        if !self.enabled {
-            return Ok(None);
+        match self.buckets(class) {
+            Some(buckets) => Ok(Some(buckets.tenant.check(&tenant.to_owned())?)),
+            None => Ok(None),
         }
-        let buckets = match class {
+    }
+
+    /// The class's buckets, or `None` when limits are off.
+    fn buckets(&self, class: RouteClass) -> Option<&ClassBuckets> {
+        self.enabled.then_some(match class {
             RouteClass::Default => &self.default,
             RouteClass::Login => &self.login,
-        };
-        Ok(Some(buckets.tenant.check(&tenant.to_owned())?))
+        })
     }
 
     /// Drops buckets that are full again, so memory follows the active keys only.
@@ -240,14 +236,14 @@ mod tests {
         let limits = RateLimits::new(&settings(limits(100, 3), limits(100, 1)));
         for expected_remaining in [2, 1, 0] {
             let quotas = limits
-                .check(RouteClass::Default, None, A)
+                .check_client(RouteClass::Default, A)
                 .expect("within burst")
                 .expect("enabled");
             assert_eq!(quotas.limit, 3);
             assert_eq!(quotas.remaining, expected_remaining);
         }
         let limited = limits
-            .check(RouteClass::Default, None, A)
+            .check_client(RouteClass::Default, A)
             .expect_err("over the burst");
         assert_eq!(limited.quotas.remaining, 0);
         assert!(
@@ -255,7 +251,7 @@ mod tests {
         );
         assert!(matches!(limited.error(), Error::RateLimited { .. }));
         assert!(
-            limits.check(RouteClass::Default, None, B).is_ok(),
+            limits.check_client(RouteClass::Default, B).is_ok(),
             "another client has its own bucket"
         );
     }
@@ -264,19 +260,19 @@ mod tests {
     fn a_request_checked_for_its_client_then_its_tenant_costs_the_client_one_token() {
         let limits = RateLimits::new(&settings(limits(10, 3), limits(10, 3)));
         for _ in 0..3 {
-            assert!(limits.check(RouteClass::Default, None, A).is_ok());
+            assert!(limits.check_client(RouteClass::Default, A).is_ok());
             assert!(limits.check_tenant(RouteClass::Default, "t1").is_ok());
         }
-        assert!(limits.check(RouteClass::Default, None, A).is_err());
+        assert!(limits.check_client(RouteClass::Default, A).is_err());
     }
 
     #[test]
     fn tenant_buckets_are_shared_by_all_clients_of_a_tenant() {
         let limits = RateLimits::new(&settings(limits(2, 100), limits(100, 100)));
-        assert!(limits.check(RouteClass::Default, Some("t1"), A).is_ok());
-        assert!(limits.check(RouteClass::Default, Some("t1"), B).is_ok());
-        assert!(limits.check(RouteClass::Default, Some("t1"), A).is_err());
-        assert!(limits.check(RouteClass::Default, Some("t2"), A).is_ok());
+        assert!(limits.check_tenant(RouteClass::Default, "t1").is_ok());
+        assert!(limits.check_tenant(RouteClass::Default, "t1").is_ok());
+        assert!(limits.check_tenant(RouteClass::Default, "t1").is_err());
+        assert!(limits.check_tenant(RouteClass::Default, "t2").is_ok());
     }
 
     #[test]
@@ -290,10 +286,10 @@ mod tests {
             limits.class_of(Some("salescompass.tenants.v1.UserService/GetUser")),
             RouteClass::Default
         );
-        assert!(limits.check(RouteClass::Login, None, A).is_ok());
-        assert!(limits.check(RouteClass::Login, None, A).is_err());
+        assert!(limits.check_client(RouteClass::Login, A).is_ok());
+        assert!(limits.check_client(RouteClass::Login, A).is_err());
         assert!(
-            limits.check(RouteClass::Default, None, A).is_ok(),
+            limits.check_client(RouteClass::Default, A).is_ok(),
             "other routes are unaffected"
         );
     }
@@ -321,7 +317,11 @@ mod tests {
         let limits = RateLimits::new(&s);
         for _ in 0..5 {
             assert!(matches!(
-                limits.check(RouteClass::Default, Some("t"), A),
+                limits.check_client(RouteClass::Default, A),
+                Ok(None)
+            ));
+            assert!(matches!(
+                limits.check_tenant(RouteClass::Default, "t"),
                 Ok(None)
             ));
         }
