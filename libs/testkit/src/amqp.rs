@@ -66,7 +66,7 @@ pub async fn publish(exchange: &str, messages: &[(&str, Vec<u8>)]) {
 }
 
 /// Publishes of one message before [`publish`] gives up.
-pub const PUBLISH_ATTEMPTS: usize = 3;
+const PUBLISH_ATTEMPTS: usize = 3;
 
 async fn confirmed_channel() -> (Connection, lapin::Channel) {
     let connection = Connection::connect(&amqp_url(), ConnectionProperties::default())

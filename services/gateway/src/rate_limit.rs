@@ -267,7 +267,7 @@ mod tests {
     }
 
     #[test]
-    fn tenant_buckets_are_shared_by_all_clients_of_a_tenant() {
+    fn a_tenant_bucket_is_spent_by_its_tenant_alone() {
         let limits = RateLimits::new(&settings(limits(2, 100), limits(100, 100)));
         assert!(limits.check_tenant(RouteClass::Default, "t1").is_ok());
         assert!(limits.check_tenant(RouteClass::Default, "t1").is_ok());
