@@ -9,7 +9,10 @@
 #   BENCH_SECONDS      measured seconds per side (default 30)
 #   BENCH_CONNECTIONS  connections per side (default 32)
 #   BENCH_ROUNDS       rounds in which the paths take turns (default 1); the summary gives every
-#                      round and the medians
+#                      round, the medians, and each path's percentiles over the latencies of all
+#                      its rounds pooled (wrk via scripts/wrk-latencies.lua, grpc_load via
+#                      --latencies)
+#   BENCH_WRK_THREADS  wrk threads of the measured runs (default 2)
 #   BENCH_PROBE_SECONDS  seconds of an extra 1-connection run per side, which shows the added
 #                      latency without queueing (default 10; 0 skips it)
 #   GATEWAY_WORKER_THREADS  tokio worker threads of the gateway (default: one per core)
@@ -50,6 +53,7 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 seconds="${BENCH_SECONDS:-30}"
 connections="${BENCH_CONNECTIONS:-32}"
 probe_seconds="${BENCH_PROBE_SECONDS:-10}"
+wrk_threads="${BENCH_WRK_THREADS:-2}"
 rounds="${BENCH_ROUNDS:-1}"
 direct="${BENCH_DIRECT:-1}"
 profile="${BENCH_PROFILE:-0}"
@@ -185,22 +189,23 @@ bytes="$(curl -fsS "$url" -H "authorization: Bearer $token" | wc -c)"
 # Runs a load client and writes its user+system CPU seconds to $1 ("user sys").
 client_timed() { local out="$1"; shift; /usr/bin/time -f "%U %S" -o "$out" "$@"; }
 
-# grpc_load CONNECTIONS SECONDS [PORT [CPU_FILE]]
+# grpc_load CONNECTIONS SECONDS [PORT [CPU_FILE [LATENCIES_FILE]]]
 grpc_load() {
-    local port="${3:-$grpc_port}" timer=()
+    local port="${3:-$grpc_port}" timer=() args
     [[ -n "${4:-}" ]] && timer=(client_timed "$4")
+    args=(--url "http://127.0.0.1:$port" --token "$token" --connections "$1" --seconds "$2")
+    [[ -n "${5:-}" ]] && args+=(--latencies "$5")
     if [[ -n "${GRPC_LOAD_BIN:-}" ]]; then
-        "${timer[@]}" "${edge[@]}" "$GRPC_LOAD_BIN" --url "http://127.0.0.1:$port" --token "$token" --connections "$1" --seconds "$2"
+        "${timer[@]}" "${edge[@]}" "$GRPC_LOAD_BIN" "${args[@]}"
     else
-        "${timer[@]}" "${edge[@]}" cargo bench --quiet --manifest-path "$repo/Cargo.toml" -p gateway --bench grpc_load -- \
-            --url "http://127.0.0.1:$port" --token "$token" --connections "$1" --seconds "$2"
+        "${timer[@]}" "${edge[@]}" cargo bench --quiet --manifest-path "$repo/Cargo.toml" -p gateway --bench grpc_load -- "${args[@]}"
     fi
 }
 
 [[ "$pin" == 1 ]] && pin_postgres 0
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 echo "warming up (5 s each)"
-"${edge[@]}" wrk -t2 -c"$connections" -d5s -H "authorization: Bearer $token" "$url" >/dev/null
+"${edge[@]}" wrk -t"$wrk_threads" -c"$connections" -d5s -H "authorization: Bearer $token" "$url" >/dev/null
 [[ "$direct" == 1 ]] && grpc_load "$connections" 5 >/dev/null
 idle_rss="$(rss_kib "$gw_pid")"
 
@@ -237,22 +242,25 @@ gw_ticks=0 gw_sys_ticks=0 svc_gw_ticks=0 svc_direct_ticks=0 l4_ticks=0
 for round in $(seq 1 "$rounds"); do
     echo "round $round of $rounds: through the gateway (${seconds} s)"
     gw_cpu0="$(cpu_ticks "$gw_pid")" svc_cpu0="$(cpu_ticks "$tenants_pid")" gw_sys0="$(sys_ticks "$gw_pid")"
-    client_timed "$work/wrk-cpu-$round.txt" "${edge[@]}" wrk -t2 -c"$connections" -d"${seconds}s" --latency \
-        -H "authorization: Bearer $token" "$url" | tee "$work/wrk-$round.txt"
+    WRK_LATENCIES="$work/latencies-gateway-$round.txt" client_timed "$work/wrk-cpu-$round.txt" \
+        "${edge[@]}" wrk -t"$wrk_threads" -c"$connections" -d"${seconds}s" --latency \
+        -s "$repo/scripts/wrk-latencies.lua" -H "authorization: Bearer $token" "$url" | tee "$work/wrk-$round.txt"
     gw_cpu1="$(cpu_ticks "$gw_pid")" svc_cpu1="$(cpu_ticks "$tenants_pid")" gw_sys1="$(sys_ticks "$gw_pid")"
     gw_ticks=$((gw_ticks + gw_cpu1 - gw_cpu0)) gw_sys_ticks=$((gw_sys_ticks + gw_sys1 - gw_sys0))
     svc_gw_ticks=$((svc_gw_ticks + svc_cpu1 - svc_cpu0))
     if [[ "$direct" == 1 ]]; then
         echo "round $round of $rounds: direct gRPC (${seconds} s)"
         svc_cpu2="$(cpu_ticks "$tenants_pid")"
-        grpc_load "$connections" "$seconds" "$grpc_port" "$work/grpc-cpu-$round.txt" | tee "$work/grpc-$round.txt"
+        grpc_load "$connections" "$seconds" "$grpc_port" "$work/grpc-cpu-$round.txt" \
+            "$work/latencies-direct-$round.txt" | tee "$work/grpc-$round.txt"
         svc_cpu3="$(cpu_ticks "$tenants_pid")"
         svc_direct_ticks=$((svc_direct_ticks + svc_cpu3 - svc_cpu2))
     fi
     if [[ "$l4_proxy" == 1 ]]; then
         echo "round $round of $rounds: direct gRPC through HAProxy in TCP mode (${seconds} s)"
         l4_cpu0="$(cpu_ticks "$l4_pid")"
-        grpc_load "$connections" "$seconds" "$l4_port" | tee "$work/grpc-l4-$round.txt"
+        grpc_load "$connections" "$seconds" "$l4_port" "" "$work/latencies-haproxy-$round.txt" |
+            tee "$work/grpc-l4-$round.txt"
         l4_cpu1="$(cpu_ticks "$l4_pid")"
         l4_ticks=$((l4_ticks + l4_cpu1 - l4_cpu0))
     fi
@@ -285,6 +293,14 @@ wrk_pct() { to_ms "$(awk -v p="$2" '$1==p {print $2}' "$1")"; }
 grpc_pct() { sed -nE "s/.*$2=([0-9.]+).*/\1/p" "$1"; }
 grpc_count() { sed -nE 's/.* requests=([0-9]+).*/\1/p' "$1"; }
 wrk_count() { awk '/requests in/ {print $1}' "$1"; }
+# pooled_pct PATH P: the P-th percentile in ms of every latency of PATH (gateway, direct or
+# haproxy) over all rounds, from the "microseconds count" files; wrk's definition, the least
+# value with at least P % of the requests at or below it.
+pooled_pct() {
+    cat "$work"/latencies-"$1"-*.txt | sort -n | awk -v p="$2" '{ v[NR] = $1; c[NR] = $2; n += $2 }
+        END { r = p / 100 * n; if (r > int(r)) r = int(r) + 1
+              for (i = 1; i <= NR; i++) { s += c[i]; if (s >= r) { printf "%.2f", v[i] / 1000; exit } } }'
+}
 # Median of the numbers on standard input.
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 gw_requests=0 grpc_requests=0 l4_requests=0 gw_errors="" wrk_cpu=0 grpc_cpu=0
@@ -324,8 +340,12 @@ done
             if (NF >= 10) printf " %s | %s | %.1f %% | %.2f |", $8, $10, 100*$8/$5, $10-$7
             printf "\n" }' "$work/rounds.tsv"
         echo
-        echo "- median over $rounds round(s): gateway/direct throughput $(awk -F'\t' '{ print 100*$2/$5 }' "$work/rounds.tsv" | median | xargs printf '%.1f') %, added p99 at $connections connections $(awk -F'\t' '{ print $4-$7 }' "$work/rounds.tsv" | median | xargs printf '%.2f') ms"
+        echo "- median over $rounds round(s): gateway/direct throughput $(awk -F'\t' '{ print 100*$2/$5 }' "$work/rounds.tsv" | median | xargs printf '%.1f') %, added p99 at $connections connections $(awk -F'\t' '{ print $4-$7 }' "$work/rounds.tsv" | median | xargs printf '%.2f') ms; rounds with added p99 ≤ 1 ms: $(awk -F'\t' '$4-$7 <= 1' "$work/rounds.tsv" | wc -l) of $rounds"
+        gw_p50="$(pooled_pct gateway 50)" gw_p99="$(pooled_pct gateway 99)"
+        direct_p50="$(pooled_pct direct 50)" direct_p99="$(pooled_pct direct 99)"
+        echo "- every round's latencies pooled: gateway p50 $gw_p50 ms, p99 $gw_p99 ms; direct p50 $direct_p50 ms, p99 $direct_p99 ms; added p99 $(awk -v a="$gw_p99" -v b="$direct_p99" 'BEGIN { printf "%.2f", a-b }') ms"
         if [[ "$l4_proxy" == 1 ]]; then
+            echo "- HAProxy's latencies pooled: p50 $(pooled_pct haproxy 50) ms, p99 $(pooled_pct haproxy 99) ms; added p99 $(awk -v a="$(pooled_pct haproxy 99)" -v b="$direct_p99" 'BEGIN { printf "%.2f", a-b }') ms"
             echo "- median HAProxy (TCP) hop: $(awk -F'\t' '{ print 100*$8/$5 }' "$work/rounds.tsv" | median | xargs printf '%.1f') % of direct throughput, added p99 $(awk -F'\t' '{ print $10-$7 }' "$work/rounds.tsv" | median | xargs printf '%.2f') ms; HAProxy CPU per request: $(cpu_us_per_request 0 "$l4_ticks" "$l4_requests") µs"
         fi
     else
@@ -348,7 +368,7 @@ done
         echo "- gateway RSS: idle $((idle_rss / 1024)) MiB, peak sampled $((peak_rss / 1024)) MiB, VmHWM $((hwm / 1024)) MiB"
     fi
     [[ "$pin" == 1 ]] && echo "- CPUs: gateway, load clients and HAProxy on CPU 1; tenants and PostgreSQL on CPU 0 (\`BENCH_PIN=1\`)"
-    echo "- $connections connections, $seconds s per path and round; response body: $bytes bytes (50 users)"
+    echo "- $connections connections, $seconds s per path and round, wrk with $wrk_threads thread(s); response body: $bytes bytes (50 users)"
     echo "- machine: $(nproc) cores, load average before the run: $load_before; $(date -u '+%Y-%m-%d %H:%M UTC'); commit $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)"
     [[ -z "$gw_errors" ]] || echo "- wrk reported: $gw_errors"
     [[ "$profile" == 1 ]] && echo "- profile: $work/gateway-perf.txt"

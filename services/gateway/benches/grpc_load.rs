@@ -37,6 +37,10 @@ struct Args {
     max_requests: u64,
     #[arg(long, default_value_t = 50)]
     page_size: i32,
+    /// Also writes every latency as "microseconds count" lines, ascending (the format of
+    /// `scripts/wrk-latencies.lua`), so a benchmark can pool the latencies of several runs.
+    #[arg(long)]
+    latencies: Option<std::path::PathBuf>,
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -116,5 +120,18 @@ async fn main() -> anyhow::Result<()> {
         pct(99.0),
         pct(100.0)
     );
+    if let Some(path) = &args.latencies {
+        write_latencies(path, &all).with_context(|| format!("writing {}", path.display()))?;
+    }
     Ok(())
+}
+
+/// Sorted latencies as one "value count" line per distinct value.
+fn write_latencies(path: &std::path::Path, sorted_us: &[u32]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    for run in sorted_us.chunk_by(|a, b| a == b) {
+        writeln!(out, "{} {}", run[0], run.len())?;
+    }
+    out.flush()
 }
