@@ -12,7 +12,8 @@
 #                      round, the medians, and each path's percentiles over the latencies of all
 #                      its rounds pooled (wrk via scripts/wrk-latencies.lua, grpc_load via
 #                      --latencies)
-#   BENCH_WRK_THREADS  wrk threads of the measured runs (default 2)
+#   BENCH_WRK_THREADS  wrk threads of the measured runs (default: 1 with BENCH_PIN=1, else 2, as
+#                      many as grpc_load's tokio workers, which follow the CPUs it may use)
 #   BENCH_PROBE_SECONDS  seconds of an extra 1-connection run per side, which shows the added
 #                      latency without queueing (default 10; 0 skips it)
 #   GATEWAY_WORKER_THREADS  tokio worker threads of the gateway (default: one per core)
@@ -53,7 +54,6 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 seconds="${BENCH_SECONDS:-30}"
 connections="${BENCH_CONNECTIONS:-32}"
 probe_seconds="${BENCH_PROBE_SECONDS:-10}"
-wrk_threads="${BENCH_WRK_THREADS:-2}"
 rounds="${BENCH_ROUNDS:-1}"
 direct="${BENCH_DIRECT:-1}"
 profile="${BENCH_PROFILE:-0}"
@@ -67,6 +67,7 @@ if [[ "$pin" == 1 ]]; then
     [[ "$(nproc)" -ge 2 ]] || { echo "BENCH_PIN=1 needs two CPUs" >&2; exit 1; }
     edge=(taskset -c 1) service=(taskset -c 0)
 fi
+wrk_threads="${BENCH_WRK_THREADS:-$([[ "$pin" == 1 ]] && echo 1 || echo 2)}"
 all_cpus="0-$(($(nproc) - 1))"
 database="${BENCH_DATABASE:-salescompass_gwbench}"
 target="${CARGO_TARGET_DIR:-$repo/target}"
@@ -281,7 +282,7 @@ if [[ "$profile" == 1 ]]; then
     echo "profiling the gateway under the same load (${profile_seconds} s)"
     perf record -q -e cpu-clock -F 999 -g -o "$work/gateway-perf.data" -p "$gw_pid" -- sleep "$profile_seconds" &
     perf_pid=$!
-    "${edge[@]}" wrk -t2 -c"$connections" -d"${profile_seconds}s" -H "authorization: Bearer $token" "$url" >/dev/null
+    "${edge[@]}" wrk -t"$wrk_threads" -c"$connections" -d"${profile_seconds}s" -H "authorization: Bearer $token" "$url" >/dev/null
     wait "$perf_pid" || true
     perf report -q -i "$work/gateway-perf.data" --no-children --sort dso,symbol --stdio -g none \
         >"$work/gateway-perf.txt" 2>/dev/null || true

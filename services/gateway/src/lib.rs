@@ -18,7 +18,9 @@
 //!   (`SALESCOMPASS__GATEWAY__UPSTREAMS__TENANTS=http://127.0.0.1:50051`). Services without an
 //!   upstream are neither served nor documented; an unreachable upstream answers 503 with
 //!   `Retry-After`. Calls are spread round-robin over `gateway.upstream_connections` HTTP/2
-//!   connections per upstream (default 4, `TCP_NODELAY` on them as on the REST sockets). Each call carries the route's deadline (`gateway.timeouts`) as `grpc-timeout`.
+//!   connections per upstream (default: one per tokio worker thread, `TCP_NODELAY` on them as on
+//!   the REST sockets). Each call carries the route's deadline (`gateway.timeouts`) as
+//!   `grpc-timeout`.
 //!   The single-binary launcher can instead hand the gateway its co-located services'
 //!   routes ([`Server::build_with_local`]): the same request head and message, no socket.
 //! - Tokens: a bearer that is a JWT must verify against the tenants service's key set (fetched
@@ -142,7 +144,7 @@ impl Server {
         let gw = &settings.gateway;
         let retry_after = Duration::from_secs(gw.unavailable_retry_after_secs);
         let upstreams =
-            upstream::Upstreams::new(&gw.upstreams, gw.upstream_connections, retry_after)?
+            upstream::Upstreams::new(&gw.upstreams, gw.connections_per_upstream(), retry_after)?
                 .with_local(local);
         let mut missing: Vec<String> = routes
             .iter()

@@ -21,7 +21,7 @@ trust_forwarded_for = false
 hsts = false
 docs = true
 unavailable_retry_after_secs = 1
-upstream_connections = 4
+# upstream_connections: one per tokio worker thread of the gateway unless set
 
 [gateway.upstreams]
 
@@ -81,8 +81,10 @@ pub struct GatewaySettings {
     /// Upstream gRPC URL per service: `salescompass.<svc>.v1.*` is called at `upstreams.<svc>`.
     pub upstreams: HashMap<String, String>,
     /// HTTP/2 connections per upstream, used round-robin: one connection is driven by one task
-    /// at a time, so several let concurrent calls proceed on several cores.
-    pub upstream_connections: usize,
+    /// at a time, so several let concurrent calls proceed on several cores. Unset: one per
+    /// worker thread ([`GatewaySettings::connections_per_upstream`]).
+    #[serde(default)]
+    pub upstream_connections: Option<usize>,
     /// Idempotency-Key store; in-memory (per process) when unset.
     #[serde(default)]
     pub redis_url: Option<String>,
@@ -207,6 +209,19 @@ where
     })
 }
 
+impl GatewaySettings {
+    /// The configured `upstream_connections`, else one per worker thread of the runtime the
+    /// gateway runs on, as Envoy keeps one connection per worker: each worker can drive a
+    /// connection, and no connection's wake-ups are paid for without a worker to use it.
+    pub fn connections_per_upstream(&self) -> usize {
+        self.upstream_connections.unwrap_or_else(|| {
+            tokio::runtime::Handle::try_current()
+                .map_or(1, |runtime| runtime.metrics().num_workers())
+                .clamp(1, MAX_UPSTREAM_CONNECTIONS)
+        })
+    }
+}
+
 impl Settings {
     /// Reads defaults, the optional file named by `SALESCOMPASS_CONFIG` and the environment.
     pub fn load() -> Result<Self, Error> {
@@ -244,7 +259,9 @@ impl Settings {
                 });
             }
         }
-        if !(1..=MAX_UPSTREAM_CONNECTIONS).contains(&self.gateway.upstream_connections) {
+        if let Some(connections) = self.gateway.upstream_connections
+            && !(1..=MAX_UPSTREAM_CONNECTIONS).contains(&connections)
+        {
             return Err(Error::InvalidSetting {
                 key: "gateway.upstream_connections".to_owned(),
                 reason: format!("must be between 1 and {MAX_UPSTREAM_CONNECTIONS}"),
@@ -279,7 +296,7 @@ mod tests {
         assert!(s.gateway.redis_url.is_none());
         assert_eq!(s.gateway.idempotency.ttl_secs, 24 * 3600);
         assert_eq!(s.gateway.rate_limit.login_methods.len(), 2);
-        assert_eq!(s.gateway.upstream_connections, 4);
+        assert_eq!(s.gateway.upstream_connections, None);
     }
 
     #[test]
@@ -337,6 +354,22 @@ mod tests {
             err.to_string().contains("gateway.upstream_connections"),
             "{err}"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 3)]
+    async fn upstream_connections_default_to_one_per_worker_thread() {
+        let s = Settings::load_from(env(&[])).expect("valid");
+        assert_eq!(s.gateway.connections_per_upstream(), 3);
+
+        let s = Settings::load_from(env(&[("SALESCOMPASS__GATEWAY__UPSTREAM_CONNECTIONS", "5")]))
+            .expect("valid");
+        assert_eq!(s.gateway.connections_per_upstream(), 5);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn one_upstream_connection_on_a_single_threaded_runtime() {
+        let s = Settings::load_from(env(&[])).expect("valid");
+        assert_eq!(s.gateway.connections_per_upstream(), 1);
     }
 
     #[test]
