@@ -346,7 +346,8 @@ done
         direct_p50="$(pooled_pct direct 50)" direct_p99="$(pooled_pct direct 99)"
         echo "- every round's latencies pooled: gateway p50 $gw_p50 ms, p99 $gw_p99 ms; direct p50 $direct_p50 ms, p99 $direct_p99 ms; added p99 $(awk -v a="$gw_p99" -v b="$direct_p99" 'BEGIN { printf "%.2f", a-b }') ms"
         if [[ "$l4_proxy" == 1 ]]; then
-            echo "- HAProxy's latencies pooled: p50 $(pooled_pct haproxy 50) ms, p99 $(pooled_pct haproxy 99) ms; added p99 $(awk -v a="$(pooled_pct haproxy 99)" -v b="$direct_p99" 'BEGIN { printf "%.2f", a-b }') ms"
+            l4_p99="$(pooled_pct haproxy 99)"
+            echo "- HAProxy's latencies pooled: p50 $(pooled_pct haproxy 50) ms, p99 $l4_p99 ms; added p99 $(awk -v a="$l4_p99" -v b="$direct_p99" 'BEGIN { printf "%.2f", a-b }') ms"
             echo "- median HAProxy (TCP) hop: $(awk -F'\t' '{ print 100*$8/$5 }' "$work/rounds.tsv" | median | xargs printf '%.1f') % of direct throughput, added p99 $(awk -F'\t' '{ print $10-$7 }' "$work/rounds.tsv" | median | xargs printf '%.2f') ms; HAProxy CPU per request: $(cpu_us_per_request 0 "$l4_ticks" "$l4_requests") µs"
         fi
     else
