@@ -3,8 +3,8 @@
 # gateway, plus direct gRPC) vs the BottleCRM peer (../shared/peer) vs the database ceiling
 # (pgbench running the crm service's own SQL), on seeded data, in one run. Each scenario runs
 # against us and the peer alternately (A B, then B A, ... BENCH_ROUNDS times), and each round ends
-# with its pgbench ceilings; BENCHMARKS.md gets the medians, ratios, peak RSS and CPU (section
-# "sc-bench:$BENCH_SECTION").
+# with its pgbench ceilings; BENCHMARKS.md gets the medians, ratios, peak RSS and CPU in place of
+# the previous run's (section "sc-bench:compare-$BENCH_LEADS": one current table per data size).
 #
 # Usage: scripts/bench-compare.sh                   (full size: see the defaults below)
 #   BENCH_LEADS=500 BENCH_DURATION=5s BENCH_WARMUP=1s BENCH_CONNECTIONS=4 BENCH_ROUNDS=1 \
@@ -19,7 +19,7 @@
 #   BENCH_GRPC [1]               also run every scenario over gRPC, straight to the crm service
 #   BENCH_CEILING [1]            pgbench ceilings for create, get, list
 #   BENCH_PROFILE [0]            1 = perf-record the slowest of our scenarios (see BENCHMARKS.md)
-#   BENCH_SECTION [compare-$BENCH_LEADS]  BENCH_FILE [BENCHMARKS.md]
+#   BENCH_FILE [BENCHMARKS.md]
 #   BENCH_DATABASE [salescompass_bench] (dropped and recreated; BENCH_KEEP_DB=1 keeps it after)
 #   BENCH_KEEP_PEER [0]          1 = leave the peer running at the end
 #   BENCH_IN_PROCESS [0]         1 = `salescompass dev --in-process`: the gateway calls the
@@ -48,7 +48,7 @@ with_profile="${BENCH_PROFILE:-0}"
 in_process="${BENCH_IN_PROCESS:-0}"
 dev_args=(dev)
 [ "$in_process" = 1 ] && dev_args+=(--in-process)
-section="${BENCH_SECTION:-compare-$leads}"
+section="compare-$leads"
 benchmarks="${BENCH_FILE:-$repo/BENCHMARKS.md}"
 database="${BENCH_DATABASE:-salescompass_bench}"
 target="${CARGO_TARGET_DIR:-$repo/target}"
@@ -305,4 +305,5 @@ Load: \`sc-bench\`, $connections keep-alive connections (closed loop), ${warmup}
 Pages of 50 (the peer: \`limit=50\`; it returns open and closed leads with nested data, plus two counts). Deep page: our page token $((leads / 2)) rows in; the peer's \`offset=$((peer_leads / 2))\`.
 Filter: status NEW and one owner (the peer: its status of that lead and one assignee). Search: first or last name contains three letters of a seeded last name (the peer: \`name=\`).
 Our gateway's rate limits are raised for the run (still evaluated). Gateway → crm: $([ "$in_process" = 1 ] && echo "in-process (\`salescompass dev --in-process\`, one binary; no socket between them)" || echo "HTTP/2 over loopback TCP, as between pods"). Created leads are deleted after each create run on both sides."
-"$bench" report --results "$results" --benchmarks "$benchmarks" --section "$section" --method "$method"
+"$bench" report --results "$results" --benchmarks "$benchmarks" --section "$section" \
+    --heading "Current figures, $(sed ':a;s/\B[0-9]\{3\}\>/,&/;ta' <<<"$leads") leads" --method "$method"

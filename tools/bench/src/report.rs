@@ -25,13 +25,12 @@ pub struct ReportArgs {
     /// The file to update.
     #[arg(long, default_value = "BENCHMARKS.md")]
     benchmarks: PathBuf,
-    /// Section id: a second run with another id gets its own section.
+    /// Section id: the run replaces the section between this id's markers (appended only when
+    /// the file has none yet), so the file keeps one current table per area.
     #[arg(long, default_value = "compare")]
     section: String,
-    #[arg(
-        long,
-        default_value = "SalesCompass vs BottleCRM vs the database ceiling (issue 8)"
-    )]
+    /// Heading of the section, one level below the area's heading in BENCHMARKS.md.
+    #[arg(long, default_value = "Current figures")]
     heading: String,
     /// Markdown placed under the heading (method, machine, data).
     #[arg(long, default_value = "")]
@@ -143,7 +142,7 @@ fn per_run(runs: &[&Summary]) -> String {
 }
 
 pub fn render(heading: &str, method: &str, results: &[Summary]) -> String {
-    let mut out = format!("## {heading}\n\n");
+    let mut out = format!("### {heading}\n\n");
     if !method.trim().is_empty() {
         out.push_str(method.trim());
         out.push_str("\n\n");
@@ -346,6 +345,8 @@ mod tests {
             result("ceiling", "pgbench", "get", 4000.0, 2.0),
         ];
         let table = render("t", "", &results);
+        // One level below the area's `##` heading in BENCHMARKS.md.
+        assert!(table.starts_with("### t\n\n"), "{table}");
         let row = table
             .lines()
             .find(|l| l.starts_with("| 2. get lead by id | 2000 |"))
