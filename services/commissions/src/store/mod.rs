@@ -1,8 +1,10 @@
 //! Persistence of commissions: the [`Store`] trait the API depends on and its Postgres
-//! implementation. Every statement runs in a transaction opened by `db::begin_for_tenant` (row-
-//! level security enforces the tenant), reads are limited to the participants the viewer may
-//! see (`domain::visibility`), and every change is written to the audit log in the same
-//! transaction.
+//! implementation. Every statement runs in a transaction opened by `commissions_open` (which
+//! sets the tenant row-level security enforces and refuses a suspended tenant,
+//! [`tenant_state`]), reads are limited to the participants the viewer may see
+//! (`domain::visibility`), and every change is written to the audit log in the same
+//! transaction. Role checks (admin work, team reading) are the handlers' before they call here;
+//! rules about the data itself (nobody pays or adjusts their own statement) are the store's.
 
 pub mod adjustments;
 pub mod ledger;
@@ -38,7 +40,7 @@ pub trait Store: Send + Sync + 'static {
         plan_id: Uuid,
         version: NewVersion,
     ) -> Result<Option<PlanVersion>>;
-    /// Sets the end of an open-ended version (admin); `None` when there is no such version.
+    /// Sets the end of an open-ended version; `None` when there is no such version.
     async fn end_version(
         &self,
         viewer: Viewer,
@@ -111,9 +113,9 @@ pub trait Store: Send + Sync + 'static {
         participant: Uuid,
         window: Window,
     ) -> Result<Measured>;
-    /// Sets a manager's team quota override (admin).
+    /// Sets a manager's team quota override.
     async fn set_team_quota(&self, viewer: Viewer, quota: Quota) -> Result<Quota>;
-    /// A manager's team over the window: managers and admins only.
+    /// A manager's team over the window (the manager must be visible to the viewer).
     async fn team_attainment(
         &self,
         viewer: Viewer,

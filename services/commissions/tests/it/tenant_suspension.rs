@@ -52,7 +52,9 @@ async fn a_suspended_tenant_is_refused_until_reactivated() {
     declare_consumer_queue(&service, &db).await;
     let team = team(&service, &db).await;
     let bystanders = crate::helpers::team(&service, &db).await;
-    own_lines(&team.rep).await.expect("served before suspension");
+    own_lines(&team.rep)
+        .await
+        .expect("served before suspension");
 
     publish(
         &service,
@@ -108,16 +110,15 @@ async fn a_late_suspension_older_than_the_reactivation_is_ignored() {
     // Delivered out of order: the reactivation first, then the older suspension.
     publish(&service, &[&reactivated, &suspended]).await;
     testkit::poll_until(DEADLINE, || async {
-        let applied: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM processed_events WHERE event_id = ANY($1)",
-        )
-        .bind([
-            Uuid::parse_str(&suspended.id).ok()?,
-            Uuid::parse_str(&reactivated.id).ok()?,
-        ])
-        .fetch_one(&db.pool)
-        .await
-        .ok()?;
+        let applied: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM processed_events WHERE event_id = ANY($1)")
+                .bind([
+                    Uuid::parse_str(&suspended.id).ok()?,
+                    Uuid::parse_str(&reactivated.id).ok()?,
+                ])
+                .fetch_one(&db.pool)
+                .await
+                .ok()?;
         (applied == 2).then_some(())
     })
     .await
