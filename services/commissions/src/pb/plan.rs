@@ -274,3 +274,127 @@ fn parse_rates<'a, R, T>(
     }
     parsed
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{NaiveDate, Utc};
+
+    use super::*;
+
+    fn tiered() -> pb::PlanVersion {
+        pb::PlanVersion {
+            effective_from: "2026-01-01".into(),
+            effective_to: "2027-01-01".into(),
+            participant_ids: vec![Uuid::now_v7().to_string()],
+            participant_roles: vec!["ROLE_MANAGER".into()],
+            currency_code: "EUR".into(),
+            period: pb::PeriodKind::Quarter as i32,
+            fiscal_year_start_month: 4,
+            tier_mode: pb::TierMode::Graduated as i32,
+            tiers: vec![
+                pb::Tier {
+                    from_minor: 0,
+                    to_minor: 1_000_000,
+                    rate_millionths: 50_000,
+                },
+                pb::Tier {
+                    from_minor: 1_000_000,
+                    to_minor: 0,
+                    rate_millionths: 80_000,
+                },
+            ],
+            bands: vec![
+                pb::Band {
+                    from_basis_points: 0,
+                    multiplier_millionths: 1_000_000,
+                },
+                pb::Band {
+                    from_basis_points: 10_000,
+                    multiplier_millionths: 1_500_000,
+                },
+            ],
+            pipeline_rates: vec![pb::PipelineRate {
+                pipeline_id: Uuid::now_v7().to_string(),
+                rate_millionths: 30_000,
+            }],
+            deal_cap_minor: 5_000_000,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_version_renders_back_as_it_was_requested() {
+        let requested = tiered();
+        let parsed = new_version_from_proto(&requested).expect("valid");
+        assert_eq!(
+            parsed.effective,
+            Effective {
+                from: NaiveDate::from_ymd_opt(2026, 1, 1).expect("date"),
+                to: NaiveDate::from_ymd_opt(2027, 1, 1),
+            }
+        );
+        // An open-ended last tier is `to_minor: 0` on the wire and `None` in the domain.
+        assert!(matches!(
+            &parsed.rules.schedule,
+            Schedule::Tiered { mode: TierMode::Graduated, tiers } if tiers[1].to.is_none()
+        ));
+        assert_eq!(parsed.rules.decimals, 2);
+        let (id, plan_id, by) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let rendered = version_to_proto(PlanVersion {
+            id,
+            plan_id,
+            version: 1,
+            effective: parsed.effective,
+            participants: parsed.participants,
+            roles: parsed.roles,
+            rules: parsed.rules,
+            created_by: by,
+            created_at: Utc::now(),
+        });
+        assert_eq!(
+            pb::PlanVersion {
+                id: String::new(),
+                plan_id: String::new(),
+                version: 0,
+                create_time: None,
+                created_by: String::new(),
+                ..rendered
+            },
+            requested
+        );
+    }
+
+    #[test]
+    fn bad_ids_and_a_missing_mode_are_named_by_position() {
+        let bad = pb::PlanVersion {
+            participant_ids: vec!["p".into()],
+            participant_roles: vec!["ROLE_ADMIN".into(), "ROLE_ADMIN".into()],
+            tier_mode: pb::TierMode::Unspecified as i32,
+            pipeline_rates: vec![
+                pb::PipelineRate {
+                    pipeline_id: Uuid::now_v7().to_string(),
+                    rate_millionths: 1,
+                },
+                pb::PipelineRate {
+                    pipeline_id: "pipe".into(),
+                    rate_millionths: 1,
+                },
+            ],
+            ..tiered()
+        };
+        let fields: Vec<String> = new_version_from_proto(&bad)
+            .expect_err("invalid")
+            .into_iter()
+            .map(|v| v.field)
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "participant_ids[0]",
+                "participant_roles[1]",
+                "tier_mode",
+                "pipeline_rates[1].pipeline_id",
+            ]
+        );
+    }
+}

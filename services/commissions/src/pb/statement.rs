@@ -119,3 +119,20 @@ pub fn audit_entry_to_proto(entry: AuditEntry) -> pb::AuditEntry {
         occur_time: Some(timestamp_to_proto(entry.occurred_at)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_moves_a_statement_only_to_approved_or_paid() {
+        let parse = |s: pb::StatementStatus| status_from_proto(s as i32);
+        assert_eq!(parse(pb::StatementStatus::Approved), Ok(Status::Approved));
+        assert_eq!(parse(pb::StatementStatus::Paid), Ok(Status::Paid));
+        assert!(parse(pb::StatementStatus::Draft).is_err());
+        assert!(parse(pb::StatementStatus::Unspecified).is_err());
+        for status in [Status::Draft, Status::Approved, Status::Paid] {
+            assert_ne!(status_to_proto(status), pb::StatementStatus::Unspecified);
+        }
+    }
+}
