@@ -8,7 +8,7 @@ use printpdf::{BuiltinFont, IndirectFontRef, Mm, PdfDocument, PdfLayerReference}
 
 use crate::domain::money::{format_minor, format_percent};
 use crate::domain::period::Period;
-use crate::store::{Statement, StoredLine};
+use crate::domain::statement::{Statement, StoredLine};
 
 /// What a statement document shows besides the statement itself.
 pub struct Heading<'a> {

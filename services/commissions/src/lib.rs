@@ -11,6 +11,9 @@ pub mod domain;
 pub mod error;
 pub mod events;
 pub mod export;
+#[cfg(test)]
+mod layering;
+pub mod pb;
 pub mod store;
 #[cfg(feature = "test-util")]
 pub mod testing;
@@ -22,7 +25,10 @@ use std::time::Duration;
 use ::events::{Consumer, ConsumerConfig, Relay, RelayConfig};
 use auth::Authenticator;
 use auth::token::Verifier;
-use proto::commissions as pb;
+use proto::commissions::{
+    adjustment_service_server::AdjustmentServiceServer,
+    commission_service_server::CommissionServiceServer, plan_service_server::PlanServiceServer,
+};
 use runtime::CancellationToken;
 use runtime::config::{ServerSettings, TelemetrySettings};
 use runtime::grpc::GrpcServer;
@@ -176,21 +182,21 @@ impl Application {
             approval_threshold: settings.commissions.approval_threshold_minor,
         });
         let routes = Routes::new(RefreshKeys::new(
-            pb::plan_service_server::PlanServiceServer::with_interceptor(
+            PlanServiceServer::with_interceptor(
                 api::plans::PlanApi::new(shared.clone()),
                 authenticator.clone(),
             ),
             keys.clone(),
         ))
         .add_service(RefreshKeys::new(
-            pb::commission_service_server::CommissionServiceServer::with_interceptor(
+            CommissionServiceServer::with_interceptor(
                 api::commissions::CommissionApi::new(shared.clone()),
                 authenticator.clone(),
             ),
             keys.clone(),
         ))
         .add_service(RefreshKeys::new(
-            pb::adjustment_service_server::AdjustmentServiceServer::with_interceptor(
+            AdjustmentServiceServer::with_interceptor(
                 api::adjustments::AdjustmentApi::new(shared),
                 authenticator,
             ),

@@ -6,10 +6,15 @@ use proto::commissions as pb;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use super::{Shared, convert, parse_id, parse_period, validated, viewer};
+use super::{Shared, viewer};
+use crate::domain::FieldViolation;
 use crate::domain::adjustment::{Adjustment, AdjustmentStatus};
 use crate::domain::violations::Violations;
 use crate::error::Error;
+use crate::pb::{
+    adjustment_to_proto, dispute_to_proto, id_from_proto, period_from_proto, uuid_from_proto,
+    validated,
+};
 
 /// Reasons, comments and resolutions are short texts.
 const MAX_TEXT_CHARS: usize = 2_000;
@@ -45,6 +50,7 @@ impl pb::adjustment_service_server::AdjustmentService for AdjustmentApi {
         request: Request<pb::CreateAdjustmentRequest>,
     ) -> Result<Response<pb::Adjustment>, Status> {
         let viewer = viewer(&request)?;
+        viewer.require_admin().map_err(Error::from)?;
         let raw = request
             .get_ref()
             .adjustment
@@ -53,14 +59,16 @@ impl pb::adjustment_service_server::AdjustmentService for AdjustmentApi {
         let mut v = Violations::new();
         let participant = v.check(
             "adjustment.participant_id",
-            Uuid::parse_str(&raw.participant_id).map_err(|_| "must be a UUID"),
+            uuid_from_proto(&raw.participant_id),
         );
         let mut period_violations = Violations::new();
-        let period = parse_period(&mut period_violations, raw.period, &raw.period_start);
+        let period = period_from_proto(&mut period_violations, raw.period, &raw.period_start);
         if let Err(violations) = period_violations.finish() {
-            v.extend(violations.into_iter().map(|p| {
-                crate::domain::FieldViolation::new(format!("adjustment.{}", p.field), p.description)
-            }));
+            v.extend(
+                violations
+                    .into_iter()
+                    .map(|p| FieldViolation::new(format!("adjustment.{}", p.field), p.description)),
+            );
         }
         if iso_currency::Currency::from_code(&raw.currency_code).is_none() {
             v.add(
@@ -92,7 +100,7 @@ impl pb::adjustment_service_server::AdjustmentService for AdjustmentApi {
             .store
             .create_adjustment(viewer, adjustment)
             .await?;
-        Ok(Response::new(convert::adjustment(created)))
+        Ok(Response::new(adjustment_to_proto(created)))
     }
 
     #[tracing::instrument(skip_all)]
@@ -101,14 +109,15 @@ impl pb::adjustment_service_server::AdjustmentService for AdjustmentApi {
         request: Request<pb::ApproveAdjustmentRequest>,
     ) -> Result<Response<pb::Adjustment>, Status> {
         let viewer = viewer(&request)?;
-        let id = parse_id("id", &request.get_ref().id)?;
+        viewer.require_admin().map_err(Error::from)?;
+        let id = id_from_proto("id", &request.get_ref().id)?;
         let approved = self
             .shared
             .store
             .approve_adjustment(viewer, id)
             .await?
             .ok_or(Error::NotFound("adjustment"))?;
-        Ok(Response::new(convert::adjustment(approved)))
+        Ok(Response::new(adjustment_to_proto(approved)))
     }
 
     #[tracing::instrument(skip_all)]
@@ -119,10 +128,7 @@ impl pb::adjustment_service_server::AdjustmentService for AdjustmentApi {
         let viewer = viewer(&request)?;
         let request = request.get_ref();
         let mut v = Violations::new();
-        let line = v.check(
-            "line_id",
-            Uuid::parse_str(&request.line_id).map_err(|_| "must be a UUID"),
-        );
+        let line = v.check("line_id", uuid_from_proto(&request.line_id));
         let comment = text(&mut v, "comment", &request.comment);
         v.finish().map_err(Error::from)?;
         let dispute = self
@@ -131,7 +137,7 @@ impl pb::adjustment_service_server::AdjustmentService for AdjustmentApi {
             .raise_dispute(viewer, validated(line)?, comment)
             .await?
             .ok_or(Error::NotFound("line"))?;
-        Ok(Response::new(convert::dispute(dispute)))
+        Ok(Response::new(dispute_to_proto(dispute)))
     }
 
     #[tracing::instrument(skip_all)]
@@ -140,8 +146,9 @@ impl pb::adjustment_service_server::AdjustmentService for AdjustmentApi {
         request: Request<pb::ResolveDisputeRequest>,
     ) -> Result<Response<pb::Dispute>, Status> {
         let viewer = viewer(&request)?;
+        viewer.require_admin().map_err(Error::from)?;
         let request = request.get_ref();
-        let id = parse_id("id", &request.id)?;
+        let id = id_from_proto("id", &request.id)?;
         let mut v = Violations::new();
         let resolution = text(&mut v, "resolution", &request.resolution);
         v.finish().map_err(Error::from)?;
@@ -151,6 +158,218 @@ impl pb::adjustment_service_server::AdjustmentService for AdjustmentApi {
             .resolve_dispute(viewer, id, resolution)
             .await?
             .ok_or(Error::NotFound("dispute"))?;
-        Ok(Response::new(convert::dispute(dispute)))
+        Ok(Response::new(dispute_to_proto(dispute)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use auth::BuiltinRole;
+    use chrono::Utc;
+    use pb::adjustment_service_server::AdjustmentService;
+    use tonic::Code;
+
+    use super::*;
+    use crate::api::testing::{
+        APPROVAL_THRESHOLD, bad_fields, quarter, refused, request, shared, viewer,
+    };
+    use crate::domain::adjustment::{Dispute, DisputeStatus};
+    use crate::store::MockStore;
+
+    fn adjustment_request(participant: Uuid, amount_minor: i64) -> pb::CreateAdjustmentRequest {
+        pb::CreateAdjustmentRequest {
+            adjustment: Some(pb::Adjustment {
+                participant_id: participant.to_string(),
+                period: pb::PeriodKind::Quarter as i32,
+                period_start: "2026-04-01".into(),
+                currency_code: "EUR".into(),
+                amount_minor,
+                reason: " Missed split on the Acme renewal ".into(),
+                ..Default::default()
+            }),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_small_adjustment_is_approved_by_its_requester_and_a_large_one_waits() {
+        let admin = viewer(BuiltinRole::Admin);
+        let rep = Uuid::now_v7();
+        for (amount, status, approved_by) in [
+            (
+                -APPROVAL_THRESHOLD,
+                AdjustmentStatus::Approved,
+                Some(admin.user_id),
+            ),
+            (APPROVAL_THRESHOLD + 1, AdjustmentStatus::Pending, None),
+        ] {
+            let mut store = MockStore::new();
+            store
+                .expect_create_adjustment()
+                .withf(move |who, a| {
+                    *who == admin
+                        && a.participant_id == rep
+                        && a.period == quarter("2026-04-01")
+                        && a.currency == "EUR"
+                        && a.amount == amount
+                        && a.reason == "Missed split on the Acme renewal"
+                        && a.status == status
+                        && a.requested_by == admin.user_id
+                        && a.approved_by == approved_by
+                })
+                .times(1)
+                .returning(|_, adjustment| Ok(adjustment));
+            let api = AdjustmentApi::new(shared(store));
+            let created = api
+                .create_adjustment(request(admin, adjustment_request(rep, amount)))
+                .await
+                .expect("created")
+                .into_inner();
+            assert_eq!(created.amount_minor, amount);
+            assert_eq!(created.requested_by, admin.user_id.to_string());
+        }
+    }
+
+    #[tokio::test]
+    async fn every_bad_adjustment_field_is_named_before_the_store() {
+        let api = AdjustmentApi::new(shared(MockStore::new()));
+        let status = refused(
+            api.create_adjustment(request(
+                viewer(BuiltinRole::Admin),
+                pb::CreateAdjustmentRequest {
+                    adjustment: Some(pb::Adjustment {
+                        participant_id: "someone".into(),
+                        period: pb::PeriodKind::Month as i32,
+                        period_start: "2026-04-02".into(),
+                        currency_code: "EURO".into(),
+                        amount_minor: 0,
+                        reason: String::new(),
+                        ..Default::default()
+                    }),
+                },
+            ))
+            .await,
+        );
+        assert_eq!(
+            bad_fields(&status),
+            [
+                "adjustment.participant_id",
+                "adjustment.period_start",
+                "adjustment.currency_code",
+                "adjustment.amount_minor",
+                "adjustment.reason",
+            ]
+        );
+        let missing = refused(
+            api.create_adjustment(request(
+                viewer(BuiltinRole::Admin),
+                pb::CreateAdjustmentRequest { adjustment: None },
+            ))
+            .await,
+        );
+        assert_eq!(bad_fields(&missing), ["adjustment"]);
+    }
+
+    #[tokio::test]
+    async fn a_rep_may_not_adjust_approve_or_resolve() {
+        let rep = viewer(BuiltinRole::SalesRep);
+        let api = AdjustmentApi::new(shared(MockStore::new()));
+        let created = refused(
+            api.create_adjustment(request(rep, adjustment_request(rep.user_id, 100)))
+                .await,
+        );
+        assert_eq!(created.code(), Code::PermissionDenied);
+        let approved = refused(
+            api.approve_adjustment(request(
+                rep,
+                pb::ApproveAdjustmentRequest {
+                    id: Uuid::now_v7().to_string(),
+                },
+            ))
+            .await,
+        );
+        assert_eq!(approved.code(), Code::PermissionDenied);
+        let resolved = refused(
+            api.resolve_dispute(request(
+                rep,
+                pb::ResolveDisputeRequest {
+                    id: Uuid::now_v7().to_string(),
+                    resolution: "Fixed".into(),
+                },
+            ))
+            .await,
+        );
+        assert_eq!(resolved.code(), Code::PermissionDenied);
+    }
+
+    #[tokio::test]
+    async fn approving_an_unknown_adjustment_is_not_found() {
+        let id = Uuid::now_v7();
+        let mut store = MockStore::new();
+        store
+            .expect_approve_adjustment()
+            .withf(move |_, asked| *asked == id)
+            .times(1)
+            .returning(|_, _| Ok(None));
+        let api = AdjustmentApi::new(shared(store));
+        let status = refused(
+            api.approve_adjustment(request(
+                viewer(BuiltinRole::Admin),
+                pb::ApproveAdjustmentRequest { id: id.to_string() },
+            ))
+            .await,
+        );
+        assert_eq!(status.code(), Code::NotFound);
+    }
+
+    #[tokio::test]
+    async fn a_rep_raises_a_dispute_on_a_line_with_the_trimmed_comment() {
+        let rep = viewer(BuiltinRole::SalesRep);
+        let line = Uuid::now_v7();
+        let mut store = MockStore::new();
+        store
+            .expect_raise_dispute()
+            .withf(move |who, asked, comment| {
+                *who == rep && *asked == line && comment == "Rate should be 6 %"
+            })
+            .times(1)
+            .returning(move |who, line_id, comment| {
+                Ok(Some(Dispute {
+                    id: Uuid::now_v7(),
+                    line_id,
+                    comment,
+                    status: DisputeStatus::Open,
+                    resolution: String::new(),
+                    raised_by: who.user_id,
+                    resolved_by: None,
+                    created_at: Utc::now(),
+                }))
+            });
+        let api = AdjustmentApi::new(shared(store));
+        let dispute = api
+            .raise_dispute(request(
+                rep,
+                pb::RaiseDisputeRequest {
+                    line_id: line.to_string(),
+                    comment: "  Rate should be 6 % ".into(),
+                },
+            ))
+            .await
+            .expect("raised")
+            .into_inner();
+        assert_eq!(dispute.status, pb::DisputeStatus::Open as i32);
+        assert_eq!(dispute.raised_by, rep.user_id.to_string());
+
+        let api = AdjustmentApi::new(shared(MockStore::new()));
+        let status = refused(
+            api.raise_dispute(request(
+                rep,
+                pb::RaiseDisputeRequest {
+                    line_id: "line".into(),
+                    comment: " ".into(),
+                },
+            ))
+            .await,
+        );
+        assert_eq!(bad_fields(&status), ["line_id", "comment"]);
     }
 }

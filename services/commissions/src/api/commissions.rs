@@ -5,14 +5,20 @@ use std::sync::Arc;
 use proto::commissions as pb;
 use tonic::{Request, Response, Status};
 
-use super::{Shared, convert, parse_id, parse_period, participant_or_self, validated, viewer};
+use super::{Shared, participant_or_self, viewer};
 use crate::domain::Viewer;
 use crate::domain::period::{Period, Window};
-use crate::domain::statement::{Attainment, Status as StatementStatus, rank};
+use crate::domain::quota::{Measured, Quota};
+use crate::domain::statement::{Attainment, rank};
 use crate::domain::violations::Violations;
 use crate::error::{Error, Result};
 use crate::export;
-use crate::store::{Measured, Quota, Store};
+use crate::pb::{
+    attainment_to_proto, audit_entry_to_proto, day_from_proto, id_from_proto, line_to_proto,
+    period_from_proto, quota_from_proto, recalculation_to_proto, statement_to_proto,
+    status_from_proto, uuid_from_proto, validated,
+};
+use crate::store::Store;
 
 const DEFAULT_AUDIT_ENTRIES: i32 = 100;
 const MAX_AUDIT_ENTRIES: i32 = 500;
@@ -30,51 +36,7 @@ impl CommissionApi {
 /// The request's quota, as sent (the response echoes it) and parsed.
 fn required_quota(raw: Option<&pb::Quota>) -> Result<(pb::Quota, Quota)> {
     let raw = raw.ok_or_else(|| Error::invalid("quota", "is required"))?;
-    Ok((raw.clone(), quota(raw)?))
-}
-
-fn quota(raw: &pb::Quota) -> Result<Quota> {
-    let mut v = Violations::new();
-    let user_id = v.check(
-        "quota.user_id",
-        uuid::Uuid::parse_str(&raw.user_id).map_err(|_| "must be a UUID"),
-    );
-    let fiscal = if raw.fiscal_year_start_month == 0 {
-        1
-    } else {
-        u32::try_from(raw.fiscal_year_start_month).unwrap_or(0)
-    };
-    if !(1..=12).contains(&fiscal) {
-        v.add("quota.fiscal_year_start_month", "must be between 1 and 12");
-    }
-    let kind = v.check("quota.period", super::period_kind(raw.period));
-    let start = v.check("quota.period_start", super::parse_day(&raw.period_start));
-    let period = match (kind, start) {
-        (Some(kind), Some(start)) => {
-            let period = Period::starting(kind, fiscal, start);
-            if period.is_none() {
-                v.add(
-                    "quota.period_start",
-                    format!("is not the first day of a fiscal {}", kind.as_str()),
-                );
-            }
-            period
-        }
-        _ => None,
-    };
-    if iso_currency::Currency::from_code(&raw.currency_code).is_none() {
-        v.add("quota.currency_code", "must be an ISO 4217 currency code");
-    }
-    if raw.amount_minor < 0 {
-        v.add("quota.amount_minor", "must not be negative");
-    }
-    v.finish()?;
-    Ok(Quota {
-        user_id: validated(user_id)?,
-        period: validated(period)?,
-        currency: raw.currency_code.clone(),
-        amount: raw.amount_minor,
-    })
+    Ok((raw.clone(), quota_from_proto(raw)?))
 }
 
 /// What an attainment request measures: one period or its fiscal year to date, at `as_of`.
@@ -87,11 +49,11 @@ struct AttainmentSpan {
 impl AttainmentSpan {
     fn parse(kind: i32, start: &str, as_of: &str, year_to_date: bool) -> Result<Self> {
         let mut v = Violations::new();
-        let period = parse_period(&mut v, kind, start);
+        let period = period_from_proto(&mut v, kind, start);
         let as_of = if as_of.is_empty() {
             Some(chrono::Utc::now().date_naive())
         } else {
-            v.check("as_of", super::parse_day(as_of))
+            v.check("as_of", day_from_proto(as_of))
         };
         v.finish()?;
         Ok(Self {
@@ -122,23 +84,7 @@ impl AttainmentSpan {
     }
 
     fn attainment(&self, window: Window, measured: &Measured) -> pb::Attainment {
-        let figures = self.measure(window, measured);
-        pb::Attainment {
-            participant_id: measured.participant_id.to_string(),
-            period: convert::period(window.kind) as i32,
-            period_start: window.start.to_string(),
-            currency_code: measured
-                .quota
-                .as_ref()
-                .map(|q| q.0.clone())
-                .unwrap_or_default(),
-            attained_minor: figures.attained,
-            quota_minor: figures.quota,
-            attainment_basis_points: figures.attainment,
-            elapsed_basis_points: figures.elapsed,
-            pace_basis_points: figures.pace,
-            year_to_date: window.year_to_date,
-        }
+        attainment_to_proto(window, measured, self.measure(window, measured))
     }
 }
 
@@ -150,6 +96,7 @@ impl pb::commission_service_server::CommissionService for CommissionApi {
         request: Request<pb::SetQuotaRequest>,
     ) -> Result<Response<pb::Quota>, Status> {
         let viewer = viewer(&request)?;
+        viewer.require_admin().map_err(Error::from)?;
         let (raw, parsed) = required_quota(request.get_ref().quota.as_ref())?;
         self.shared.store.set_quota(viewer, parsed).await?;
         Ok(Response::new(raw))
@@ -164,7 +111,7 @@ impl pb::commission_service_server::CommissionService for CommissionApi {
         let request = request.get_ref();
         let participant = participant_or_self(&viewer, &request.participant_id)?;
         let mut v = Violations::new();
-        let period = parse_period(&mut v, request.period, &request.period_start);
+        let period = period_from_proto(&mut v, request.period, &request.period_start);
         v.finish().map_err(Error::from)?;
         let lines = self
             .shared
@@ -172,7 +119,7 @@ impl pb::commission_service_server::CommissionService for CommissionApi {
             .lines(viewer, participant, validated(period)?)
             .await?;
         Ok(Response::new(pb::ListLinesResponse {
-            lines: lines.into_iter().map(convert::line).collect(),
+            lines: lines.into_iter().map(line_to_proto).collect(),
         }))
     }
 
@@ -182,26 +129,18 @@ impl pb::commission_service_server::CommissionService for CommissionApi {
         request: Request<pb::RecalculatePeriodRequest>,
     ) -> Result<Response<pb::RecalculatePeriodResponse>, Status> {
         let viewer = viewer(&request)?;
+        viewer.require_admin().map_err(Error::from)?;
         let request = request.get_ref();
-        let participant = parse_id("participant_id", &request.participant_id)?;
+        let participant = id_from_proto("participant_id", &request.participant_id)?;
         let mut v = Violations::new();
-        let period = parse_period(&mut v, request.period, &request.period_start);
+        let period = period_from_proto(&mut v, request.period, &request.period_start);
         v.finish().map_err(Error::from)?;
         let recalculation = self
             .shared
             .store
             .recalculate(viewer, participant, validated(period)?)
             .await?;
-        Ok(Response::new(pb::RecalculatePeriodResponse {
-            stored_total_minor: recalculation.stored_total,
-            recalculated_total_minor: recalculation.recalculated_total,
-            matches: recalculation.matches,
-            recalculated_lines: recalculation
-                .lines
-                .into_iter()
-                .map(|l| convert::engine_line(l, ""))
-                .collect(),
-        }))
+        Ok(Response::new(recalculation_to_proto(recalculation)))
     }
 
     #[tracing::instrument(skip_all)]
@@ -213,14 +152,14 @@ impl pb::commission_service_server::CommissionService for CommissionApi {
         let request = request.get_ref();
         let participant = participant_or_self(&viewer, &request.participant_id)?;
         let mut v = Violations::new();
-        let period = parse_period(&mut v, request.period, &request.period_start);
+        let period = period_from_proto(&mut v, request.period, &request.period_start);
         v.finish().map_err(Error::from)?;
         let statement = self
             .shared
             .store
             .statement(viewer, participant, validated(period)?)
             .await?;
-        Ok(Response::new(convert::statement(statement)))
+        Ok(Response::new(statement_to_proto(statement)))
     }
 
     #[tracing::instrument(skip_all)]
@@ -232,7 +171,7 @@ impl pb::commission_service_server::CommissionService for CommissionApi {
         let request = request.get_ref();
         let participant = participant_or_self(&viewer, &request.participant_id)?;
         let mut v = Violations::new();
-        let period = parse_period(&mut v, request.period, &request.period_start);
+        let period = period_from_proto(&mut v, request.period, &request.period_start);
         let format = pb::ExportFormat::try_from(request.format)
             .ok()
             .filter(|f| *f != pb::ExportFormat::Unspecified);
@@ -304,6 +243,7 @@ impl pb::commission_service_server::CommissionService for CommissionApi {
         request: Request<pb::SetTeamQuotaRequest>,
     ) -> Result<Response<pb::Quota>, Status> {
         let viewer = viewer(&request)?;
+        viewer.require_admin().map_err(Error::from)?;
         let (raw, parsed) = required_quota(request.get_ref().quota.as_ref())?;
         self.shared.store.set_team_quota(viewer, parsed).await?;
         Ok(Response::new(raw))
@@ -315,11 +255,12 @@ impl pb::commission_service_server::CommissionService for CommissionApi {
         request: Request<pb::GetTeamAttainmentRequest>,
     ) -> Result<Response<pb::TeamAttainment>, Status> {
         let viewer = viewer(&request)?;
+        viewer.require_team_reader().map_err(Error::from)?;
         let request = request.get_ref();
         let manager = if request.manager_id.is_empty() {
             viewer.user_id
         } else {
-            parse_id("manager_id", &request.manager_id)?
+            id_from_proto("manager_id", &request.manager_id)?
         };
         let span = AttainmentSpan::parse(
             request.period,
@@ -367,11 +308,12 @@ impl pb::commission_service_server::CommissionService for CommissionApi {
         request: Request<pb::ListAuditEntriesRequest>,
     ) -> Result<Response<pb::ListAuditEntriesResponse>, Status> {
         let viewer = viewer(&request)?;
+        viewer.require_admin().map_err(Error::from)?;
         let request = request.get_ref();
         let subject = if request.subject_id.is_empty() {
             None
         } else {
-            Some(parse_id("subject_id", &request.subject_id)?)
+            Some(id_from_proto("subject_id", &request.subject_id)?)
         };
         let limit = match request.page_size {
             0 => DEFAULT_AUDIT_ENTRIES,
@@ -390,17 +332,7 @@ impl pb::commission_service_server::CommissionService for CommissionApi {
             .audit_entries(viewer, subject, i64::from(limit))
             .await?;
         Ok(Response::new(pb::ListAuditEntriesResponse {
-            entries: entries
-                .into_iter()
-                .map(|e| pb::AuditEntry {
-                    id: e.id.to_string(),
-                    actor_id: e.actor_id.map(|a| a.to_string()).unwrap_or_default(),
-                    action: e.action,
-                    subject_id: e.subject_id.map(|s| s.to_string()).unwrap_or_default(),
-                    detail: e.detail,
-                    occur_time: Some(convert::timestamp(e.occurred_at)),
-                })
-                .collect(),
+            entries: entries.into_iter().map(audit_entry_to_proto).collect(),
         }))
     }
 
@@ -410,24 +342,12 @@ impl pb::commission_service_server::CommissionService for CommissionApi {
         request: Request<pb::SetStatementStatusRequest>,
     ) -> Result<Response<pb::Statement>, Status> {
         let viewer = viewer(&request)?;
+        viewer.require_admin().map_err(Error::from)?;
         let request = request.get_ref();
         let mut v = Violations::new();
-        let participant = v.check(
-            "participant_id",
-            uuid::Uuid::parse_str(&request.participant_id).map_err(|_| "must be a UUID"),
-        );
-        let period = parse_period(&mut v, request.period, &request.period_start);
-        let status = match pb::StatementStatus::try_from(request.status) {
-            Ok(pb::StatementStatus::Approved) => Some(StatementStatus::Approved),
-            Ok(pb::StatementStatus::Paid) => Some(StatementStatus::Paid),
-            _ => {
-                v.add(
-                    "status",
-                    "must be STATEMENT_STATUS_APPROVED or STATEMENT_STATUS_PAID",
-                );
-                None
-            }
-        };
+        let participant = v.check("participant_id", uuid_from_proto(&request.participant_id));
+        let period = period_from_proto(&mut v, request.period, &request.period_start);
+        let status = v.check("status", status_from_proto(request.status));
         v.finish().map_err(Error::from)?;
         let statement = self
             .shared
@@ -439,6 +359,311 @@ impl pb::commission_service_server::CommissionService for CommissionApi {
                 validated(status)?,
             )
             .await?;
-        Ok(Response::new(convert::statement(statement)))
+        Ok(Response::new(statement_to_proto(statement)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use auth::BuiltinRole;
+    use pb::commission_service_server::CommissionService;
+    use tonic::Code;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::api::testing::{bad_fields, quarter, refused, request, shared, viewer};
+    use crate::domain::quota::TeamFigures;
+    use crate::domain::statement::{Statement, Status, Totals};
+    use crate::store::MockStore;
+
+    fn empty_statement(participant: Uuid, period: Period) -> Statement {
+        Statement {
+            participant_id: participant,
+            period,
+            currency: "EUR".into(),
+            status: Status::Draft,
+            totals: Totals::default(),
+            lines: vec![],
+            adjusted: 0,
+            opening: 0,
+            adjustments: vec![],
+        }
+    }
+
+    fn quota_request(user: Uuid) -> pb::SetQuotaRequest {
+        pb::SetQuotaRequest {
+            quota: Some(pb::Quota {
+                user_id: user.to_string(),
+                period: pb::PeriodKind::Quarter as i32,
+                period_start: "2026-04-01".into(),
+                currency_code: "EUR".into(),
+                amount_minor: 5_000_000,
+                ..Default::default()
+            }),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_rep_lists_their_own_lines_when_no_participant_is_named() {
+        let rep = viewer(BuiltinRole::SalesRep);
+        let mut store = MockStore::new();
+        store
+            .expect_lines()
+            .withf(move |who, participant, period| {
+                *who == rep && *participant == rep.user_id && *period == quarter("2026-04-01")
+            })
+            .times(1)
+            .returning(|_, _, _| Ok(vec![]));
+        let api = CommissionApi::new(shared(store));
+        let lines = api
+            .list_lines(request(
+                rep,
+                pb::ListLinesRequest {
+                    period: pb::PeriodKind::Quarter as i32,
+                    period_start: "2026-04-01".into(),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .expect("listed")
+            .into_inner();
+        assert!(lines.lines.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_bad_period_never_reaches_the_store() {
+        let api = CommissionApi::new(shared(MockStore::new()));
+        let status = refused(
+            api.get_statement(request(
+                viewer(BuiltinRole::SalesRep),
+                pb::GetStatementRequest {
+                    period: 0,
+                    period_start: "April".into(),
+                    ..Default::default()
+                },
+            ))
+            .await,
+        );
+        assert_eq!(bad_fields(&status), ["period", "period_start"]);
+    }
+
+    #[tokio::test]
+    async fn another_participants_statement_the_viewer_may_not_see_is_not_found() {
+        let rep = viewer(BuiltinRole::SalesRep);
+        let other = Uuid::now_v7();
+        let mut store = MockStore::new();
+        store
+            .expect_statement()
+            .withf(move |_, participant, _| *participant == other)
+            .times(1)
+            .returning(|_, _, _| Err(Error::NotFound("participant")));
+        let api = CommissionApi::new(shared(store));
+        let status = refused(
+            api.get_statement(request(
+                rep,
+                pb::GetStatementRequest {
+                    participant_id: other.to_string(),
+                    period: pb::PeriodKind::Quarter as i32,
+                    period_start: "2026-04-01".into(),
+                },
+            ))
+            .await,
+        );
+        assert_eq!(status.code(), Code::NotFound);
+    }
+
+    #[tokio::test]
+    async fn a_rep_may_not_set_quotas_recalculate_or_read_the_audit_trail() {
+        let rep = viewer(BuiltinRole::SalesRep);
+        let api = CommissionApi::new(shared(MockStore::new()));
+        let quota = refused(
+            api.set_quota(request(rep, quota_request(rep.user_id)))
+                .await,
+        );
+        assert_eq!(quota.code(), Code::PermissionDenied);
+        let recalculated = refused(
+            api.recalculate_period(request(
+                rep,
+                pb::RecalculatePeriodRequest {
+                    participant_id: rep.user_id.to_string(),
+                    period: pb::PeriodKind::Quarter as i32,
+                    period_start: "2026-04-01".into(),
+                },
+            ))
+            .await,
+        );
+        assert_eq!(recalculated.code(), Code::PermissionDenied);
+        let audit = refused(
+            api.list_audit_entries(request(rep, pb::ListAuditEntriesRequest::default()))
+                .await,
+        );
+        assert_eq!(audit.code(), Code::PermissionDenied);
+        let team = refused(
+            api.get_team_attainment(request(
+                rep,
+                pb::GetTeamAttainmentRequest {
+                    period: pb::PeriodKind::Quarter as i32,
+                    period_start: "2026-04-01".into(),
+                    ..Default::default()
+                },
+            ))
+            .await,
+        );
+        assert_eq!(team.code(), Code::PermissionDenied);
+    }
+
+    #[tokio::test]
+    async fn an_admin_sets_the_parsed_quota_and_gets_it_back() {
+        let admin = viewer(BuiltinRole::Admin);
+        let rep = Uuid::now_v7();
+        let mut store = MockStore::new();
+        store
+            .expect_set_quota()
+            .withf(move |who, quota| {
+                *who == admin
+                    && *quota
+                        == Quota {
+                            user_id: rep,
+                            period: quarter("2026-04-01"),
+                            currency: "EUR".into(),
+                            amount: 5_000_000,
+                        }
+            })
+            .times(1)
+            .returning(|_, quota| Ok(quota));
+        let api = CommissionApi::new(shared(store));
+        let echoed = api
+            .set_quota(request(admin, quota_request(rep)))
+            .await
+            .expect("set")
+            .into_inner();
+        assert_eq!(echoed.user_id, rep.to_string());
+        assert_eq!(echoed.amount_minor, 5_000_000);
+    }
+
+    #[tokio::test]
+    async fn a_statement_moves_only_to_approved_or_paid() {
+        let admin = viewer(BuiltinRole::Admin);
+        let api = CommissionApi::new(shared(MockStore::new()));
+        let status = refused(
+            api.set_statement_status(request(
+                admin,
+                pb::SetStatementStatusRequest {
+                    participant_id: Uuid::now_v7().to_string(),
+                    period: pb::PeriodKind::Quarter as i32,
+                    period_start: "2026-04-01".into(),
+                    status: pb::StatementStatus::Draft as i32,
+                },
+            ))
+            .await,
+        );
+        assert_eq!(bad_fields(&status), ["status"]);
+
+        let rep = Uuid::now_v7();
+        let mut store = MockStore::new();
+        store
+            .expect_set_statement_status()
+            .withf(move |_, participant, period, status| {
+                (*participant, *period, *status) == (rep, quarter("2026-04-01"), Status::Paid)
+            })
+            .times(1)
+            .returning(|_, participant, period, _| {
+                Ok(Statement {
+                    status: Status::Paid,
+                    ..empty_statement(participant, period)
+                })
+            });
+        let api = CommissionApi::new(shared(store));
+        let statement = api
+            .set_statement_status(request(
+                admin,
+                pb::SetStatementStatusRequest {
+                    participant_id: rep.to_string(),
+                    period: pb::PeriodKind::Quarter as i32,
+                    period_start: "2026-04-01".into(),
+                    status: pb::StatementStatus::Paid as i32,
+                },
+            ))
+            .await
+            .expect("paid")
+            .into_inner();
+        assert_eq!(statement.status, pb::StatementStatus::Paid as i32);
+    }
+
+    #[tokio::test]
+    async fn audit_pages_default_to_a_hundred_and_refuse_more_than_the_maximum() {
+        let admin = viewer(BuiltinRole::Admin);
+        let mut store = MockStore::new();
+        store
+            .expect_audit_entries()
+            .withf(|_, subject, limit| subject.is_none() && *limit == 100)
+            .times(1)
+            .returning(|_, _, _| Ok(vec![]));
+        let api = CommissionApi::new(shared(store));
+        api.list_audit_entries(request(admin, pb::ListAuditEntriesRequest::default()))
+            .await
+            .expect("listed");
+        let status = refused(
+            api.list_audit_entries(request(
+                admin,
+                pb::ListAuditEntriesRequest {
+                    page_size: MAX_AUDIT_ENTRIES + 1,
+                    ..Default::default()
+                },
+            ))
+            .await,
+        );
+        assert_eq!(bad_fields(&status), ["page_size"]);
+    }
+
+    #[tokio::test]
+    async fn a_manager_reads_their_team_ranked_by_attainment() {
+        let manager = viewer(BuiltinRole::Manager);
+        let (ahead, behind) = (Uuid::now_v7(), Uuid::now_v7());
+        let measured = |participant_id, attained| Measured {
+            participant_id,
+            attained,
+            quota: Some(("EUR".to_owned(), 1_000)),
+        };
+        let mut store = MockStore::new();
+        store
+            .expect_team_attainment()
+            .withf(move |_, asked, window| {
+                *asked == manager.user_id && window.start == quarter("2026-04-01").start
+            })
+            .times(1)
+            .returning(move |_, manager, _| {
+                Ok(TeamFigures::of(
+                    manager,
+                    vec![measured(behind, 100), measured(ahead, 900)],
+                    None,
+                ))
+            });
+        let api = CommissionApi::new(shared(store));
+        let team = api
+            .get_team_attainment(request(
+                manager,
+                pb::GetTeamAttainmentRequest {
+                    period: pb::PeriodKind::Quarter as i32,
+                    period_start: "2026-04-01".into(),
+                    as_of: "2026-05-15".into(),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .expect("team")
+            .into_inner();
+        let order: Vec<(i32, String)> = team
+            .members
+            .iter()
+            .map(|m| {
+                let attainment = m.attainment.as_ref().expect("attainment");
+                (m.rank, attainment.participant_id.clone())
+            })
+            .collect();
+        assert_eq!(order, [(1, ahead.to_string()), (2, behind.to_string())]);
+        let whole = team.team.expect("team figures");
+        assert_eq!((whole.attained_minor, whole.quota_minor), (1_000, 2_000));
+        assert!(!team.quota_overridden);
     }
 }

@@ -2,10 +2,12 @@
 //! statements and who sees what. No I/O, no proto types, no SQL.
 
 pub mod adjustment;
+pub mod audit;
 pub mod engine;
 pub mod money;
 pub mod period;
 pub mod plan;
+pub mod quota;
 pub mod statement;
 pub mod violations;
 pub mod visibility;

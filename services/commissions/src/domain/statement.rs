@@ -1,7 +1,12 @@
 //! Statements: a participant's lines of one period, their totals and the approval status.
 
+use chrono::{DateTime, NaiveDate, Utc};
+use uuid::Uuid;
+
+use super::adjustment::Adjustment;
 use super::engine::Line;
 use super::money::Minor;
+use super::period::Period;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -61,6 +66,57 @@ impl Totals {
         }
         totals
     }
+}
+
+/// A line as stored, with where it belongs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredLine {
+    pub id: Uuid,
+    pub participant_id: Uuid,
+    pub plan_version_id: Uuid,
+    pub period: Period,
+    pub statement_period_start: NaiveDate,
+    pub currency: String,
+    pub line: Line,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A participant's statement of one period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Statement {
+    pub participant_id: Uuid,
+    pub period: Period,
+    pub currency: String,
+    pub status: Status,
+    /// Totals of the lines (adjustments not included).
+    pub totals: Totals,
+    pub lines: Vec<StoredLine>,
+    /// Sum of the approved adjustments.
+    pub adjusted: i64,
+    /// Negative balance carried from earlier statements ([`opening_balance`]).
+    pub opening: i64,
+    pub adjustments: Vec<Adjustment>,
+}
+
+impl Statement {
+    /// Lines and approved adjustments.
+    pub fn total(&self) -> i64 {
+        self.totals.total + self.adjusted
+    }
+
+    /// What is owed after this statement: the opening balance plus its total.
+    pub fn closing(&self) -> i64 {
+        self.opening + self.total()
+    }
+}
+
+/// A period's stored lines compared with what the engine computes from the same deals now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recalculation {
+    pub stored_total: i64,
+    pub recalculated_total: i64,
+    pub matches: bool,
+    pub lines: Vec<Line>,
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! own and everyone's below them in the management chain, an admin everyone's. Only admins
 //! change plans, quotas and statements.
 
-use auth::BuiltinRole;
+use auth::{AuthError, BuiltinRole};
 use uuid::Uuid;
 
 /// The caller.
@@ -20,6 +20,25 @@ impl Viewer {
 
     pub fn needs_team(&self) -> bool {
         self.role == BuiltinRole::Manager
+    }
+
+    /// Plans, quotas, statements, recalculation, adjustments and the audit trail are admin work:
+    /// anyone else gets PERMISSION_DENIED before anything is read.
+    pub fn require_admin(&self) -> Result<(), AuthError> {
+        if self.is_admin() {
+            Ok(())
+        } else {
+            Err(AuthError::Forbidden("commissions.admin"))
+        }
+    }
+
+    /// A team's figures are for managers and admins.
+    pub fn require_team_reader(&self) -> Result<(), AuthError> {
+        if self.is_admin() || self.needs_team() {
+            Ok(())
+        } else {
+            Err(AuthError::Forbidden("commissions.team.read"))
+        }
     }
 
     /// Whether the viewer may read `participant`'s commissions; `reports` are the viewer's
@@ -56,5 +75,26 @@ mod tests {
         assert!(manager.may_read(report, &[report]));
         assert!(!manager.may_read(stranger, &[report]));
         assert!(viewer(BuiltinRole::Admin).may_read(stranger, &[]));
+    }
+
+    #[test]
+    fn only_admins_do_admin_work_and_managers_also_read_teams() {
+        assert!(viewer(BuiltinRole::Admin).require_admin().is_ok());
+        for role in [
+            BuiltinRole::Manager,
+            BuiltinRole::SalesRep,
+            BuiltinRole::Support,
+        ] {
+            assert_eq!(
+                viewer(role).require_admin(),
+                Err(AuthError::Forbidden("commissions.admin"))
+            );
+        }
+        assert!(viewer(BuiltinRole::Admin).require_team_reader().is_ok());
+        assert!(viewer(BuiltinRole::Manager).require_team_reader().is_ok());
+        assert_eq!(
+            viewer(BuiltinRole::SalesRep).require_team_reader(),
+            Err(AuthError::Forbidden("commissions.team.read"))
+        );
     }
 }

@@ -1,7 +1,8 @@
 //! The events commissions consumes: the CRM's deal outcomes (wins credit the split owners,
-//! reopenings and losses claw back) and the tenants service's users (the management chain and
-//! who may hold a quota). Exactly-once comes from `events::Consumer`, which records the event id
-//! in the handler's transaction; a second win of a deal already in force creates nothing.
+//! reopenings and losses claw back), the tenants service's users (the management chain and
+//! who may hold a quota) and tenants (name, fiscal year, suspension). Exactly-once comes from
+//! `events::Consumer`, which records the event id in the handler's transaction; a second win of
+//! a deal already in force creates nothing.
 
 pub mod crm;
 pub mod publish;
@@ -19,6 +20,8 @@ pub const BINDINGS: &[&str] = &[
     "tenants.user.*",
     "tenants.tenant.provisioned",
     "tenants.tenant.updated",
+    "tenants.tenant.suspended",
+    "tenants.tenant.reactivated",
 ];
 
 pub struct CommissionsHandler;

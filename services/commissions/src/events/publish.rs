@@ -5,12 +5,15 @@ use events::NewEvent;
 use proto::commissions as pb;
 use uuid::Uuid;
 
-use crate::api::convert;
 use crate::domain::adjustment::Adjustment;
 use crate::domain::engine::Line;
 use crate::domain::period::Period;
 use crate::domain::plan::PlanVersion;
 use crate::domain::statement::Status;
+use crate::pb::{
+    adjustment_to_proto, engine_line_to_proto, period_kind_to_proto, status_to_proto,
+    version_to_proto,
+};
 
 pub type Result<T> = std::result::Result<T, events::Error>;
 
@@ -31,7 +34,7 @@ pub fn lines_recorded(
             .iter()
             .map(|l| pb::Line {
                 participant_id: participant.to_string(),
-                ..convert::engine_line(l.clone(), currency)
+                ..engine_line_to_proto(l.clone(), currency)
             })
             .collect(),
         cause_event_id: cause.to_string(),
@@ -57,7 +60,7 @@ pub fn plan_version_created(
         "plan",
         version.plan_id,
         &pb::PlanVersionCreated {
-            version: Some(convert::version(version.clone())),
+            version: Some(version_to_proto(version.clone())),
             actor_id: actor.to_string(),
         },
     )
@@ -71,7 +74,7 @@ pub fn plan_version_ended(tenant_id: Uuid, actor: Uuid, version: &PlanVersion) -
         "plan",
         version.plan_id,
         &pb::PlanVersionEnded {
-            version: Some(convert::version(version.clone())),
+            version: Some(version_to_proto(version.clone())),
             actor_id: actor.to_string(),
         },
     )
@@ -92,9 +95,9 @@ pub fn statement_status_changed(
         participant,
         &pb::StatementStatusChanged {
             participant_id: participant.to_string(),
-            period: convert::period(period.kind) as i32,
+            period: period_kind_to_proto(period.kind) as i32,
             period_start: period.start.to_string(),
-            status: convert::status(status) as i32,
+            status: status_to_proto(status) as i32,
             actor_id: actor.to_string(),
         },
     )
@@ -113,7 +116,7 @@ pub fn adjustment_changed(
         "participant",
         adjustment.participant_id,
         &pb::AdjustmentChanged {
-            adjustment: Some(convert::adjustment(adjustment.clone())),
+            adjustment: Some(adjustment_to_proto(adjustment.clone())),
             actor_id: actor.to_string(),
         },
     )

@@ -1,11 +1,12 @@
-//! The tenants service's users, projected (manager, role, active) for visibility and quotas.
-//! The projection ignores events older than what it holds.
+//! The tenants service's users, projected (manager, role, active) for visibility and quotas,
+//! and its tenants (name and fiscal year for statements, suspension for refusing requests).
+//! The projections ignore events older than what they hold.
 
 use events::{Event, HandlerError};
 use proto::tenants as pb;
 use uuid::Uuid;
 
-use crate::store::{Tx, users};
+use crate::store::{Tx, tenant_state, users};
 
 pub async fn handle(event: &Event, tx: &mut Tx) -> Result<(), HandlerError> {
     let user = match event.event_type() {
@@ -16,6 +17,15 @@ pub async fn handle(event: &Event, tx: &mut Tx) -> Result<(), HandlerError> {
                 upsert_tenant(tx, event, tenant).await?;
             }
             provisioned.admin
+        }
+        // A suspended tenant's requests are refused from the next transaction on.
+        "tenants.tenant.suspended" => {
+            tenant_state::set_suspended(tx, event.tenant_id, true, event.occurred_at).await?;
+            None
+        }
+        "tenants.tenant.reactivated" => {
+            tenant_state::set_suspended(tx, event.tenant_id, false, event.occurred_at).await?;
+            None
         }
         "tenants.tenant.updated" => {
             let updated: pb::TenantUpdated = event.payload().map_err(HandlerError::permanent)?;

@@ -10,11 +10,12 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::lines::{self, statement_period};
-use super::{Recalculation, Tx, audit, now, plans, publish, quotas};
+use super::{Tx, audit, now, plans, publish, quotas};
 use crate::domain::engine::{self, Credit, Line, PeriodState, ProductCredit, Step};
 use crate::domain::money::{Minor, split};
 use crate::domain::period::{Period, PeriodKind};
 use crate::domain::plan::Rules;
+use crate::domain::statement::Recalculation;
 use crate::error::{Error, Result};
 
 /// A won deal as the CRM announced it.
@@ -95,6 +96,7 @@ async fn last_step(tx: &mut Tx, deal_id: Uuid) -> Result<Option<String>> {
 }
 
 /// Records the win and its lines; returns how many lines were written.
+#[tracing::instrument(name = "commissions.postgres.record_win", skip_all, fields(%tenant_id, deal_id = %deal.deal_id))]
 pub async fn record_win(
     tx: &mut Tx,
     tenant_id: Uuid,
@@ -269,6 +271,7 @@ async fn insert_step(
 
 /// Reverses the lines of a won deal; returns how many clawback lines were written (none when
 /// the deal is not in force: never won, or already reversed).
+#[tracing::instrument(name = "commissions.postgres.reverse_deal", skip_all, fields(%tenant_id, %deal_id))]
 pub async fn reverse(
     tx: &mut Tx,
     tenant_id: Uuid,

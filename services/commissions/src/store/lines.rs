@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
-use super::{Statement, StoredLine, Tx, audit, now, publish};
+use super::{Tx, audit, now, publish};
 use crate::domain::Viewer;
 use crate::domain::engine::{Line, LineKind, PeriodState, Rule};
 use crate::domain::period::{Period, PeriodKind, Window};
-use crate::domain::statement::{Status, Totals, opening_balance};
+use crate::domain::statement::{Statement, Status, StoredLine, Totals, opening_balance};
 use crate::error::{Error, Result};
 
 /// How many periods ahead a line may be pushed past paid statements.

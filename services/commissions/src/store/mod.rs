@@ -1,14 +1,17 @@
 //! Persistence of commissions: the [`Store`] trait the API depends on and its Postgres
-//! implementation. Every statement runs in a transaction opened by `db::begin_for_tenant` (row-
-//! level security enforces the tenant), reads are limited to the participants the viewer may
-//! see (`domain::visibility`), and every change is written to the audit log in the same
-//! transaction.
+//! implementation. Every statement runs in a transaction opened by `commissions_open` (which
+//! sets the tenant row-level security enforces and refuses a suspended tenant,
+//! [`tenant_state`]), reads are limited to the participants the viewer may see
+//! (`domain::visibility`), and every change is written to the audit log in the same
+//! transaction. Role checks (admin work, team reading) are the handlers' before they call here;
+//! rules about the data itself (nobody pays or adjusts their own statement) are the store's.
 
 pub mod adjustments;
 pub mod ledger;
 pub mod lines;
 pub mod plans;
 pub mod quotas;
+pub mod tenant_state;
 pub mod users;
 
 use async_trait::async_trait;
@@ -18,82 +21,14 @@ use uuid::Uuid;
 
 use crate::domain::Viewer;
 use crate::domain::adjustment::{Adjustment, Dispute};
-use crate::domain::engine::Line;
+use crate::domain::audit::AuditEntry;
 use crate::domain::period::{Period, Window};
 use crate::domain::plan::{NewVersion, Plan, PlanVersion};
-use crate::domain::statement::{Status, Totals};
+use crate::domain::quota::{Measured, Quota, TeamFigures};
+use crate::domain::statement::{Recalculation, Statement, Status, StoredLine};
 use crate::error::{Error, Result};
 
 pub type Tx = Transaction<'static, Postgres>;
-
-/// A quota to set.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Quota {
-    pub user_id: Uuid,
-    pub period: Period,
-    pub currency: String,
-    pub amount: i64,
-}
-
-/// A line as stored, with where it belongs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredLine {
-    pub id: Uuid,
-    pub participant_id: Uuid,
-    pub plan_version_id: Uuid,
-    pub period: Period,
-    pub statement_period_start: NaiveDate,
-    pub currency: String,
-    pub line: Line,
-    pub created_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Statement {
-    pub participant_id: Uuid,
-    pub period: Period,
-    pub currency: String,
-    pub status: Status,
-    /// Totals of the lines (adjustments not included).
-    pub totals: Totals,
-    pub lines: Vec<StoredLine>,
-    /// Sum of the approved adjustments.
-    pub adjusted: i64,
-    /// Negative balance carried from earlier statements (`domain::statement::opening_balance`).
-    pub opening: i64,
-    pub adjustments: Vec<Adjustment>,
-}
-
-impl Statement {
-    /// Lines and approved adjustments.
-    pub fn total(&self) -> i64 {
-        self.totals.total + self.adjusted
-    }
-
-    /// What is owed after this statement: the opening balance plus its total.
-    pub fn closing(&self) -> i64 {
-        self.opening + self.total()
-    }
-}
-
-/// One audit trail entry.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct AuditEntry {
-    pub id: Uuid,
-    pub actor_id: Option<Uuid>,
-    pub action: String,
-    pub subject_id: Option<Uuid>,
-    pub detail: String,
-    pub occurred_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Recalculation {
-    pub stored_total: i64,
-    pub recalculated_total: i64,
-    pub matches: bool,
-    pub lines: Vec<Line>,
-}
 
 #[cfg_attr(test, mockall::automock)]
 #[async_trait]
@@ -105,7 +40,7 @@ pub trait Store: Send + Sync + 'static {
         plan_id: Uuid,
         version: NewVersion,
     ) -> Result<Option<PlanVersion>>;
-    /// Sets the end of an open-ended version (admin); `None` when there is no such version.
+    /// Sets the end of an open-ended version; `None` when there is no such version.
     async fn end_version(
         &self,
         viewer: Viewer,
@@ -178,9 +113,9 @@ pub trait Store: Send + Sync + 'static {
         participant: Uuid,
         window: Window,
     ) -> Result<Measured>;
-    /// Sets a manager's team quota override (admin).
+    /// Sets a manager's team quota override.
     async fn set_team_quota(&self, viewer: Viewer, quota: Quota) -> Result<Quota>;
-    /// A manager's team over the window: managers and admins only.
+    /// A manager's team over the window (the manager must be visible to the viewer).
     async fn team_attainment(
         &self,
         viewer: Viewer,
@@ -189,25 +124,6 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<TeamFigures>;
     /// First month (1-12) of the tenant's fiscal year.
     async fn fiscal_year_start_month(&self, viewer: Viewer) -> Result<u32>;
-}
-
-/// One participant's attainment figures over a window.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Measured {
-    pub participant_id: Uuid,
-    /// Credited bookings, net of clawbacks.
-    pub attained: i64,
-    /// Currency and amount.
-    pub quota: Option<(String, i64)>,
-}
-
-/// A manager's team: the team as a whole (its participant is the manager) and each report.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TeamFigures {
-    pub team: Measured,
-    /// The team quota is the manager's override, not the reports' roll-up.
-    pub overridden: bool,
-    pub members: Vec<Measured>,
 }
 
 /// The Postgres store.
@@ -221,17 +137,14 @@ impl PgStore {
         Self { pool }
     }
 
+    /// A transaction scoped to the viewer's tenant. A suspended tenant's tokens stop working
+    /// here at once (UNAUTHENTICATED, as in the CRM), not when they expire.
     async fn tx(&self, viewer: Viewer) -> Result<Tx> {
-        Ok(db::begin_for_tenant(&self.pool, viewer.tenant_id).await?)
-    }
-}
-
-/// Refuses non-admins (plans, quotas, statements and recalculation are admin work).
-pub(crate) fn require_admin(viewer: Viewer) -> Result<()> {
-    if viewer.is_admin() {
-        Ok(())
-    } else {
-        Err(Error::Auth(auth::AuthError::Forbidden("commissions.admin")))
+        let mut tx = self.pool.begin().await?;
+        if tenant_state::open(&mut tx, viewer.tenant_id).await? {
+            return Err(auth::AuthError::Invalid.into());
+        }
+        Ok(tx)
     }
 }
 
@@ -257,18 +170,27 @@ async fn measure(tx: &mut Tx, participant: Uuid, window: Window) -> Result<Measu
     })
 }
 
-/// The sum of the members' quotas; none when no member has one or they are in mixed currencies.
-fn roll_up(members: &[Measured]) -> Option<(String, i64)> {
-    let mut quotas = members.iter().filter_map(|m| m.quota.as_ref());
-    let (currency, first) = quotas.next()?;
-    let mut total = *first;
-    for (other, amount) in quotas {
-        if other != currency {
-            return None;
+#[derive(sqlx::FromRow)]
+struct AuditRow {
+    id: Uuid,
+    actor_id: Option<Uuid>,
+    action: String,
+    subject_id: Option<Uuid>,
+    detail: String,
+    occurred_at: DateTime<Utc>,
+}
+
+impl From<AuditRow> for AuditEntry {
+    fn from(row: AuditRow) -> Self {
+        Self {
+            id: row.id,
+            actor_id: row.actor_id,
+            action: row.action,
+            subject_id: row.subject_id,
+            detail: row.detail,
+            occurred_at: row.occurred_at,
         }
-        total = total.checked_add(*amount)?;
     }
-    Some((currency.clone(), total))
 }
 
 /// Records who did what in the business transaction.
@@ -313,27 +235,28 @@ pub fn now() -> DateTime<Utc> {
 
 #[async_trait]
 impl Store for PgStore {
+    #[tracing::instrument(name = "commissions.postgres.create_plan", skip_all, fields(tenant_id = %viewer.tenant_id))]
     async fn create_plan(&self, viewer: Viewer, name: String, version: NewVersion) -> Result<Plan> {
-        require_admin(viewer)?;
         let mut tx = self.tx(viewer).await?;
         let plan = plans::create(&mut tx, viewer, name, version).await?;
         tx.commit().await?;
         Ok(plan)
     }
 
+    #[tracing::instrument(name = "commissions.postgres.create_plan_version", skip_all, fields(tenant_id = %viewer.tenant_id))]
     async fn create_version(
         &self,
         viewer: Viewer,
         plan_id: Uuid,
         version: NewVersion,
     ) -> Result<Option<PlanVersion>> {
-        require_admin(viewer)?;
         let mut tx = self.tx(viewer).await?;
         let created = plans::add_version(&mut tx, viewer, plan_id, version).await?;
         tx.commit().await?;
         Ok(created)
     }
 
+    #[tracing::instrument(name = "commissions.postgres.end_plan_version", skip_all, fields(tenant_id = %viewer.tenant_id))]
     async fn end_version(
         &self,
         viewer: Viewer,
@@ -341,13 +264,13 @@ impl Store for PgStore {
         version_id: Uuid,
         end: NaiveDate,
     ) -> Result<Option<PlanVersion>> {
-        require_admin(viewer)?;
         let mut tx = self.tx(viewer).await?;
         let ended = plans::end_version(&mut tx, viewer, plan_id, version_id, end).await?;
         tx.commit().await?;
         Ok(ended)
     }
 
+    #[tracing::instrument(name = "commissions.postgres.get_plan", skip_all, fields(tenant_id = %viewer.tenant_id))]
     async fn plan(&self, viewer: Viewer, id: Uuid) -> Result<Option<Plan>> {
         let mut tx = self.tx(viewer).await?;
         let plan = plans::get(&mut tx, id).await?;
@@ -359,6 +282,7 @@ impl Store for PgStore {
         Ok(visible)
     }
 
+    #[tracing::instrument(name = "commissions.postgres.list_plans", skip_all, fields(tenant_id = %viewer.tenant_id))]
     async fn list_plans(&self, viewer: Viewer) -> Result<Vec<Plan>> {
         let mut tx = self.tx(viewer).await?;
         let all = plans::list(&mut tx).await?;
@@ -367,14 +291,15 @@ impl Store for PgStore {
         Ok(visible)
     }
 
+    #[tracing::instrument(name = "commissions.postgres.set_quota", skip_all, fields(tenant_id = %viewer.tenant_id))]
     async fn set_quota(&self, viewer: Viewer, quota: Quota) -> Result<Quota> {
-        require_admin(viewer)?;
         let mut tx = self.tx(viewer).await?;
         quotas::set(&mut tx, viewer, quotas::Holder::User, &quota).await?;
         tx.commit().await?;
         Ok(quota)
     }
 
+    #[tracing::instrument(name = "commissions.postgres.list_lines", skip_all, fields(tenant_id = %viewer.tenant_id))]
     async fn lines(
         &self,
         viewer: Viewer,
@@ -388,13 +313,13 @@ impl Store for PgStore {
         Ok(found)
     }
 
+    #[tracing::instrument(name = "commissions.postgres.recalculate_period", skip_all, fields(tenant_id = %viewer.tenant_id))]
     async fn recalculate(
         &self,
         viewer: Viewer,
         participant: Uuid,
         period: Period,
     ) -> Result<Recalculation> {
-        require_admin(viewer)?;
         let mut tx = self.tx(viewer).await?;
         let recalculation = ledger::recalculate(&mut tx, participant, period).await?;
         audit(
@@ -417,6 +342,7 @@ impl Store for PgStore {
         Ok(recalculation)
     }
 
+    #[tracing::instrument(name = "commissions.postgres.get_statement", skip_all, fields(tenant_id = %viewer.tenant_id))]
     async fn statement(
         &self,
         viewer: Viewer,
@@ -430,6 +356,7 @@ impl Store for PgStore {
         Ok(statement)
     }
 
+    #[tracing::instrument(name = "commissions.postgres.set_statement_status", skip_all, fields(tenant_id = %viewer.tenant_id))]
     async fn set_statement_status(
         &self,
         viewer: Viewer,
@@ -437,7 +364,6 @@ impl Store for PgStore {
         period: Period,
         status: Status,
     ) -> Result<Statement> {
-        require_admin(viewer)?;
         if participant == viewer.user_id {
             return Err(Error::FailedPrecondition(
                 "you cannot approve or pay your own statement".to_owned(),
@@ -450,6 +376,7 @@ impl Store for PgStore {
         Ok(statement)
     }
 
+    #[tracing::instrument(name = "commissions.postgres.export_statement", skip_all, fields(tenant_id = %viewer.tenant_id))]
     async fn statement_document(
         &self,
         viewer: Viewer,
@@ -464,6 +391,7 @@ impl Store for PgStore {
         Ok((statement, tenant))
     }
 
+    #[tracing::instrument(name = "commissions.postgres.get_attainment", skip_all, fields(tenant_id = %viewer.tenant_id))]
     async fn attainment(
         &self,
         viewer: Viewer,
@@ -477,25 +405,21 @@ impl Store for PgStore {
         Ok(measured)
     }
 
+    #[tracing::instrument(name = "commissions.postgres.set_team_quota", skip_all, fields(tenant_id = %viewer.tenant_id))]
     async fn set_team_quota(&self, viewer: Viewer, quota: Quota) -> Result<Quota> {
-        require_admin(viewer)?;
         let mut tx = self.tx(viewer).await?;
         quotas::set(&mut tx, viewer, quotas::Holder::Team, &quota).await?;
         tx.commit().await?;
         Ok(quota)
     }
 
+    #[tracing::instrument(name = "commissions.postgres.get_team_attainment", skip_all, fields(tenant_id = %viewer.tenant_id))]
     async fn team_attainment(
         &self,
         viewer: Viewer,
         manager: Uuid,
         window: Window,
     ) -> Result<TeamFigures> {
-        if !(viewer.is_admin() || viewer.needs_team()) {
-            return Err(Error::Auth(auth::AuthError::Forbidden(
-                "commissions.team.read",
-            )));
-        }
         let mut tx = self.tx(viewer).await?;
         check_visible(&mut tx, viewer, manager).await?;
         if users::is_active(&mut tx, manager).await?.is_none() {
@@ -509,19 +433,10 @@ impl Store for PgStore {
         }
         let over = quotas::for_window(&mut tx, quotas::Holder::Team, manager, window).await?;
         tx.commit().await?;
-        let overridden = over.is_some();
-        let quota = over.or_else(|| roll_up(&members));
-        Ok(TeamFigures {
-            team: Measured {
-                participant_id: manager,
-                attained: members.iter().map(|m| m.attained).sum(),
-                quota,
-            },
-            overridden,
-            members,
-        })
+        Ok(TeamFigures::of(manager, members, over))
     }
 
+    #[tracing::instrument(name = "commissions.postgres.fiscal_year_start_month", skip_all, fields(tenant_id = %viewer.tenant_id))]
     async fn fiscal_year_start_month(&self, viewer: Viewer) -> Result<u32> {
         let mut tx = self.tx(viewer).await?;
         let month = users::fiscal_year_start_month(&mut tx).await?;
@@ -529,12 +444,12 @@ impl Store for PgStore {
         Ok(month)
     }
 
+    #[tracing::instrument(name = "commissions.postgres.create_adjustment", skip_all, fields(tenant_id = %viewer.tenant_id))]
     async fn create_adjustment(
         &self,
         viewer: Viewer,
         adjustment: Adjustment,
     ) -> Result<Adjustment> {
-        require_admin(viewer)?;
         // Adjusting your own pay is refused outright, approved or not.
         if adjustment.participant_id == viewer.user_id {
             return Err(Error::FailedPrecondition(
@@ -547,14 +462,15 @@ impl Store for PgStore {
         Ok(adjustment)
     }
 
+    #[tracing::instrument(name = "commissions.postgres.approve_adjustment", skip_all, fields(tenant_id = %viewer.tenant_id))]
     async fn approve_adjustment(&self, viewer: Viewer, id: Uuid) -> Result<Option<Adjustment>> {
-        require_admin(viewer)?;
         let mut tx = self.tx(viewer).await?;
         let approved = adjustments::approve(&mut tx, viewer, id).await?;
         tx.commit().await?;
         Ok(approved)
     }
 
+    #[tracing::instrument(name = "commissions.postgres.raise_dispute", skip_all, fields(tenant_id = %viewer.tenant_id))]
     async fn raise_dispute(
         &self,
         viewer: Viewer,
@@ -567,28 +483,28 @@ impl Store for PgStore {
         Ok(raised)
     }
 
+    #[tracing::instrument(name = "commissions.postgres.resolve_dispute", skip_all, fields(tenant_id = %viewer.tenant_id))]
     async fn resolve_dispute(
         &self,
         viewer: Viewer,
         id: Uuid,
         resolution: String,
     ) -> Result<Option<Dispute>> {
-        require_admin(viewer)?;
         let mut tx = self.tx(viewer).await?;
         let resolved = adjustments::resolve_dispute(&mut tx, viewer, id, resolution).await?;
         tx.commit().await?;
         Ok(resolved)
     }
 
+    #[tracing::instrument(name = "commissions.postgres.list_audit_entries", skip_all, fields(tenant_id = %viewer.tenant_id))]
     async fn audit_entries(
         &self,
         viewer: Viewer,
         subject: Option<Uuid>,
         limit: i64,
     ) -> Result<Vec<AuditEntry>> {
-        require_admin(viewer)?;
         let mut tx = self.tx(viewer).await?;
-        let entries = sqlx::query_as(
+        let rows: Vec<AuditRow> = sqlx::query_as(
             "SELECT id, actor_id, action, subject_id, detail, occurred_at FROM audit_log
              WHERE ($1::uuid IS NULL OR subject_id = $1)
              ORDER BY occurred_at DESC, id DESC LIMIT $2",
@@ -598,6 +514,6 @@ impl Store for PgStore {
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(entries)
+        Ok(rows.into_iter().map(AuditEntry::from).collect())
     }
 }

@@ -2,9 +2,10 @@
 
 use uuid::Uuid;
 
-use super::{Quota, Tx, audit, now};
+use super::{Tx, audit, now};
 use crate::domain::Viewer;
 use crate::domain::period::{Period, PeriodKind, Window};
+use crate::domain::quota::Quota;
 use crate::error::{Error, Result};
 
 /// Whose quotas: a user's own, or a manager's team override.

@@ -8,3 +8,4 @@ mod documents;
 mod helpers;
 mod plan_versions;
 mod team_attainment;
+mod tenant_suspension;

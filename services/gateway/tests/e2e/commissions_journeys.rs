@@ -56,7 +56,7 @@ async fn lines_when(
     quarter: &str,
     done: impl Fn(&[Value]) -> bool,
 ) -> Vec<Value> {
-    let path = format!("/v1/commission-lines?period=PERIOD_KIND_QUARTER&periodStart={quarter}");
+    let path = format!("/v1/commissionLines?period=PERIOD_KIND_QUARTER&periodStart={quarter}");
     let last = std::cell::RefCell::new(Value::Null);
     let (last_ref, done_ref, path_ref) = (&last, &done, path.as_str());
     let found = testkit::poll_until(DEADLINE, || async move {
@@ -106,7 +106,7 @@ async fn a_won_deal_pays_the_rep_and_reopening_claws_it_back_over_rest() {
     });
     let created = testkit::poll_until(DEADLINE, || async {
         let response = p
-            .authed(Method::POST, "/v1/commission-plans", admin)
+            .authed(Method::POST, "/v1/commissionPlans", admin)
             .json(&plan)
             .send()
             .await
@@ -170,7 +170,7 @@ async fn a_won_deal_pays_the_rep_and_reopening_claws_it_back_over_rest() {
     let statement = p
         .call(
             Method::GET,
-            &format!("/v1/commission-statements?{statement_query}"),
+            &format!("/v1/commissionStatements?{statement_query}"),
             &rep_token,
             None,
         )
@@ -182,7 +182,7 @@ async fn a_won_deal_pays_the_rep_and_reopening_claws_it_back_over_rest() {
     let export = p
         .call(
             Method::GET,
-            &format!("/v1/commission-statements:export?{statement_query}&format=EXPORT_FORMAT_PDF"),
+            &format!("/v1/commissionStatements:export?{statement_query}&format=EXPORT_FORMAT_PDF"),
             &rep_token,
             None,
         )
@@ -214,7 +214,7 @@ async fn a_won_deal_pays_the_rep_and_reopening_claws_it_back_over_rest() {
     let response = p
         .authed(
             Method::GET,
-            &format!("/v1/commission-lines?{statement_query}&participantId={rep_id}"),
+            &format!("/v1/commissionLines?{statement_query}&participantId={rep_id}"),
             &otto,
         )
         .send()
@@ -240,7 +240,7 @@ async fn a_won_deal_pays_the_rep_and_reopening_claws_it_back_over_rest() {
     let response = p
         .authed(
             Method::GET,
-            &format!("/v1/commission-statements?{statement_query}"),
+            &format!("/v1/commissionStatements?{statement_query}"),
             &rep_token,
         )
         .send()
@@ -311,7 +311,7 @@ async fn a_product_rate_pays_the_accepted_quote_line_of_a_won_deal_over_rest() {
     });
     let created = testkit::poll_until(DEADLINE, || async {
         let response = p
-            .authed(Method::POST, "/v1/commission-plans", admin)
+            .authed(Method::POST, "/v1/commissionPlans", admin)
             .json(&plan)
             .send()
             .await
@@ -397,10 +397,62 @@ async fn a_product_rate_pays_the_accepted_quote_line_of_a_won_deal_over_rest() {
     let statement = p
         .call(
             Method::GET,
-            &format!("/v1/commission-statements?period=PERIOD_KIND_QUARTER&periodStart={quarter}"),
+            &format!("/v1/commissionStatements?period=PERIOD_KIND_QUARTER&periodStart={quarter}"),
             &rep_token,
             None,
         )
         .await;
     assert_eq!(statement["earnedMinor"], "59400");
+}
+
+#[tokio::test]
+async fn a_suspended_tenant_is_refused_by_commissions_until_reactivated_over_rest() {
+    let platform = commissions_platform().await;
+    let p = &platform.platform;
+    let tenant = p.tenant("commsusp").await;
+    let admin = tenant.token.as_str();
+    let plans = |token: &str| p.authed(Method::GET, "/v1/commissionPlans", token).send();
+    let served = plans(admin).await.expect("sent");
+    expect_json(served, StatusCode::OK).await;
+
+    let operator = p.tenants.operator_token.as_str();
+    let suspend = p
+        .authed(
+            Method::POST,
+            &format!("/v1/tenants/{}:suspend", tenant.tenant_id),
+            operator,
+        )
+        .json(&json!({"reason": "unpaid"}))
+        .send()
+        .await
+        .expect("suspend sent");
+    expect_json(suspend, StatusCode::OK).await;
+    // The token still verifies at the edge; commissions refuses once the event reaches it.
+    let refused = testkit::poll_until(DEADLINE, || async {
+        let response = plans(admin).await.ok()?;
+        (response.status() == StatusCode::UNAUTHORIZED).then_some(response)
+    })
+    .await
+    .expect("commissions never refused the suspended tenant");
+    let problem = expect_problem(refused, StatusCode::UNAUTHORIZED).await;
+    assert_eq!(problem["code"], "UNAUTHENTICATED", "{problem}");
+
+    let reactivate = p
+        .authed(
+            Method::POST,
+            &format!("/v1/tenants/{}:reactivate", tenant.tenant_id),
+            operator,
+        )
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("reactivate sent");
+    expect_json(reactivate, StatusCode::OK).await;
+    let back = testkit::poll_until(DEADLINE, || async {
+        let response = plans(admin).await.ok()?;
+        (response.status() == StatusCode::OK).then_some(response)
+    })
+    .await
+    .expect("commissions never let the reactivated tenant back in");
+    expect_json(back, StatusCode::OK).await;
 }

@@ -1,39 +1,30 @@
-//! Proto ↔ domain conversions.
+//! Plans and their versions: a requested version parsed into the domain's rules (every bad
+//! field named), and plans and versions in the proto shape.
 
-use chrono::{DateTime, Utc};
 use proto::commissions as pb;
 use uuid::Uuid;
 
-use super::{parse_day, period_kind};
-use crate::domain::engine::{LineKind, Rule};
-use crate::domain::period::PeriodKind;
+use super::{day_from_proto, period_kind_from_proto, period_kind_to_proto, timestamp_to_proto};
+use crate::domain::FieldViolation;
 use crate::domain::plan::{
     Band, Effective, NewVersion, PipelineRate, Plan, PlanVersion, ProductRate, Rules, Schedule,
     Tier, TierMode,
 };
-use crate::domain::statement::Status;
 use crate::domain::violations::Violations;
-use crate::store::{Statement, StoredLine};
 
+/// Most participants one version may name.
 pub const MAX_PARTICIPANTS: usize = 1_000;
 
-pub fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: at.timestamp(),
-        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
-    }
-}
-
 /// A version from the request; violations are named relative to the version message.
-pub fn new_version(
+pub fn new_version_from_proto(
     version: &pb::PlanVersion,
-) -> Result<NewVersion, Vec<crate::domain::FieldViolation>> {
+) -> Result<NewVersion, Vec<FieldViolation>> {
     let mut v = Violations::new();
-    let from = v.check("effective_from", parse_day(&version.effective_from));
+    let from = v.check("effective_from", day_from_proto(&version.effective_from));
     let to = if version.effective_to.is_empty() {
         Some(None)
     } else {
-        v.check("effective_to", parse_day(&version.effective_to))
+        v.check("effective_to", day_from_proto(&version.effective_to))
             .map(Some)
     };
     let effective = match (from, to) {
@@ -71,7 +62,7 @@ pub fn new_version(
             ),
         }
     }
-    let period = v.check("period", period_kind(version.period));
+    let period = v.check("period", period_kind_from_proto(version.period));
     let fiscal = if version.fiscal_year_start_month == 0 {
         1
     } else {
@@ -175,22 +166,11 @@ pub fn new_version(
             roles,
             rules,
         }),
-        _ => Err(vec![crate::domain::FieldViolation::new(
-            "version",
-            "is invalid",
-        )]),
+        _ => Err(vec![FieldViolation::new("version", "is invalid")]),
     }
 }
 
-pub fn period(kind: PeriodKind) -> pb::PeriodKind {
-    match kind {
-        PeriodKind::Month => pb::PeriodKind::Month,
-        PeriodKind::Quarter => pb::PeriodKind::Quarter,
-        PeriodKind::Year => pb::PeriodKind::Year,
-    }
-}
-
-pub fn version(version: PlanVersion) -> pb::PlanVersion {
+pub fn version_to_proto(version: PlanVersion) -> pb::PlanVersion {
     let rules = version.rules;
     let (flat, mode, tiers) = match rules.schedule {
         Schedule::Flat { rate } => (rate, pb::TierMode::Unspecified, vec![]),
@@ -223,7 +203,7 @@ pub fn version(version: PlanVersion) -> pb::PlanVersion {
         participant_ids: version.participants.iter().map(Uuid::to_string).collect(),
         participant_roles: version.roles.clone(),
         currency_code: rules.currency,
-        period: period(rules.period) as i32,
+        period: period_kind_to_proto(rules.period) as i32,
         fiscal_year_start_month: i32::try_from(rules.fiscal_year_start_month).unwrap_or(1),
         flat_rate_millionths: flat,
         tier_mode: mode as i32,
@@ -254,133 +234,17 @@ pub fn version(version: PlanVersion) -> pb::PlanVersion {
             .collect(),
         deal_cap_minor: rules.deal_cap.unwrap_or(0),
         period_cap_minor: rules.period_cap.unwrap_or(0),
-        create_time: Some(timestamp(version.created_at)),
+        create_time: Some(timestamp_to_proto(version.created_at)),
         created_by: version.created_by.to_string(),
     }
 }
 
-pub fn plan(plan: Plan) -> pb::Plan {
+pub fn plan_to_proto(plan: Plan) -> pb::Plan {
     pb::Plan {
         id: plan.id.to_string(),
         name: plan.name,
-        versions: plan.versions.into_iter().map(version).collect(),
-        create_time: Some(timestamp(plan.created_at)),
-    }
-}
-
-fn line_kind(kind: LineKind) -> pb::LineKind {
-    match kind {
-        LineKind::Commission => pb::LineKind::Commission,
-        LineKind::RetroactiveTrueUp => pb::LineKind::RetroactiveTrueUp,
-        LineKind::DealCap => pb::LineKind::DealCap,
-        LineKind::PeriodCap => pb::LineKind::PeriodCap,
-    }
-}
-
-/// An engine line (recalculated, not stored) in the proto shape.
-pub fn engine_line(line: crate::domain::engine::Line, currency: &str) -> pb::Line {
-    let one_based = |index: Option<u32>| index.map_or(0, |i| i32::try_from(i + 1).unwrap_or(0));
-    pb::Line {
-        deal_id: line.deal_id.to_string(),
-        kind: line_kind(line.kind) as i32,
-        reversal: line.reversal,
-        currency_code: currency.to_owned(),
-        base_minor: line.base,
-        rate_millionths: line.rate,
-        multiplier_millionths: line.multiplier,
-        tier: one_based(line.tier),
-        band: one_based(line.band),
-        amount_minor: line.amount,
-        explanation: line.explanation,
-        product_id: match line.rule {
-            Rule::Product(product) => product.to_string(),
-            Rule::Schedule | Rule::Pipeline(_) | Rule::Cap => String::new(),
-        },
-        ..Default::default()
-    }
-}
-
-pub fn line(stored: StoredLine) -> pb::Line {
-    let currency = stored.currency.clone();
-    pb::Line {
-        id: stored.id.to_string(),
-        participant_id: stored.participant_id.to_string(),
-        plan_version_id: stored.plan_version_id.to_string(),
-        credit_period_start: stored.period.start.to_string(),
-        statement_period_start: stored.statement_period_start.to_string(),
-        period: period(stored.period.kind) as i32,
-        create_time: Some(timestamp(stored.created_at)),
-        ..engine_line(stored.line, &currency)
-    }
-}
-
-pub fn status(status: Status) -> pb::StatementStatus {
-    match status {
-        Status::Draft => pb::StatementStatus::Draft,
-        Status::Approved => pb::StatementStatus::Approved,
-        Status::Paid => pb::StatementStatus::Paid,
-    }
-}
-
-pub fn statement(statement: Statement) -> pb::Statement {
-    let (total, closing) = (statement.total(), statement.closing());
-    pb::Statement {
-        participant_id: statement.participant_id.to_string(),
-        period: period(statement.period.kind) as i32,
-        period_start: statement.period.start.to_string(),
-        currency_code: statement.currency,
-        status: status(statement.status) as i32,
-        earned_minor: statement.totals.earned,
-        clawbacks_minor: statement.totals.clawbacks,
-        total_minor: total,
-        adjustments_minor: statement.adjusted,
-        opening_balance_minor: statement.opening,
-        closing_balance_minor: closing,
-        adjustments: statement.adjustments.into_iter().map(adjustment).collect(),
-        lines: statement.lines.into_iter().map(line).collect(),
-    }
-}
-
-pub fn adjustment(adjustment: crate::domain::adjustment::Adjustment) -> pb::Adjustment {
-    use crate::domain::adjustment::AdjustmentStatus;
-    pb::Adjustment {
-        id: adjustment.id.to_string(),
-        participant_id: adjustment.participant_id.to_string(),
-        period: period(adjustment.period.kind) as i32,
-        period_start: adjustment.period.start.to_string(),
-        currency_code: adjustment.currency,
-        amount_minor: adjustment.amount,
-        reason: adjustment.reason,
-        status: match adjustment.status {
-            AdjustmentStatus::Pending => pb::AdjustmentStatus::Pending,
-            AdjustmentStatus::Approved => pb::AdjustmentStatus::Approved,
-        } as i32,
-        requested_by: adjustment.requested_by.to_string(),
-        approved_by: adjustment
-            .approved_by
-            .map(|a| a.to_string())
-            .unwrap_or_default(),
-        create_time: Some(timestamp(adjustment.created_at)),
-    }
-}
-
-pub fn dispute(dispute: crate::domain::adjustment::Dispute) -> pb::Dispute {
-    use crate::domain::adjustment::DisputeStatus;
-    pb::Dispute {
-        id: dispute.id.to_string(),
-        line_id: dispute.line_id.to_string(),
-        comment: dispute.comment,
-        status: match dispute.status {
-            DisputeStatus::Open => pb::DisputeStatus::Open,
-            DisputeStatus::Resolved => pb::DisputeStatus::Resolved,
-        } as i32,
-        resolution: dispute.resolution,
-        raised_by: dispute.raised_by.to_string(),
-        resolved_by: dispute
-            .resolved_by
-            .map(|a| a.to_string())
-            .unwrap_or_default(),
-        create_time: Some(timestamp(dispute.created_at)),
+        versions: plan.versions.into_iter().map(version_to_proto).collect(),
+        create_time: Some(timestamp_to_proto(plan.created_at)),
     }
 }
 
@@ -409,4 +273,128 @@ fn parse_rates<'a, R, T>(
         parsed.clear();
     }
     parsed
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{NaiveDate, Utc};
+
+    use super::*;
+
+    fn tiered() -> pb::PlanVersion {
+        pb::PlanVersion {
+            effective_from: "2026-01-01".into(),
+            effective_to: "2027-01-01".into(),
+            participant_ids: vec![Uuid::now_v7().to_string()],
+            participant_roles: vec!["ROLE_MANAGER".into()],
+            currency_code: "EUR".into(),
+            period: pb::PeriodKind::Quarter as i32,
+            fiscal_year_start_month: 4,
+            tier_mode: pb::TierMode::Graduated as i32,
+            tiers: vec![
+                pb::Tier {
+                    from_minor: 0,
+                    to_minor: 1_000_000,
+                    rate_millionths: 50_000,
+                },
+                pb::Tier {
+                    from_minor: 1_000_000,
+                    to_minor: 0,
+                    rate_millionths: 80_000,
+                },
+            ],
+            bands: vec![
+                pb::Band {
+                    from_basis_points: 0,
+                    multiplier_millionths: 1_000_000,
+                },
+                pb::Band {
+                    from_basis_points: 10_000,
+                    multiplier_millionths: 1_500_000,
+                },
+            ],
+            pipeline_rates: vec![pb::PipelineRate {
+                pipeline_id: Uuid::now_v7().to_string(),
+                rate_millionths: 30_000,
+            }],
+            deal_cap_minor: 5_000_000,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_version_renders_back_as_it_was_requested() {
+        let requested = tiered();
+        let parsed = new_version_from_proto(&requested).expect("valid");
+        assert_eq!(
+            parsed.effective,
+            Effective {
+                from: NaiveDate::from_ymd_opt(2026, 1, 1).expect("date"),
+                to: NaiveDate::from_ymd_opt(2027, 1, 1),
+            }
+        );
+        // An open-ended last tier is `to_minor: 0` on the wire and `None` in the domain.
+        assert!(matches!(
+            &parsed.rules.schedule,
+            Schedule::Tiered { mode: TierMode::Graduated, tiers } if tiers[1].to.is_none()
+        ));
+        assert_eq!(parsed.rules.decimals, 2);
+        let (id, plan_id, by) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let rendered = version_to_proto(PlanVersion {
+            id,
+            plan_id,
+            version: 1,
+            effective: parsed.effective,
+            participants: parsed.participants,
+            roles: parsed.roles,
+            rules: parsed.rules,
+            created_by: by,
+            created_at: Utc::now(),
+        });
+        assert_eq!(
+            pb::PlanVersion {
+                id: String::new(),
+                plan_id: String::new(),
+                version: 0,
+                create_time: None,
+                created_by: String::new(),
+                ..rendered
+            },
+            requested
+        );
+    }
+
+    #[test]
+    fn bad_ids_and_a_missing_mode_are_named_by_position() {
+        let bad = pb::PlanVersion {
+            participant_ids: vec!["p".into()],
+            participant_roles: vec!["ROLE_ADMIN".into(), "ROLE_ADMIN".into()],
+            tier_mode: pb::TierMode::Unspecified as i32,
+            pipeline_rates: vec![
+                pb::PipelineRate {
+                    pipeline_id: Uuid::now_v7().to_string(),
+                    rate_millionths: 1,
+                },
+                pb::PipelineRate {
+                    pipeline_id: "pipe".into(),
+                    rate_millionths: 1,
+                },
+            ],
+            ..tiered()
+        };
+        let fields: Vec<String> = new_version_from_proto(&bad)
+            .expect_err("invalid")
+            .into_iter()
+            .map(|v| v.field)
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "participant_ids[0]",
+                "participant_roles[1]",
+                "tier_mode",
+                "pipeline_rates[1].pipeline_id",
+            ]
+        );
+    }
 }
