@@ -35,7 +35,7 @@ impl GrpcServices {
     }
 
     /// Routes `/<S::NAME>/*` to `service` and reports `S::NAME` SERVING while the server runs.
-    pub fn add<S>(mut self, service: S) -> Self
+    pub fn add_service<S>(mut self, service: S) -> Self
     where
         S: tower::Service<http::Request<tonic::body::Body>, Error = std::convert::Infallible>
             + NamedService
@@ -284,7 +284,7 @@ mod tests {
 
     #[tokio::test]
     async fn every_added_service_is_routed_and_reported_serving() {
-        let services = GrpcServices::new().add(Alpha).add(Beta);
+        let services = GrpcServices::new().add_service(Alpha).add_service(Beta);
         assert_eq!(services.names(), ["test.v1.Alpha", "test.v1.Beta"]);
 
         let server = GrpcServer::bind("test", &settings()).await.expect("binds");

@@ -170,21 +170,21 @@ impl Application {
             approval_threshold: settings.commissions.approval_threshold_minor,
         });
         let services = GrpcServices::new()
-            .add(RefreshKeys::new(
+            .add_service(RefreshKeys::new(
                 pb::plan_service_server::PlanServiceServer::with_interceptor(
                     api::plans::PlanApi::new(shared.clone()),
                     authenticator.clone(),
                 ),
                 keys.clone(),
             ))
-            .add(RefreshKeys::new(
+            .add_service(RefreshKeys::new(
                 pb::commission_service_server::CommissionServiceServer::with_interceptor(
                     api::commissions::CommissionApi::new(shared.clone()),
                     authenticator.clone(),
                 ),
                 keys.clone(),
             ))
-            .add(RefreshKeys::new(
+            .add_service(RefreshKeys::new(
                 pb::adjustment_service_server::AdjustmentServiceServer::with_interceptor(
                     api::adjustments::AdjustmentApi::new(shared),
                     authenticator,

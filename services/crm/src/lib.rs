@@ -172,83 +172,83 @@ impl Application {
             };
         }
         let services = GrpcServices::new()
-            .add(guarded!(
+            .add_service(guarded!(
                 pb::account_service_server::AccountServiceServer<_>,
                 api::accounts::AccountApi::new(shared.clone())
             ))
-            .add(guarded!(
+            .add_service(guarded!(
                 pb::contact_service_server::ContactServiceServer<_>,
                 api::contacts::ContactApi::new(shared.clone())
             ))
-            .add(guarded!(
+            .add_service(guarded!(
                 pb::lead_service_server::LeadServiceServer<_>,
                 api::leads::LeadApi::new(shared.clone())
             ))
-            .add(guarded!(
+            .add_service(guarded!(
                 pb::pipeline_service_server::PipelineServiceServer<_>,
                 api::pipelines::PipelineApi::new(shared.clone())
             ))
-            .add(guarded!(
+            .add_service(guarded!(
                 pb::opportunity_service_server::OpportunityServiceServer<_>,
                 api::opportunities::OpportunityApi::new(shared.clone())
             ))
-            .add(guarded!(
+            .add_service(guarded!(
                 pb::crm_settings_service_server::CrmSettingsServiceServer<_>,
                 api::settings::SettingsApi::new(pg_store.clone())
             ))
-            .add(guarded!(
+            .add_service(guarded!(
                 pb::case_service_server::CaseServiceServer<_>,
                 api::cases::CaseApi::new(pg_store.clone())
             ))
-            .add(guarded!(
+            .add_service(guarded!(
                 pb::activity_service_server::ActivityServiceServer<_>,
                 api::activities::ActivityApi::new(pg_store.clone())
             ))
-            .add(guarded!(
+            .add_service(guarded!(
                 pb::history_service_server::HistoryServiceServer<_>,
                 api::history::HistoryApi::new(pg_store.clone())
             ))
-            .add(guarded!(
+            .add_service(guarded!(
                 pb::product_service_server::ProductServiceServer<_>,
                 api::catalog::ProductApi::new(pg_store.clone())
             ))
-            .add(guarded!(
+            .add_service(guarded!(
                 pb::price_book_service_server::PriceBookServiceServer<_>,
                 api::catalog::PriceBookApi::new(pg_store.clone())
             ))
-            .add(guarded!(
+            .add_service(guarded!(
                 pb::quote_service_server::QuoteServiceServer<_>,
                 api::quotes::QuoteApi::new(pg_store.clone())
             ))
-            .add(guarded!(
+            .add_service(guarded!(
                 pb::board_service_server::BoardServiceServer<_>,
                 api::board::BoardApi::new(pg_store.clone())
             ))
-            .add(guarded!(
+            .add_service(guarded!(
                 pb::search_service_server::SearchServiceServer<_>,
                 api::search::SearchApi::new(pg_store.clone())
             ))
-            .add(guarded!(
+            .add_service(guarded!(
                 pb::custom_field_service_server::CustomFieldServiceServer<_>,
                 api::custom_fields::CustomFieldApi::new(pg_store.clone())
             ))
-            .add(guarded!(
+            .add_service(guarded!(
                 pb::lead_assignment_service_server::LeadAssignmentServiceServer<_>,
                 api::assignment::AssignmentApi::new(pg_store.clone())
             ))
-            .add(guarded!(
+            .add_service(guarded!(
                 pb::sharing_service_server::SharingServiceServer<_>,
                 api::sharing::SharingApi::new(pg_store.clone())
             ))
-            .add(guarded!(
+            .add_service(guarded!(
                 pb::duplicate_service_server::DuplicateServiceServer<_>,
                 api::duplicates::DuplicateApi::new(shared.clone())
             ))
-            .add(guarded!(
+            .add_service(guarded!(
                 pb::import_export_service_server::ImportExportServiceServer<_>,
                 api::imports::ImportExportApi::new(shared.clone(), pg_store.clone())
             ))
-            .add(guarded!(
+            .add_service(guarded!(
                 pb::import_job_service_server::ImportJobServiceServer<_>,
                 api::import_jobs::ImportJobApi::new(shared, pg_store.clone())
             ));

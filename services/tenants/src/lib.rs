@@ -195,25 +195,25 @@ impl Application {
             },
         });
         let services = GrpcServices::new()
-            .add(
+            .add_service(
                 pb::tenant_service_server::TenantServiceServer::with_interceptor(
                     api::tenant_service::TenantApi::new(shared.clone()),
                     authenticator.clone(),
                 ),
             )
-            .add(
+            .add_service(
                 pb::auth_service_server::AuthServiceServer::with_interceptor(
                     api::auth_service::AuthApi::new(shared.clone()),
                     authenticator.clone(),
                 ),
             )
-            .add(
+            .add_service(
                 pb::user_service_server::UserServiceServer::with_interceptor(
                     api::user_service::UserApi::new(shared.clone()),
                     authenticator.clone(),
                 ),
             )
-            .add(
+            .add_service(
                 pb::role_service_server::RoleServiceServer::with_interceptor(
                     api::role_service::RoleApi::new(shared),
                     authenticator,
