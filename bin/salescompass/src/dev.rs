@@ -1,168 +1,147 @@
-//! The local platform: fixed loopback ports per service, generated secrets when none are set.
+//! The local platform: every service of [`services::all`] on its default ports, the gateway in
+//! front of them, each with its own environment (see [`services`]); secrets generated when none
+//! are set.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 
 use anyhow::Context;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
+use runtime::component::Component;
+use runtime::config::{CONFIG_FILE_ENV, EnvLayers, TelemetrySettings};
+use runtime::grpc::LocalService;
+use serde::Deserialize;
 
-/// Ports of the local platform (the gateway's public port comes from its own settings).
-const TENANTS_GRPC: &str = "127.0.0.1:50051";
-const TENANTS_ADMIN: &str = "127.0.0.1:9091";
-const GATEWAY_ADMIN: &str = "127.0.0.1:9090";
-const CRM_GRPC: &str = "127.0.0.1:50052";
-const CRM_ADMIN: &str = "127.0.0.1:9092";
-const COMMISSIONS_GRPC: &str = "127.0.0.1:50053";
-const COMMISSIONS_ADMIN: &str = "127.0.0.1:9093";
+use crate::banner::{Banner, Listed, OperatorToken};
+use crate::services::{self, SERVICES, TOKEN_ISSUER};
+use crate::supervisor::Supervisor;
 
+/// Applies every service's migrations (creating the database, schemas and roles if missing).
 pub async fn migrate() -> anyhow::Result<()> {
-    let settings = tenants::Settings::load().context("tenants settings")?;
-    let _telemetry = runtime::telemetry::init("salescompass", &settings.telemetry)?;
-    tenants::migrate(&settings)
-        .await
-        .context("migrating tenants")?;
-    println!("migrated: tenants");
-    let crm_settings = crm::Settings::load().context("crm settings")?;
-    crm::migrate(&crm_settings).await.context("migrating crm")?;
-    println!("migrated: crm");
-    let commissions_settings = commissions::Settings::load().context("commissions settings")?;
-    commissions::migrate(&commissions_settings)
-        .await
-        .context("migrating commissions")?;
-    println!("migrated: commissions");
+    let env = process_env();
+    let _telemetry = init_telemetry(&env)?;
+    warn_unapplied(&env);
+    for service in services::all() {
+        let name = service.name();
+        service
+            .migrate(services::service_env(&env, name))
+            .await
+            .map_err(anyhow::Error::from_boxed)
+            .with_context(|| format!("migrating {name}"))?;
+        println!("migrated: {name}");
+    }
     Ok(())
 }
 
 /// Starts every service and the gateway; with `in_process` the gateway calls them directly.
+/// Runs until SIGTERM/Ctrl-C or until a part stops, then stops the gateway first.
 pub async fn run(in_process: bool) -> anyhow::Result<()> {
-    let mut tenants_settings = tenants::Settings::load().context("tenants settings")?;
-    let _telemetry = runtime::telemetry::init("salescompass", &tenants_settings.telemetry)?;
-    tenants_settings.server.grpc_listen = addr(TENANTS_GRPC)?;
-    tenants_settings.server.admin_listen = addr(TENANTS_ADMIN)?;
-    tenants_settings.database.migrate_on_start = true;
-    let generated_token = tenants_settings.operator.token.is_empty();
-    if generated_token {
-        tenants_settings.operator.token = random_token();
-    }
-    if tenants_settings.auth.signing_key_pem.trim().is_empty() {
-        // Ephemeral: access tokens do not survive a restart of the dev platform.
-        tenants_settings.auth.signing_key_pem = auth::token::Signer::generate_pem()?;
-    }
-    let operator_token = tenants_settings.operator.token.clone();
-
-    let shutdown = runtime::shutdown::on_signal();
-    let mut components = tokio::task::JoinSet::new();
-
-    let tenants_app = tenants::Application::build(tenants_settings)
-        .await
-        .context("starting tenants")?;
-    let tenants_addr = tenants_app.grpc_addr()?;
-    let tenants_local = tenants_app.local_service();
-    let token = shutdown.clone();
-    // Serving before the next component starts: crm fetches the token keys from tenants.
-    components.spawn(async move {
-        (
-            "tenants",
-            tenants_app.run(token).await.map_err(anyhow::Error::from),
-        )
-    });
-
-    let mut crm_settings = crm::Settings::load().context("crm settings")?;
-    crm_settings.server.grpc_listen = addr(CRM_GRPC)?;
-    crm_settings.server.admin_listen = addr(CRM_ADMIN)?;
-    crm_settings.database.migrate_on_start = true;
-    crm_settings.auth.tenants_url = format!("http://{tenants_addr}");
-    let crm_app = crm::Application::build(crm_settings)
-        .await
-        .context("starting crm")?;
-    let crm_addr = crm_app.grpc_addr()?;
-    let crm_local = crm_app.local_service();
-    let token = shutdown.clone();
-    components.spawn(async move { ("crm", crm_app.run(token).await.map_err(anyhow::Error::from)) });
-
-    let mut commissions_settings = commissions::Settings::load().context("commissions settings")?;
-    commissions_settings.server.grpc_listen = addr(COMMISSIONS_GRPC)?;
-    commissions_settings.server.admin_listen = addr(COMMISSIONS_ADMIN)?;
-    commissions_settings.database.migrate_on_start = true;
-    commissions_settings.auth.tenants_url = format!("http://{tenants_addr}");
-    let commissions_app = commissions::Application::build(commissions_settings)
-        .await
-        .context("starting commissions")?;
-    let commissions_addr = commissions_app.grpc_addr()?;
-    let commissions_local = commissions_app.local_service();
-    let token = shutdown.clone();
-    components.spawn(async move {
-        (
-            "commissions",
-            commissions_app
-                .run(token)
-                .await
-                .map_err(anyhow::Error::from),
-        )
-    });
-
-    let mut gateway_settings = gateway::Settings::load().context("gateway settings")?;
-    gateway_settings.server.admin_listen = addr(GATEWAY_ADMIN)?;
-    let upstreams = &mut gateway_settings.gateway.upstreams;
-    upstreams.insert("tenants".to_owned(), format!("http://{tenants_addr}"));
-    upstreams.insert("crm".to_owned(), format!("http://{crm_addr}"));
-    upstreams.insert(
-        "commissions".to_owned(),
-        format!("http://{commissions_addr}"),
-    );
-    let local = if in_process {
-        HashMap::from([
-            ("tenants".to_owned(), tenants_local),
-            ("crm".to_owned(), crm_local),
-            ("commissions".to_owned(), commissions_local),
-        ])
-    } else {
-        HashMap::new()
-    };
-    let gateway_server = gateway::Server::build_with_local(gateway_settings, local)
-        .await
-        .context("starting gateway")?;
-    let gateway_addr = gateway_server.local_addr();
-    let token = shutdown.clone();
-    components.spawn(async move {
-        (
-            "gateway",
-            gateway_server.run(token).await.map_err(anyhow::Error::from),
-        )
-    });
-
-    print_banner(
-        tenants_addr,
-        crm_addr,
-        gateway_addr,
-        &operator_token,
-        generated_token,
-        in_process,
-    );
-
-    // One component stopping, for whatever reason, stops the platform: a half-running local
-    // platform would only confuse.
-    let mut failure = None;
-    while let Some(joined) = components.join_next().await {
-        shutdown.cancel();
-        match joined {
-            Ok((_, Ok(()))) => {}
-            Ok((name, Err(error))) => {
-                tracing::error!(component = name, error = %format!("{error:#}"), "component failed");
-                failure.get_or_insert(error.context(name));
-            }
-            Err(join) => {
-                failure.get_or_insert(anyhow::Error::from(join));
-            }
+    let env = process_env();
+    let _telemetry = init_telemetry(&env)?;
+    warn_unapplied(&env);
+    let signal = runtime::shutdown::on_signal();
+    let mut supervisor = Supervisor::default();
+    match start(&env, in_process, &mut supervisor).await {
+        Ok(banner) => {
+            banner.print();
+            supervisor.run(signal).await
+        }
+        Err(error) => {
+            supervisor.stop().await;
+            Err(error)
         }
     }
-    failure.map_or(Ok(()), Err)
 }
 
-fn addr(s: &str) -> anyhow::Result<SocketAddr> {
-    s.parse().with_context(|| format!("invalid address {s}"))
+/// Starts the token issuer, then the other services (each serving before the next starts),
+/// then the gateway with every one of them as an upstream.
+async fn start(
+    env: &[(String, String)],
+    in_process: bool,
+    supervisor: &mut Supervisor,
+) -> anyhow::Result<Banner> {
+    let mut issuer_env = services::service_env(env, TOKEN_ISSUER.name());
+    let operator_token = issuer_secrets(&mut issuer_env)?;
+    let issuer = start_service(supervisor, TOKEN_ISSUER, issuer_env).await?;
+    let issuer_url = format!("http://{}", issuer.listed.grpc_addr);
+    let mut started = vec![issuer];
+    for service in SERVICES {
+        let mut service_env = services::service_env(env, service.name());
+        service_env.set("auth.tenants_url", issuer_url.clone());
+        started.push(start_service(supervisor, *service, service_env).await?);
+    }
+
+    let mut gateway_env = services::gateway_env(env);
+    let mut local = HashMap::new();
+    for service in &started {
+        let name = service.listed.name;
+        let url = format!("http://{}", service.listed.grpc_addr);
+        gateway_env.set(&format!("gateway.upstreams.{name}"), url);
+        if in_process {
+            local.insert(name.to_owned(), service.local.clone());
+        }
+    }
+    let settings = gateway::Settings::load_from(gateway_env.vars()).context("gateway settings")?;
+    let gateway = gateway::Server::build_with_local(settings, local)
+        .await
+        .context("starting gateway")?;
+    let (gateway_addr, gateway_admin) = (gateway.local_addr(), gateway.admin_addr());
+    supervisor.start("gateway", move |stop| async move {
+        gateway.run(stop).await.map_err(anyhow::Error::from)
+    });
+
+    Ok(Banner {
+        gateway: gateway_addr,
+        gateway_admin,
+        in_process,
+        services: started.into_iter().map(|service| service.listed).collect(),
+        operator_token,
+    })
+}
+
+/// A service serving under the supervisor.
+struct Started {
+    listed: Listed,
+    local: LocalService,
+}
+
+async fn start_service(
+    supervisor: &mut Supervisor,
+    service: &dyn Component,
+    env: EnvLayers,
+) -> anyhow::Result<Started> {
+    let name = service.name();
+    let built = service
+        .build(env)
+        .await
+        .map_err(anyhow::Error::from_boxed)
+        .with_context(|| format!("starting {name}"))?;
+    let listed = Listed {
+        name,
+        grpc_addr: built.grpc_addr().map_err(anyhow::Error::from_boxed)?,
+        admin_addr: built.admin_addr().map_err(anyhow::Error::from_boxed)?,
+    };
+    let local = built.local_service();
+    supervisor.start(name, move |stop| async move {
+        built.run(stop).await.map_err(anyhow::Error::from_boxed)
+    });
+    Ok(Started { listed, local })
+}
+
+/// The token issuer needs an operator token and a signing key; the dev platform generates each
+/// one that is not set. The key is ephemeral: access tokens do not survive a restart.
+fn issuer_secrets(env: &mut EnvLayers) -> anyhow::Result<OperatorToken> {
+    let unset = |value: Option<&str>| value.is_none_or(|v| v.trim().is_empty());
+    if unset(env.get("auth.signing_key_pem")) {
+        env.set("auth.signing_key_pem", auth::token::Signer::generate_pem()?);
+    }
+    let generated = unset(env.get("operator.token"));
+    if generated {
+        env.set("operator.token", random_token());
+    }
+    let value = env.get("operator.token").unwrap_or_default().to_owned();
+    Ok(OperatorToken { value, generated })
 }
 
 fn random_token() -> String {
@@ -171,39 +150,66 @@ fn random_token() -> String {
     format!("sc_op_{}", URL_SAFE_NO_PAD.encode(bytes))
 }
 
-fn print_banner(
-    tenants: SocketAddr,
-    crm: SocketAddr,
-    gateway: SocketAddr,
-    operator_token: &str,
-    generated: bool,
-    in_process: bool,
-) {
-    println!();
-    println!("SalesCompass is running");
-    println!(
-        "  gateway (REST)   http://{gateway}   docs: http://{gateway}/docs   OpenAPI: http://{gateway}/openapi.json"
-    );
-    println!("  gateway admin    http://{GATEWAY_ADMIN}/metrics");
-    if in_process {
-        println!("  gateway → services: in-process (--in-process)");
+/// The process environment; variables that are not UTF-8 are not settings.
+fn process_env() -> Vec<(String, String)> {
+    std::env::vars_os()
+        .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
+        .collect()
+}
+
+/// One process, one log subscriber: configured by the shared `telemetry.*` keys.
+fn init_telemetry(env: &[(String, String)]) -> anyhow::Result<runtime::telemetry::TelemetryGuard> {
+    #[derive(Deserialize)]
+    struct Launcher {
+        #[serde(default)]
+        telemetry: TelemetrySettings,
     }
-    println!("  tenants (gRPC)   {tenants}   admin: http://{TENANTS_ADMIN}/readyz");
-    println!("  crm (gRPC)       {crm}   admin: http://{CRM_ADMIN}/readyz");
-    println!("  commissions      {COMMISSIONS_GRPC}   admin: http://{COMMISSIONS_ADMIN}/readyz");
-    println!();
-    if generated {
-        println!("  operator token (generated; set SALESCOMPASS__OPERATOR__TOKEN to fix it):");
-    } else {
-        println!("  operator token: from SALESCOMPASS__OPERATOR__TOKEN");
+    let launcher: Launcher = runtime::config::load_from("", services::shared_env(env).vars())
+        .context("telemetry settings")?;
+    Ok(runtime::telemetry::init(
+        "salescompass",
+        &launcher.telemetry,
+    )?)
+}
+
+/// Says which variables the launcher leaves out, so a setting is never silently lost.
+fn warn_unapplied(env: &[(String, String)]) {
+    for var in services::unscoped_vars(env) {
+        tracing::warn!(
+            variable = %var,
+            "not applied: in salescompass dev this key is per service; prefix it with the service (SALESCOMPASS__CRM__…)"
+        );
     }
-    println!("    export SC_OPERATOR_TOKEN='{operator_token}'");
-    println!();
-    println!("  provision a tenant:");
-    println!(
-        r#"    curl -s http://{gateway}/v1/tenants:provision -H "authorization: Bearer $SC_OPERATOR_TOKEN" -H 'content-type: application/json' \
-      -d '{{"tenant":{{"slug":"acme","displayName":"Acme"}},"admin":{{"email":"ann@acme.test","password":"correct horse 42","displayName":"Ann"}}}}'"#
-    );
-    println!("  over gRPC: grpcurl -plaintext {tenants} list");
-    println!();
+    if env.iter().any(|(name, _)| name == CONFIG_FILE_ENV) {
+        tracing::warn!(
+            variable = CONFIG_FILE_ENV,
+            "not applied: salescompass dev is configured by the environment only"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_generated_only_when_unset() {
+        let mut env = EnvLayers::default();
+        let token = issuer_secrets(&mut env).expect("generates");
+        assert!(token.generated);
+        assert!(token.value.starts_with("sc_op_"));
+        assert_eq!(env.get("operator.token"), Some(token.value.as_str()));
+        assert!(
+            env.get("auth.signing_key_pem")
+                .is_some_and(|pem| pem.contains("PRIVATE KEY"))
+        );
+
+        let mut env = EnvLayers::default();
+        env.set("operator.token", "mine");
+        env.set("auth.signing_key_pem", "my key");
+        let token = issuer_secrets(&mut env).expect("keeps");
+        assert!(!token.generated);
+        assert_eq!(token.value, "mine");
+        assert_eq!(env.get("auth.signing_key_pem"), Some("my key"));
+    }
 }

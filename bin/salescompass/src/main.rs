@@ -1,7 +1,10 @@
 //! `salescompass dev`: every service in one process, each on its own port, plus the gateway —
 //! the same code paths as the per-service binaries (like Loki's single-binary mode).
 
+mod banner;
 mod dev;
+mod services;
+mod supervisor;
 
 use clap::{Parser, Subcommand};
 

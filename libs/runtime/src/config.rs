@@ -3,7 +3,12 @@
 //! Every key can be set as `SALESCOMPASS__SECTION__KEY`; `DATABASE_URL` and `AMQP_URL` are honoured
 //! as the conventional names for `database.url` and `amqp.url`. The file comes from
 //! `SALESCOMPASS_CONFIG` (TOML) when set.
+//!
+//! A process that runs several services (the `salescompass dev` launcher) gives each its own
+//! environment with [`scoped_env`]: shared keys from `SALESCOMPASS__…`, overridden by the
+//! service's own `SALESCOMPASS__<SERVICE>__…`.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use serde::Deserialize;
@@ -53,6 +58,92 @@ pub fn load_from<T: DeserializeOwned>(
         builder = builder.set_override("amqp.url", url.as_str())?;
     }
     builder.build()?.try_deserialize()
+}
+
+/// Settings keys (`database.url`) with values, in the environment form [`load_from`] reads
+/// (`SALESCOMPASS__DATABASE__URL`). Setting a key again replaces it, so layers are applied from
+/// the weakest to the strongest.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EnvLayers {
+    /// Lower-case dotted key → value.
+    values: BTreeMap<String, String>,
+}
+
+impl EnvLayers {
+    /// Sets `key` (dotted, e.g. `auth.tenants_url`), replacing an earlier value.
+    pub fn set(&mut self, key: &str, value: impl Into<String>) {
+        self.values.insert(key.to_lowercase(), value.into());
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.values.get(&key.to_lowercase()).map(String::as_str)
+    }
+
+    /// The keys as `SALESCOMPASS__SECTION__KEY` variables, for [`load_from`].
+    pub fn vars(&self) -> impl Iterator<Item = (String, String)> + '_ {
+        self.values.iter().map(|(key, value)| {
+            let path = key.replace('.', "__").to_uppercase();
+            (format!("{ENV_PREFIX}__{path}"), value.clone())
+        })
+    }
+}
+
+/// The settings key a `SALESCOMPASS__SECTION__KEY` variable sets (`section.key`, lower case);
+/// `None` for any other variable.
+pub fn settings_key(var: &str) -> Option<String> {
+    let prefix = format!("{ENV_PREFIX}__");
+    let head = var.get(..prefix.len())?;
+    if !head.eq_ignore_ascii_case(&prefix) {
+        return None;
+    }
+    let path = &var[prefix.len()..];
+    (!path.is_empty()).then(|| path.to_lowercase().replace("__", "."))
+}
+
+/// Whether `key` is one of `keys`, or below one of them (`telemetry` covers `telemetry.log_filter`).
+pub fn key_matches(key: &str, keys: &[&str]) -> bool {
+    keys.iter()
+        .any(|k| key == *k || (key.starts_with(k) && key.as_bytes().get(k.len()) == Some(&b'.')))
+}
+
+/// The environment one service sees in a process that runs several: the `shared` keys of the
+/// plain `SALESCOMPASS__…` variables (`DATABASE_URL` and `AMQP_URL` count as `database.url` and
+/// `amqp.url` there and win over them, as in [`load_from`]), overridden by every key of the
+/// service's own `SALESCOMPASS__<SERVICE>__…` variables. Any other plain key is left out, so a
+/// per-service key such as `database.schema` never reaches every service at once. `service`
+/// `None` takes the shared keys only. The config file (`SALESCOMPASS_CONFIG`) is not part of it.
+pub fn scoped_env(
+    env: impl IntoIterator<Item = (String, String)>,
+    service: Option<&str>,
+    shared: &[&str],
+) -> EnvLayers {
+    let env: Vec<(String, String)> = env.into_iter().collect();
+    let own = service.map(|name| format!("{}.", name.to_lowercase()));
+    let mut layers = EnvLayers::default();
+    for (var, value) in &env {
+        if let Some(key) = settings_key(var)
+            && key_matches(&key, shared)
+        {
+            layers.set(&key, value.clone());
+        }
+    }
+    for (var, key) in [("DATABASE_URL", "database.url"), ("AMQP_URL", "amqp.url")] {
+        if let Some((_, value)) = env.iter().find(|(name, _)| name == var)
+            && key_matches(key, shared)
+        {
+            layers.set(key, value.clone());
+        }
+    }
+    if let Some(own) = own {
+        for (var, value) in &env {
+            if let Some(key) = settings_key(var)
+                && let Some(rest) = key.strip_prefix(&own)
+            {
+                layers.set(rest, value.clone());
+            }
+        }
+    }
+    layers
 }
 
 /// Where a gRPC service listens and how its server behaves.
@@ -165,6 +256,98 @@ mod tests {
         assert_eq!(s.server.grpc_listen.port(), 7000);
         assert_eq!(s.database.url, "postgres://db/y");
         assert_eq!(s.server.shutdown_grace_secs, 20);
+    }
+
+    fn scoped(pairs: &[(&str, &str)], service: &str) -> Sample {
+        let layers = scoped_env(env(pairs), Some(service), &["database.url", "telemetry"]);
+        load_from(DEFAULTS, layers.vars()).expect("valid config")
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct WithSchema {
+        database: DbWithSchema,
+    }
+    #[derive(Debug, Deserialize)]
+    struct DbWithSchema {
+        schema: String,
+    }
+
+    fn schema_of(pairs: &[(&str, &str)], service: &str) -> WithSchema {
+        let defaults = r#"
+            [database]
+            url = "postgres://localhost/x"
+            schema = "own"
+        "#;
+        let layers = scoped_env(env(pairs), Some(service), &["database.url"]);
+        load_from(defaults, layers.vars()).expect("valid config")
+    }
+
+    #[test]
+    fn a_service_prefix_beats_the_shared_key() {
+        let pairs = [
+            ("SALESCOMPASS__DATABASE__URL", "postgres://shared/db"),
+            ("SALESCOMPASS__CRM__DATABASE__URL", "postgres://crm/db"),
+        ];
+        assert_eq!(scoped(&pairs, "crm").database.url, "postgres://crm/db");
+        assert_eq!(
+            scoped(&pairs, "tenants").database.url,
+            "postgres://shared/db"
+        );
+    }
+
+    #[test]
+    fn the_service_prefix_beats_the_conventional_database_url_too() {
+        let pairs = [
+            ("DATABASE_URL", "postgres://conventional/db"),
+            ("SALESCOMPASS__DATABASE__URL", "postgres://shared/db"),
+            ("SALESCOMPASS__CRM__DATABASE__URL", "postgres://crm/db"),
+        ];
+        assert_eq!(scoped(&pairs, "crm").database.url, "postgres://crm/db");
+        assert_eq!(
+            scoped(&pairs, "tenants").database.url,
+            "postgres://conventional/db"
+        );
+    }
+
+    #[test]
+    fn a_per_service_key_is_not_taken_from_the_shared_prefix() {
+        let pairs = [("SALESCOMPASS__DATABASE__SCHEMA", "leaked")];
+        assert_eq!(schema_of(&pairs, "crm").database.schema, "own");
+        assert_eq!(schema_of(&pairs, "tenants").database.schema, "own");
+    }
+
+    #[test]
+    fn a_service_prefix_reaches_that_service_only() {
+        let pairs = [
+            ("SALESCOMPASS__CRM__DATABASE__SCHEMA", "crm_dev"),
+            ("SALESCOMPASS__CRM__SERVER__GRPC_LISTEN", "127.0.0.1:7000"),
+        ];
+        assert_eq!(schema_of(&pairs, "crm").database.schema, "crm_dev");
+        assert_eq!(schema_of(&pairs, "commissions").database.schema, "own");
+        assert_eq!(scoped(&pairs, "crm").server.grpc_listen.port(), 7000);
+        assert_eq!(
+            scoped(&pairs, "commissions").server.grpc_listen.port(),
+            50051
+        );
+    }
+
+    #[test]
+    fn a_shared_section_covers_its_keys_but_not_a_longer_section_name() {
+        assert!(key_matches("telemetry.log_filter", &["telemetry"]));
+        assert!(key_matches("telemetry", &["telemetry"]));
+        assert!(!key_matches("telemetry_extra.x", &["telemetry"]));
+        assert!(!key_matches("database.schema", &["database.url"]));
+    }
+
+    #[test]
+    fn only_salescompass_variables_name_settings_keys() {
+        assert_eq!(
+            settings_key("SALESCOMPASS__SERVER__GRPC_LISTEN").as_deref(),
+            Some("server.grpc_listen")
+        );
+        assert_eq!(settings_key("salescompass__a__b").as_deref(), Some("a.b"));
+        assert_eq!(settings_key("SALESCOMPASS_CONFIG"), None);
+        assert_eq!(settings_key("HOME"), None);
     }
 
     #[test]

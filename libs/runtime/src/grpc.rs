@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tonic::server::NamedService;
 use tonic::service::Routes;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
@@ -19,6 +20,47 @@ use crate::Error;
 use crate::admin::{AdminServer, Readiness};
 use crate::config::ServerSettings;
 use crate::metrics::GrpcMetricsLayer;
+
+/// The gRPC services a server routes, each added together with the name health reports it
+/// under: a service cannot be routed yet unknown to health, or reported without a route.
+#[derive(Clone, Default)]
+pub struct GrpcServices {
+    routes: Routes,
+    names: Vec<&'static str>,
+}
+
+impl GrpcServices {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Routes `/<S::NAME>/*` to `service` and reports `S::NAME` SERVING while the server runs.
+    pub fn add_service<S>(mut self, service: S) -> Self
+    where
+        S: tower::Service<http::Request<tonic::body::Body>, Error = std::convert::Infallible>
+            + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Response: axum::response::IntoResponse,
+        S::Future: Send + 'static,
+    {
+        self.names.push(S::NAME);
+        self.routes = self.routes.add_service(service);
+        self
+    }
+
+    /// The fully qualified gRPC service names, in the order they were added.
+    pub fn names(&self) -> &[&'static str] {
+        &self.names
+    }
+
+    /// These services for a caller in the same process; see [`local_service`].
+    pub fn local_service(&self) -> LocalService {
+        local_service(self.routes.clone())
+    }
+}
 
 /// A service's gRPC and admin listeners, bound but not yet serving.
 pub struct GrpcServer {
@@ -55,14 +97,17 @@ impl GrpcServer {
         self.admin.local_addr()
     }
 
-    /// Serves `routes` until `shutdown` is cancelled, then drains. `service_names` are the fully
-    /// qualified gRPC service names reported by the health service.
+    /// Serves `services` until `shutdown` is cancelled, then drains. Health reports each of
+    /// them (and the server as a whole, `""`) SERVING until the drain starts.
     pub async fn serve(
         self,
-        routes: Routes,
-        service_names: &[&str],
+        services: GrpcServices,
         shutdown: CancellationToken,
     ) -> Result<(), Error> {
+        let GrpcServices {
+            routes,
+            names: service_names,
+        } = services;
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
         for name in service_names.iter().copied().chain([""]) {
             health_reporter
@@ -173,5 +218,116 @@ fn flatten(
     match result {
         Ok(inner) => Ok(inner?),
         Err(join) => Err(Error::Io(std::io::Error::other(join))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+    use std::future::{Ready, ready};
+    use std::task::{Context, Poll};
+
+    use tonic::transport::Channel;
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_check_response::ServingStatus as Reported;
+    use tonic_health::pb::health_client::HealthClient;
+    use tower::Service;
+
+    use super::*;
+
+    /// Answers every call with ALREADY_EXISTS, a status the router's fallback never gives.
+    macro_rules! fake_service {
+        ($ty:ident, $name:literal) => {
+            #[derive(Clone)]
+            struct $ty;
+            impl NamedService for $ty {
+                const NAME: &'static str = $name;
+            }
+            impl Service<http::Request<tonic::body::Body>> for $ty {
+                type Response = http::Response<tonic::body::Body>;
+                type Error = Infallible;
+                type Future = Ready<Result<Self::Response, Infallible>>;
+                fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+                    Poll::Ready(Ok(()))
+                }
+                fn call(&mut self, _: http::Request<tonic::body::Body>) -> Self::Future {
+                    ready(Ok(tonic::Status::already_exists($name).into_http()))
+                }
+            }
+        };
+    }
+    fake_service!(Alpha, "test.v1.Alpha");
+    fake_service!(Beta, "test.v1.Beta");
+
+    fn settings() -> ServerSettings {
+        ServerSettings {
+            grpc_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            admin_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            request_timeout_secs: 5,
+            concurrency_limit: 8,
+            drain_delay_secs: 0,
+            shutdown_grace_secs: 1,
+        }
+    }
+
+    async fn grpc_status_of_call(services: &GrpcServices, service: &str) -> Option<String> {
+        let request = http::Request::builder()
+            .method("POST")
+            .uri(format!("/{service}/Call"))
+            .header("content-type", "application/grpc")
+            .body(tonic::body::Body::empty())
+            .ok()?;
+        let response = services.local_service().call(request).await.ok()?;
+        let status = response.headers().get("grpc-status")?;
+        status.to_str().ok().map(str::to_owned)
+    }
+
+    #[tokio::test]
+    async fn every_added_service_is_routed_and_reported_serving() {
+        let services = GrpcServices::new().add_service(Alpha).add_service(Beta);
+        assert_eq!(services.names(), ["test.v1.Alpha", "test.v1.Beta"]);
+
+        let server = GrpcServer::bind("test", &settings()).await.expect("binds");
+        let addr = server.grpc_addr().expect("bound");
+        let stop = CancellationToken::new();
+        let serving = tokio::spawn(server.serve(services.clone(), stop.clone()));
+        let channel = Channel::from_shared(format!("http://{addr}"))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connects");
+        let mut health = HealthClient::new(channel);
+
+        for name in services.names() {
+            let reply = health
+                .check(HealthCheckRequest {
+                    service: (*name).to_owned(),
+                })
+                .await
+                .expect("known to health")
+                .into_inner();
+            assert_eq!(reply.status(), Reported::Serving, "{name}");
+            let code = tonic::Code::AlreadyExists as i32;
+            assert_eq!(
+                grpc_status_of_call(&services, name).await,
+                Some(code.to_string()),
+                "{name} is routed to its service"
+            );
+        }
+        let unknown = health
+            .check(HealthCheckRequest {
+                service: "test.v1.Gamma".to_owned(),
+            })
+            .await
+            .expect_err("a service never added is unknown");
+        assert_eq!(unknown.code(), tonic::Code::NotFound);
+        let unimplemented = tonic::Code::Unimplemented as i32;
+        assert_eq!(
+            grpc_status_of_call(&services, "test.v1.Gamma").await,
+            Some(unimplemented.to_string())
+        );
+
+        stop.cancel();
+        serving.await.expect("joins").expect("stops cleanly");
     }
 }

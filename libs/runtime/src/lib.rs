@@ -3,6 +3,7 @@
 //! graceful shutdown. The same code runs a service alone or inside the `salescompass` launcher.
 
 pub mod admin;
+pub mod component;
 pub mod config;
 pub mod grpc;
 pub mod metrics;

@@ -7,6 +7,7 @@
 //! `commissions` binary and inside the `salescompass` launcher.
 
 pub mod api;
+pub mod component;
 pub mod domain;
 pub mod error;
 pub mod events;
@@ -31,9 +32,8 @@ use proto::commissions::{
 };
 use runtime::CancellationToken;
 use runtime::config::{ServerSettings, TelemetrySettings};
-use runtime::grpc::GrpcServer;
+use runtime::grpc::{GrpcServer, GrpcServices};
 use serde::Deserialize;
-use tonic::service::Routes;
 
 use crate::api::Shared;
 use crate::store::PgStore;
@@ -63,12 +63,6 @@ approval_threshold_minor = 100000
 tenants_url = "http://127.0.0.1:50051"
 jwks_min_refresh_secs = 5
 "#;
-
-pub const SERVICE_NAMES: &[&str] = &[
-    "salescompass.commissions.v1.PlanService",
-    "salescompass.commissions.v1.CommissionService",
-    "salescompass.commissions.v1.AdjustmentService",
-];
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
@@ -143,7 +137,7 @@ pub async fn migrate(settings: &Settings) -> Result<(), StartError> {
 /// The commissions service, bound and ready to serve.
 pub struct Application {
     server: GrpcServer,
-    routes: Routes,
+    services: GrpcServices,
     relay: Relay,
     consumer: Consumer,
 }
@@ -181,27 +175,28 @@ impl Application {
             store: Arc::new(PgStore::new(pool.clone())),
             approval_threshold: settings.commissions.approval_threshold_minor,
         });
-        let routes = Routes::new(RefreshKeys::new(
-            PlanServiceServer::with_interceptor(
-                api::plans::PlanApi::new(shared.clone()),
-                authenticator.clone(),
-            ),
-            keys.clone(),
-        ))
-        .add_service(RefreshKeys::new(
-            CommissionServiceServer::with_interceptor(
-                api::commissions::CommissionApi::new(shared.clone()),
-                authenticator.clone(),
-            ),
-            keys.clone(),
-        ))
-        .add_service(RefreshKeys::new(
-            AdjustmentServiceServer::with_interceptor(
-                api::adjustments::AdjustmentApi::new(shared),
-                authenticator,
-            ),
-            keys,
-        ));
+        let services = GrpcServices::new()
+            .add_service(RefreshKeys::new(
+                PlanServiceServer::with_interceptor(
+                    api::plans::PlanApi::new(shared.clone()),
+                    authenticator.clone(),
+                ),
+                keys.clone(),
+            ))
+            .add_service(RefreshKeys::new(
+                CommissionServiceServer::with_interceptor(
+                    api::commissions::CommissionApi::new(shared.clone()),
+                    authenticator.clone(),
+                ),
+                keys.clone(),
+            ))
+            .add_service(RefreshKeys::new(
+                AdjustmentServiceServer::with_interceptor(
+                    api::adjustments::AdjustmentApi::new(shared),
+                    authenticator,
+                ),
+                keys,
+            ));
 
         let relay = Relay::new(
             pool.clone(),
@@ -223,7 +218,7 @@ impl Application {
         let server = GrpcServer::bind("commissions", &settings.server).await?;
         Ok(Self {
             server,
-            routes,
+            services,
             relay,
             consumer,
         })
@@ -232,7 +227,7 @@ impl Application {
     /// The gRPC routes for a caller in the same process (the single-binary launcher's gateway),
     /// with the server's tracing and metrics layers; they keep working while the server runs.
     pub fn local_service(&self) -> runtime::grpc::LocalService {
-        runtime::grpc::local_service(self.routes.clone())
+        self.services.local_service()
     }
 
     pub fn grpc_addr(&self) -> Result<SocketAddr, StartError> {
@@ -254,10 +249,7 @@ impl Application {
         let background = shutdown.child_token();
         let relay = tokio::spawn(self.relay.run(background.clone()));
         let consumer = tokio::spawn(self.consumer.run(background.clone()));
-        let served = self
-            .server
-            .serve(self.routes, SERVICE_NAMES, shutdown)
-            .await;
+        let served = self.server.serve(self.services, shutdown).await;
         background.cancel();
         for (name, task) in [("relay", relay), ("consumer", consumer)] {
             match task.await {

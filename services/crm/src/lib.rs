@@ -6,6 +6,7 @@
 //! `crm` binary and inside the `salescompass` launcher.
 
 pub mod api;
+pub mod component;
 pub mod domain;
 pub mod error;
 pub mod events;
@@ -26,9 +27,8 @@ use auth::token::Verifier;
 use proto::crm as pb;
 use runtime::CancellationToken;
 use runtime::config::{ServerSettings, TelemetrySettings};
-use runtime::grpc::GrpcServer;
+use runtime::grpc::{GrpcServer, GrpcServices};
 use serde::Deserialize;
-use tonic::service::Routes;
 
 use crate::api::Shared;
 use crate::store::PgStore;
@@ -57,29 +57,6 @@ jwks_min_refresh_secs = 5
 [sla]
 sweep_interval_secs = 30
 "#;
-
-pub const SERVICE_NAMES: &[&str] = &[
-    "salescompass.crm.v1.AccountService",
-    "salescompass.crm.v1.ContactService",
-    "salescompass.crm.v1.LeadService",
-    "salescompass.crm.v1.PipelineService",
-    "salescompass.crm.v1.OpportunityService",
-    "salescompass.crm.v1.CrmSettingsService",
-    "salescompass.crm.v1.CaseService",
-    "salescompass.crm.v1.ActivityService",
-    "salescompass.crm.v1.HistoryService",
-    "salescompass.crm.v1.ProductService",
-    "salescompass.crm.v1.PriceBookService",
-    "salescompass.crm.v1.QuoteService",
-    "salescompass.crm.v1.BoardService",
-    "salescompass.crm.v1.SearchService",
-    "salescompass.crm.v1.CustomFieldService",
-    "salescompass.crm.v1.ImportExportService",
-    "salescompass.crm.v1.ImportJobService",
-    "salescompass.crm.v1.DuplicateService",
-    "salescompass.crm.v1.LeadAssignmentService",
-    "salescompass.crm.v1.SharingService",
-];
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
@@ -146,7 +123,7 @@ pub async fn migrate(settings: &Settings) -> Result<(), StartError> {
 /// The CRM service, bound and ready to serve.
 pub struct Application {
     server: GrpcServer,
-    routes: Routes,
+    services: GrpcServices,
     relay: Relay,
     consumer: Consumer,
     sweeper: sla::SlaSweeper,
@@ -194,86 +171,87 @@ impl Application {
                 )
             };
         }
-        let routes = Routes::new(guarded!(
-            pb::account_service_server::AccountServiceServer<_>,
-            api::accounts::AccountApi::new(shared.clone())
-        ))
-        .add_service(guarded!(
-            pb::contact_service_server::ContactServiceServer<_>,
-            api::contacts::ContactApi::new(shared.clone())
-        ))
-        .add_service(guarded!(
-            pb::lead_service_server::LeadServiceServer<_>,
-            api::leads::LeadApi::new(shared.clone())
-        ))
-        .add_service(guarded!(
-            pb::pipeline_service_server::PipelineServiceServer<_>,
-            api::pipelines::PipelineApi::new(shared.clone())
-        ))
-        .add_service(guarded!(
-            pb::opportunity_service_server::OpportunityServiceServer<_>,
-            api::opportunities::OpportunityApi::new(shared.clone())
-        ))
-        .add_service(guarded!(
-            pb::crm_settings_service_server::CrmSettingsServiceServer<_>,
-            api::settings::SettingsApi::new(pg_store.clone())
-        ))
-        .add_service(guarded!(
-            pb::case_service_server::CaseServiceServer<_>,
-            api::cases::CaseApi::new(pg_store.clone())
-        ))
-        .add_service(guarded!(
-            pb::activity_service_server::ActivityServiceServer<_>,
-            api::activities::ActivityApi::new(pg_store.clone())
-        ))
-        .add_service(guarded!(
-            pb::history_service_server::HistoryServiceServer<_>,
-            api::history::HistoryApi::new(pg_store.clone())
-        ))
-        .add_service(guarded!(
-            pb::product_service_server::ProductServiceServer<_>,
-            api::catalog::ProductApi::new(pg_store.clone())
-        ))
-        .add_service(guarded!(
-            pb::price_book_service_server::PriceBookServiceServer<_>,
-            api::catalog::PriceBookApi::new(pg_store.clone())
-        ))
-        .add_service(guarded!(
-            pb::quote_service_server::QuoteServiceServer<_>,
-            api::quotes::QuoteApi::new(pg_store.clone())
-        ))
-        .add_service(guarded!(
-            pb::board_service_server::BoardServiceServer<_>,
-            api::board::BoardApi::new(pg_store.clone())
-        ))
-        .add_service(guarded!(
-            pb::search_service_server::SearchServiceServer<_>,
-            api::search::SearchApi::new(pg_store.clone())
-        ))
-        .add_service(guarded!(
-            pb::custom_field_service_server::CustomFieldServiceServer<_>,
-            api::custom_fields::CustomFieldApi::new(pg_store.clone())
-        ))
-        .add_service(guarded!(
-            pb::lead_assignment_service_server::LeadAssignmentServiceServer<_>,
-            api::assignment::AssignmentApi::new(pg_store.clone())
-        ))
-        .add_service(guarded!(
-            pb::sharing_service_server::SharingServiceServer<_>,
-            api::sharing::SharingApi::new(pg_store.clone())
-        ))
-        .add_service(guarded!(
-            pb::duplicate_service_server::DuplicateServiceServer<_>,
-            api::duplicates::DuplicateApi::new(shared.clone())
-        ))
-        .add_service(guarded!(
-            pb::import_export_service_server::ImportExportServiceServer<_>,
-            api::imports::ImportExportApi::new(shared.clone(), pg_store.clone())
-        ))
-        .add_service(guarded!(
-            pb::import_job_service_server::ImportJobServiceServer<_>,
-            api::import_jobs::ImportJobApi::new(shared, pg_store.clone())
-        ));
+        let services = GrpcServices::new()
+            .add_service(guarded!(
+                pb::account_service_server::AccountServiceServer<_>,
+                api::accounts::AccountApi::new(shared.clone())
+            ))
+            .add_service(guarded!(
+                pb::contact_service_server::ContactServiceServer<_>,
+                api::contacts::ContactApi::new(shared.clone())
+            ))
+            .add_service(guarded!(
+                pb::lead_service_server::LeadServiceServer<_>,
+                api::leads::LeadApi::new(shared.clone())
+            ))
+            .add_service(guarded!(
+                pb::pipeline_service_server::PipelineServiceServer<_>,
+                api::pipelines::PipelineApi::new(shared.clone())
+            ))
+            .add_service(guarded!(
+                pb::opportunity_service_server::OpportunityServiceServer<_>,
+                api::opportunities::OpportunityApi::new(shared.clone())
+            ))
+            .add_service(guarded!(
+                pb::crm_settings_service_server::CrmSettingsServiceServer<_>,
+                api::settings::SettingsApi::new(pg_store.clone())
+            ))
+            .add_service(guarded!(
+                pb::case_service_server::CaseServiceServer<_>,
+                api::cases::CaseApi::new(pg_store.clone())
+            ))
+            .add_service(guarded!(
+                pb::activity_service_server::ActivityServiceServer<_>,
+                api::activities::ActivityApi::new(pg_store.clone())
+            ))
+            .add_service(guarded!(
+                pb::history_service_server::HistoryServiceServer<_>,
+                api::history::HistoryApi::new(pg_store.clone())
+            ))
+            .add_service(guarded!(
+                pb::product_service_server::ProductServiceServer<_>,
+                api::catalog::ProductApi::new(pg_store.clone())
+            ))
+            .add_service(guarded!(
+                pb::price_book_service_server::PriceBookServiceServer<_>,
+                api::catalog::PriceBookApi::new(pg_store.clone())
+            ))
+            .add_service(guarded!(
+                pb::quote_service_server::QuoteServiceServer<_>,
+                api::quotes::QuoteApi::new(pg_store.clone())
+            ))
+            .add_service(guarded!(
+                pb::board_service_server::BoardServiceServer<_>,
+                api::board::BoardApi::new(pg_store.clone())
+            ))
+            .add_service(guarded!(
+                pb::search_service_server::SearchServiceServer<_>,
+                api::search::SearchApi::new(pg_store.clone())
+            ))
+            .add_service(guarded!(
+                pb::custom_field_service_server::CustomFieldServiceServer<_>,
+                api::custom_fields::CustomFieldApi::new(pg_store.clone())
+            ))
+            .add_service(guarded!(
+                pb::lead_assignment_service_server::LeadAssignmentServiceServer<_>,
+                api::assignment::AssignmentApi::new(pg_store.clone())
+            ))
+            .add_service(guarded!(
+                pb::sharing_service_server::SharingServiceServer<_>,
+                api::sharing::SharingApi::new(pg_store.clone())
+            ))
+            .add_service(guarded!(
+                pb::duplicate_service_server::DuplicateServiceServer<_>,
+                api::duplicates::DuplicateApi::new(shared.clone())
+            ))
+            .add_service(guarded!(
+                pb::import_export_service_server::ImportExportServiceServer<_>,
+                api::imports::ImportExportApi::new(shared.clone(), pg_store.clone())
+            ))
+            .add_service(guarded!(
+                pb::import_job_service_server::ImportJobServiceServer<_>,
+                api::import_jobs::ImportJobApi::new(shared, pg_store.clone())
+            ));
         let sweeper = sla::SlaSweeper::new(pg_store, &settings.sla);
 
         let relay = Relay::new(pool.clone(), &settings.amqp.url, RelayConfig::default());
@@ -289,7 +267,7 @@ impl Application {
         let server = GrpcServer::bind("crm", &settings.server).await?;
         Ok(Self {
             server,
-            routes,
+            services,
             relay,
             consumer,
             sweeper,
@@ -299,7 +277,7 @@ impl Application {
     /// The gRPC routes for a caller in the same process (the single-binary launcher's gateway),
     /// with the server's tracing and metrics layers; they keep working while the server runs.
     pub fn local_service(&self) -> runtime::grpc::LocalService {
-        runtime::grpc::local_service(self.routes.clone())
+        self.services.local_service()
     }
 
     pub fn grpc_addr(&self) -> Result<SocketAddr, StartError> {
@@ -316,10 +294,7 @@ impl Application {
         let relay = tokio::spawn(self.relay.run(background.clone()));
         let consumer = tokio::spawn(self.consumer.run(background.clone()));
         let sweeper = tokio::spawn(self.sweeper.run(background.clone()));
-        let served = self
-            .server
-            .serve(self.routes, SERVICE_NAMES, shutdown)
-            .await;
+        let served = self.server.serve(self.services, shutdown).await;
         background.cancel();
         if let Err(error) = sweeper.await {
             tracing::error!(%error, task = "sla sweeper", "background task panicked");

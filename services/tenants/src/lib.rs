@@ -5,6 +5,7 @@
 //! `salescompass` launcher.
 
 pub mod api;
+pub mod component;
 pub mod domain;
 pub mod error;
 pub mod events;
@@ -21,9 +22,8 @@ use auth::token::{Jwk, Signer, Verifier, jwk_from_private_pem};
 use proto::tenants as pb;
 use runtime::CancellationToken;
 use runtime::config::{ServerSettings, TelemetrySettings};
-use runtime::grpc::GrpcServer;
+use runtime::grpc::{GrpcServer, GrpcServices};
 use serde::Deserialize;
-use tonic::service::Routes;
 
 use crate::api::{Shared, TokenLifetimes};
 use crate::domain::password::{HashParams, PasswordHasher};
@@ -61,13 +61,6 @@ memory_kib = 19456
 iterations = 2
 parallelism = 1
 "#;
-
-pub const SERVICE_NAMES: &[&str] = &[
-    "salescompass.tenants.v1.TenantService",
-    "salescompass.tenants.v1.AuthService",
-    "salescompass.tenants.v1.UserService",
-    "salescompass.tenants.v1.RoleService",
-];
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
@@ -159,7 +152,7 @@ pub async fn migrate(settings: &Settings) -> Result<(), StartError> {
 /// The tenants service, bound and ready to serve.
 pub struct Application {
     server: GrpcServer,
-    routes: Routes,
+    services: GrpcServices,
     relay: Option<::events::Relay>,
 }
 
@@ -201,34 +194,35 @@ impl Application {
                 refresh: Duration::from_secs(settings.auth.refresh_token_ttl_secs),
             },
         });
-        let routes = Routes::new(
-            pb::tenant_service_server::TenantServiceServer::with_interceptor(
-                api::tenant_service::TenantApi::new(shared.clone()),
-                authenticator.clone(),
-            ),
-        )
-        .add_service(
-            pb::auth_service_server::AuthServiceServer::with_interceptor(
-                api::auth_service::AuthApi::new(shared.clone()),
-                authenticator.clone(),
-            ),
-        )
-        .add_service(
-            pb::user_service_server::UserServiceServer::with_interceptor(
-                api::user_service::UserApi::new(shared.clone()),
-                authenticator.clone(),
-            ),
-        )
-        .add_service(
-            pb::role_service_server::RoleServiceServer::with_interceptor(
-                api::role_service::RoleApi::new(shared),
-                authenticator,
-            ),
-        );
+        let services = GrpcServices::new()
+            .add_service(
+                pb::tenant_service_server::TenantServiceServer::with_interceptor(
+                    api::tenant_service::TenantApi::new(shared.clone()),
+                    authenticator.clone(),
+                ),
+            )
+            .add_service(
+                pb::auth_service_server::AuthServiceServer::with_interceptor(
+                    api::auth_service::AuthApi::new(shared.clone()),
+                    authenticator.clone(),
+                ),
+            )
+            .add_service(
+                pb::user_service_server::UserServiceServer::with_interceptor(
+                    api::user_service::UserApi::new(shared.clone()),
+                    authenticator.clone(),
+                ),
+            )
+            .add_service(
+                pb::role_service_server::RoleServiceServer::with_interceptor(
+                    api::role_service::RoleApi::new(shared),
+                    authenticator,
+                ),
+            );
         let server = GrpcServer::bind("tenants", &settings.server).await?;
         Ok(Self {
             server,
-            routes,
+            services,
             relay,
         })
     }
@@ -236,7 +230,7 @@ impl Application {
     /// The gRPC routes for a caller in the same process (the single-binary launcher's gateway),
     /// with the server's tracing and metrics layers; they keep working while the server runs.
     pub fn local_service(&self) -> runtime::grpc::LocalService {
-        runtime::grpc::local_service(self.routes.clone())
+        self.services.local_service()
     }
 
     pub fn grpc_addr(&self) -> Result<SocketAddr, StartError> {
@@ -260,10 +254,7 @@ impl Application {
                 }
             })
         });
-        let served = self
-            .server
-            .serve(self.routes, SERVICE_NAMES, shutdown)
-            .await;
+        let served = self.server.serve(self.services, shutdown).await;
         relay_stop.cancel();
         if let Some(relay) = relay {
             let _ = relay.await;

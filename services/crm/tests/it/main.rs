@@ -13,6 +13,7 @@ mod custom_fields;
 mod duplicates;
 mod events;
 mod handover;
+mod health;
 mod helpers;
 mod history;
 mod import_jobs;
