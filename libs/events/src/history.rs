@@ -65,16 +65,10 @@ pub async fn replay_history(
         let mut after = 0_i64;
         let mut replayed = 0_u64;
         loop {
+            // Through the outbox's SECURITY DEFINER function: history spans every tenant.
             let rows: Vec<HistoryRow> = sqlx::query_as(
-                r#"
-                SELECT seq, event_id, event_type, tenant_id, envelope
-                FROM outbox
-                WHERE sent_at IS NOT NULL
-                  AND seq > $1
-                  AND ($2::timestamptz IS NULL OR occurred_at >= $2)
-                ORDER BY seq
-                LIMIT $3
-                "#,
+                "SELECT seq, event_id, event_type, tenant_id, envelope \
+                 FROM outbox_history($1, $2, $3)",
             )
             .bind(after)
             .bind(request.since)
