@@ -151,7 +151,11 @@ mod tests {
         let mut reconnects = Reconnects::new(Backoff::RECONNECT);
         let quick = Duration::from_millis(10);
         let attempts: Vec<u32> = (0..4).map(|_| reconnects.after_failure(quick).0).collect();
-        assert_eq!(attempts, [1, 2, 3, 4], "each failed attempt backs off further");
+        assert_eq!(
+            attempts,
+            [1, 2, 3, 4],
+            "each failed attempt backs off further"
+        );
         let (attempt, delay) = reconnects.after_failure(quick);
         assert_eq!(attempt, 5);
         assert!(delay >= Backoff::RECONNECT.ceiling(5) / 2);

@@ -434,7 +434,8 @@ impl Relay {
         // the disk flush off the publish path. (One round trip: BEGIN is a simple query.)
         // Cancel-safe: a relay dropped during BEGIN must not send its connection back to the
         // pool inside this transaction (see db::transaction).
-        let mut tx = db::begin_with(&self.pool, "BEGIN; SET LOCAL synchronous_commit = off").await?;
+        let mut tx =
+            db::begin_with(&self.pool, "BEGIN; SET LOCAL synchronous_commit = off").await?;
         // Through the outbox's SECURITY DEFINER function: the relay reads every tenant's rows,
         // which row-level security hides from the application role (migration 9000000002).
         let rows: Vec<ClaimedRow> = sqlx::query_as(
@@ -535,10 +536,10 @@ impl Relay {
         let retention_secs = self.config.retention.as_secs_f64();
         loop {
             let deleted: i64 = sqlx::query_scalar("SELECT outbox_prune($1, $2)")
-            .bind(retention_secs)
-            .bind(PRUNE_CHUNK)
-            .fetch_one(&self.pool)
-            .await?;
+                .bind(retention_secs)
+                .bind(PRUNE_CHUNK)
+                .fetch_one(&self.pool)
+                .await?;
             METRICS
                 .outbox_pruned
                 .with_label_values(&[schema])
@@ -552,8 +553,8 @@ impl Relay {
     async fn refresh_backlog(&self, schema: &str) -> Result<(), Error> {
         let (count, oldest_secs): (i64, f64) =
             sqlx::query_as("SELECT pending, oldest_secs FROM outbox_backlog()")
-        .fetch_one(&self.pool)
-        .await?;
+                .fetch_one(&self.pool)
+                .await?;
         METRICS
             .outbox_backlog
             .with_label_values(&[schema])
