@@ -357,14 +357,14 @@ impl Consumer {
     /// [`crate::replay_history`] so no live event falls between the replay and the bindings.
     pub async fn declare(&self) -> Result<(), Error> {
         self.inner.config.validate()?;
-        let connection =
-            amqp::connect(&self.inner.amqp_url, &self.inner.config.connection_name).await?;
+        let broker =
+            amqp::Session::open(&self.inner.amqp_url, &self.inner.config.connection_name).await?;
         let result = async {
-            let channel = connection.create_channel().await?;
+            let channel = broker.channel().await?;
             self.inner.declare_topology(&channel).await
         }
         .await;
-        amqp::close(&connection, "declared").await;
+        broker.close("declared").await;
         result
     }
 
@@ -477,16 +477,16 @@ impl Inner {
     }
 
     async fn session(self: Arc<Self>, shutdown: &CancellationToken) -> Result<(), Error> {
-        let connection = amqp::connect(&self.amqp_url, &self.config.connection_name).await?;
+        let broker = amqp::Session::open(&self.amqp_url, &self.config.connection_name).await?;
         let result = async {
-            let channel = connection.create_channel().await?;
+            let channel = broker.channel().await?;
             self.declare_topology(&channel).await?;
             channel
                 .basic_qos(self.config.prefetch, BasicQosOptions::default())
                 .await?;
             // Dead letters go out on their own confirmed channel: the original is acked only once
             // the broker holds the copy.
-            let dead_letter_channel = connection.create_channel().await?;
+            let dead_letter_channel = broker.channel().await?;
             dead_letter_channel
                 .confirm_select(ConfirmSelectOptions::default())
                 .await?;
@@ -504,7 +504,7 @@ impl Inner {
                 .await
         }
         .await;
-        amqp::close(&connection, "consumer stopping").await;
+        broker.close("consumer stopping").await;
         result
     }
 

@@ -56,9 +56,9 @@ pub async fn replay_history(
     for binding in &request.bindings {
         validate_binding(binding)?;
     }
-    let connection = amqp::connect(amqp_url, CONNECTION_NAME).await?;
+    let broker = amqp::Session::open(amqp_url, CONNECTION_NAME).await?;
     let result = async {
-        let channel = connection.create_channel().await?;
+        let channel = broker.channel().await?;
         channel
             .confirm_select(ConfirmSelectOptions::default())
             .await?;
@@ -136,6 +136,6 @@ pub async fn replay_history(
         Ok(replayed)
     }
     .await;
-    amqp::close(&connection, "replayed").await;
+    broker.close("replayed").await;
     result
 }

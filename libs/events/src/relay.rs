@@ -262,9 +262,9 @@ impl Relay {
     async fn session(&self, schema: &str, shutdown: &CancellationToken) -> Result<(), Error> {
         let mut listener = PgListener::connect_with(&self.pool).await?;
         listener.listen(&notify_channel(schema)).await?;
-        let connection = amqp::connect(&self.amqp_url, &self.config.connection_name).await?;
+        let broker = amqp::Session::open(&self.amqp_url, &self.config.connection_name).await?;
         let result = async {
-            let channel = connection.create_channel().await?;
+            let channel = broker.channel().await?;
             channel
                 .confirm_select(ConfirmSelectOptions::default())
                 .await?;
@@ -273,8 +273,7 @@ impl Relay {
             self.pump(&mut listener, &channel, schema, shutdown).await
         }
         .await;
-        // Best effort: after a failure the connection is usually gone already.
-        amqp::close(&connection, "relay stopping").await;
+        broker.close("relay stopping").await;
         result
     }
 
