@@ -6,11 +6,13 @@ pub mod page;
 pub mod pool;
 pub mod session;
 pub mod tenant_tx;
+pub mod transaction;
 
 pub use page::{PageSize, PageToken, PageTokenError};
 pub use pool::{DatabaseSettings, connect, migrate};
 pub use session::{SessionTx, Sessions};
 pub use tenant_tx::begin_for_tenant;
+pub use transaction::{begin, begin_with};
 
 /// Errors of the database plumbing (not of a service's queries).
 #[derive(Debug, thiserror::Error)]

@@ -3,7 +3,8 @@
 //! Migrations run over the owner connection (`migrate_url`, falling back to `url`): they create the
 //! database and schema if missing, apply the embedded migrations with the schema first on the
 //! `search_path` (so `_sqlx_migrations` is per schema), make sure the application role exists and
-//! grant it data access — but not ownership, so row-level security applies to it. Runtime
+//! grant it data access and the schema's functions (e.g. the outbox relay's, which are closed to
+//! PUBLIC) — but not ownership, so row-level security applies to it. Runtime
 //! connections then `SET ROLE` to that application role when they log in as someone else.
 
 use std::str::FromStr;
@@ -174,6 +175,7 @@ async fn migrate_locked(
         GRANT USAGE ON SCHEMA "{schema}" TO "{role}";
         GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{schema}" TO "{role}";
         GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA "{schema}" TO "{role}";
+        GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA "{schema}" TO "{role}";
         REVOKE ALL ON "{schema}"."_sqlx_migrations" FROM "{role}";
         "#
     );

@@ -4,12 +4,13 @@ use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 /// Begins a transaction in which RLS policies see only `tenant_id`'s rows. The setting is local
-/// to the transaction, so a pooled connection never carries it into another request.
+/// to the transaction, so a pooled connection never carries it into another request. Safe to
+/// cancel (see [`crate::transaction`]).
 pub async fn begin_for_tenant(
     pool: &PgPool,
     tenant_id: Uuid,
 ) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::transaction::begin(pool).await?;
     set_tenant(&mut tx, tenant_id).await?;
     Ok(tx)
 }

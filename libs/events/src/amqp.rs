@@ -8,6 +8,7 @@ use lapin::{
     uri::AMQPUri,
 };
 
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use crate::{Error, trace::TraceContext};
@@ -41,7 +42,7 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// platform's five. Envelopes are a few KiB; a larger one is split into body frames.
 const FRAME_MAX: u32 = 16 * 1024;
 
-pub(crate) async fn connect(url: &str, connection_name: &str) -> Result<Connection, Error> {
+async fn connect(url: &str, connection_name: &str) -> Result<Connection, Error> {
     let properties =
         ConnectionProperties::default().with_connection_name(LongString::from(connection_name));
     let uri = broker_uri(url)?;
@@ -59,9 +60,52 @@ fn broker_uri(url: &str) -> Result<AMQPUri, Error> {
     Ok(uri)
 }
 
-/// Best-effort close: errors are ignored and a dead connection is not waited for.
-pub(crate) async fn close(connection: &Connection, reason: &str) {
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, connection.close(200, reason.into())).await;
+/// A broker connection and the channels opened on it, closed in protocol order.
+///
+/// lapin closes a channel in the background when its last handle is dropped while it is open.
+/// When the connection's close overtakes that (the handles of a session end just before its
+/// connection is closed), the channel's close finds it `Closing` and lapin reports a connection
+/// ERROR ("invalid channel state: Closing (channel.close)") for what is a normal stop. Closing
+/// every channel first, then the connection, leaves lapin nothing to close behind our back.
+pub(crate) struct Session {
+    connection: Connection,
+    channels: Mutex<Vec<Channel>>,
+}
+
+impl Session {
+    pub(crate) async fn open(url: &str, connection_name: &str) -> Result<Self, Error> {
+        Ok(Self {
+            connection: connect(url, connection_name).await?,
+            channels: Mutex::default(),
+        })
+    }
+
+    /// A new channel, closed with the session.
+    pub(crate) async fn channel(&self) -> Result<Channel, Error> {
+        let channel = self.connection.create_channel().await?;
+        self.channels
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(channel.clone());
+        Ok(channel)
+    }
+
+    /// Best-effort close, channels first: errors are ignored and a dead connection is not
+    /// waited for (after a failure it is usually gone already).
+    pub(crate) async fn close(self, reason: &str) {
+        let channels =
+            std::mem::take(&mut *self.channels.lock().unwrap_or_else(PoisonError::into_inner));
+        for channel in channels {
+            if channel.status().connected() {
+                let _ =
+                    tokio::time::timeout(CLOSE_TIMEOUT, channel.close(200, reason.into())).await;
+            }
+        }
+        if self.connection.status().connected() {
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.connection.close(200, reason.into()))
+                .await;
+        }
+    }
 }
 
 /// Declares the durable topic exchange; declaring an existing one with the same settings is a

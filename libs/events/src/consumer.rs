@@ -30,12 +30,10 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::{
-    Backoff, EXCHANGE, Envelope, Error, amqp, event_type::validate_binding, metrics::METRICS,
-    outbox::from_timestamp, trace::TraceContext,
+    Backoff, EXCHANGE, Envelope, Error, amqp, backoff::Reconnects, event_type::validate_binding,
+    metrics::METRICS, outbox::from_timestamp, trace::TraceContext,
 };
 
-/// A session that ran this long before failing starts its reconnect backoff from scratch.
-const STABLE_SESSION: Duration = Duration::from_secs(30);
 /// Stored errors are cut to this many bytes; the full error is in the logs.
 const MAX_ERROR_LEN: usize = 4_096;
 /// An ack on a connection that died without notice never completes; the session notices the
@@ -205,7 +203,8 @@ pub struct ConsumerConfig {
     pub max_attempts: u32,
     /// Delay between attempts.
     pub retry_backoff: Backoff,
-    /// Delay between reconnects after a broker failure.
+    /// Delay between reconnects after a broker failure: fast at first, growing only while
+    /// attempts keep failing ([`Backoff::RECONNECT`]).
     pub reconnect_backoff: Backoff,
     /// Broker-side safety net (`x-delivery-limit`): a message redelivered this often, e.g. because
     /// it crashes the process, is dead-lettered by RabbitMQ itself.
@@ -239,7 +238,7 @@ impl ConsumerConfig {
             max_batch: 16,
             max_attempts: 5,
             retry_backoff: Backoff::new(Duration::from_millis(200), Duration::from_secs(10)),
-            reconnect_backoff: Backoff::new(Duration::from_millis(200), Duration::from_secs(30)),
+            reconnect_backoff: Backoff::RECONNECT,
             delivery_limit: 50,
             single_active_consumer: false,
             processed_retention: Some(Duration::from_secs(30 * 24 * 3600)),
@@ -358,14 +357,14 @@ impl Consumer {
     /// [`crate::replay_history`] so no live event falls between the replay and the bindings.
     pub async fn declare(&self) -> Result<(), Error> {
         self.inner.config.validate()?;
-        let connection =
-            amqp::connect(&self.inner.amqp_url, &self.inner.config.connection_name).await?;
+        let broker =
+            amqp::Session::open(&self.inner.amqp_url, &self.inner.config.connection_name).await?;
         let result = async {
-            let channel = connection.create_channel().await?;
+            let channel = broker.channel().await?;
             self.inner.declare_topology(&channel).await
         }
         .await;
-        amqp::close(&connection, "declared").await;
+        broker.close("declared").await;
         result
     }
 
@@ -375,7 +374,7 @@ impl Consumer {
         let inner = self.inner;
         inner.config.validate()?;
         let queue = inner.config.queue.clone();
-        let mut attempt = 0;
+        let mut reconnects = Reconnects::new(inner.config.reconnect_backoff);
         loop {
             if shutdown.is_cancelled() {
                 return Ok(());
@@ -389,11 +388,7 @@ impl Consumer {
                         .consumer_reconnects
                         .with_label_values(&[&queue])
                         .inc();
-                    if started.elapsed() > STABLE_SESSION {
-                        attempt = 0;
-                    }
-                    attempt += 1;
-                    let delay = inner.config.reconnect_backoff.delay(attempt);
+                    let (attempt, delay) = reconnects.after_failure(started.elapsed());
                     tracing::warn!(
                         %error, %queue, attempt, delay_ms = delay.as_millis(),
                         "consumer session failed, reconnecting"
@@ -482,16 +477,16 @@ impl Inner {
     }
 
     async fn session(self: Arc<Self>, shutdown: &CancellationToken) -> Result<(), Error> {
-        let connection = amqp::connect(&self.amqp_url, &self.config.connection_name).await?;
+        let broker = amqp::Session::open(&self.amqp_url, &self.config.connection_name).await?;
         let result = async {
-            let channel = connection.create_channel().await?;
+            let channel = broker.channel().await?;
             self.declare_topology(&channel).await?;
             channel
                 .basic_qos(self.config.prefetch, BasicQosOptions::default())
                 .await?;
             // Dead letters go out on their own confirmed channel: the original is acked only once
             // the broker holds the copy.
-            let dead_letter_channel = connection.create_channel().await?;
+            let dead_letter_channel = broker.channel().await?;
             dead_letter_channel
                 .confirm_select(ConfirmSelectOptions::default())
                 .await?;
@@ -509,7 +504,7 @@ impl Inner {
                 .await
         }
         .await;
-        amqp::close(&connection, "consumer stopping").await;
+        broker.close("consumer stopping").await;
         result
     }
 
@@ -746,9 +741,8 @@ impl Inner {
     /// them one by one, where failures are retried and attributed to their own event.
     async fn apply_batch(&self, batch: &[Received]) -> bool {
         let applied = async {
-            let mut tx = self
-                .pool
-                .begin()
+            // Cancel-safe: workers are aborted when a session ends (see db::transaction).
+            let mut tx = db::begin(&self.pool)
                 .await
                 .map_err(AttemptError::Infrastructure)?;
             let mut outcomes = Vec::with_capacity(batch.len());
@@ -878,9 +872,8 @@ impl Inner {
     /// One transaction: mark the event processed (or find it already was), run the handler,
     /// commit both or neither.
     async fn attempt(&self, event: &Event) -> Result<Outcome, AttemptError> {
-        let mut tx = self
-            .pool
-            .begin()
+        // Cancel-safe: workers are aborted when a session ends (see db::transaction).
+        let mut tx = db::begin(&self.pool)
             .await
             .map_err(AttemptError::Infrastructure)?;
         let outcome = self.apply_in(&mut tx, event).await?;

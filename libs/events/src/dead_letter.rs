@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use lapin::{
-    BasicProperties, Channel, Confirmation, Connection,
+    BasicProperties, Channel, Confirmation,
     message::BasicGetMessage,
     options::{
         BasicAckOptions, BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions,
@@ -53,22 +53,22 @@ impl DeadLetters {
 
     /// Number of parked events.
     pub async fn count(&self) -> Result<u32, Error> {
-        let connection = self.connect().await?;
+        let broker = self.connect().await?;
         let result = async {
-            let channel = connection.create_channel().await?;
+            let channel = broker.channel().await?;
             self.dead_letter_count(&channel).await
         }
         .await;
-        amqp::close(&connection, "done").await;
+        broker.close("done").await;
         result
     }
 
     /// Up to `limit` parked events, oldest first. Reading does not remove them: they are fetched
     /// unacknowledged and return to the queue, in order, when the channel closes.
     pub async fn list(&self, limit: usize) -> Result<Vec<DeadLetter>, Error> {
-        let connection = self.connect().await?;
+        let broker = self.connect().await?;
         let result = async {
-            let channel = connection.create_channel().await?;
+            let channel = broker.channel().await?;
             let available = self.dead_letter_count(&channel).await?;
             let mut letters = Vec::new();
             for _ in 0..limit.min(available as usize) {
@@ -81,7 +81,7 @@ impl DeadLetters {
             Ok(letters)
         }
         .await;
-        amqp::close(&connection, "done").await;
+        broker.close("done").await;
         result
     }
 
@@ -90,10 +90,10 @@ impl DeadLetters {
     /// dead-letter queue, so a crash mid-replay duplicates (harmless) rather than loses. Returns
     /// how many were replayed.
     pub async fn replay(&self, event_ids: Option<&[String]>) -> Result<usize, Error> {
-        let connection = self.connect().await?;
+        let broker = self.connect().await?;
         let result = async {
-            let channel = connection.create_channel().await?;
-            let publisher = connection.create_channel().await?;
+            let channel = broker.channel().await?;
+            let publisher = broker.channel().await?;
             publisher
                 .confirm_select(ConfirmSelectOptions::default())
                 .await?;
@@ -123,13 +123,13 @@ impl DeadLetters {
             Ok(replayed)
         }
         .await;
-        amqp::close(&connection, "done").await;
+        broker.close("done").await;
         result
     }
 
-    async fn connect(&self) -> Result<Connection, Error> {
+    async fn connect(&self) -> Result<amqp::Session, Error> {
         amqp::short(&dead_letter_queue(&self.queue))?;
-        amqp::connect(&self.amqp_url, CONNECTION_NAME).await
+        amqp::Session::open(&self.amqp_url, CONNECTION_NAME).await
     }
 
     async fn dead_letter_count(&self, channel: &Channel) -> Result<u32, Error> {

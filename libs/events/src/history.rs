@@ -56,25 +56,19 @@ pub async fn replay_history(
     for binding in &request.bindings {
         validate_binding(binding)?;
     }
-    let connection = amqp::connect(amqp_url, CONNECTION_NAME).await?;
+    let broker = amqp::Session::open(amqp_url, CONNECTION_NAME).await?;
     let result = async {
-        let channel = connection.create_channel().await?;
+        let channel = broker.channel().await?;
         channel
             .confirm_select(ConfirmSelectOptions::default())
             .await?;
         let mut after = 0_i64;
         let mut replayed = 0_u64;
         loop {
+            // Through the outbox's SECURITY DEFINER function: history spans every tenant.
             let rows: Vec<HistoryRow> = sqlx::query_as(
-                r#"
-                SELECT seq, event_id, event_type, tenant_id, envelope
-                FROM outbox
-                WHERE sent_at IS NOT NULL
-                  AND seq > $1
-                  AND ($2::timestamptz IS NULL OR occurred_at >= $2)
-                ORDER BY seq
-                LIMIT $3
-                "#,
+                "SELECT seq, event_id, event_type, tenant_id, envelope \
+                 FROM outbox_history($1, $2, $3)",
             )
             .bind(after)
             .bind(request.since)
@@ -142,6 +136,6 @@ pub async fn replay_history(
         Ok(replayed)
     }
     .await;
-    amqp::close(&connection, "replayed").await;
+    broker.close("replayed").await;
     result
 }

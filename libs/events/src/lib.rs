@@ -25,13 +25,14 @@
 //! //    `set_ignore_missing(true)` since they share the schema's `_sqlx_migrations` table.
 //! //    `events::migrator()` returns one already set up (or call `events::migrate(&pool)`).
 //!
-//! // 2. Publish inside the business transaction.
+//! // 2. Publish inside the business transaction, scoped to the event's tenant: the outbox is
+//! //    under row-level security, so an event can only be written for the transaction's tenant.
 //! async fn create_user(
 //!     pool: &PgPool,
 //!     tenant_id: uuid::Uuid,
 //!     user_id: uuid::Uuid,
 //! ) -> Result<(), events::Error> {
-//!     let mut tx = pool.begin().await?;
+//!     let mut tx = db::begin_for_tenant(pool, tenant_id).await?;
 //!     // ... INSERT INTO users ...
 //!     let payload = UserCreated {};
 //!     let event = NewEvent::new("tenants.user.created", tenant_id, "user", user_id, &payload)?;
@@ -108,6 +109,10 @@ pub const EXCHANGE: &str = "salescompass.events";
 
 /// Embedded migrations for the `outbox` and `processed_events` tables, versions 9_000_000_001 and
 /// up. Prefer [`migrate`], which runs them the way they must be run next to a service's own.
+///
+/// The outbox is under row-level security on `app.tenant_id`; the relay and [`replay_history`]
+/// reach every tenant's rows through `SECURITY DEFINER` functions (`outbox_*`) on which the
+/// application role needs `EXECUTE` (`db::migrate` grants it).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// The event migrations as an owned migrator that ignores versions it does not know, for

@@ -15,10 +15,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::{Backoff, EXCHANGE, Envelope, Error, amqp, metrics::METRICS, trace::TraceContext};
+use crate::{
+    Backoff, EXCHANGE, Envelope, Error, amqp, backoff::Reconnects, metrics::METRICS,
+    trace::TraceContext,
+};
 
-/// A session that ran this long before failing starts its reconnect backoff from scratch.
-const STABLE_SESSION: Duration = Duration::from_secs(30);
 /// Rows deleted per prune statement, so pruning never holds long locks.
 const PRUNE_CHUNK: i64 = 5_000;
 /// Retry delay while rows wait behind an earlier row of their aggregate claimed by another
@@ -62,7 +63,8 @@ pub struct RelayConfig {
     pub prune_interval: Duration,
     /// How often the backlog gauges are refreshed.
     pub metrics_interval: Duration,
-    /// Delay between reconnect attempts after a broker or database failure.
+    /// Delay between reconnect attempts after a broker or database failure: fast at first,
+    /// growing only while attempts keep failing ([`Backoff::RECONNECT`]).
     pub reconnect_backoff: Backoff,
     /// AMQP connection name, shown in the RabbitMQ management UI.
     pub connection_name: String,
@@ -82,7 +84,7 @@ impl Default for RelayConfig {
             retention: Duration::from_secs(7 * 24 * 3600),
             prune_interval: Duration::from_secs(600),
             metrics_interval: Duration::from_secs(5),
-            reconnect_backoff: Backoff::new(Duration::from_millis(200), Duration::from_secs(30)),
+            reconnect_backoff: Backoff::RECONNECT,
             connection_name: "salescompass-events-relay".to_owned(),
         }
     }
@@ -222,7 +224,7 @@ impl Relay {
             .await?;
         let schema =
             schema.ok_or_else(|| Error::Config("the pool's search_path names no schema".into()))?;
-        let mut attempt = 0;
+        let mut reconnects = Reconnects::new(self.config.reconnect_backoff);
         loop {
             if shutdown.is_cancelled() {
                 return Ok(());
@@ -233,11 +235,7 @@ impl Relay {
                 Err(Error::SimulatedCrash) => return Err(Error::SimulatedCrash),
                 Err(error) => {
                     METRICS.relay_reconnects.with_label_values(&[&schema]).inc();
-                    if started.elapsed() > STABLE_SESSION {
-                        attempt = 0;
-                    }
-                    attempt += 1;
-                    let delay = self.config.reconnect_backoff.delay(attempt);
+                    let (attempt, delay) = reconnects.after_failure(started.elapsed());
                     tracing::warn!(
                         %error, outbox = %schema, attempt, delay_ms = delay.as_millis(),
                         "relay session failed, reconnecting"
@@ -264,9 +262,9 @@ impl Relay {
     async fn session(&self, schema: &str, shutdown: &CancellationToken) -> Result<(), Error> {
         let mut listener = PgListener::connect_with(&self.pool).await?;
         listener.listen(&notify_channel(schema)).await?;
-        let connection = amqp::connect(&self.amqp_url, &self.config.connection_name).await?;
+        let broker = amqp::Session::open(&self.amqp_url, &self.config.connection_name).await?;
         let result = async {
-            let channel = connection.create_channel().await?;
+            let channel = broker.channel().await?;
             channel
                 .confirm_select(ConfirmSelectOptions::default())
                 .await?;
@@ -275,8 +273,7 @@ impl Relay {
             self.pump(&mut listener, &channel, schema, shutdown).await
         }
         .await;
-        // Best effort: after a failure the connection is usually gone already.
-        amqp::close(&connection, "relay stopping").await;
+        broker.close("relay stopping").await;
         result
     }
 
@@ -434,46 +431,15 @@ impl Relay {
         // The relay's own bookkeeping needs no fsync: if the database loses the last marks in a
         // crash, those rows are published again and consumers absorb the duplicates. This keeps
         // the disk flush off the publish path. (One round trip: BEGIN is a simple query.)
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN; SET LOCAL synchronous_commit = off")
-            .await?;
+        // Cancel-safe: a relay dropped during BEGIN must not send its connection back to the
+        // pool inside this transaction (see db::transaction).
+        let mut tx =
+            db::begin_with(&self.pool, "BEGIN; SET LOCAL synchronous_commit = off").await?;
+        // Through the outbox's SECURITY DEFINER function: the relay reads every tenant's rows,
+        // which row-level security hides from the application role (migration 9000000002).
         let rows: Vec<ClaimedRow> = sqlx::query_as(
-            r#"
-            WITH claimed AS MATERIALIZED (
-                SELECT seq, event_id, event_type, tenant_id, aggregate_type, aggregate_id, envelope
-                FROM outbox
-                WHERE sent_at IS NULL AND seq > $3
-                ORDER BY seq
-                LIMIT $1
-                FOR UPDATE SKIP LOCKED
-            ),
-            mine AS MATERIALIZED (
-                SELECT seq FROM claimed
-                UNION ALL
-                SELECT unnest($2::bigint[])
-            ),
-            -- The first pending row of each claimed aggregate that is not ours: rows after it
-            -- must wait for whoever holds it.
-            blockers AS MATERIALIZED (
-                SELECT a.aggregate_type, a.aggregate_id,
-                       (SELECT min(e.seq)
-                        FROM outbox e
-                        WHERE e.sent_at IS NULL
-                          AND e.aggregate_type = a.aggregate_type
-                          AND e.aggregate_id = a.aggregate_id
-                          AND e.seq < a.last_seq
-                          AND e.seq NOT IN (SELECT seq FROM mine)) AS blocker
-                FROM (SELECT aggregate_type, aggregate_id, max(seq) AS last_seq
-                      FROM claimed
-                      GROUP BY aggregate_type, aggregate_id) a
-            )
-            SELECT c.seq, c.event_id, c.event_type, c.tenant_id, c.envelope,
-                   COALESCE(b.blocker < c.seq, false) AS blocked
-            FROM claimed c
-            JOIN blockers b USING (aggregate_type, aggregate_id)
-            ORDER BY c.seq
-            "#,
+            "SELECT seq, event_id, event_type, tenant_id, envelope, blocked \
+             FROM outbox_claim($1, $2, $3)",
         )
         .bind(i64::from(self.config.batch_size))
         .bind(own)
@@ -568,45 +534,26 @@ impl Relay {
     async fn prune(&self, schema: &str) -> Result<(), Error> {
         let retention_secs = self.config.retention.as_secs_f64();
         loop {
-            let deleted = sqlx::query(
-                r#"
-                DELETE FROM outbox
-                WHERE seq IN (
-                    SELECT seq
-                    FROM outbox
-                    WHERE sent_at < now() - make_interval(secs => $1)
-                    ORDER BY seq
-                    LIMIT $2
-                    FOR UPDATE SKIP LOCKED
-                )
-                "#,
-            )
-            .bind(retention_secs)
-            .bind(PRUNE_CHUNK)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+            let deleted: i64 = sqlx::query_scalar("SELECT outbox_prune($1, $2)")
+                .bind(retention_secs)
+                .bind(PRUNE_CHUNK)
+                .fetch_one(&self.pool)
+                .await?;
             METRICS
                 .outbox_pruned
                 .with_label_values(&[schema])
-                .inc_by(deleted);
-            if deleted < PRUNE_CHUNK as u64 {
+                .inc_by(u64::try_from(deleted).unwrap_or_default());
+            if deleted < PRUNE_CHUNK {
                 return Ok(());
             }
         }
     }
 
     async fn refresh_backlog(&self, schema: &str) -> Result<(), Error> {
-        let (count, oldest_secs): (i64, f64) = sqlx::query_as(
-            r#"
-            SELECT count(*),
-                   COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8
-            FROM outbox
-            WHERE sent_at IS NULL
-            "#,
-        )
-        .fetch_one(&self.pool)
-        .await?;
+        let (count, oldest_secs): (i64, f64) =
+            sqlx::query_as("SELECT pending, oldest_secs FROM outbox_backlog()")
+                .fetch_one(&self.pool)
+                .await?;
         METRICS
             .outbox_backlog
             .with_label_values(&[schema])
@@ -662,22 +609,11 @@ async fn settle(
         return Err(Error::SimulatedCrash);
     }
 
-    sqlx::query(
-        "UPDATE outbox SET sent_at = now(), publish_attempts = publish_attempts + 1 \
-         WHERE seq = ANY($1)",
-    )
-    .bind(&sent)
-    .execute(&mut *tx)
-    .await?;
-    if !rejected.is_empty() {
-        sqlx::query(
-            "UPDATE outbox SET publish_attempts = publish_attempts + 1, \
-             last_error = 'rejected by the broker (negative confirm)' WHERE seq = ANY($1)",
-        )
+    sqlx::query("SELECT outbox_settle($1, $2)")
+        .bind(&sent)
         .bind(&rejected)
         .execute(&mut *tx)
         .await?;
-    }
     tx.commit().await?;
     tracing::debug!(
         outbox = %schema,

@@ -7,5 +7,6 @@ mod history;
 mod migrations;
 mod outbox;
 mod relay;
+mod row_level_security;
 mod support;
 mod trace_context;

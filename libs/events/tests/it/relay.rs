@@ -5,8 +5,8 @@ use prost::Message;
 use tokio_util::sync::CancellationToken;
 
 use crate::support::{
-    Broker, EffectHandler, ITEM_CHANGED, ItemChanged, TestDb, amqp_url, commit_event, eventually,
-    item_event, metric,
+    Broker, EffectHandler, ITEM_CHANGED, ItemChanged, Proxy, TestDb, amqp_url, commit_event,
+    eventually, item_event, metric, postgres_address,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -303,4 +303,85 @@ async fn a_row_that_commits_after_later_rows_were_published_is_still_published()
         .await
         .expect("relay task")
         .expect("relay stops cleanly");
+}
+
+/// Backends of `application_name` inside a transaction that nobody is running a statement in.
+async fn idle_in_transaction(db: &TestDb, application_name: &str) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity \
+         WHERE application_name = $1 AND state LIKE 'idle in transaction%'",
+    )
+    .bind(application_name)
+    .fetch_one(&db.pool)
+    .await
+    .expect("pg_stat_activity")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_dropped_mid_batch_returns_no_connection_to_the_pool_inside_a_transaction() {
+    const EVENTS: u64 = 3_000;
+    const DROPS: usize = 25;
+    let db = TestDb::new().await;
+    let broker = Broker::new();
+    let tap = broker.tap("#").await;
+    let application_name = format!("relay-drop-{}", crate::support::suffix());
+    // Round trips of a few milliseconds, so that a drop lands in the relay's BEGIN on most
+    // iterations (on a local socket BEGIN takes microseconds and a drop rarely finds it).
+    let database = Proxy::with_latency(postgres_address(), Duration::from_millis(3)).await;
+    let pool = db.named_pool(&application_name, Some(&database)).await;
+    for chunk in (0..EVENTS).collect::<Vec<_>>().chunks(500) {
+        let batch: Vec<_> = chunk
+            .iter()
+            .map(|&n| item_event(ITEM_CHANGED, &format!("agg-{}", n % 50), n, n))
+            .collect();
+        let mut tx = db.pool.begin().await.expect("begin");
+        outbox::enqueue_all(&mut tx, &batch).await.expect("enqueue");
+        tx.commit().await.expect("commit");
+    }
+    // Small batches: the relay begins a claim transaction every few rows, so a drop often lands
+    // in its BEGIN, its claim, or while batches wait for confirms.
+    let config = RelayConfig {
+        batch_size: 5,
+        ..broker.relay_config()
+    };
+
+    for _ in 0..DROPS {
+        let seen = tap.len();
+        let relay = tokio::spawn(
+            Relay::new(pool.clone(), amqp_url(), config.clone()).run(CancellationToken::new()),
+        );
+        eventually("the relay publishing", || async { tap.len() > seen }).await;
+        // The session is dropped wherever it is, like a task aborted at shutdown.
+        relay.abort();
+        assert!(relay.await.is_err_and(|error| error.is_cancelled()));
+        eventually(
+            "every connection of the pool out of its transaction",
+            || async { idle_in_transaction(&db, &application_name).await == 0 },
+        )
+        .await;
+    }
+
+    // Nothing lost: a relay left to run publishes the rest (rows of dropped batches again).
+    let shutdown = CancellationToken::new();
+    let relay = tokio::spawn(Relay::new(pool.clone(), amqp_url(), config).run(shutdown.clone()));
+    eventually("every row marked sent", || async {
+        db.pending().await == 0
+    })
+    .await;
+    shutdown.cancel();
+    relay
+        .await
+        .expect("relay task")
+        .expect("relay stops cleanly");
+    eventually("every event received at least once", || async {
+        let ids: std::collections::HashSet<String> = tap
+            .envelopes()
+            .into_iter()
+            .map(|envelope| envelope.id)
+            .collect();
+        ids.len() == EVENTS as usize
+    })
+    .await;
+    assert_eq!(idle_in_transaction(&db, &application_name).await, 0);
+    pool.close().await;
 }

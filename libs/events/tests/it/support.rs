@@ -148,6 +148,26 @@ impl TestDb {
             .expect("connect pool")
     }
 
+    /// A pool on this schema whose sessions carry `application_name`, to find them in
+    /// `pg_stat_activity`.
+    /// `via` reaches PostgreSQL through a [`Proxy`] instead.
+    pub async fn named_pool(&self, application_name: &str, via: Option<&Proxy>) -> PgPool {
+        let mut options = postgres_url(TEST_DATABASE)
+            .parse::<PgConnectOptions>()
+            .expect("postgres url");
+        if let Some(proxy) = via {
+            options = options.host("127.0.0.1").port(proxy.port);
+        }
+        let options = options
+            .options([("search_path", self.schema.as_str())])
+            .application_name(application_name);
+        PgPoolOptions::new()
+            .max_connections(12)
+            .connect_with(options)
+            .await
+            .expect("connect pool")
+    }
+
     pub async fn execute(&self, sql: &str) {
         sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
             .execute(&self.pool)
@@ -197,7 +217,7 @@ impl Drop for TestDb {
 }
 
 /// Runs cleanup to completion from `Drop`, outside the test's runtime.
-fn run_detached<F>(cleanup: F)
+pub fn run_detached<F>(cleanup: F)
 where
     F: Future + Send + 'static,
 {
@@ -521,6 +541,12 @@ pub struct Proxy {
 
 impl Proxy {
     pub async fn start(upstream: SocketAddr) -> Self {
+        Self::with_latency(upstream, Duration::ZERO).await
+    }
+
+    /// A proxy that holds every chunk from the server for `latency`, as a distant database
+    /// would: each round trip then lasts at least that long.
+    pub async fn with_latency(upstream: SocketAddr, latency: Duration) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let port = listener.local_addr().expect("proxy address").port();
         let connections = Arc::new(Mutex::new(Vec::new()));
@@ -530,7 +556,12 @@ impl Proxy {
             while let Ok((mut inbound, _)) = listener.accept().await {
                 let task = tokio::spawn(async move {
                     if let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        if latency.is_zero() {
+                            let _ =
+                                tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        } else {
+                            relay_with_latency(inbound, outbound, latency).await;
+                        }
                     }
                 });
                 tracked.lock().expect("proxy lock").push(task);
@@ -561,11 +592,43 @@ impl Proxy {
     }
 }
 
+/// Copies both ways, delaying what the server sends by `latency`.
+async fn relay_with_latency(
+    inbound: tokio::net::TcpStream,
+    outbound: tokio::net::TcpStream,
+    latency: Duration,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut client_read, mut client_write) = inbound.into_split();
+    let (mut server_read, mut server_write) = outbound.into_split();
+    let upstream = tokio::io::copy(&mut client_read, &mut server_write);
+    let downstream = async {
+        let mut buffer = vec![0_u8; 64 * 1024];
+        while let Ok(read) = server_read.read(&mut buffer).await {
+            if read == 0 {
+                break;
+            }
+            tokio::time::sleep(latency).await;
+            if client_write.write_all(&buffer[..read]).await.is_err() {
+                break;
+            }
+        }
+    };
+    tokio::select! {
+        _ = upstream => {}
+        () = downstream => {}
+    }
+}
+
 impl Drop for Proxy {
     fn drop(&mut self) {
         self.acceptor.abort();
         self.kill_all();
     }
+}
+
+pub fn postgres_address() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 5432))
 }
 
 pub fn broker_address() -> SocketAddr {
