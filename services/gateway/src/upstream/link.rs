@@ -64,7 +64,7 @@ impl Link {
 
     /// Sends one request with its whole body and reads the whole reply.
     pub async fn call(&self, request: Request<()>, body: Bytes) -> Result<Reply, CallError> {
-        let (number, sender) = self.sender().await?;
+        let (number, sender) = self.ready_sender().await?;
         let result = exchange(sender, request, body).await;
         if let Err(error) = &result
             && (error.is_io() || error.is_go_away())
@@ -72,6 +72,28 @@ impl Link {
             forget(&self.sender, number);
         }
         Ok(result?)
+    }
+
+    /// A connection ready for a new stream. One the server is closing (GOAWAY, as services do
+    /// at their maximum connection age) refuses new streams until its driver ends: the call then
+    /// goes on a new connection, which the load balancer may send to a newer pod. Nothing was
+    /// sent on the old one, so this cannot run a call twice.
+    async fn ready_sender(&self) -> Result<(u64, SendRequest<Bytes>), CallError> {
+        let (number, sender) = self.sender().await?;
+        let error = match sender.ready().await {
+            Ok(ready) => return Ok((number, ready)),
+            Err(error) => error,
+        };
+        forget(&self.sender, number);
+        tracing::debug!(%error, authority = %self.authority, "connection closing, opening another");
+        let (number, sender) = self.sender().await?;
+        match sender.ready().await {
+            Ok(ready) => Ok((number, ready)),
+            Err(error) => {
+                forget(&self.sender, number);
+                Err(error.into())
+            }
+        }
     }
 
     async fn sender(&self) -> Result<(u64, SendRequest<Bytes>), CallError> {
@@ -101,12 +123,12 @@ fn forget(slot: &Slot, number: u64) {
     }
 }
 
+/// One call on a sender that is ready for it.
 async fn exchange(
-    sender: SendRequest<Bytes>,
+    mut sender: SendRequest<Bytes>,
     request: Request<()>,
     body: Bytes,
 ) -> Result<Reply, h2::Error> {
-    let mut sender = sender.ready().await?;
     let (response, mut stream) = sender.send_request(request, false)?;
     // Queued without reserving capacity: h2 sends it with the HEADERS frame when the window
     // allows (a request is far below the initial 64 KiB window).
