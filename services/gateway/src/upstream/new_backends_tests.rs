@@ -110,10 +110,8 @@ async fn a_backend_started_later_serves_calls_once_older_connections_reach_their
         );
     }
 
-    backends
-        .lock()
-        .expect("lock")
-        .push(backend(NEWER, &stop).await);
+    let newer = backend(NEWER, &stop).await;
+    backends.lock().expect("lock").push(newer);
     let deadline = tokio::time::Instant::now() + DEADLINE;
     let mut older = 0;
     loop {
