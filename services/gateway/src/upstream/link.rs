@@ -324,6 +324,68 @@ mod tests {
         server.await.expect("server");
     }
 
+    /// Answers `respond` with an OK status and the framed reply.
+    fn answer(mut respond: h2::server::SendResponse<Bytes>) {
+        let mut stream = respond
+            .send_response(http::Response::new(()), false)
+            .expect("headers");
+        stream
+            .send_data(Bytes::from_static(REPLY), false)
+            .expect("data");
+        let mut trailers = HeaderMap::new();
+        trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+        stream.send_trailers(trailers).expect("trailers");
+    }
+
+    #[tokio::test]
+    async fn a_call_after_the_server_said_goaway_goes_on_a_new_connection() {
+        let (listener, authority) = listen().await;
+        let (seen_tx, seen_rx) = tokio::sync::oneshot::channel();
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.expect("accept");
+            let mut closing = h2::server::handshake(tcp).await.expect("handshake");
+            let mut pings = closing.ping_pong().expect("ping-pong");
+            let (_, respond) = closing.accept().await.expect("a call").expect("request");
+            // GOAWAY while the first call is in flight, as at a maximum connection age: the
+            // connection stays open until that call is answered.
+            closing.graceful_shutdown();
+            let (served_tx, served_rx) = tokio::sync::oneshot::channel();
+            let drive = async { while closing.accept().await.is_some() {} };
+            let first = async {
+                // The pong comes after the client has read the GOAWAY sent before the ping.
+                pings.ping(Ping::opaque()).await.expect("pong");
+                let _ = seen_tx.send(());
+                let _ = served_rx.await;
+                answer(respond);
+            };
+            let second = async {
+                serve_one_connection(&listener, 1).await;
+                let _ = served_tx.send(());
+            };
+            tokio::join!(drive, first, second);
+        });
+        let link = Arc::new(Link::new(authority.clone()));
+        let body = Bytes::from_static(&[0, 0, 0, 0, 0]);
+        let in_flight = tokio::spawn({
+            let (link, authority, body) = (link.clone(), authority.clone(), body.clone());
+            async move { link.call(request(&authority), body).await }
+        });
+        seen_rx.await.expect("the client read the GOAWAY");
+
+        let second = link
+            .call(request(&authority), body)
+            .await
+            .expect("the call went on a new connection");
+        assert_eq!(second.body, Bytes::from_static(REPLY));
+        assert_eq!(link.opened.load(Ordering::Relaxed), 2);
+        let first = in_flight
+            .await
+            .expect("task")
+            .expect("the in-flight call finished");
+        assert_eq!(first.body, Bytes::from_static(REPLY));
+        server.await.expect("server");
+    }
+
     #[tokio::test]
     async fn nothing_listening_is_a_connect_error() {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
