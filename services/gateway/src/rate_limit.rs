@@ -26,7 +26,7 @@ use crate::error::{Error, retry_after_secs};
 use crate::settings::{ClassLimits, RateLimitSettings};
 use shared::Decision;
 pub use shared::SharedBuckets;
-use tenant_limits::{ConfiguredLimits, TenantLimit, override_key};
+use tenant_limits::override_key;
 
 type Keyed<K> = RateLimiter<K, DefaultKeyedStateStore<K>, DefaultClock, StateInformationMiddleware>;
 
@@ -173,9 +173,9 @@ pub struct RateLimits {
     login_methods: Vec<String>,
     default: ClassBuckets,
     login: ClassBuckets,
-    /// Local default-class buckets of the tenants with a configured limit of their own.
+    /// Default-class buckets of the tenants with a configured limit of their own, by lowercase
+    /// tenant id (as tokens carry it).
     tenant_buckets: HashMap<String, Bucket<String>>,
-    tenant_limits: ConfiguredLimits,
     /// Redis buckets shared by the replicas, when configured.
     shared: Option<SharedBuckets>,
 }
@@ -183,17 +183,16 @@ pub struct RateLimits {
 impl RateLimits {
     /// In-process buckets only.
     pub fn new(settings: &RateLimitSettings) -> Self {
-        let tenant_limits = ConfiguredLimits::new(settings.tenants.clone());
         Self {
             enabled: settings.enabled,
             login_methods: settings.login_methods.clone(),
             default: ClassBuckets::new(&settings.default),
             login: ClassBuckets::new(&settings.login),
-            tenant_buckets: tenant_limits
+            tenant_buckets: settings
+                .tenants
                 .iter()
-                .map(|(tenant, l)| (tenant.clone(), Bucket::new(l.per_second, l.burst)))
+                .map(|(tenant, l)| (tenant.to_lowercase(), Bucket::new(l.per_second, l.burst)))
                 .collect(),
-            tenant_limits,
             shared: None,
         }
     }
@@ -256,26 +255,19 @@ impl RateLimits {
             // The hash tag keeps the bucket in its override's Redis Cluster slot.
             let key = format!("{prefix}:{}:tenant:{{{tenant}}}", class.name());
             let overridable = (class == RouteClass::Default).then(|| override_key(prefix, tenant));
-            let limit = self.tenant_limit(class, tenant, buckets);
             if let Some(decision) = shared
-                .check(&key, limit.per_second, limit.burst, overridable.as_deref())
+                .check(
+                    &key,
+                    bucket.per_second,
+                    bucket.burst,
+                    overridable.as_deref(),
+                )
                 .await
             {
                 return decided(decision);
             }
         }
         Ok(Some(bucket.check(&tenant.to_owned())?))
-    }
-
-    /// The configured limit of `tenant`'s bucket in `class`.
-    fn tenant_limit(&self, class: RouteClass, tenant: &str, buckets: &ClassBuckets) -> TenantLimit {
-        match (class, self.tenant_limits.get(tenant)) {
-            (RouteClass::Default, Some(own)) => *own,
-            _ => TenantLimit {
-                per_second: buckets.tenant.per_second,
-                burst: buckets.tenant.burst,
-            },
-        }
     }
 
     /// The class's buckets, or `None` when limits are off.

@@ -216,8 +216,9 @@ async fn a_tenant_limit_in_redis_replaces_the_configured_one_on_every_replica() 
 #[tokio::test]
 async fn a_configured_tenant_limit_applies_to_the_local_buckets_too() {
     let mut settings = settings("unused", 1);
+    // Tokens carry tenant ids in lowercase; a setting may not.
     settings.tenants.insert(
-        "big".to_owned(),
+        "BIG".to_owned(),
         TenantLimit {
             per_second: 0.001,
             burst: 3,

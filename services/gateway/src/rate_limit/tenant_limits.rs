@@ -7,8 +7,6 @@
 //! billing service sets from the plan ([`TenantLimitOverrides`]): every replica sees it on the
 //! tenant's next request, with no restart, no fan-out to replicas and no extra round trip.
 
-use std::collections::HashMap;
-
 use redis::AsyncCommands as _;
 use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
@@ -31,29 +29,6 @@ impl TenantLimit {
 /// it.
 pub fn override_key(prefix: &str, tenant: &str) -> String {
     format!("{prefix}:override:{{{tenant}}}")
-}
-
-/// The limits configured in the settings, by tenant id.
-#[derive(Debug, Clone, Default)]
-pub struct ConfiguredLimits(HashMap<String, TenantLimit>);
-
-impl ConfiguredLimits {
-    pub fn new(limits: HashMap<String, TenantLimit>) -> Self {
-        Self(
-            limits
-                .into_iter()
-                .map(|(tenant, limit)| (tenant.to_lowercase(), limit))
-                .collect(),
-        )
-    }
-
-    pub fn get(&self, tenant: &str) -> Option<&TenantLimit> {
-        self.0.get(tenant)
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &TenantLimit)> {
-        self.0.iter()
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -125,19 +100,6 @@ mod tests {
     #[test]
     fn the_override_key_shares_the_tenants_cluster_slot() {
         assert_eq!(override_key("p", "t1"), "p:override:{t1}");
-    }
-
-    #[test]
-    fn configured_limits_are_found_by_lowercase_tenant_id() {
-        let limits = ConfiguredLimits::new(HashMap::from([(
-            "0190ABCD".to_owned(),
-            TenantLimit {
-                per_second: 1.0,
-                burst: 2,
-            },
-        )]));
-        assert_eq!(limits.get("0190abcd").map(|l| l.burst), Some(2));
-        assert!(limits.get("other").is_none());
     }
 
     #[test]
