@@ -166,6 +166,20 @@ pub struct ServerSettings {
     /// After the drain delay: seconds in-flight requests get before the process stops anyway.
     #[serde(default = "default_shutdown_grace_secs")]
     pub shutdown_grace_secs: u64,
+    /// Seconds after which a client's HTTP/2 connection is asked to reconnect (GOAWAY; its
+    /// in-flight calls finish first, each within `request_timeout_secs`). A load balancer spreads
+    /// connections, not calls: without an age limit, pods added by the autoscaler never get the
+    /// traffic of clients that connected before them. 0 keeps connections forever.
+    #[serde(default = "default_max_connection_age_secs")]
+    pub max_connection_age_secs: u64,
+}
+
+impl ServerSettings {
+    /// The connection age limit, `None` when disabled.
+    pub fn max_connection_age(&self) -> Option<std::time::Duration> {
+        (self.max_connection_age_secs > 0)
+            .then(|| std::time::Duration::from_secs(self.max_connection_age_secs))
+    }
 }
 
 fn default_request_timeout_secs() -> u64 {
@@ -176,6 +190,9 @@ fn default_concurrency_limit() -> usize {
 }
 fn default_shutdown_grace_secs() -> u64 {
     20
+}
+fn default_max_connection_age_secs() -> u64 {
+    300
 }
 
 /// Logging and tracing export.
@@ -348,6 +365,21 @@ mod tests {
         assert_eq!(settings_key("salescompass__a__b").as_deref(), Some("a.b"));
         assert_eq!(settings_key("SALESCOMPASS_CONFIG"), None);
         assert_eq!(settings_key("HOME"), None);
+    }
+
+    #[test]
+    fn connections_are_recycled_after_five_minutes_unless_disabled() {
+        let s: Sample = load_from(DEFAULTS, env(&[])).expect("valid config");
+        assert_eq!(
+            s.server.max_connection_age(),
+            Some(std::time::Duration::from_secs(300))
+        );
+        let s: Sample = load_from(
+            DEFAULTS,
+            env(&[("SALESCOMPASS__SERVER__MAX_CONNECTION_AGE_SECS", "0")]),
+        )
+        .expect("valid config");
+        assert_eq!(s.server.max_connection_age(), None);
     }
 
     #[test]

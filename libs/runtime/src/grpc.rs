@@ -1,6 +1,7 @@
 //! The gRPC server every service runs: health (`grpc.health.v1`), reflection (v1 and v1alpha, so
 //! grpcurl works), per-request timeout, per-connection concurrency limit, tracing and metrics
-//! layers, and the shutdown sequence: readiness off → drain delay → stop accepting → grace period
+//! layers, a maximum connection age (so clients reconnect and reach pods started after them),
+//! and the shutdown sequence: readiness off → drain delay → stop accepting → grace period
 //! for in-flight calls.
 
 use std::net::SocketAddr;
@@ -130,9 +131,7 @@ impl GrpcServer {
 
         let stop_accepting = CancellationToken::new();
         let grpc_addr = self.grpc_addr()?;
-        let server = Server::builder()
-            .timeout(Duration::from_secs(self.settings.request_timeout_secs))
-            .concurrency_limit_per_connection(self.settings.concurrency_limit)
+        let server = builder(&self.settings)
             .layer(TraceLayer::new_for_grpc())
             .layer(GrpcMetricsLayer)
             .add_routes(routes)
@@ -186,6 +185,20 @@ impl GrpcServer {
         }
         tracing::info!(service = %self.name, "grpc server stopped");
         result
+    }
+}
+
+/// The server's transport settings. The age limit is set without tonic's
+/// `max_connection_age_grace`: with it, tonic 0.14 skips the graceful GOAWAY and only cuts the
+/// connection after age + grace, failing its in-flight calls. Without it, the connection is shut
+/// down gracefully at its age, and the request timeout bounds how long its last calls run.
+fn builder(settings: &ServerSettings) -> Server {
+    let builder = Server::builder()
+        .timeout(Duration::from_secs(settings.request_timeout_secs))
+        .concurrency_limit_per_connection(settings.concurrency_limit);
+    match settings.max_connection_age() {
+        Some(age) => builder.max_connection_age(age),
+        None => builder,
     }
 }
 

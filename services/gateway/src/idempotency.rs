@@ -1,12 +1,16 @@
 //! `Idempotency-Key` for POST: the first response under a key is stored (24 h by default) and
 //! replayed for retries, so a retried create does not create twice.
 //!
-//! Keys are scoped by the handler (tenant, operator or client address). While the first request
+//! Keys are scoped to the credential, as Stripe scopes them to the account and API key: a user's
+//! key is theirs within their tenant (another user of the tenant who sends the same key and body
+//! makes a request of their own, never sees the first user's response), an operator token's is
+//! its own, and an anonymous caller's is its client address'. While the first request
 //! runs, its key holds an in-flight marker: a concurrent duplicate gets 409 and retries. The
 //! marker expires on its own if the gateway dies mid-request. Storage is Redis when
 //! `gateway.redis_url` is set (shared by all gateway replicas), otherwise process memory.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,6 +19,7 @@ use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::bearer::Caller;
 use crate::error::Error;
 
 pub const HEADER: &str = "idempotency-key";
@@ -63,6 +68,20 @@ pub fn validate_key(key: &str) -> Result<(), Error> {
         ));
     }
     Ok(())
+}
+
+/// The store key of a client's `key`: scoped to the credential that sent it (tenant and user for
+/// a verified token, a digest of an operator token, else the client address), so no caller can
+/// reach another's stored response by guessing or replaying their key.
+pub fn scoped_key(caller: &Caller, client: IpAddr, key: &str) -> String {
+    match caller {
+        Caller::User { tenant, claims } => format!("tenant:{tenant}:user:{}:{key}", claims.sub),
+        Caller::Opaque(token) => {
+            let digest = Sha256::digest(token.as_bytes());
+            format!("bearer:{}:{key}", hex(&digest[..16]))
+        }
+        Caller::Anonymous => format!("client:{client}:{key}"),
+    }
 }
 
 /// Hash of what makes two requests "the same" for a key.
@@ -323,6 +342,42 @@ mod tests {
     use super::*;
 
     const TTL: Duration = Duration::from_secs(60);
+
+    fn user(tenant: &str, user: &str) -> Caller {
+        let claims: auth::token::Claims = serde_json::from_value(serde_json::json!({
+            "iss": auth::token::ISSUER, "aud": auth::token::AUDIENCE, "sub": user, "tid": tenant,
+            "role": "ROLE_SALES_REP", "iat": 0, "exp": 1, "jti": uuid::Uuid::nil(),
+        }))
+        .expect("claims");
+        Caller::User {
+            tenant: claims.tid.to_string(),
+            claims: std::sync::Arc::new(claims),
+        }
+    }
+
+    #[test]
+    fn keys_are_scoped_to_the_credential_not_the_tenant() {
+        let tenant = uuid::Uuid::now_v7().to_string();
+        let ann = user(&tenant, &uuid::Uuid::now_v7().to_string());
+        let bob = user(&tenant, &uuid::Uuid::now_v7().to_string());
+        let client = IpAddr::from([10, 0, 0, 1]);
+        assert_eq!(
+            scoped_key(&ann, client, "k"),
+            scoped_key(&ann, IpAddr::from([10, 0, 0, 2]), "k"),
+            "a user's key does not depend on their address"
+        );
+        assert_ne!(scoped_key(&ann, client, "k"), scoped_key(&bob, client, "k"));
+        assert_ne!(
+            scoped_key(&Caller::Opaque("op-1".to_owned()), client, "k"),
+            scoped_key(&Caller::Opaque("op-2".to_owned()), client, "k")
+        );
+        assert_ne!(
+            scoped_key(&Caller::Anonymous, client, "k"),
+            scoped_key(&Caller::Anonymous, IpAddr::from([10, 0, 0, 2]), "k")
+        );
+        let operator = scoped_key(&Caller::Opaque("secret-token".to_owned()), client, "k");
+        assert!(!operator.contains("secret-token"), "{operator}");
+    }
 
     #[test]
     fn hex_is_lowercase_two_digits_per_byte() {

@@ -30,10 +30,12 @@
 //!   `traceparent`/`tracestate` (generated when absent), `x-request-id` and the client address
 //!   (`x-forwarded-for`) travel as gRPC metadata.
 //! - Rate limits (token buckets, [`settings::DEFAULTS`]): per client address, then per tenant of
-//!   the verified token; the `login` class (Login, Refresh) is stricter. Every response carries
+//!   the verified token; the `login` class (Login, Refresh) is stricter. With `gateway.redis_url`
+//!   the buckets are shared by all replicas (local ones stand in while Redis is unreachable), and
+//!   a tenant may have limits of its own (`gateway.rate_limit.tenants`, or set in Redis). Every response carries
 //!   `RateLimit-Limit/Remaining/Reset/Policy`; a refusal is 429 with `Retry-After`.
-//! - `Idempotency-Key` on POST: the first final response is stored for 24 h per tenant (per
-//!   operator token or client address when there is no tenant) and replayed with
+//! - `Idempotency-Key` on POST: the first final response is stored for 24 h per credential
+//!   (tenant and user, operator token, or client address when anonymous) and replayed with
 //!   `Idempotent-Replayed: true`; a concurrent duplicate gets 409, the key with another request
 //!   422. Storage: Redis when `gateway.redis_url` is set (shared by replicas), else memory.
 //! - Errors are RFC 9457 `application/problem+json` with `code`, `traceId`, `requestId` and the
@@ -78,6 +80,8 @@ use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use error::Error;
+/// Per-tenant rate limits, and the Redis overrides the billing service sets from plans.
+pub use rate_limit::tenant_limits;
 pub use settings::Settings;
 
 /// How often idle rate-limit buckets are dropped.
@@ -173,7 +177,7 @@ impl Server {
         );
         let gateway = Arc::new(proxy::Gateway {
             verifier: bearer::TokenVerifier::new(&gw.auth, &pool, upstreams.clone())?,
-            limits: rate_limit::RateLimits::new(&gw.rate_limit),
+            limits: rate_limits(gw)?,
             routes,
             upstreams,
             idempotency,
@@ -281,6 +285,27 @@ impl Server {
 /// Builds and serves the gateway until `shutdown` is cancelled.
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), Error> {
     Server::build(settings).await?.run(shutdown).await
+}
+
+/// The rate limiter: shared through Redis when `gateway.redis_url` is set (and
+/// `gateway.rate_limit.shared`), else in-process.
+fn rate_limits(gw: &settings::GatewaySettings) -> Result<rate_limit::RateLimits, Error> {
+    let limits = rate_limit::RateLimits::new(&gw.rate_limit);
+    let (Some(url), true) = (gw.redis_url.as_deref(), gw.rate_limit.shared) else {
+        return Ok(limits);
+    };
+    let settings = &gw.rate_limit;
+    let shared = rate_limit::SharedBuckets::connect(
+        url,
+        &settings.redis_prefix,
+        Duration::from_millis(settings.redis_timeout_ms),
+        Duration::from_millis(settings.redis_retry_ms),
+    )
+    .map_err(|e| Error::InvalidSetting {
+        key: "gateway.redis_url".to_owned(),
+        reason: e.to_string(),
+    })?;
+    Ok(limits.with_shared(shared))
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, Error> {

@@ -10,7 +10,6 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use http_body_util::{BodyExt as _, Limited};
-use sha2::{Digest as _, Sha256};
 use tonic::metadata::{AsciiMetadataValue, MetadataMap, MetadataValue};
 
 use crate::bearer::{self, Caller, TokenVerifier};
@@ -96,7 +95,7 @@ impl Gateway {
                 .map(|(route, _)| route.full_method.as_str()),
         );
         // The client bucket is checked before any token work, so floods stay cheap.
-        match self.limits.check_client(class, client) {
+        match self.limits.check_client(class, client).await {
             Ok(client_quotas) => *quotas = client_quotas,
             Err(limited) => {
                 let error = limited.error();
@@ -110,7 +109,7 @@ impl Gateway {
         let token = bearer::bearer(request.headers().get(header::AUTHORIZATION))?;
         let caller = self.verifier.authenticate(token).await?;
         if let Some(tenant) = caller.tenant_id() {
-            match self.limits.check_tenant(class, tenant) {
+            match self.limits.check_tenant(class, tenant).await {
                 Ok(tenant_quotas) => *quotas = tighter(quotas.take(), tenant_quotas),
                 Err(limited) => {
                     let error = limited.error();
@@ -135,7 +134,7 @@ impl Gateway {
                         Error::bad_field("Idempotency-Key", "must be visible ASCII")
                     })?;
                     idempotency::validate_key(key)?;
-                    Ok::<_, Error>(format!("{}:{key}", scope(&caller, client)))
+                    Ok::<_, Error>(idempotency::scoped_key(&caller, client, key))
                 })
                 .transpose()?
         } else {
@@ -318,18 +317,6 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), Error> {
         Ok(())
     } else {
         Err(Error::UnsupportedMediaType(text.to_owned()))
-    }
-}
-
-/// Idempotency keys are per tenant for users, per operator token, per address otherwise.
-fn scope(caller: &Caller, client: IpAddr) -> String {
-    match caller {
-        Caller::User { tenant, .. } => format!("tenant:{tenant}"),
-        Caller::Opaque(token) => {
-            let digest = Sha256::digest(token.as_bytes());
-            format!("bearer:{}", idempotency::hex(&digest[..16]))
-        }
-        Caller::Anonymous => format!("client:{client}"),
     }
 }
 

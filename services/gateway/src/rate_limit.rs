@@ -1,6 +1,16 @@
 //! Token-bucket rate limits per route class, keyed by tenant (from the verified token) and by
 //! client address, reported in `RateLimit-*` headers (draft-ietf-httpapi-ratelimit-headers).
+//!
+//! With `gateway.redis_url` set the buckets live in Redis, shared by every replica (`shared.rs`);
+//! the in-process buckets (governor) answer when Redis is not configured, and stand in while it is
+//! unreachable. A tenant's default-class bucket may have its own limit (`tenant_limits.rs`).
 
+#[cfg(test)]
+mod across_replicas_tests;
+mod shared;
+pub mod tenant_limits;
+
+use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -14,6 +24,9 @@ use http::{HeaderMap, HeaderValue};
 
 use crate::error::{Error, retry_after_secs};
 use crate::settings::{ClassLimits, RateLimitSettings};
+use shared::Decision;
+pub use shared::SharedBuckets;
+use tenant_limits::override_key;
 
 type Keyed<K> = RateLimiter<K, DefaultKeyedStateStore<K>, DefaultClock, StateInformationMiddleware>;
 
@@ -23,6 +36,15 @@ pub enum RouteClass {
     Default,
     /// Login and refresh: stricter, as they are what credential stuffing targets.
     Login,
+}
+
+impl RouteClass {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Default => "default",
+            Self::Login => "login",
+        }
+    }
 }
 
 /// The state of the bucket closest to its limit, for the response headers.
@@ -79,6 +101,7 @@ impl Limited {
 
 struct Bucket<K: Hash + Eq + Clone> {
     limiter: Keyed<K>,
+    per_second: f64,
     burst: u32,
     period: Duration,
 }
@@ -93,9 +116,15 @@ impl<K: Hash + Eq + Clone> Bucket<K> {
             .allow_burst(burst_nz);
         Self {
             limiter: RateLimiter::keyed(quota).with_middleware::<StateInformationMiddleware>(),
+            per_second,
             burst: burst_nz.get(),
             period,
         }
+    }
+
+    fn forget_idle(&self) {
+        self.limiter.retain_recent();
+        self.limiter.shrink_to_fit();
     }
 
     fn check(&self, key: &K) -> Result<Quotas, Limited> {
@@ -144,16 +173,34 @@ pub struct RateLimits {
     login_methods: Vec<String>,
     default: ClassBuckets,
     login: ClassBuckets,
+    /// Default-class buckets of the tenants with a configured limit of their own, by lowercase
+    /// tenant id (as tokens carry it).
+    tenant_buckets: HashMap<String, Bucket<String>>,
+    /// Redis buckets shared by the replicas, when configured.
+    shared: Option<SharedBuckets>,
 }
 
 impl RateLimits {
+    /// In-process buckets only.
     pub fn new(settings: &RateLimitSettings) -> Self {
         Self {
             enabled: settings.enabled,
             login_methods: settings.login_methods.clone(),
             default: ClassBuckets::new(&settings.default),
             login: ClassBuckets::new(&settings.login),
+            tenant_buckets: settings
+                .tenants
+                .iter()
+                .map(|(tenant, l)| (tenant.to_lowercase(), Bucket::new(l.per_second, l.burst)))
+                .collect(),
+            shared: None,
         }
+    }
+
+    /// Shares the buckets through Redis, the local ones standing in while it is unreachable.
+    pub fn with_shared(mut self, shared: SharedBuckets) -> Self {
+        self.shared = Some(shared);
+        self
     }
 
     pub fn class_of(&self, full_method: Option<&str>) -> RouteClass {
@@ -167,23 +214,60 @@ impl RateLimits {
 
     /// Takes one token from the client address's bucket; runs before any token work, so
     /// floods stay cheap.
-    pub fn check_client(
+    pub async fn check_client(
         &self,
         class: RouteClass,
         client: IpAddr,
     ) -> Result<Option<Quotas>, Limited> {
-        match self.buckets(class) {
-            Some(buckets) => Ok(Some(buckets.client.check(&client)?)),
-            None => Ok(None),
+        let Some(buckets) = self.buckets(class) else {
+            return Ok(None);
+        };
+        if let Some(shared) = &self.shared {
+            let key = format!("{}:{}:client:{client}", shared.prefix(), class.name());
+            let limit = &buckets.client;
+            if let Some(decision) = shared
+                .check(&key, limit.per_second, limit.burst, None)
+                .await
+            {
+                return decided(decision);
+            }
         }
+        Ok(Some(buckets.client.check(&client)?))
     }
 
-    /// Takes one token from the tenant's bucket, once the caller is known.
-    pub fn check_tenant(&self, class: RouteClass, tenant: &str) -> Result<Option<Quotas>, Limited> {
-        match self.buckets(class) {
-            Some(buckets) => Ok(Some(buckets.tenant.check(&tenant.to_owned())?)),
-            None => Ok(None),
+    /// Takes one token from the tenant's bucket, once the caller is known. In the default class
+    /// the tenant's own limit applies when it has one (Redis override, else setting).
+    pub async fn check_tenant(
+        &self,
+        class: RouteClass,
+        tenant: &str,
+    ) -> Result<Option<Quotas>, Limited> {
+        let Some(buckets) = self.buckets(class) else {
+            return Ok(None);
+        };
+        let own = match class {
+            RouteClass::Default => self.tenant_buckets.get(tenant),
+            RouteClass::Login => None,
+        };
+        let bucket = own.unwrap_or(&buckets.tenant);
+        if let Some(shared) = &self.shared {
+            let prefix = shared.prefix();
+            // The hash tag keeps the bucket in its override's Redis Cluster slot.
+            let key = format!("{prefix}:{}:tenant:{{{tenant}}}", class.name());
+            let overridable = (class == RouteClass::Default).then(|| override_key(prefix, tenant));
+            if let Some(decision) = shared
+                .check(
+                    &key,
+                    bucket.per_second,
+                    bucket.burst,
+                    overridable.as_deref(),
+                )
+                .await
+            {
+                return decided(decision);
+            }
         }
+        Ok(Some(bucket.check(&tenant.to_owned())?))
     }
 
     /// The class's buckets, or `None` when limits are off.
@@ -194,14 +278,29 @@ impl RateLimits {
         })
     }
 
-    /// Drops buckets that are full again, so memory follows the active keys only.
+    /// Drops local buckets that are full again, so memory follows the active keys only (Redis
+    /// keys expire by themselves).
     pub fn forget_idle(&self) {
         for buckets in [&self.default, &self.login] {
-            buckets.tenant.limiter.retain_recent();
-            buckets.client.limiter.retain_recent();
-            buckets.tenant.limiter.shrink_to_fit();
-            buckets.client.limiter.shrink_to_fit();
+            buckets.tenant.forget_idle();
+            buckets.client.forget_idle();
         }
+        for bucket in self.tenant_buckets.values() {
+            bucket.forget_idle();
+        }
+    }
+}
+
+fn decided(decision: Decision) -> Result<Option<Quotas>, Limited> {
+    match decision {
+        Decision::Allowed(quotas) => Ok(Some(quotas)),
+        Decision::Limited {
+            quotas,
+            retry_after,
+        } => Err(Limited {
+            quotas,
+            retry_after,
+        }),
     }
 }
 
@@ -225,18 +324,24 @@ mod tests {
             login_methods: vec!["salescompass.tenants.v1.AuthService/Login".to_owned()],
             default,
             login,
+            shared: true,
+            redis_prefix: "unused".to_owned(),
+            redis_timeout_ms: 50,
+            redis_retry_ms: 1000,
+            tenants: HashMap::new(),
         }
     }
 
     const A: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
     const B: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
 
-    #[test]
-    fn client_buckets_refuse_after_the_burst_with_a_wait() {
+    #[tokio::test]
+    async fn client_buckets_refuse_after_the_burst_with_a_wait() {
         let limits = RateLimits::new(&settings(limits(100, 3), limits(100, 1)));
         for expected_remaining in [2, 1, 0] {
             let quotas = limits
                 .check_client(RouteClass::Default, A)
+                .await
                 .expect("within burst")
                 .expect("enabled");
             assert_eq!(quotas.limit, 3);
@@ -244,6 +349,7 @@ mod tests {
         }
         let limited = limits
             .check_client(RouteClass::Default, A)
+            .await
             .expect_err("over the burst");
         assert_eq!(limited.quotas.remaining, 0);
         assert!(
@@ -251,32 +357,37 @@ mod tests {
         );
         assert!(matches!(limited.error(), Error::RateLimited { .. }));
         assert!(
-            limits.check_client(RouteClass::Default, B).is_ok(),
+            limits.check_client(RouteClass::Default, B).await.is_ok(),
             "another client has its own bucket"
         );
     }
 
-    #[test]
-    fn a_request_checked_for_its_client_then_its_tenant_costs_the_client_one_token() {
+    #[tokio::test]
+    async fn a_request_checked_for_its_client_then_its_tenant_costs_the_client_one_token() {
         let limits = RateLimits::new(&settings(limits(10, 3), limits(10, 3)));
         for _ in 0..3 {
-            assert!(limits.check_client(RouteClass::Default, A).is_ok());
-            assert!(limits.check_tenant(RouteClass::Default, "t1").is_ok());
+            assert!(limits.check_client(RouteClass::Default, A).await.is_ok());
+            assert!(limits.check_tenant(RouteClass::Default, "t1").await.is_ok());
         }
-        assert!(limits.check_client(RouteClass::Default, A).is_err());
+        assert!(limits.check_client(RouteClass::Default, A).await.is_err());
     }
 
-    #[test]
-    fn a_tenant_bucket_is_spent_by_its_tenant_alone() {
+    #[tokio::test]
+    async fn a_tenant_bucket_is_spent_by_its_tenant_alone() {
         let limits = RateLimits::new(&settings(limits(2, 100), limits(100, 100)));
-        assert!(limits.check_tenant(RouteClass::Default, "t1").is_ok());
-        assert!(limits.check_tenant(RouteClass::Default, "t1").is_ok());
-        assert!(limits.check_tenant(RouteClass::Default, "t1").is_err());
-        assert!(limits.check_tenant(RouteClass::Default, "t2").is_ok());
+        assert!(limits.check_tenant(RouteClass::Default, "t1").await.is_ok());
+        assert!(limits.check_tenant(RouteClass::Default, "t1").await.is_ok());
+        assert!(
+            limits
+                .check_tenant(RouteClass::Default, "t1")
+                .await
+                .is_err()
+        );
+        assert!(limits.check_tenant(RouteClass::Default, "t2").await.is_ok());
     }
 
-    #[test]
-    fn login_has_its_own_stricter_class() {
+    #[tokio::test]
+    async fn login_has_its_own_stricter_class() {
         let limits = RateLimits::new(&settings(limits(100, 100), limits(100, 1)));
         assert_eq!(
             limits.class_of(Some("salescompass.tenants.v1.AuthService/Login")),
@@ -286,10 +397,10 @@ mod tests {
             limits.class_of(Some("salescompass.tenants.v1.UserService/GetUser")),
             RouteClass::Default
         );
-        assert!(limits.check_client(RouteClass::Login, A).is_ok());
-        assert!(limits.check_client(RouteClass::Login, A).is_err());
+        assert!(limits.check_client(RouteClass::Login, A).await.is_ok());
+        assert!(limits.check_client(RouteClass::Login, A).await.is_err());
         assert!(
-            limits.check_client(RouteClass::Default, A).is_ok(),
+            limits.check_client(RouteClass::Default, A).await.is_ok(),
             "other routes are unaffected"
         );
     }
@@ -310,18 +421,18 @@ mod tests {
         assert_eq!(headers["ratelimit-policy"], "10;w=20");
     }
 
-    #[test]
-    fn disabled_limits_never_refuse() {
+    #[tokio::test]
+    async fn disabled_limits_never_refuse() {
         let mut s = settings(limits(1, 1), limits(1, 1));
         s.enabled = false;
         let limits = RateLimits::new(&s);
         for _ in 0..5 {
             assert!(matches!(
-                limits.check_client(RouteClass::Default, A),
+                limits.check_client(RouteClass::Default, A).await,
                 Ok(None)
             ));
             assert!(matches!(
-                limits.check_tenant(RouteClass::Default, "t"),
+                limits.check_tenant(RouteClass::Default, "t").await,
                 Ok(None)
             ));
         }

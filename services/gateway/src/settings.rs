@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::Error;
+pub use crate::rate_limit::tenant_limits::TenantLimit;
 
 /// Upper bound of `gateway.upstream_connections`.
 const MAX_UPSTREAM_CONNECTIONS: usize = 64;
@@ -36,6 +37,11 @@ jwks_min_refresh_secs = 5
 [gateway.rate_limit]
 enabled = true
 login_methods = ["salescompass.tenants.v1.AuthService/Login", "salescompass.tenants.v1.AuthService/Refresh"]
+# With gateway.redis_url: buckets shared by every replica in Redis, local ones while it is down.
+shared = true
+redis_prefix = "salescompass:gateway:ratelimit"
+redis_timeout_ms = 50
+redis_retry_ms = 1000
 
 [gateway.rate_limit.default]
 tenant_per_second = 100.0
@@ -148,6 +154,19 @@ pub struct RateLimitSettings {
     pub login_methods: Vec<String>,
     pub default: ClassLimits,
     pub login: ClassLimits,
+    /// Share the buckets through `gateway.redis_url` (when set), so the limits hold for all
+    /// replicas together rather than for each.
+    pub shared: bool,
+    /// Prefix of the shared buckets' Redis keys, and of the tenants' limit overrides.
+    pub redis_prefix: String,
+    /// A shared check that takes longer is answered by the local buckets.
+    pub redis_timeout_ms: u64,
+    /// After Redis failed, how long the local buckets answer before Redis is tried again.
+    pub redis_retry_ms: u64,
+    /// Default-class limits of particular tenants (tenant id → `per_second`, `burst`), in place
+    /// of `default.tenant_*`; an override stored in Redis by the billing service wins over them.
+    #[serde(default)]
+    pub tenants: HashMap<String, TenantLimit>,
 }
 
 /// Token buckets of one route class: per tenant (verified token) and per client address.
@@ -259,6 +278,20 @@ impl Settings {
                 });
             }
         }
+        for (tenant, limit) in &self.gateway.rate_limit.tenants {
+            if !limit.is_valid() {
+                return Err(Error::InvalidSetting {
+                    key: format!("gateway.rate_limit.tenants.{tenant}"),
+                    reason: "rate and burst must be positive".to_owned(),
+                });
+            }
+        }
+        if self.gateway.rate_limit.redis_timeout_ms == 0 {
+            return Err(Error::InvalidSetting {
+                key: "gateway.rate_limit.redis_timeout_ms".to_owned(),
+                reason: "must be positive".to_owned(),
+            });
+        }
         if let Some(connections) = self.gateway.upstream_connections
             && !(1..=MAX_UPSTREAM_CONNECTIONS).contains(&connections)
         {
@@ -297,6 +330,39 @@ mod tests {
         assert_eq!(s.gateway.idempotency.ttl_secs, 24 * 3600);
         assert_eq!(s.gateway.rate_limit.login_methods.len(), 2);
         assert_eq!(s.gateway.upstream_connections, None);
+        assert!(s.gateway.rate_limit.shared);
+        assert!(s.gateway.rate_limit.tenants.is_empty());
+    }
+
+    #[test]
+    fn tenants_may_have_limits_of_their_own() {
+        let s = Settings::load_from(env(&[
+            (
+                "SALESCOMPASS__GATEWAY__RATE_LIMIT__TENANTS__0190ABCD__PER_SECOND",
+                "2.5",
+            ),
+            (
+                "SALESCOMPASS__GATEWAY__RATE_LIMIT__TENANTS__0190ABCD__BURST",
+                "9",
+            ),
+        ]))
+        .expect("valid");
+        assert_eq!(
+            s.gateway.rate_limit.tenants.get("0190abcd"),
+            Some(&TenantLimit {
+                per_second: 2.5,
+                burst: 9
+            })
+        );
+        let err = Settings::load_from(env(&[
+            (
+                "SALESCOMPASS__GATEWAY__RATE_LIMIT__TENANTS__T1__PER_SECOND",
+                "1",
+            ),
+            ("SALESCOMPASS__GATEWAY__RATE_LIMIT__TENANTS__T1__BURST", "0"),
+        ]))
+        .expect_err("must fail");
+        assert!(err.to_string().contains("rate_limit.tenants.t1"), "{err}");
     }
 
     #[test]

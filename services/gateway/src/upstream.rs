@@ -8,6 +8,8 @@
 
 mod link;
 mod local;
+#[cfg(test)]
+mod new_backends_tests;
 mod wire;
 
 use std::collections::HashMap;

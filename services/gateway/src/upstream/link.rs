@@ -64,7 +64,7 @@ impl Link {
 
     /// Sends one request with its whole body and reads the whole reply.
     pub async fn call(&self, request: Request<()>, body: Bytes) -> Result<Reply, CallError> {
-        let (number, sender) = self.sender().await?;
+        let (number, sender) = self.ready_sender().await?;
         let result = exchange(sender, request, body).await;
         if let Err(error) = &result
             && (error.is_io() || error.is_go_away())
@@ -72,6 +72,28 @@ impl Link {
             forget(&self.sender, number);
         }
         Ok(result?)
+    }
+
+    /// A connection ready for a new stream. One the server is closing (GOAWAY, as services do
+    /// at their maximum connection age) refuses new streams until its driver ends: the call then
+    /// goes on a new connection, which the load balancer may send to a newer pod. Nothing was
+    /// sent on the old one, so this cannot run a call twice.
+    async fn ready_sender(&self) -> Result<(u64, SendRequest<Bytes>), CallError> {
+        let (number, sender) = self.sender().await?;
+        let error = match sender.ready().await {
+            Ok(ready) => return Ok((number, ready)),
+            Err(error) => error,
+        };
+        forget(&self.sender, number);
+        tracing::debug!(%error, authority = %self.authority, "connection closing, opening another");
+        let (number, sender) = self.sender().await?;
+        match sender.ready().await {
+            Ok(ready) => Ok((number, ready)),
+            Err(error) => {
+                forget(&self.sender, number);
+                Err(error.into())
+            }
+        }
     }
 
     async fn sender(&self) -> Result<(u64, SendRequest<Bytes>), CallError> {
@@ -101,12 +123,12 @@ fn forget(slot: &Slot, number: u64) {
     }
 }
 
+/// One call on a sender that is ready for it.
 async fn exchange(
-    sender: SendRequest<Bytes>,
+    mut sender: SendRequest<Bytes>,
     request: Request<()>,
     body: Bytes,
 ) -> Result<Reply, h2::Error> {
-    let mut sender = sender.ready().await?;
     let (response, mut stream) = sender.send_request(request, false)?;
     // Queued without reserving capacity: h2 sends it with the HEADERS frame when the window
     // allows (a request is far below the initial 64 KiB window).
@@ -299,6 +321,68 @@ mod tests {
             .await
             .expect("call");
         assert_eq!(reply.body, Bytes::from_static(REPLY));
+        server.await.expect("server");
+    }
+
+    /// Answers `respond` with an OK status and the framed reply.
+    fn answer(mut respond: h2::server::SendResponse<Bytes>) {
+        let mut stream = respond
+            .send_response(http::Response::new(()), false)
+            .expect("headers");
+        stream
+            .send_data(Bytes::from_static(REPLY), false)
+            .expect("data");
+        let mut trailers = HeaderMap::new();
+        trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+        stream.send_trailers(trailers).expect("trailers");
+    }
+
+    #[tokio::test]
+    async fn a_call_after_the_server_said_goaway_goes_on_a_new_connection() {
+        let (listener, authority) = listen().await;
+        let (seen_tx, seen_rx) = tokio::sync::oneshot::channel();
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.expect("accept");
+            let mut closing = h2::server::handshake(tcp).await.expect("handshake");
+            let mut pings = closing.ping_pong().expect("ping-pong");
+            let (_, respond) = closing.accept().await.expect("a call").expect("request");
+            // GOAWAY while the first call is in flight, as at a maximum connection age: the
+            // connection stays open until that call is answered.
+            closing.graceful_shutdown();
+            let (served_tx, served_rx) = tokio::sync::oneshot::channel();
+            let drive = async { while closing.accept().await.is_some() {} };
+            let first = async {
+                // The pong comes after the client has read the GOAWAY sent before the ping.
+                pings.ping(Ping::opaque()).await.expect("pong");
+                let _ = seen_tx.send(());
+                let _ = served_rx.await;
+                answer(respond);
+            };
+            let second = async {
+                serve_one_connection(&listener, 1).await;
+                let _ = served_tx.send(());
+            };
+            tokio::join!(drive, first, second);
+        });
+        let link = Arc::new(Link::new(authority.clone()));
+        let body = Bytes::from_static(&[0, 0, 0, 0, 0]);
+        let in_flight = tokio::spawn({
+            let (link, authority, body) = (link.clone(), authority.clone(), body.clone());
+            async move { link.call(request(&authority), body).await }
+        });
+        seen_rx.await.expect("the client read the GOAWAY");
+
+        let second = link
+            .call(request(&authority), body)
+            .await
+            .expect("the call went on a new connection");
+        assert_eq!(second.body, Bytes::from_static(REPLY));
+        assert_eq!(link.opened.load(Ordering::Relaxed), 2);
+        let first = in_flight
+            .await
+            .expect("task")
+            .expect("the in-flight call finished");
+        assert_eq!(first.body, Bytes::from_static(REPLY));
         server.await.expect("server");
     }
 

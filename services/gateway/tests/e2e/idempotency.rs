@@ -89,3 +89,45 @@ async fn idempotency_keys_in_redis() {
     let p = platform(&[("SALESCOMPASS__GATEWAY__REDIS_URL", url.as_str())]).await;
     retried_creates_return_the_first_result(&p).await;
 }
+
+/// Keys are scoped to the credential, as Stripe scopes them to the account and API key: a rep
+/// replaying a colleague's key and body gets a create of their own, never the colleague's record.
+#[tokio::test]
+async fn a_key_reused_by_another_user_of_the_tenant_is_their_own_request() {
+    let crm = crate::crm_journeys::crm_platform().await;
+    let p = &crm.platform;
+    let tenant = p.tenant("idem-scope").await;
+    let mut tokens = Vec::new();
+    for name in ["ann", "bob"] {
+        let rep = p.create_user(&tenant, name, "ROLE_SALES_REP").await;
+        let email = rep["email"].as_str().expect("email");
+        tokens.push(p.login(&tenant.slug, email, PASSWORD).await);
+    }
+    let key = uuid::Uuid::now_v7().to_string();
+    // `force`: the same lead twice is otherwise refused as a likely duplicate (409).
+    let body = json!({"firstName": "Lea", "lastName": "Lind", "company": "Globex", "force": true});
+    let create = |token: &str| {
+        p.authed(Method::POST, "/v1/leads", token)
+            .header("idempotency-key", &key)
+            .json(&body)
+            .send()
+    };
+
+    let ann = create(&tokens[0]).await.expect("sent");
+    assert!(ann.headers().get("idempotent-replayed").is_none());
+    let ann_lead = expect_json(ann, StatusCode::OK).await;
+
+    let bob = create(&tokens[1]).await.expect("sent");
+    assert!(
+        bob.headers().get("idempotent-replayed").is_none(),
+        "another user's key is not replayed to them"
+    );
+    let bob_lead = expect_json(bob, StatusCode::OK).await;
+    assert_ne!(bob_lead["id"], ann_lead["id"], "bob created his own lead");
+    assert_ne!(bob_lead["ownerId"], ann_lead["ownerId"], "{bob_lead}");
+
+    // Each user's retry still replays their own response.
+    let again = create(&tokens[0]).await.expect("sent");
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(expect_json(again, StatusCode::OK).await, ann_lead);
+}

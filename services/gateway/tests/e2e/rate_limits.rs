@@ -1,7 +1,7 @@
 use reqwest::{Method, Response, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{expect_json, expect_problem, platform};
+use crate::helpers::{expect_json, expect_problem, gateway_for, platform};
 
 fn header(response: &Response, name: &str) -> Option<u64> {
     response
@@ -143,5 +143,79 @@ async fn an_authenticated_request_costs_its_client_one_token() {
         .send()
         .await
         .expect("sent");
+    expect_problem(r, StatusCode::TOO_MANY_REQUESTS).await;
+}
+
+fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// Two gateway replicas on one Redis: a tenant's budget is one, whichever replica it reaches,
+/// and a limit the billing service stores for the tenant applies on both at once.
+#[tokio::test]
+async fn replicas_on_one_redis_share_a_tenants_budget_and_its_plan_limit() {
+    let prefix = format!("test:e2e-ratelimit:{}", uuid::Uuid::now_v7());
+    let url = redis_url();
+    let settings = [
+        ("SALESCOMPASS__GATEWAY__REDIS_URL", url.as_str()),
+        (
+            "SALESCOMPASS__GATEWAY__RATE_LIMIT__REDIS_PREFIX",
+            prefix.as_str(),
+        ),
+        (
+            "SALESCOMPASS__GATEWAY__RATE_LIMIT__DEFAULT__TENANT_PER_SECOND",
+            "0.01",
+        ),
+        (
+            "SALESCOMPASS__GATEWAY__RATE_LIMIT__DEFAULT__TENANT_BURST",
+            "3",
+        ),
+    ];
+    let first = platform(&settings).await;
+    let (second, _admin, _stop) = gateway_for(&first.tenants.url(), &settings).await;
+    let me = |base: &str, token: &str| {
+        first
+            .http
+            .get(format!("{base}/v1/users:me"))
+            .bearer_auth(token)
+            .send()
+    };
+
+    let t = first.tenant("rl-shared").await;
+    let mut remaining = Vec::new();
+    for base in [&first.base, &second, &first.base] {
+        let r = me(base, &t.token).await.expect("sent");
+        remaining.push(header(&r, "ratelimit-remaining").expect("remaining"));
+        expect_json(r, StatusCode::OK).await;
+    }
+    assert_eq!(remaining, [2, 1, 0], "one budget across both replicas");
+    let r = me(&second, &t.token).await.expect("sent");
+    expect_problem(r, StatusCode::TOO_MANY_REQUESTS).await;
+
+    // The billing service raises the tenant's plan: both replicas apply it at once.
+    let redis = redis::Client::open(url.as_str())
+        .expect("url")
+        .get_connection_manager()
+        .await
+        .expect("redis");
+    gateway::tenant_limits::TenantLimitOverrides::new(redis, &prefix)
+        .set(
+            &t.tenant_id,
+            gateway::tenant_limits::TenantLimit {
+                per_second: 0.01,
+                burst: 5,
+            },
+        )
+        .await
+        .expect("override stored");
+    let mut remaining = Vec::new();
+    for base in [&second, &first.base] {
+        let r = me(base, &t.token).await.expect("sent");
+        assert_eq!(header(&r, "ratelimit-limit"), Some(5));
+        remaining.push(header(&r, "ratelimit-remaining").expect("remaining"));
+        expect_json(r, StatusCode::OK).await;
+    }
+    assert_eq!(remaining, [1, 0], "3 of the plan's 5 were spent already");
+    let r = me(&first.base, &t.token).await.expect("sent");
     expect_problem(r, StatusCode::TOO_MANY_REQUESTS).await;
 }
