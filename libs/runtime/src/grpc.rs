@@ -280,6 +280,7 @@ mod tests {
             concurrency_limit: 8,
             drain_delay_secs: 0,
             shutdown_grace_secs: 1,
+            max_connection_age_secs: 0,
         }
     }
 
