@@ -10,11 +10,11 @@ use std::time::Duration;
 
 use http::uri::PathAndQuery;
 use prost_reflect::{DescriptorPool, DynamicMessage, Value};
-use runtime::grpc::GrpcServer;
+use runtime::grpc::{GrpcServer, GrpcServices};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tonic::metadata::MetadataMap;
-use tonic::service::Routes;
+use tonic::server::NamedService;
 
 use super::Upstreams;
 use crate::error::Error;
@@ -22,9 +22,36 @@ use crate::error::Error;
 const NEWER: &str = "backend-b";
 const DEADLINE: Duration = Duration::from_secs(20);
 
-/// A gRPC server (health and reflection only) whose health service reports `name` as serving,
-/// so a health check for `name` tells which backend answered.
-async fn backend(name: &'static str, stop: &CancellationToken) -> SocketAddr {
+/// A service that only names a backend: health reports its name as serving, so a health check
+/// for that name tells which backend answered.
+macro_rules! named_backend {
+    ($ty:ident, $name:expr) => {
+        #[derive(Clone)]
+        struct $ty;
+        impl NamedService for $ty {
+            const NAME: &'static str = $name;
+        }
+        impl tower::Service<http::Request<tonic::body::Body>> for $ty {
+            type Response = http::Response<tonic::body::Body>;
+            type Error = std::convert::Infallible;
+            type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+            fn poll_ready(
+                &mut self,
+                _: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<Result<(), Self::Error>> {
+                std::task::Poll::Ready(Ok(()))
+            }
+            fn call(&mut self, _: http::Request<tonic::body::Body>) -> Self::Future {
+                std::future::ready(Ok(tonic::Status::unimplemented($name).into_http()))
+            }
+        }
+    };
+}
+named_backend!(OlderBackend, "backend-a");
+named_backend!(NewerBackend, NEWER);
+
+/// A gRPC server (health, reflection and `services`) with a one-second connection age.
+async fn backend(name: &str, services: GrpcServices, stop: &CancellationToken) -> SocketAddr {
     let settings: runtime::config::ServerSettings = serde_json::from_value(serde_json::json!({
         "grpc_listen": "127.0.0.1:0",
         "admin_listen": "127.0.0.1:0",
@@ -35,7 +62,7 @@ async fn backend(name: &'static str, stop: &CancellationToken) -> SocketAddr {
     let server = GrpcServer::bind(name, &settings).await.expect("bind");
     let addr = server.grpc_addr().expect("address");
     let stop = stop.clone();
-    tokio::spawn(async move { server.serve(Routes::default(), &[name], stop).await });
+    tokio::spawn(async move { server.serve(services, stop).await });
     addr
 }
 
@@ -85,7 +112,14 @@ fn health_check(service: &str) -> DynamicMessage {
 async fn a_backend_started_later_serves_calls_once_older_connections_reach_their_age() {
     let stop = CancellationToken::new();
     let _stop_all = stop.clone().drop_guard();
-    let backends = Arc::new(Mutex::new(vec![backend("backend-a", &stop).await]));
+    let backends = Arc::new(Mutex::new(vec![
+        backend(
+            OlderBackend::NAME,
+            GrpcServices::new().add_service(OlderBackend),
+            &stop,
+        )
+        .await,
+    ]));
     let address = balancer(backends.clone(), &stop).await;
     let upstreams = Upstreams::new(
         &HashMap::from([("health".to_owned(), format!("http://{address}"))]),
@@ -110,7 +144,7 @@ async fn a_backend_started_later_serves_calls_once_older_connections_reach_their
         );
     }
 
-    let newer = backend(NEWER, &stop).await;
+    let newer = backend(NEWER, GrpcServices::new().add_service(NewerBackend), &stop).await;
     backends.lock().expect("lock").push(newer);
     let deadline = tokio::time::Instant::now() + DEADLINE;
     let mut older = 0;
