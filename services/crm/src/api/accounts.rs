@@ -7,18 +7,17 @@ use proto::crm as pb;
 use tonic::{Request, Response, Status};
 
 use super::read_mask::ReadMask;
-use super::{
-    ListRequest, Shared, convert, custom_fields, duplicates, mask_paths, optional_id, parse_amount,
-    parse_id, required_id, viewer,
-};
+use super::{ListRequest, mask_paths, optional_id, parse_amount, parse_id, required_id, viewer};
+use crate::convert;
 use crate::domain::Violations;
 use crate::domain::account::{
     AccountData, AccountPatch, Address, MAX_NAME_LEN, MAX_TEXT_LEN, parse_employee_count,
 };
+use crate::domain::duplicates::Probe;
 use crate::domain::visibility::Viewer;
 use crate::domain::{country, text, web_domain};
 use crate::error::{Error, Result};
-use crate::store::accounts::LISTING;
+use crate::store::accounts::{AccountStore, LISTING};
 
 const UPDATABLE: &[&str] = &[
     "custom_fields",
@@ -34,12 +33,12 @@ const UPDATABLE: &[&str] = &[
 ];
 
 pub struct AccountApi {
-    shared: Arc<Shared>,
+    store: Arc<dyn AccountStore>,
 }
 
 impl AccountApi {
-    pub fn new(shared: Arc<Shared>) -> Self {
-        Self { shared }
+    pub fn new(store: Arc<dyn AccountStore>) -> Self {
+        Self { store }
     }
 
     /// The validated record of a create request (also one row of an import).
@@ -75,7 +74,7 @@ impl AccountApi {
             optional_id(&a.parent_account_id),
         );
         let owner = v.check("account.owner_id", optional_id(&a.owner_id));
-        let custom_values = v.check_all(custom_fields::values_from_pb(
+        let custom_values = v.check_all(convert::custom_values_from_pb(
             &a.custom_fields,
             "account.custom_fields.",
         ));
@@ -123,14 +122,13 @@ impl AccountApi {
     async fn create(&self, viewer: Viewer, r: pb::CreateAccountRequest) -> Result<pb::Account> {
         let force = r.force;
         let data = Self::parse_create(viewer, r)?;
-        let probe = (!force).then(|| duplicates::account_probe(&data));
+        let probe = (!force).then(|| Probe::account(&data));
         let record = self
-            .shared
             .store
             .create_account(viewer, data, probe)
             .await
             .map_err(|e| e.prefixed("account."))?;
-        Ok(convert::account(record))
+        Ok(convert::account_to_pb(record))
     }
 
     async fn update(&self, viewer: Viewer, r: pb::UpdateAccountRequest) -> Result<pb::Account> {
@@ -195,7 +193,7 @@ impl AccountApi {
                     patch.owner_id = v.check("account.owner_id", required_id(&a.owner_id))
                 }
                 "custom_fields" => {
-                    patch.custom_fields = v.check_all(custom_fields::values_from_pb(
+                    patch.custom_fields = v.check_all(convert::custom_values_from_pb(
                         &a.custom_fields,
                         "account.custom_fields.",
                     ))
@@ -205,13 +203,12 @@ impl AccountApi {
         }
         v.finish()?;
         let account = self
-            .shared
             .store
             .update_account(viewer, id, patch)
             .await
             .map_err(|e| e.prefixed("account."))?
             .ok_or(Error::NotFound("account"))?;
-        Ok(convert::account(account))
+        Ok(convert::account_to_pb(account))
     }
 }
 
@@ -264,12 +261,11 @@ impl pb::account_service_server::AccountService for AccountApi {
         let id = parse_id("id", &request.get_ref().id)?;
         let mask = ReadMask::<pb::Account>::parse(request.get_ref().read_mask.clone())?;
         let account = self
-            .shared
             .store
             .account(viewer, id)
             .await?
             .ok_or(Error::NotFound("account"))?;
-        Ok(Response::new(mask.apply(convert::account(account))?))
+        Ok(Response::new(mask.apply(convert::account_to_pb(account))?))
     }
 
     #[tracing::instrument(skip_all)]
@@ -287,14 +283,10 @@ impl pb::account_service_server::AccountService for AccountApi {
             &r.order_by,
         )?;
         let mask = ReadMask::<pb::Account>::parse(r.read_mask)?;
-        let page = self
-            .shared
-            .store
-            .list_accounts(viewer, list.query.clone())
-            .await?;
+        let page = self.store.list_accounts(viewer, list.query.clone()).await?;
         Ok(Response::new(pb::ListAccountsResponse {
             next_page_token: list.next_page_token(page.next),
-            accounts: mask.apply_all(page.items.into_iter().map(convert::account))?,
+            accounts: mask.apply_all(page.items.into_iter().map(convert::account_to_pb))?,
         }))
     }
 
@@ -316,7 +308,7 @@ impl pb::account_service_server::AccountService for AccountApi {
     ) -> Result<Response<()>, Status> {
         let viewer = viewer(&request, CRM_RECORDS_WRITE)?;
         let id = parse_id("id", &request.get_ref().id)?;
-        if !self.shared.store.delete_account(viewer, id).await? {
+        if !self.store.delete_account(viewer, id).await? {
             return Err(Error::NotFound("account").into());
         }
         Ok(Response::new(()))
@@ -328,12 +320,10 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
-    use crate::store::MockStore;
+    use crate::store::accounts::MockAccountStore;
 
-    fn api(store: MockStore) -> AccountApi {
-        AccountApi::new(Arc::new(Shared {
-            store: Arc::new(store),
-        }))
+    fn api(store: MockAccountStore) -> AccountApi {
+        AccountApi::new(Arc::new(store))
     }
 
     fn viewer() -> Viewer {
@@ -353,7 +343,7 @@ mod tests {
 
     #[tokio::test]
     async fn create_names_every_bad_field_without_touching_the_store() {
-        let mut store = MockStore::new();
+        let mut store = MockAccountStore::new();
         store.expect_create_account().never();
         let error = api(store)
             .create(
@@ -399,7 +389,7 @@ mod tests {
     #[tokio::test]
     async fn the_caller_owns_what_they_create_unless_told_otherwise() {
         let caller = viewer();
-        let mut store = MockStore::new();
+        let mut store = MockAccountStore::new();
         store
             .expect_create_account()
             .withf(move |v, data, duplicates| {
@@ -435,7 +425,7 @@ mod tests {
 
     #[tokio::test]
     async fn store_violations_are_reported_under_the_account() {
-        let mut store = MockStore::new();
+        let mut store = MockAccountStore::new();
         store
             .expect_create_account()
             .returning(|_, _, _| Err(Error::invalid("owner_id", "no such user in this tenant")));

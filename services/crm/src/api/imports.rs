@@ -18,11 +18,12 @@ use tonic::{Request, Response, Status, Streaming};
 use super::accounts::AccountApi;
 use super::contacts::ContactApi;
 use super::leads::LeadApi;
-use super::search::record_kind;
-use super::{ListRequest, Shared, convert, viewer};
+use super::{ListRequest, viewer};
+use crate::convert;
 use crate::domain::csv::{RowReader, write_row};
 use crate::domain::visibility::{RecordKind, Viewer};
 use crate::error::{Error, Result};
+use crate::import_export::RecordStores;
 use crate::listing::{Cursor, ListQuery, Listing};
 use crate::store::imports::{ImportRow, ImportStore, RowError, row_errors};
 
@@ -59,19 +60,20 @@ const LEAD_FIELDS: &[&str] = &[
 ];
 
 pub struct ImportExportApi {
-    shared: Arc<Shared>,
+    records: Arc<RecordStores>,
     imports: Arc<dyn ImportStore>,
 }
 
 impl ImportExportApi {
-    pub fn new(shared: Arc<Shared>, imports: Arc<dyn ImportStore>) -> Self {
-        Self { shared, imports }
+    pub fn new(records: Arc<RecordStores>, imports: Arc<dyn ImportStore>) -> Self {
+        Self { records, imports }
     }
 }
 
 /// The record kind of an import; violations name `record_type` (callers prefix it).
 pub(super) fn import_kind(record_type: i32) -> Result<RecordKind> {
-    let kind = record_kind(record_type).map_err(|m| Error::invalid("record_type", m))?;
+    let kind =
+        convert::record_kind_from_pb(record_type).map_err(|m| Error::invalid("record_type", m))?;
     importable_fields(kind)?;
     Ok(kind)
 }
@@ -178,7 +180,7 @@ fn quoted(value: &str) -> String {
 
 /// Whether a live record the viewer can see already has this email/domain (`key`, normalised).
 async fn is_duplicate(
-    shared: &Shared,
+    stores: &RecordStores,
     viewer: Viewer,
     kind: RecordKind,
     key: &str,
@@ -191,11 +193,25 @@ async fn is_duplicate(
     };
     let filter = format!("{field} = {}", quoted(key));
     let query = ListRequest::parse(listing, 1, "", &filter, "")?.query;
-    let store = &shared.store;
     Ok(match kind {
-        RecordKind::Account => !store.list_accounts(viewer, query).await?.items.is_empty(),
-        RecordKind::Contact => !store.list_contacts(viewer, query).await?.items.is_empty(),
-        _ => !store.list_leads(viewer, query).await?.items.is_empty(),
+        RecordKind::Account => !stores
+            .accounts
+            .list_accounts(viewer, query)
+            .await?
+            .items
+            .is_empty(),
+        RecordKind::Contact => !stores
+            .contacts
+            .list_contacts(viewer, query)
+            .await?
+            .items
+            .is_empty(),
+        _ => !stores
+            .leads
+            .list_leads(viewer, query)
+            .await?
+            .items
+            .is_empty(),
     })
 }
 
@@ -320,7 +336,7 @@ impl RowPreparer {
     /// The rows of `records`; the first record of the file is taken as the header and returned.
     pub async fn prepare(
         &mut self,
-        shared: &Shared,
+        stores: &RecordStores,
         viewer: Viewer,
         records: Vec<(u64, Vec<String>)>,
     ) -> Result<(Prepared, Option<Vec<String>>)> {
@@ -345,7 +361,7 @@ impl RowPreparer {
                 && let Some(key) = dedupe_key(self.kind, &values)
             {
                 if self.pending_keys.contains(&key)
-                    || is_duplicate(shared, viewer, self.kind, &key).await?
+                    || is_duplicate(stores, viewer, self.kind, &key).await?
                 {
                     prepared.skipped_duplicates += 1;
                     continue;
@@ -455,7 +471,7 @@ impl ImportExportApi {
             let records = reader
                 .feed(&chunk)
                 .map_err(|e| Error::invalid("chunk", e.to_string()))?;
-            let (prepared, _) = preparer.prepare(&self.shared, viewer, records).await?;
+            let (prepared, _) = preparer.prepare(&self.records, viewer, records).await?;
             report.response.rows_read += prepared.rows_read;
             report.response.skipped_duplicates += prepared.skipped_duplicates;
             report.add(prepared.errors, prepared.rejected);
@@ -556,17 +572,16 @@ fn decimal(units: i64, nanos: i32) -> String {
 
 /// One page of an export: the listed records as CSV rows, and where the next page starts.
 async fn export_page(
-    shared: &Shared,
+    stores: &RecordStores,
     viewer: Viewer,
     kind: RecordKind,
     query: ListQuery,
 ) -> Result<(Vec<u8>, Option<Cursor>)> {
     let mut out = Vec::new();
-    let store = &shared.store;
     let next = match kind {
         RecordKind::Account => {
-            let page = store.list_accounts(viewer, query).await?;
-            for a in page.items.into_iter().map(convert::account) {
+            let page = stores.accounts.list_accounts(viewer, query).await?;
+            for a in page.items.into_iter().map(convert::account_to_pb) {
                 write_row(
                     &mut out,
                     &[
@@ -583,8 +598,8 @@ async fn export_page(
             page.next
         }
         RecordKind::Contact => {
-            let page = store.list_contacts(viewer, query).await?;
-            for c in page.items.into_iter().map(convert::contact) {
+            let page = stores.contacts.list_contacts(viewer, query).await?;
+            for c in page.items.into_iter().map(convert::contact_to_pb) {
                 write_row(
                     &mut out,
                     &[
@@ -603,8 +618,8 @@ async fn export_page(
             page.next
         }
         RecordKind::Lead => {
-            let page = store.list_leads(viewer, query).await?;
-            for l in page.items.into_iter().map(convert::lead) {
+            let page = stores.leads.list_leads(viewer, query).await?;
+            for l in page.items.into_iter().map(convert::lead_to_pb) {
                 write_row(
                     &mut out,
                     &[
@@ -629,8 +644,11 @@ async fn export_page(
             page.next
         }
         RecordKind::Opportunity => {
-            let page = store.list_opportunities(viewer, query).await?;
-            for o in page.items.into_iter().map(convert::opportunity) {
+            let page = stores
+                .opportunities
+                .list_opportunities(viewer, query)
+                .await?;
+            for o in page.items.into_iter().map(convert::opportunity_to_pb) {
                 let (currency, amount) = o
                     .amount
                     .map(|m| (m.currency_code, decimal(m.units, m.nanos)))
@@ -658,7 +676,7 @@ async fn export_page(
 }
 
 fn export_kind(record_type: i32) -> Result<RecordKind> {
-    record_kind(record_type).map_err(|m| Error::invalid("record_type", m))
+    convert::record_kind_from_pb(record_type).map_err(|m| Error::invalid("record_type", m))
 }
 
 /// Exports read like the List RPC of the record type.
@@ -709,13 +727,13 @@ impl pb::import_export_service_server::ImportExportService for ImportExportApi {
                 .query;
         let mut head = Vec::new();
         write_row(&mut head, header(kind));
-        let shared = self.shared.clone();
+        let records = self.records.clone();
         // State: the next page's query, or None once the last page was sent.
         let pages = futures::stream::unfold(Some(first), move |state| {
-            let shared = shared.clone();
+            let records = records.clone();
             async move {
                 let query = state?;
-                match export_page(&shared, viewer, kind, query.clone()).await {
+                match export_page(&records, viewer, kind, query.clone()).await {
                     Ok((data, next)) => {
                         let following = next.map(|cursor| ListQuery {
                             after: Some(cursor),
@@ -755,7 +773,7 @@ impl pb::import_export_service_server::ImportExportService for ImportExportApi {
         if r.page_token.is_empty() {
             write_row(&mut csv, header(kind));
         }
-        let (rows, next) = export_page(&self.shared, viewer, kind, list.query.clone()).await?;
+        let (rows, next) = export_page(&self.records, viewer, kind, list.query.clone()).await?;
         csv.extend(rows);
         // Every field written is a Rust String, so the rows are UTF-8.
         let csv = String::from_utf8(csv)

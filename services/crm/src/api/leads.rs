@@ -7,12 +7,11 @@ use proto::crm as pb;
 use tonic::{Request, Response, Status};
 
 use super::read_mask::ReadMask;
-use super::{
-    ListRequest, Shared, convert, custom_fields, duplicates, mask_paths, optional_id, parse_amount,
-    parse_id, required_id, viewer,
-};
+use super::{ListRequest, mask_paths, optional_id, parse_amount, parse_id, required_id, viewer};
+use crate::convert;
 use crate::domain::account::parse_employee_count;
 use crate::domain::conversion::{ConvertOptions, OpportunityOptions};
+use crate::domain::duplicates::Probe;
 use crate::domain::lead::{
     LeadData, LeadPatch, LeadRating, LeadStatus, MAX_NAME_LEN, MAX_TEXT_LEN, parse_score,
 };
@@ -20,7 +19,7 @@ use crate::domain::opportunity::MAX_NAME_LEN as MAX_OPPORTUNITY_NAME_LEN;
 use crate::domain::visibility::Viewer;
 use crate::domain::{Email, PhoneE164, Violations, country, day, text};
 use crate::error::{Error, Result};
-use crate::store::leads::LISTING;
+use crate::store::leads::{LISTING, LeadStore};
 
 const UPDATABLE: &[&str] = &[
     "custom_fields",
@@ -40,7 +39,7 @@ const UPDATABLE: &[&str] = &[
 ];
 
 pub struct LeadApi {
-    shared: Arc<Shared>,
+    store: Arc<dyn LeadStore>,
 }
 
 fn optional_email(raw: &str) -> Result<String, String> {
@@ -85,8 +84,8 @@ fn status(raw: i32) -> Result<LeadStatus, &'static str> {
 }
 
 impl LeadApi {
-    pub fn new(shared: Arc<Shared>) -> Self {
-        Self { shared }
+    pub fn new(store: Arc<dyn LeadStore>) -> Self {
+        Self { store }
     }
 
     /// The validated record of a create request (also one row of an import).
@@ -103,7 +102,7 @@ impl LeadApi {
         let employee_count = v.check("employee_count", parse_employee_count(r.employee_count));
         let rating = v.check("rating", rating(r.rating));
         let owner = v.check("owner_id", optional_id(&r.owner_id));
-        let custom_values = v.check_all(custom_fields::values_from_pb(
+        let custom_values = v.check_all(convert::custom_values_from_pb(
             &r.custom_fields,
             "custom_fields.",
         ));
@@ -160,16 +159,13 @@ impl LeadApi {
         let force = r.force;
         let unowned = r.owner_id.trim().is_empty();
         let data = Self::parse_create(viewer, r)?;
-        let probe = (!force).then(|| duplicates::lead_probe(&data));
+        let probe = (!force).then(|| Probe::lead(&data));
         let record = if unowned {
-            self.shared
-                .store
-                .create_unowned_lead(viewer, data, probe)
-                .await?
+            self.store.create_unowned_lead(viewer, data, probe).await?
         } else {
-            self.shared.store.create_lead(viewer, data, probe).await?
+            self.store.create_lead(viewer, data, probe).await?
         };
-        Ok(convert::lead(record))
+        Ok(convert::lead_to_pb(record))
     }
 
     async fn update(&self, viewer: Viewer, r: pb::UpdateLeadRequest) -> Result<pb::Lead> {
@@ -221,7 +217,7 @@ impl LeadApi {
                 "score" => patch.score = v.check("lead.score", parse_score(l.score)),
                 "owner_id" => patch.owner_id = v.check("lead.owner_id", required_id(&l.owner_id)),
                 "custom_fields" => {
-                    patch.custom_fields = v.check_all(custom_fields::values_from_pb(
+                    patch.custom_fields = v.check_all(convert::custom_values_from_pb(
                         &l.custom_fields,
                         "lead.custom_fields.",
                     ))
@@ -231,13 +227,12 @@ impl LeadApi {
         }
         v.finish()?;
         let lead = self
-            .shared
             .store
             .update_lead(viewer, id, patch)
             .await
             .map_err(|e| e.prefixed("lead."))?
             .ok_or(Error::NotFound("lead"))?;
-        Ok(convert::lead(lead))
+        Ok(convert::lead_to_pb(lead))
     }
 
     async fn convert(
@@ -294,16 +289,15 @@ impl LeadApi {
             }),
         };
         let conversion = self
-            .shared
             .store
             .convert_lead(viewer, id, options)
             .await?
             .ok_or(Error::NotFound("lead"))?;
         Ok(pb::ConvertLeadResponse {
-            account: Some(convert::account(conversion.account)),
-            contact: Some(convert::contact(conversion.contact)),
-            opportunity: conversion.opportunity.map(convert::opportunity),
-            lead: Some(convert::lead(conversion.lead)),
+            account: Some(convert::account_to_pb(conversion.account)),
+            contact: Some(convert::contact_to_pb(conversion.contact)),
+            opportunity: conversion.opportunity.map(convert::opportunity_to_pb),
+            lead: Some(convert::lead_to_pb(conversion.lead)),
         })
     }
 }
@@ -330,12 +324,11 @@ impl pb::lead_service_server::LeadService for LeadApi {
         let id = parse_id("id", &request.get_ref().id)?;
         let mask = ReadMask::<pb::Lead>::parse(request.get_ref().read_mask.clone())?;
         let lead = self
-            .shared
             .store
             .lead(viewer, id)
             .await?
             .ok_or(Error::NotFound("lead"))?;
-        Ok(Response::new(mask.apply(convert::lead(lead))?))
+        Ok(Response::new(mask.apply(convert::lead_to_pb(lead))?))
     }
 
     #[tracing::instrument(skip_all)]
@@ -353,14 +346,10 @@ impl pb::lead_service_server::LeadService for LeadApi {
             &r.order_by,
         )?;
         let mask = ReadMask::<pb::Lead>::parse(r.read_mask)?;
-        let page = self
-            .shared
-            .store
-            .list_leads(viewer, list.query.clone())
-            .await?;
+        let page = self.store.list_leads(viewer, list.query.clone()).await?;
         Ok(Response::new(pb::ListLeadsResponse {
             next_page_token: list.next_page_token(page.next),
-            leads: mask.apply_all(page.items.into_iter().map(convert::lead))?,
+            leads: mask.apply_all(page.items.into_iter().map(convert::lead_to_pb))?,
         }))
     }
 
@@ -382,7 +371,7 @@ impl pb::lead_service_server::LeadService for LeadApi {
     ) -> Result<Response<()>, Status> {
         let viewer = viewer(&request, CRM_RECORDS_WRITE)?;
         let id = parse_id("id", &request.get_ref().id)?;
-        if !self.shared.store.delete_lead(viewer, id).await? {
+        if !self.store.delete_lead(viewer, id).await? {
             return Err(Error::NotFound("lead").into());
         }
         Ok(Response::new(()))
@@ -405,12 +394,10 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
-    use crate::store::MockStore;
+    use crate::store::leads::MockLeadStore;
 
-    fn api(store: MockStore) -> LeadApi {
-        LeadApi::new(Arc::new(Shared {
-            store: Arc::new(store),
-        }))
+    fn api(store: MockLeadStore) -> LeadApi {
+        LeadApi::new(Arc::new(store))
     }
 
     fn viewer() -> Viewer {
@@ -430,7 +417,7 @@ mod tests {
 
     #[tokio::test]
     async fn create_validates_the_flat_body() {
-        let mut store = MockStore::new();
+        let mut store = MockLeadStore::new();
         store.expect_create_lead().never();
         let error = api(store)
             .create(
@@ -454,7 +441,7 @@ mod tests {
 
     #[tokio::test]
     async fn status_converted_cannot_be_set_by_update() {
-        let mut store = MockStore::new();
+        let mut store = MockLeadStore::new();
         store.expect_update_lead().never();
         let error = api(store)
             .update(
@@ -477,7 +464,7 @@ mod tests {
 
     #[tokio::test]
     async fn conversion_options_are_validated_and_mapped() {
-        let mut store = MockStore::new();
+        let mut store = MockLeadStore::new();
         store.expect_convert_lead().never();
         let api = api(store);
         let error = api
@@ -519,7 +506,7 @@ mod tests {
     #[tokio::test]
     async fn conversion_passes_options_to_the_store() {
         let existing = Uuid::now_v7();
-        let mut store = MockStore::new();
+        let mut store = MockLeadStore::new();
         store
             .expect_convert_lead()
             .withf(move |_, _, options| {

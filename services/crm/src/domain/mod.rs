@@ -26,6 +26,7 @@ pub mod phone;
 pub mod pipeline;
 pub mod pricing;
 pub mod quote;
+pub mod record;
 pub mod search;
 pub mod settings;
 pub mod sharing;

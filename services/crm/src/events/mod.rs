@@ -8,5 +8,5 @@ pub mod publish;
 pub mod support;
 pub mod tenants;
 
-pub use publish::{Change, Record};
+pub use publish::Change;
 pub use tenants::TenantsHandler;

@@ -3,15 +3,33 @@
 
 use std::collections::HashMap;
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use proto::crm as pb;
 use uuid::Uuid;
 
 use super::{PgStore, Tx, accounts, check_owner, contacts, leads, now, publish, scope};
-use crate::api::convert;
+use crate::convert;
+use crate::domain::record::Record;
 use crate::domain::visibility::{Access, RecordKind, Viewer};
 use crate::error::{Error, Result};
-use crate::events::publish::{self as events, Change, Record};
+use crate::events::publish::{self as events, Change};
+
+/// Merging duplicate records.
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait MergeStore: Send + Sync + 'static {
+    /// Merges `loser` into `survivor` (both of `kind`), taking the named fields from the loser;
+    /// returns the survivor.
+    async fn merge(
+        &self,
+        viewer: Viewer,
+        kind: RecordKind,
+        survivor: Uuid,
+        loser: Uuid,
+        from_loser: Vec<&'static str>,
+    ) -> Result<Record>;
+}
 
 /// How a survivor column is completed from the loser when the field was not chosen.
 #[derive(Clone, Copy)]
@@ -383,7 +401,7 @@ fn merged_event(
     reparented: HashMap<String, i64>,
 ) -> Result<::events::NewEvent> {
     let payload = pb::RecordMerged {
-        record_type: convert::record_type(kind) as i32,
+        record_type: convert::record_kind_to_pb(kind) as i32,
         survivor_id: survivor.to_string(),
         loser_id: loser.to_string(),
         changed_fields: changed.iter().map(|f| (*f).to_owned()).collect(),
@@ -399,9 +417,10 @@ fn merged_event(
     )?)
 }
 
-impl PgStore {
+#[async_trait]
+impl MergeStore for PgStore {
     #[tracing::instrument(name = "crm.postgres.merge", skip_all, fields(tenant_id = %viewer.tenant_id))]
-    pub(crate) async fn merge_impl(
+    async fn merge(
         &self,
         viewer: Viewer,
         kind: RecordKind,
@@ -502,7 +521,9 @@ impl PgStore {
         tx.commit().await?;
         Ok(after)
     }
+}
 
+impl PgStore {
     /// Fails with a pointer to the survivor when `id` is a merged record the viewer may read;
     /// a plain miss otherwise.
     pub(crate) async fn check_merged(

@@ -10,7 +10,7 @@ use sqlx::postgres::PgRow;
 use uuid::Uuid;
 
 use super::{PgStore, Tx, now, publish, reaches, users};
-use crate::api::convert;
+use crate::convert;
 use crate::domain::sharing::{MAX_SHARES_PER_RECORD, Share, ShareAccess, check_recipient};
 use crate::domain::visibility::{Access, RecordKind, Viewer};
 use crate::error::{Error, Result};
@@ -146,20 +146,13 @@ async fn existing(tx: &mut Tx, kind: RecordKind, id: Uuid, user_id: Uuid) -> Res
     row.map(|r| from_row(kind, &r)).transpose()
 }
 
-fn proto_access(access: ShareAccess) -> pb::ShareAccess {
-    match access {
-        ShareAccess::Read => pb::ShareAccess::Read,
-        ShareAccess::Edit => pb::ShareAccess::Edit,
-    }
-}
-
 /// `crm.record.shared` or `crm.record.unshared`: the same fields in two message types, so a
 /// consumer binds the one it cares about.
 fn share_event(viewer: Viewer, share: &Share, granted: bool) -> Result<::events::NewEvent> {
-    let record_type = convert::record_type(share.kind) as i32;
+    let record_type = convert::record_kind_to_pb(share.kind) as i32;
     let record_id = share.record_id.to_string();
     let user_id = share.user_id.to_string();
-    let access = proto_access(share.access) as i32;
+    let access = convert::share_access_to_pb(share.access) as i32;
     let actor_id = viewer.user_id.to_string();
     let aggregate = (viewer.tenant_id, share.kind.name(), share.record_id);
     Ok(if granted {
