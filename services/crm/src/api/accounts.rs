@@ -11,26 +11,15 @@ use super::{ListRequest, mask_paths, optional_id, parse_amount, parse_id, requir
 use crate::convert;
 use crate::domain::Violations;
 use crate::domain::account::{
-    AccountData, AccountPatch, Address, MAX_NAME_LEN, MAX_TEXT_LEN, parse_employee_count,
+    AccountBasics, AccountData, AccountPatch, Address, MAX_NAME_LEN, MAX_TEXT_LEN,
+    parse_employee_count,
 };
 use crate::domain::duplicates::Probe;
+use crate::domain::record_fields::ACCOUNTS;
 use crate::domain::visibility::Viewer;
 use crate::domain::{country, text, web_domain};
 use crate::error::{Error, Result};
 use crate::store::accounts::{AccountStore, LISTING};
-
-const UPDATABLE: &[&str] = &[
-    "custom_fields",
-    "name",
-    "domain",
-    "industry",
-    "employee_count",
-    "annual_revenue",
-    "billing_address",
-    "shipping_address",
-    "parent_account_id",
-    "owner_id",
-];
 
 pub struct AccountApi {
     store: Arc<dyn AccountStore>,
@@ -47,15 +36,13 @@ impl AccountApi {
             .account
             .ok_or_else(|| Error::invalid("account", "is required"))?;
         let mut v = Violations::new();
-        let name = v.check("account.name", text::required(&a.name, MAX_NAME_LEN));
-        let domain = v.check("account.domain", web_domain::parse_optional(&a.domain));
-        let industry = v.check(
-            "account.industry",
-            text::optional(&a.industry, MAX_TEXT_LEN),
-        );
-        let employee_count = v.check(
-            "account.employee_count",
-            parse_employee_count(a.employee_count),
+        let basics = AccountBasics::parse(
+            &a.name,
+            &a.domain,
+            &a.industry,
+            a.employee_count,
+            "account.",
+            &mut v,
         );
         let annual_revenue =
             parse_amount("account.annual_revenue", a.annual_revenue.as_ref(), &mut v);
@@ -80,10 +67,7 @@ impl AccountApi {
         ));
         v.finish()?;
         let (
-            Some(name),
-            Some(domain),
-            Some(industry),
-            Some(employee_count),
+            Some(basics),
             Some(annual_revenue),
             Some(billing_address),
             Some(shipping_address),
@@ -91,10 +75,7 @@ impl AccountApi {
             Some(owner),
             Some(custom_values),
         ) = (
-            name,
-            domain,
-            industry,
-            employee_count,
+            basics,
             annual_revenue,
             billing,
             shipping,
@@ -106,16 +87,12 @@ impl AccountApi {
             return Err(Error::Internal("validated fields missing".to_owned()));
         };
         Ok(AccountData {
-            name,
-            domain,
-            industry,
-            employee_count,
             annual_revenue,
             billing_address,
             shipping_address,
             parent_account_id,
-            owner_id: owner.unwrap_or(viewer.user_id),
             custom_fields: custom_values,
+            ..basics.into_data(owner.unwrap_or(viewer.user_id))
         })
     }
 
@@ -132,7 +109,7 @@ impl AccountApi {
     }
 
     async fn update(&self, viewer: Viewer, r: pb::UpdateAccountRequest) -> Result<pb::Account> {
-        let paths = mask_paths(r.update_mask, UPDATABLE)?;
+        let paths = mask_paths(r.update_mask, &ACCOUNTS.updatable())?;
         let a = r
             .account
             .ok_or_else(|| Error::invalid("account", "is required"))?;

@@ -10,27 +10,15 @@ use super::read_mask::ReadMask;
 use super::{ListRequest, mask_paths, optional_id, parse_id, required_id, viewer};
 use crate::convert;
 use crate::domain::contact::{
-    ConsentInput, ContactPatch, MAX_NAME_LEN, MAX_SOURCE_LEN, MAX_TITLE_LEN, NewContact,
-    parse_channels,
+    ConsentInput, ContactBasics, ContactPatch, MAX_NAME_LEN, MAX_SOURCE_LEN, MAX_TITLE_LEN,
+    NewContact, parse_channels,
 };
 use crate::domain::duplicates::Probe;
+use crate::domain::record_fields::CONTACTS;
 use crate::domain::visibility::Viewer;
 use crate::domain::{Email, PhoneE164, Violations, text};
 use crate::error::{Error, Result};
 use crate::store::contacts::{ContactStore, LISTING};
-
-const UPDATABLE: &[&str] = &[
-    "custom_fields",
-    "first_name",
-    "last_name",
-    "emails",
-    "phones",
-    "title",
-    "account_id",
-    "owner_id",
-    "email_consent",
-    "phone_consent",
-];
 
 pub struct ContactApi {
     store: Arc<dyn ContactStore>,
@@ -61,20 +49,15 @@ impl ContactApi {
             .contact
             .ok_or_else(|| Error::invalid("contact", "is required"))?;
         let mut v = Violations::new();
-        let first_name = v.check(
-            "contact.first_name",
-            text::optional(&c.first_name, MAX_NAME_LEN),
+        let basics = ContactBasics::parse(
+            &c.first_name,
+            &c.last_name,
+            &c.emails,
+            &c.phones,
+            &c.title,
+            "contact.",
+            &mut v,
         );
-        let last_name = v.check(
-            "contact.last_name",
-            text::required(&c.last_name, MAX_NAME_LEN),
-        );
-        let emails = v.check("contact.emails", parse_channels(&c.emails, Email::parse));
-        let phones = v.check(
-            "contact.phones",
-            parse_channels(&c.phones, PhoneE164::parse),
-        );
-        let title = v.check("contact.title", text::optional(&c.title, MAX_TITLE_LEN));
         let account_id = v.check("contact.account_id", optional_id(&c.account_id));
         let owner = v.check("contact.owner_id", optional_id(&c.owner_id));
         let email_consent = consent("contact.email_consent", c.email_consent.as_ref(), &mut v);
@@ -85,22 +68,14 @@ impl ContactApi {
         ));
         v.finish()?;
         let (
-            Some(first_name),
-            Some(last_name),
-            Some(emails),
-            Some(phones),
-            Some(title),
+            Some(basics),
             Some(account_id),
             Some(owner),
             Some(email_consent),
             Some(phone_consent),
             Some(custom_values),
         ) = (
-            first_name,
-            last_name,
-            emails,
-            phones,
-            title,
+            basics,
             account_id,
             owner,
             email_consent,
@@ -111,16 +86,10 @@ impl ContactApi {
             return Err(Error::Internal("validated fields missing".to_owned()));
         };
         Ok(NewContact {
-            first_name,
-            last_name,
-            emails,
-            phones,
-            title,
-            account_id,
-            owner_id: owner.unwrap_or(viewer.user_id),
             email_consent,
             phone_consent,
             custom_fields: custom_values,
+            ..basics.into_new(account_id, owner.unwrap_or(viewer.user_id))
         })
     }
 
@@ -137,7 +106,7 @@ impl ContactApi {
     }
 
     async fn update(&self, viewer: Viewer, r: pb::UpdateContactRequest) -> Result<pb::Contact> {
-        let paths = mask_paths(r.update_mask, UPDATABLE)?;
+        let paths = mask_paths(r.update_mask, &CONTACTS.updatable())?;
         let c = r
             .contact
             .ok_or_else(|| Error::invalid("contact", "is required"))?;

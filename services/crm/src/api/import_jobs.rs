@@ -11,7 +11,7 @@ use proto::crm as pb;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use super::imports::{RowPreparer, import_kind, row_error};
+use super::imports::{import_kind, row_error};
 use super::{parse_id, viewer};
 use crate::convert::import_job_to_pb;
 use crate::domain::import_job::{
@@ -21,6 +21,7 @@ use crate::domain::import_job::{
 use crate::domain::visibility::Viewer;
 use crate::error::{Error, Result};
 use crate::import_export::RecordStores;
+use crate::import_export::import::RowPreparer;
 use crate::store::import_jobs::{ErrorKey, ImportJobStore};
 
 pub struct ImportJobApi {

@@ -13,51 +13,18 @@ use crate::domain::account::parse_employee_count;
 use crate::domain::conversion::{ConvertOptions, OpportunityOptions};
 use crate::domain::duplicates::Probe;
 use crate::domain::lead::{
-    LeadData, LeadPatch, LeadRating, LeadStatus, MAX_NAME_LEN, MAX_TEXT_LEN, parse_score,
+    LeadData, LeadFields, LeadPatch, LeadRating, LeadStatus, MAX_NAME_LEN, MAX_TEXT_LEN,
+    optional_email, optional_phone, parse_score,
 };
 use crate::domain::opportunity::MAX_NAME_LEN as MAX_OPPORTUNITY_NAME_LEN;
+use crate::domain::record_fields::LEADS;
 use crate::domain::visibility::Viewer;
-use crate::domain::{Email, PhoneE164, Violations, country, day, text};
+use crate::domain::{Violations, country, day, text};
 use crate::error::{Error, Result};
 use crate::store::leads::{LISTING, LeadStore};
 
-const UPDATABLE: &[&str] = &[
-    "custom_fields",
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "company",
-    "title",
-    "source",
-    "country_code",
-    "employee_count",
-    "status",
-    "rating",
-    "score",
-    "owner_id",
-];
-
 pub struct LeadApi {
     store: Arc<dyn LeadStore>,
-}
-
-fn optional_email(raw: &str) -> Result<String, String> {
-    if raw.trim().is_empty() {
-        return Ok(String::new());
-    }
-    Email::parse(raw)
-        .map(Email::into_inner)
-        .map_err(|e| e.to_string())
-}
-
-fn optional_phone(raw: &str) -> Result<String, String> {
-    if raw.trim().is_empty() {
-        return Ok(String::new());
-    }
-    PhoneE164::parse(raw)
-        .map(PhoneE164::into_inner)
-        .map_err(|e| e.to_string())
 }
 
 fn rating(raw: i32) -> Result<LeadRating, &'static str> {
@@ -91,15 +58,18 @@ impl LeadApi {
     /// The validated record of a create request (also one row of an import).
     pub(crate) fn parse_create(viewer: Viewer, r: pb::CreateLeadRequest) -> Result<LeadData> {
         let mut v = Violations::new();
-        let first_name = v.check("first_name", text::optional(&r.first_name, MAX_NAME_LEN));
-        let last_name = v.check("last_name", text::required(&r.last_name, MAX_NAME_LEN));
-        let email = v.check("email", optional_email(&r.email));
-        let phone = v.check("phone", optional_phone(&r.phone));
-        let company = v.check("company", text::optional(&r.company, MAX_TEXT_LEN));
-        let title = v.check("title", text::optional(&r.title, MAX_TEXT_LEN));
-        let source = v.check("source", text::optional(&r.source, MAX_TEXT_LEN));
-        let country_code = v.check("country_code", country::parse_optional(&r.country_code));
-        let employee_count = v.check("employee_count", parse_employee_count(r.employee_count));
+        let basics = LeadFields {
+            first_name: &r.first_name,
+            last_name: &r.last_name,
+            email: &r.email,
+            phone: &r.phone,
+            company: &r.company,
+            title: &r.title,
+            source: &r.source,
+            country_code: &r.country_code,
+            employee_count: r.employee_count,
+        }
+        .parse(&mut v);
         let rating = v.check("rating", rating(r.rating));
         let owner = v.check("owner_id", optional_id(&r.owner_id));
         let custom_values = v.check_all(convert::custom_values_from_pb(
@@ -107,52 +77,12 @@ impl LeadApi {
             "custom_fields.",
         ));
         v.finish()?;
-        let (
-            Some(first_name),
-            Some(last_name),
-            Some(email),
-            Some(phone),
-            Some(company),
-            Some(title),
-            Some(source),
-            Some(country_code),
-            Some(employee_count),
-            Some(rating),
-            Some(owner),
-            Some(custom_values),
-        ) = (
-            first_name,
-            last_name,
-            email,
-            phone,
-            company,
-            title,
-            source,
-            country_code,
-            employee_count,
-            rating,
-            owner,
-            custom_values,
-        )
+        let (Some(basics), Some(rating), Some(owner), Some(custom_values)) =
+            (basics, rating, owner, custom_values)
         else {
             return Err(Error::Internal("validated fields missing".to_owned()));
         };
-        Ok(LeadData {
-            first_name,
-            last_name,
-            email,
-            phone,
-            company,
-            title,
-            source,
-            country_code,
-            employee_count,
-            status: LeadStatus::New,
-            rating,
-            score: 0,
-            owner_id: owner.unwrap_or(viewer.user_id),
-            custom_fields: custom_values,
-        })
+        Ok(basics.into_data(rating, owner.unwrap_or(viewer.user_id), custom_values))
     }
 
     async fn create(&self, viewer: Viewer, r: pb::CreateLeadRequest) -> Result<pb::Lead> {
@@ -169,7 +99,7 @@ impl LeadApi {
     }
 
     async fn update(&self, viewer: Viewer, r: pb::UpdateLeadRequest) -> Result<pb::Lead> {
-        let paths = mask_paths(r.update_mask, UPDATABLE)?;
+        let paths = mask_paths(r.update_mask, &LEADS.updatable())?;
         let l = r
             .lead
             .ok_or_else(|| Error::invalid("lead", "is required"))?;

@@ -15,22 +15,11 @@ use crate::domain::opportunity::{
     CreditSplit, DEFAULT_CLOSE_DAYS, MAX_LOST_REASON_LEN, MAX_NAME_LEN, NewOpportunity,
     OpportunityData, OpportunityPatch, Placement, parse_splits,
 };
+use crate::domain::record_fields::OPPORTUNITIES;
 use crate::domain::visibility::Viewer;
 use crate::domain::{Violations, day, text};
 use crate::error::{Error, Result};
 use crate::store::opportunities::{LISTING, OpportunityStore};
-
-const UPDATABLE: &[&str] = &[
-    "custom_fields",
-    "name",
-    "amount",
-    "close_date",
-    "owner_id",
-    "account_id",
-    "primary_contact_id",
-    "lost_reason",
-    "splits",
-];
 
 pub struct OpportunityApi {
     store: Arc<dyn OpportunityStore>,
@@ -148,7 +137,7 @@ impl OpportunityApi {
         viewer: Viewer,
         r: pb::UpdateOpportunityRequest,
     ) -> Result<pb::Opportunity> {
-        let paths = mask_paths(r.update_mask, UPDATABLE)?;
+        let paths = mask_paths(r.update_mask, &OPPORTUNITIES.updatable())?;
         let o = r
             .opportunity
             .ok_or_else(|| Error::invalid("opportunity", "is required"))?;

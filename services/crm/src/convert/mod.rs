@@ -96,7 +96,46 @@ pub fn record_kind_from_pb(raw: i32) -> Result<RecordKind, &'static str> {
 
 #[cfg(test)]
 mod tests {
+    use prost::Name;
+    use prost_reflect::DescriptorPool;
+
     use super::*;
+    use crate::domain::record_fields::{ACCOUNTS, CONTACTS, FieldTable, LEADS, OPPORTUNITIES};
+
+    /// The names of `M`'s proto fields, from the descriptor set the service is built with.
+    fn proto_fields<M: Name>(pool: &DescriptorPool) -> Vec<String> {
+        let message = pool
+            .get_message_by_name(&M::full_name())
+            .unwrap_or_else(|| panic!("no descriptor for {}", M::full_name()));
+        message.fields().map(|f| f.name().to_owned()).collect()
+    }
+
+    #[test]
+    fn every_proto_field_of_a_record_has_a_row_in_its_field_table() {
+        let pool = DescriptorPool::decode(proto::FILE_DESCRIPTOR_SET).expect("descriptor set");
+        let cases: [(Vec<String>, &FieldTable); 4] = [
+            (proto_fields::<pb::Account>(&pool), &ACCOUNTS),
+            (proto_fields::<pb::Contact>(&pool), &CONTACTS),
+            (proto_fields::<pb::Lead>(&pool), &LEADS),
+            (proto_fields::<pb::Opportunity>(&pool), &OPPORTUNITIES),
+        ];
+        for (proto, table) in cases {
+            let rows: Vec<&str> = table.fields.iter().map(|f| f.name).collect();
+            let missing: Vec<&String> = proto
+                .iter()
+                .filter(|name| !rows.contains(&name.as_str()))
+                .collect();
+            let stale: Vec<&&str> = rows
+                .iter()
+                .filter(|name| !proto.iter().any(|p| p == **name))
+                .collect();
+            assert!(
+                missing.is_empty() && stale.is_empty(),
+                "{:?} field table: add rows for {missing:?}, remove {stale:?}",
+                table.kind
+            );
+        }
+    }
 
     #[test]
     fn record_kinds_survive_the_round_trip_and_cases_are_refused() {

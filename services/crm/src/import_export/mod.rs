@@ -2,12 +2,34 @@
 //! domain values row by row and create them through the import store; exports read pages through
 //! the records' List store paths (so the same visibility) and write CSV from domain values.
 
+pub mod export;
+pub mod import;
+
 use std::sync::Arc;
 
+use crate::domain::visibility::RecordKind;
+use crate::listing::Listing;
 use crate::store::accounts::AccountStore;
 use crate::store::contacts::ContactStore;
 use crate::store::leads::LeadStore;
 use crate::store::opportunities::OpportunityStore;
+
+/// Most row errors reported; an import of a wrong file should not answer with a million.
+pub const MAX_REPORTED_ERRORS: usize = 1_000;
+/// Rows per import transaction.
+pub const IMPORT_BATCH: usize = 500;
+/// Rows per export page (and per streamed chunk).
+pub const EXPORT_PAGE_SIZE: u32 = 500;
+
+/// The List of `kind` an export pages through (and an import checks duplicates with).
+pub fn listing(kind: RecordKind) -> &'static Listing {
+    match kind {
+        RecordKind::Account => &crate::store::accounts::LISTING,
+        RecordKind::Contact => &crate::store::contacts::LISTING,
+        RecordKind::Lead => &crate::store::leads::LISTING,
+        RecordKind::Opportunity => &crate::store::opportunities::LISTING,
+    }
+}
 
 /// The record stores an import (duplicate checks) and an export (pages) read through.
 #[derive(Clone)]

@@ -284,3 +284,27 @@ pub(crate) fn now() -> chrono::DateTime<chrono::Utc> {
     use chrono::SubsecRound;
     chrono::Utc::now().trunc_subsecs(6)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::record_fields::{ACCOUNTS, CONTACTS, FieldTable, LEADS, OPPORTUNITIES};
+    use crate::listing::Listing;
+
+    #[test]
+    fn every_listing_filters_exactly_the_fields_its_table_names() {
+        let pairs: [(&Listing, &FieldTable); 4] = [
+            (&accounts::LISTING, &ACCOUNTS),
+            (&contacts::LISTING, &CONTACTS),
+            (&leads::LISTING, &LEADS),
+            (&opportunities::LISTING, &OPPORTUNITIES),
+        ];
+        for (listing, table) in pairs {
+            let mut listed: Vec<&str> = listing.fields.iter().map(|f| f.name).collect();
+            let mut expected = table.filterable();
+            listed.sort_unstable();
+            expected.sort_unstable();
+            assert_eq!(listed, expected, "{}", listing.resource);
+        }
+    }
+}
