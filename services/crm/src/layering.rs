@@ -1,4 +1,4 @@
-//! Guards the layering of `docs/architecture.md`: `api → convert → domain`, `store → domain`,
+//! Guards the layering of the architecture: `api → convert → domain`, `store → domain`,
 //! `events → convert → domain`. Proto ↔ domain conversion lives in `convert` only, so neither
 //! `store` nor `events` reaches into `api`, and the domain stays free of proto, gRPC and SQL.
 //! The check reads the source text, so a new circle fails here instead of in review.
@@ -55,8 +55,12 @@ fn assert_none(dir: &str, forbidden: &[&str]) {
 }
 
 #[test]
-fn store_never_imports_the_api() {
-    assert_none("store", &["crate::api", "super::api"]);
+fn store_never_imports_the_api_nor_the_wire_types() {
+    // Event payloads are built in `events`; the store only writes them to the outbox.
+    assert_none(
+        "store",
+        &["crate::api", "super::api", "proto::", "crate::convert"],
+    );
 }
 
 #[test]

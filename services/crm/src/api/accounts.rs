@@ -423,4 +423,82 @@ mod tests {
             .expect_err("refused");
         assert_eq!(fields(error), ["account.owner_id"]);
     }
+
+    /// A request as the token interceptor leaves it: carrying `viewer` in `role`.
+    fn request_as<T>(viewer: Viewer, message: T) -> Request<T> {
+        let mut request = Request::new(message);
+        request
+            .extensions_mut()
+            .insert(auth::Caller::User(auth::RequestContext {
+                tenant_id: viewer.tenant_id,
+                user_id: viewer.user_id,
+                role: viewer.role,
+                extra_permissions: Default::default(),
+                token_id: Uuid::now_v7(),
+                expires_at: i64::MAX,
+            }));
+        request
+    }
+
+    #[tokio::test]
+    async fn an_account_missing_or_out_of_reach_is_not_found() {
+        use pb::account_service_server::AccountService as _;
+        let mut store = MockAccountStore::new();
+        store.expect_account().times(1).returning(|_, _| Ok(None));
+        store
+            .expect_delete_account()
+            .times(1)
+            .returning(|_, _| Ok(false));
+        let api = api(store);
+        let id = Uuid::now_v7().to_string();
+        let get = pb::GetAccountRequest {
+            id: id.clone(),
+            ..Default::default()
+        };
+        let status = api
+            .get_account(request_as(viewer(), get))
+            .await
+            .expect_err("missing");
+        assert_eq!(status.code(), tonic::Code::NotFound);
+        let status = api
+            .delete_account(request_as(viewer(), pb::DeleteAccountRequest { id }))
+            .await
+            .expect_err("missing");
+        assert_eq!(status.code(), tonic::Code::NotFound);
+    }
+
+    #[tokio::test]
+    async fn support_cannot_delete_accounts_and_the_store_is_never_asked() {
+        use pb::account_service_server::AccountService as _;
+        let mut store = MockAccountStore::new();
+        store.expect_delete_account().never();
+        let support = Viewer {
+            role: auth::BuiltinRole::Support,
+            ..viewer()
+        };
+        let request = pb::DeleteAccountRequest {
+            id: Uuid::now_v7().to_string(),
+        };
+        let status = api(store)
+            .delete_account(request_as(support, request))
+            .await
+            .expect_err("refused");
+        assert_eq!(status.code(), tonic::Code::PermissionDenied);
+    }
+
+    #[tokio::test]
+    async fn a_malformed_id_never_reaches_the_store() {
+        use pb::account_service_server::AccountService as _;
+        let mut store = MockAccountStore::new();
+        store.expect_account().never();
+        let get = pb::GetAccountRequest {
+            id: "acme".into(),
+            ..Default::default()
+        };
+        let status = api(store)
+            .get_account(request_as(viewer(), get))
+            .await
+            .expect_err("invalid");
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    }
 }

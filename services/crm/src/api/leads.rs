@@ -461,4 +461,88 @@ mod tests {
             .expect_err("invisible lead");
         assert!(matches!(error, Error::NotFound("lead")));
     }
+
+    /// A request as the token interceptor leaves it: carrying `viewer` in `role`.
+    fn request_as<T>(viewer: Viewer, message: T) -> Request<T> {
+        let mut request = Request::new(message);
+        request
+            .extensions_mut()
+            .insert(auth::Caller::User(auth::RequestContext {
+                tenant_id: viewer.tenant_id,
+                user_id: viewer.user_id,
+                role: viewer.role,
+                extra_permissions: Default::default(),
+                token_id: Uuid::now_v7(),
+                expires_at: i64::MAX,
+            }));
+        request
+    }
+
+    #[tokio::test]
+    async fn an_update_mask_naming_a_system_field_never_reaches_the_store() {
+        let mut store = MockLeadStore::new();
+        store.expect_update_lead().never();
+        let error = api(store)
+            .update(
+                viewer(),
+                pb::UpdateLeadRequest {
+                    lead: Some(pb::Lead {
+                        id: Uuid::now_v7().to_string(),
+                        ..Default::default()
+                    }),
+                    update_mask: Some(prost_types::FieldMask {
+                        paths: vec!["converted_account_id".into()],
+                    }),
+                },
+            )
+            .await
+            .expect_err("invalid");
+        assert_eq!(fields(error), ["update_mask"]);
+    }
+
+    #[tokio::test]
+    async fn a_share_too_weak_for_the_change_is_permission_denied() {
+        use pb::lead_service_server::LeadService as _;
+        let mut store = MockLeadStore::new();
+        store.expect_update_lead().times(1).returning(|_, _, _| {
+            Err(Error::PermissionDenied(
+                "the lead is shared with you read-only".into(),
+            ))
+        });
+        let request = pb::UpdateLeadRequest {
+            lead: Some(pb::Lead {
+                id: Uuid::now_v7().to_string(),
+                company: "Acme".into(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["company".into()],
+            }),
+        };
+        let status = api(store)
+            .update_lead(request_as(viewer(), request))
+            .await
+            .expect_err("refused");
+        assert_eq!(status.code(), tonic::Code::PermissionDenied);
+    }
+
+    #[tokio::test]
+    async fn support_cannot_read_leads_and_the_store_is_never_asked() {
+        use pb::lead_service_server::LeadService as _;
+        let mut store = MockLeadStore::new();
+        store.expect_lead().never();
+        let support = Viewer {
+            role: auth::BuiltinRole::Support,
+            ..viewer()
+        };
+        let get = pb::GetLeadRequest {
+            id: Uuid::now_v7().to_string(),
+            ..Default::default()
+        };
+        let status = api(store)
+            .get_lead(request_as(support, get))
+            .await
+            .expect_err("refused");
+        assert_eq!(status.code(), tonic::Code::PermissionDenied);
+    }
 }

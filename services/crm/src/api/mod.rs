@@ -1,5 +1,6 @@
-//! gRPC handlers: parse proto requests into domain values, identify the caller, call the store,
-//! map results back. The only place that knows both proto and domain types.
+//! gRPC handlers: parse proto requests into domain values, identify the caller, call the
+//! resource's store (an `Arc<dyn …Store>`, mocked in the handlers' unit tests), map results back
+//! with `crate::convert`.
 
 pub mod accounts;
 pub mod activities;

@@ -7,12 +7,12 @@ use uuid::Uuid;
 
 use super::tenant_config::TenantConfig;
 use super::{PgStore, Tx, now, publish, users};
-use crate::convert::assignment_rule_to_pb;
 use crate::domain::FieldViolation;
 use crate::domain::assignment::{Rule, RuleData, RulePatch, pick};
 use crate::domain::lead::LeadData;
 use crate::domain::visibility::Viewer;
 use crate::error::{Error, Result};
+use crate::events::records::assignment_rule_changed;
 
 /// The tenant's lead assignment rules (admins only).
 #[cfg_attr(test, mockall::automock)]
@@ -116,16 +116,6 @@ async fn check_users(tx: &mut Tx, user_ids: &[Uuid]) -> Result<()> {
     }
 }
 
-fn changed(rule: &Rule, verb: &str, viewer: Viewer) -> Result<::events::NewEvent> {
-    Ok(::events::NewEvent::new(
-        &format!("crm.lead_assignment_rule.{verb}"),
-        viewer.tenant_id,
-        "lead_assignment_rule",
-        rule.id,
-        &assignment_rule_to_pb(rule.clone()),
-    )?)
-}
-
 async fn write(tx: &mut Tx, viewer: Viewer, rule: &Rule, insert: bool) -> Result<()> {
     let d = &rule.data;
     let sql = if insert {
@@ -176,7 +166,11 @@ impl AssignmentStore for PgStore {
             updated_at: at,
         };
         write(&mut tx, viewer, &rule, true).await?;
-        publish(&mut tx, &[changed(&rule, "created", viewer)?]).await?;
+        publish(
+            &mut tx,
+            &[assignment_rule_changed(&rule, "created", viewer)?],
+        )
+        .await?;
         tx.commit().await?;
         Ok(rule)
     }
@@ -216,7 +210,11 @@ impl AssignmentStore for PgStore {
             ..before
         };
         write(&mut tx, viewer, &rule, false).await?;
-        publish(&mut tx, &[changed(&rule, "updated", viewer)?]).await?;
+        publish(
+            &mut tx,
+            &[assignment_rule_changed(&rule, "updated", viewer)?],
+        )
+        .await?;
         tx.commit().await?;
         Ok(rule)
     }
@@ -235,7 +233,11 @@ impl AssignmentStore for PgStore {
             .map(from_row)
             .transpose()?
             .ok_or(Error::NotFound("lead assignment rule"))?;
-        publish(&mut tx, &[changed(&rule, "deleted", viewer)?]).await?;
+        publish(
+            &mut tx,
+            &[assignment_rule_changed(&rule, "deleted", viewer)?],
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }

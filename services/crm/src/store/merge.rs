@@ -5,11 +5,9 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use proto::crm as pb;
 use uuid::Uuid;
 
 use super::{PgStore, Tx, accounts, check_owner, contacts, leads, now, publish, scope};
-use crate::convert;
 use crate::domain::record::Record;
 use crate::domain::record_fields::{self, MergeFill};
 use crate::domain::visibility::{Access, RecordKind, Viewer};
@@ -375,31 +373,6 @@ async fn check(
     Ok(())
 }
 
-fn merged_event(
-    viewer: Viewer,
-    kind: RecordKind,
-    survivor: Uuid,
-    loser: Uuid,
-    changed: &[&str],
-    reparented: HashMap<String, i64>,
-) -> Result<::events::NewEvent> {
-    let payload = pb::RecordMerged {
-        record_type: convert::record_kind_to_pb(kind) as i32,
-        survivor_id: survivor.to_string(),
-        loser_id: loser.to_string(),
-        changed_fields: changed.iter().map(|f| (*f).to_owned()).collect(),
-        reparented,
-        actor_id: viewer.user_id.to_string(),
-    };
-    Ok(::events::NewEvent::new(
-        &format!("crm.{}.merged", kind.name()),
-        viewer.tenant_id,
-        kind.name(),
-        survivor,
-        &payload,
-    )?)
-}
-
 #[async_trait]
 impl MergeStore for PgStore {
     #[tracing::instrument(name = "crm.postgres.merge", skip_all, fields(tenant_id = %viewer.tenant_id))]
@@ -497,7 +470,7 @@ impl MergeStore for PgStore {
                 &changed,
             )?);
         }
-        announced.push(merged_event(
+        announced.push(crate::events::records::record_merged(
             viewer, kind, survivor, loser, &changed, reparented,
         )?);
         publish(&mut tx, &announced).await?;
