@@ -7,10 +7,14 @@
 
 pub mod api;
 pub mod component;
+pub mod convert;
 pub mod domain;
 pub mod error;
 pub mod events;
 pub mod filter;
+pub mod import_export;
+#[cfg(test)]
+mod layering;
 pub mod listing;
 pub mod sla;
 pub mod store;
@@ -30,7 +34,6 @@ use runtime::config::{ServerSettings, TelemetrySettings};
 use runtime::grpc::{GrpcServer, GrpcServices};
 use serde::Deserialize;
 
-use crate::api::Shared;
 use crate::store::PgStore;
 use auth::key_ring::{KeyRing, KeySource, RefreshKeys, TenantsKeys};
 
@@ -159,9 +162,7 @@ impl Application {
         }
 
         let pg_store = Arc::new(PgStore::new(pool.clone()));
-        let shared = Arc::new(Shared {
-            store: pg_store.clone(),
-        });
+        let records = Arc::new(import_export::RecordStores::of(pg_store.clone()));
         // Every service: the token interceptor, and a key refresh when a token names a new key.
         macro_rules! guarded {
             ($server:ty, $api:expr) => {
@@ -174,23 +175,23 @@ impl Application {
         let services = GrpcServices::new()
             .add_service(guarded!(
                 pb::account_service_server::AccountServiceServer<_>,
-                api::accounts::AccountApi::new(shared.clone())
+                api::accounts::AccountApi::new(pg_store.clone())
             ))
             .add_service(guarded!(
                 pb::contact_service_server::ContactServiceServer<_>,
-                api::contacts::ContactApi::new(shared.clone())
+                api::contacts::ContactApi::new(pg_store.clone())
             ))
             .add_service(guarded!(
                 pb::lead_service_server::LeadServiceServer<_>,
-                api::leads::LeadApi::new(shared.clone())
+                api::leads::LeadApi::new(pg_store.clone())
             ))
             .add_service(guarded!(
                 pb::pipeline_service_server::PipelineServiceServer<_>,
-                api::pipelines::PipelineApi::new(shared.clone())
+                api::pipelines::PipelineApi::new(pg_store.clone())
             ))
             .add_service(guarded!(
                 pb::opportunity_service_server::OpportunityServiceServer<_>,
-                api::opportunities::OpportunityApi::new(shared.clone())
+                api::opportunities::OpportunityApi::new(pg_store.clone())
             ))
             .add_service(guarded!(
                 pb::crm_settings_service_server::CrmSettingsServiceServer<_>,
@@ -242,15 +243,15 @@ impl Application {
             ))
             .add_service(guarded!(
                 pb::duplicate_service_server::DuplicateServiceServer<_>,
-                api::duplicates::DuplicateApi::new(shared.clone())
+                api::duplicates::DuplicateApi::new(pg_store.clone(), pg_store.clone())
             ))
             .add_service(guarded!(
                 pb::import_export_service_server::ImportExportServiceServer<_>,
-                api::imports::ImportExportApi::new(shared.clone(), pg_store.clone())
+                api::imports::ImportExportApi::new(records.clone(), pg_store.clone())
             ))
             .add_service(guarded!(
                 pb::import_job_service_server::ImportJobServiceServer<_>,
-                api::import_jobs::ImportJobApi::new(shared, pg_store.clone())
+                api::import_jobs::ImportJobApi::new(records, pg_store.clone())
             ));
         let sweeper = sla::SlaSweeper::new(pg_store, &settings.sla);
 

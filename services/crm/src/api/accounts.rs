@@ -7,39 +7,27 @@ use proto::crm as pb;
 use tonic::{Request, Response, Status};
 
 use super::read_mask::ReadMask;
-use super::{
-    ListRequest, Shared, convert, custom_fields, duplicates, mask_paths, optional_id, parse_amount,
-    parse_id, required_id, viewer,
-};
+use super::{ListRequest, mask_paths, optional_id, parse_amount, parse_id, required_id, viewer};
+use crate::convert;
 use crate::domain::Violations;
 use crate::domain::account::{
-    AccountData, AccountPatch, Address, MAX_NAME_LEN, MAX_TEXT_LEN, parse_employee_count,
+    AccountBasics, AccountData, AccountPatch, Address, MAX_NAME_LEN, MAX_TEXT_LEN,
+    parse_employee_count,
 };
+use crate::domain::duplicates::Probe;
+use crate::domain::record_fields::ACCOUNTS;
 use crate::domain::visibility::Viewer;
 use crate::domain::{country, text, web_domain};
 use crate::error::{Error, Result};
-use crate::store::accounts::LISTING;
-
-const UPDATABLE: &[&str] = &[
-    "custom_fields",
-    "name",
-    "domain",
-    "industry",
-    "employee_count",
-    "annual_revenue",
-    "billing_address",
-    "shipping_address",
-    "parent_account_id",
-    "owner_id",
-];
+use crate::store::accounts::{AccountStore, LISTING};
 
 pub struct AccountApi {
-    shared: Arc<Shared>,
+    store: Arc<dyn AccountStore>,
 }
 
 impl AccountApi {
-    pub fn new(shared: Arc<Shared>) -> Self {
-        Self { shared }
+    pub fn new(store: Arc<dyn AccountStore>) -> Self {
+        Self { store }
     }
 
     /// The validated record of a create request (also one row of an import).
@@ -48,15 +36,13 @@ impl AccountApi {
             .account
             .ok_or_else(|| Error::invalid("account", "is required"))?;
         let mut v = Violations::new();
-        let name = v.check("account.name", text::required(&a.name, MAX_NAME_LEN));
-        let domain = v.check("account.domain", web_domain::parse_optional(&a.domain));
-        let industry = v.check(
-            "account.industry",
-            text::optional(&a.industry, MAX_TEXT_LEN),
-        );
-        let employee_count = v.check(
-            "account.employee_count",
-            parse_employee_count(a.employee_count),
+        let basics = AccountBasics::parse(
+            &a.name,
+            &a.domain,
+            &a.industry,
+            a.employee_count,
+            "account.",
+            &mut v,
         );
         let annual_revenue =
             parse_amount("account.annual_revenue", a.annual_revenue.as_ref(), &mut v);
@@ -75,16 +61,13 @@ impl AccountApi {
             optional_id(&a.parent_account_id),
         );
         let owner = v.check("account.owner_id", optional_id(&a.owner_id));
-        let custom_values = v.check_all(custom_fields::values_from_pb(
+        let custom_values = v.check_all(convert::custom_values_from_pb(
             &a.custom_fields,
             "account.custom_fields.",
         ));
         v.finish()?;
         let (
-            Some(name),
-            Some(domain),
-            Some(industry),
-            Some(employee_count),
+            Some(basics),
             Some(annual_revenue),
             Some(billing_address),
             Some(shipping_address),
@@ -92,10 +75,7 @@ impl AccountApi {
             Some(owner),
             Some(custom_values),
         ) = (
-            name,
-            domain,
-            industry,
-            employee_count,
+            basics,
             annual_revenue,
             billing,
             shipping,
@@ -107,34 +87,29 @@ impl AccountApi {
             return Err(Error::Internal("validated fields missing".to_owned()));
         };
         Ok(AccountData {
-            name,
-            domain,
-            industry,
-            employee_count,
             annual_revenue,
             billing_address,
             shipping_address,
             parent_account_id,
-            owner_id: owner.unwrap_or(viewer.user_id),
             custom_fields: custom_values,
+            ..basics.into_data(owner.unwrap_or(viewer.user_id))
         })
     }
 
     async fn create(&self, viewer: Viewer, r: pb::CreateAccountRequest) -> Result<pb::Account> {
         let force = r.force;
         let data = Self::parse_create(viewer, r)?;
-        let probe = (!force).then(|| duplicates::account_probe(&data));
+        let probe = (!force).then(|| Probe::account(&data));
         let record = self
-            .shared
             .store
             .create_account(viewer, data, probe)
             .await
             .map_err(|e| e.prefixed("account."))?;
-        Ok(convert::account(record))
+        Ok(convert::account_to_pb(record))
     }
 
     async fn update(&self, viewer: Viewer, r: pb::UpdateAccountRequest) -> Result<pb::Account> {
-        let paths = mask_paths(r.update_mask, UPDATABLE)?;
+        let paths = mask_paths(r.update_mask, &ACCOUNTS.updatable())?;
         let a = r
             .account
             .ok_or_else(|| Error::invalid("account", "is required"))?;
@@ -195,7 +170,7 @@ impl AccountApi {
                     patch.owner_id = v.check("account.owner_id", required_id(&a.owner_id))
                 }
                 "custom_fields" => {
-                    patch.custom_fields = v.check_all(custom_fields::values_from_pb(
+                    patch.custom_fields = v.check_all(convert::custom_values_from_pb(
                         &a.custom_fields,
                         "account.custom_fields.",
                     ))
@@ -205,13 +180,12 @@ impl AccountApi {
         }
         v.finish()?;
         let account = self
-            .shared
             .store
             .update_account(viewer, id, patch)
             .await
             .map_err(|e| e.prefixed("account."))?
             .ok_or(Error::NotFound("account"))?;
-        Ok(convert::account(account))
+        Ok(convert::account_to_pb(account))
     }
 }
 
@@ -264,12 +238,11 @@ impl pb::account_service_server::AccountService for AccountApi {
         let id = parse_id("id", &request.get_ref().id)?;
         let mask = ReadMask::<pb::Account>::parse(request.get_ref().read_mask.clone())?;
         let account = self
-            .shared
             .store
             .account(viewer, id)
             .await?
             .ok_or(Error::NotFound("account"))?;
-        Ok(Response::new(mask.apply(convert::account(account))?))
+        Ok(Response::new(mask.apply(convert::account_to_pb(account))?))
     }
 
     #[tracing::instrument(skip_all)]
@@ -287,14 +260,10 @@ impl pb::account_service_server::AccountService for AccountApi {
             &r.order_by,
         )?;
         let mask = ReadMask::<pb::Account>::parse(r.read_mask)?;
-        let page = self
-            .shared
-            .store
-            .list_accounts(viewer, list.query.clone())
-            .await?;
+        let page = self.store.list_accounts(viewer, list.query.clone()).await?;
         Ok(Response::new(pb::ListAccountsResponse {
             next_page_token: list.next_page_token(page.next),
-            accounts: mask.apply_all(page.items.into_iter().map(convert::account))?,
+            accounts: mask.apply_all(page.items.into_iter().map(convert::account_to_pb))?,
         }))
     }
 
@@ -316,7 +285,7 @@ impl pb::account_service_server::AccountService for AccountApi {
     ) -> Result<Response<()>, Status> {
         let viewer = viewer(&request, CRM_RECORDS_WRITE)?;
         let id = parse_id("id", &request.get_ref().id)?;
-        if !self.shared.store.delete_account(viewer, id).await? {
+        if !self.store.delete_account(viewer, id).await? {
             return Err(Error::NotFound("account").into());
         }
         Ok(Response::new(()))
@@ -328,12 +297,10 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
-    use crate::store::MockStore;
+    use crate::store::accounts::MockAccountStore;
 
-    fn api(store: MockStore) -> AccountApi {
-        AccountApi::new(Arc::new(Shared {
-            store: Arc::new(store),
-        }))
+    fn api(store: MockAccountStore) -> AccountApi {
+        AccountApi::new(Arc::new(store))
     }
 
     fn viewer() -> Viewer {
@@ -353,7 +320,7 @@ mod tests {
 
     #[tokio::test]
     async fn create_names_every_bad_field_without_touching_the_store() {
-        let mut store = MockStore::new();
+        let mut store = MockAccountStore::new();
         store.expect_create_account().never();
         let error = api(store)
             .create(
@@ -399,7 +366,7 @@ mod tests {
     #[tokio::test]
     async fn the_caller_owns_what_they_create_unless_told_otherwise() {
         let caller = viewer();
-        let mut store = MockStore::new();
+        let mut store = MockAccountStore::new();
         store
             .expect_create_account()
             .withf(move |v, data, duplicates| {
@@ -435,7 +402,7 @@ mod tests {
 
     #[tokio::test]
     async fn store_violations_are_reported_under_the_account() {
-        let mut store = MockStore::new();
+        let mut store = MockAccountStore::new();
         store
             .expect_create_account()
             .returning(|_, _, _| Err(Error::invalid("owner_id", "no such user in this tenant")));
@@ -455,5 +422,83 @@ mod tests {
             .await
             .expect_err("refused");
         assert_eq!(fields(error), ["account.owner_id"]);
+    }
+
+    /// A request as the token interceptor leaves it: carrying `viewer` in `role`.
+    fn request_as<T>(viewer: Viewer, message: T) -> Request<T> {
+        let mut request = Request::new(message);
+        request
+            .extensions_mut()
+            .insert(auth::Caller::User(auth::RequestContext {
+                tenant_id: viewer.tenant_id,
+                user_id: viewer.user_id,
+                role: viewer.role,
+                extra_permissions: Default::default(),
+                token_id: Uuid::now_v7(),
+                expires_at: i64::MAX,
+            }));
+        request
+    }
+
+    #[tokio::test]
+    async fn an_account_missing_or_out_of_reach_is_not_found() {
+        use pb::account_service_server::AccountService as _;
+        let mut store = MockAccountStore::new();
+        store.expect_account().times(1).returning(|_, _| Ok(None));
+        store
+            .expect_delete_account()
+            .times(1)
+            .returning(|_, _| Ok(false));
+        let api = api(store);
+        let id = Uuid::now_v7().to_string();
+        let get = pb::GetAccountRequest {
+            id: id.clone(),
+            ..Default::default()
+        };
+        let status = api
+            .get_account(request_as(viewer(), get))
+            .await
+            .expect_err("missing");
+        assert_eq!(status.code(), tonic::Code::NotFound);
+        let status = api
+            .delete_account(request_as(viewer(), pb::DeleteAccountRequest { id }))
+            .await
+            .expect_err("missing");
+        assert_eq!(status.code(), tonic::Code::NotFound);
+    }
+
+    #[tokio::test]
+    async fn support_cannot_delete_accounts_and_the_store_is_never_asked() {
+        use pb::account_service_server::AccountService as _;
+        let mut store = MockAccountStore::new();
+        store.expect_delete_account().never();
+        let support = Viewer {
+            role: auth::BuiltinRole::Support,
+            ..viewer()
+        };
+        let request = pb::DeleteAccountRequest {
+            id: Uuid::now_v7().to_string(),
+        };
+        let status = api(store)
+            .delete_account(request_as(support, request))
+            .await
+            .expect_err("refused");
+        assert_eq!(status.code(), tonic::Code::PermissionDenied);
+    }
+
+    #[tokio::test]
+    async fn a_malformed_id_never_reaches_the_store() {
+        use pb::account_service_server::AccountService as _;
+        let mut store = MockAccountStore::new();
+        store.expect_account().never();
+        let get = pb::GetAccountRequest {
+            id: "acme".into(),
+            ..Default::default()
+        };
+        let status = api(store)
+            .get_account(request_as(viewer(), get))
+            .await
+            .expect_err("invalid");
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
     }
 }

@@ -3,18 +3,18 @@
 use std::sync::Arc;
 
 use auth::permissions::{CRM_CASES_WRITE, CRM_RECORDS_READ};
-use chrono::{DateTime, Utc};
 use proto::crm as pb;
 use tonic::{Request, Response, Status};
 
-use super::convert::timestamp;
 use super::{ListRequest, mask_paths, optional_id, parse_id, required_id, viewer};
+use crate::convert::{
+    activity_kind_from_pb, activity_to_pb, record_type_from_pb, timestamp_from_pb,
+};
 use crate::domain::Violations;
 use crate::domain::activity::{
-    Activity, ActivityData, ActivityKind, ActivityPatch, MAX_BODY_LEN, MAX_SUBJECT_LEN, RecordRef,
-    RecordType,
+    ActivityData, ActivityPatch, MAX_BODY_LEN, MAX_SUBJECT_LEN, RecordRef,
 };
-use crate::domain::visibility::{RecordKind, Viewer};
+use crate::domain::visibility::Viewer;
 use crate::domain::{day, text};
 use crate::error::{Error, Result};
 use crate::store::activities::{ActivityStore, LISTING};
@@ -33,58 +33,13 @@ pub struct ActivityApi {
     store: Arc<dyn ActivityStore>,
 }
 
-fn kind(raw: i32) -> Result<ActivityKind, &'static str> {
-    match pb::ActivityKind::try_from(raw) {
-        Ok(pb::ActivityKind::Task) => Ok(ActivityKind::Task),
-        Ok(pb::ActivityKind::Call) => Ok(ActivityKind::Call),
-        Ok(pb::ActivityKind::Meeting) => Ok(ActivityKind::Meeting),
-        Ok(pb::ActivityKind::Email) => Ok(ActivityKind::Email),
-        Ok(pb::ActivityKind::Note) => Ok(ActivityKind::Note),
-        Ok(pb::ActivityKind::Unspecified) => Err("is required"),
-        Err(_) => Err("unknown activity kind"),
-    }
-}
-
-fn kind_to_proto(k: ActivityKind) -> pb::ActivityKind {
-    match k {
-        ActivityKind::Task => pb::ActivityKind::Task,
-        ActivityKind::Call => pb::ActivityKind::Call,
-        ActivityKind::Meeting => pb::ActivityKind::Meeting,
-        ActivityKind::Email => pb::ActivityKind::Email,
-        ActivityKind::Note => pb::ActivityKind::Note,
-    }
-}
-
-/// A record type named in a request.
-pub fn record_type(raw: i32) -> Result<RecordType, &'static str> {
-    match pb::RecordType::try_from(raw) {
-        Ok(pb::RecordType::Account) => Ok(RecordType::Record(RecordKind::Account)),
-        Ok(pb::RecordType::Contact) => Ok(RecordType::Record(RecordKind::Contact)),
-        Ok(pb::RecordType::Lead) => Ok(RecordType::Record(RecordKind::Lead)),
-        Ok(pb::RecordType::Opportunity) => Ok(RecordType::Record(RecordKind::Opportunity)),
-        Ok(pb::RecordType::Case) => Ok(RecordType::Case),
-        Ok(pb::RecordType::Unspecified) => Err("is required"),
-        Err(_) => Err("unknown record type"),
-    }
-}
-
-pub fn record_type_to_proto(t: RecordType) -> pb::RecordType {
-    match t {
-        RecordType::Record(RecordKind::Account) => pb::RecordType::Account,
-        RecordType::Record(RecordKind::Contact) => pb::RecordType::Contact,
-        RecordType::Record(RecordKind::Lead) => pb::RecordType::Lead,
-        RecordType::Record(RecordKind::Opportunity) => pb::RecordType::Opportunity,
-        RecordType::Case => pb::RecordType::Case,
-    }
-}
-
 /// `related_to`; violations name `<field>.type` / `<field>.id`.
 fn related_to(field: &str, r: Option<&pb::RecordRef>, v: &mut Violations) -> Option<RecordRef> {
     let Some(r) = r else {
         v.add(field, "is required");
         return None;
     };
-    let record_type = v.check(&format!("{field}.type"), record_type(r.r#type));
+    let record_type = v.check(&format!("{field}.type"), record_type_from_pb(r.r#type));
     let id = v.check(&format!("{field}.id"), required_id(&r.id));
     Some(RecordRef {
         record_type: record_type?,
@@ -100,41 +55,6 @@ fn optional_day(raw: &str) -> Result<Option<chrono::NaiveDate>, day::DayError> {
     }
 }
 
-/// An optional instant; out-of-range timestamps are refused.
-fn optional_instant(
-    t: Option<&prost_types::Timestamp>,
-) -> Result<Option<DateTime<Utc>>, &'static str> {
-    let Some(t) = t else {
-        return Ok(None);
-    };
-    let nanos = u32::try_from(t.nanos).map_err(|_| "is not a valid timestamp")?;
-    DateTime::from_timestamp(t.seconds, nanos)
-        .filter(|_| nanos < 1_000_000_000)
-        .map(Some)
-        .ok_or("is not a valid timestamp")
-}
-
-pub fn activity_to_proto(a: Activity) -> pb::Activity {
-    let d = a.data;
-    pb::Activity {
-        id: a.id.to_string(),
-        kind: kind_to_proto(d.kind) as i32,
-        subject: d.subject,
-        body: d.body,
-        related_to: Some(pb::RecordRef {
-            r#type: record_type_to_proto(d.related_to.record_type) as i32,
-            id: d.related_to.id.to_string(),
-        }),
-        due_date: d.due_date.map(day::format).unwrap_or_default(),
-        remind_time: d.remind_at.map(timestamp),
-        owner_id: d.owner_id.to_string(),
-        completed: a.completed_at.is_some(),
-        complete_time: a.completed_at.map(timestamp),
-        create_time: Some(timestamp(a.created_at)),
-        update_time: Some(timestamp(a.updated_at)),
-    }
-}
-
 impl ActivityApi {
     pub fn new(store: Arc<dyn ActivityStore>) -> Self {
         Self { store }
@@ -145,7 +65,7 @@ impl ActivityApi {
             .activity
             .ok_or_else(|| Error::invalid("activity", "is required"))?;
         let mut v = Violations::new();
-        let kind = v.check("activity.kind", kind(a.kind));
+        let kind = v.check("activity.kind", activity_kind_from_pb(a.kind));
         let subject = v.check(
             "activity.subject",
             text::required(&a.subject, MAX_SUBJECT_LEN),
@@ -155,7 +75,7 @@ impl ActivityApi {
         let due_date = v.check("activity.due_date", optional_day(&a.due_date));
         let remind_at = v.check(
             "activity.remind_time",
-            optional_instant(a.remind_time.as_ref()),
+            timestamp_from_pb(a.remind_time.as_ref()),
         );
         let owner = v.check("activity.owner_id", optional_id(&a.owner_id));
         v.finish()?;
@@ -187,7 +107,7 @@ impl ActivityApi {
             )
             .await
             .map_err(|e| e.prefixed("activity."))?;
-        Ok(activity_to_proto(activity))
+        Ok(activity_to_pb(activity))
     }
 
     async fn update(&self, viewer: Viewer, r: pb::UpdateActivityRequest) -> Result<pb::Activity> {
@@ -200,7 +120,7 @@ impl ActivityApi {
         let mut patch = ActivityPatch::default();
         for path in &paths {
             match path.as_str() {
-                "kind" => patch.kind = v.check("activity.kind", kind(a.kind)),
+                "kind" => patch.kind = v.check("activity.kind", activity_kind_from_pb(a.kind)),
                 "subject" => {
                     patch.subject = v.check(
                         "activity.subject",
@@ -220,7 +140,7 @@ impl ActivityApi {
                 "remind_time" => {
                     patch.remind_at = v.check(
                         "activity.remind_time",
-                        optional_instant(a.remind_time.as_ref()),
+                        timestamp_from_pb(a.remind_time.as_ref()),
                     )
                 }
                 "owner_id" => {
@@ -236,7 +156,7 @@ impl ActivityApi {
             .await
             .map_err(|e| e.prefixed("activity."))?
             .ok_or(Error::NotFound("activity"))?;
-        Ok(activity_to_proto(activity))
+        Ok(activity_to_pb(activity))
     }
 
     async fn complete(&self, viewer: Viewer, id: &str, completed: bool) -> Result<pb::Activity> {
@@ -246,7 +166,7 @@ impl ActivityApi {
             .complete_activity(viewer, id, completed)
             .await?
             .ok_or(Error::NotFound("activity"))?;
-        Ok(activity_to_proto(activity))
+        Ok(activity_to_pb(activity))
     }
 }
 
@@ -275,7 +195,7 @@ impl pb::activity_service_server::ActivityService for ActivityApi {
             .activity(viewer, id)
             .await?
             .ok_or(Error::NotFound("activity"))?;
-        Ok(Response::new(activity_to_proto(activity)))
+        Ok(Response::new(activity_to_pb(activity)))
     }
 
     #[tracing::instrument(skip_all)]
@@ -293,7 +213,7 @@ impl pb::activity_service_server::ActivityService for ActivityApi {
             .await?;
         Ok(Response::new(pb::ListActivitiesResponse {
             next_page_token: list.next_page_token(page.next),
-            activities: page.items.into_iter().map(activity_to_proto).collect(),
+            activities: page.items.into_iter().map(activity_to_pb).collect(),
         }))
     }
 

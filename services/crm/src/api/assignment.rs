@@ -7,13 +7,12 @@ use proto::crm as pb;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use super::{convert, mask_paths, parse_id, viewer};
-use crate::domain::assignment::{
-    MAX_NAME_LEN, Rule, RuleData, RulePatch, check_users as distinct_users,
-};
+use super::{mask_paths, parse_id, viewer};
+use crate::convert::assignment_rule_to_pb;
+use crate::domain::assignment::{MAX_NAME_LEN, RuleData, RulePatch, check_users as distinct_users};
 use crate::domain::{Violations, country, text};
 use crate::error::{Error, Result};
-use crate::store::PgStore;
+use crate::store::assignment::AssignmentStore;
 
 const UPDATABLE: &[&str] = &[
     "name",
@@ -26,21 +25,6 @@ const UPDATABLE: &[&str] = &[
 ];
 
 const MAX_SOURCE_LEN: usize = 200;
-
-pub fn rule_to_pb(r: Rule) -> pb::LeadAssignmentRule {
-    pb::LeadAssignmentRule {
-        id: r.id.to_string(),
-        name: r.data.name,
-        position: r.data.position,
-        source: r.data.source,
-        country_code: r.data.country_code,
-        min_employee_count: r.data.min_employees,
-        max_employee_count: r.data.max_employees,
-        user_ids: r.data.user_ids.iter().map(Uuid::to_string).collect(),
-        create_time: Some(convert::timestamp(r.created_at)),
-        update_time: Some(convert::timestamp(r.updated_at)),
-    }
-}
 
 fn non_negative(value: i32) -> Result<i32, &'static str> {
     if value < 0 {
@@ -98,11 +82,11 @@ fn patch(r: &pb::LeadAssignmentRule, paths: &[String]) -> Result<RulePatch> {
 }
 
 pub struct AssignmentApi {
-    store: Arc<PgStore>,
+    store: Arc<dyn AssignmentStore>,
 }
 
 impl AssignmentApi {
-    pub fn new(store: Arc<PgStore>) -> Self {
+    pub fn new(store: Arc<dyn AssignmentStore>) -> Self {
         Self { store }
     }
 }
@@ -117,7 +101,7 @@ impl pb::lead_assignment_service_server::LeadAssignmentService for AssignmentApi
         let viewer = viewer(&request, CRM_SETTINGS_WRITE)?;
         let rules = self.store.list_assignment_rules(viewer).await?;
         Ok(Response::new(pb::ListLeadAssignmentRulesResponse {
-            rules: rules.into_iter().map(rule_to_pb).collect(),
+            rules: rules.into_iter().map(assignment_rule_to_pb).collect(),
         }))
     }
 
@@ -136,7 +120,7 @@ impl pb::lead_assignment_service_server::LeadAssignmentService for AssignmentApi
         data.check_range()
             .map_err(|e| Error::invalid("rule.max_employee_count", e))?;
         let rule = self.store.create_assignment_rule(viewer, data).await?;
-        Ok(Response::new(rule_to_pb(rule)))
+        Ok(Response::new(assignment_rule_to_pb(rule)))
     }
 
     #[tracing::instrument(skip_all)]
@@ -153,7 +137,7 @@ impl pb::lead_assignment_service_server::LeadAssignmentService for AssignmentApi
         let id = parse_id("rule.id", &rule.id)?;
         let patch = patch(&rule, &paths)?;
         let updated = self.store.update_assignment_rule(viewer, id, patch).await?;
-        Ok(Response::new(rule_to_pb(updated)))
+        Ok(Response::new(assignment_rule_to_pb(updated)))
     }
 
     #[tracing::instrument(skip_all)]

@@ -8,9 +8,8 @@ use proto::crm as pb;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use super::catalog::sum_money;
-use super::convert::{opportunity, stage};
 use super::{optional_id, parse_id, viewer};
+use crate::convert::{opportunity_to_pb, stage_to_pb, sum_money_to_pb};
 use crate::domain::forecast::{
     ForecastCategory, ForecastQuery, OwnerFilter, check_period, parse_period,
 };
@@ -36,7 +35,7 @@ fn column_size(raw: i32) -> Result<u32> {
 
 fn total(t: CurrencyTotal) -> Result<pb::CurrencyTotal> {
     let minor = |value: i128| {
-        sum_money(t.currency, value)
+        sum_money_to_pb(t.currency, value)
             .ok_or_else(|| Error::Internal("sum exceeds the money range".to_owned()))
     };
     Ok(pb::CurrencyTotal {
@@ -145,9 +144,9 @@ impl pb::board_service_server::BoardService for BoardApi {
                     .opportunities
                     .items
                     .into_iter()
-                    .map(opportunity)
+                    .map(opportunity_to_pb)
                     .collect(),
-                stage: Some(stage(column.stage)),
+                stage: Some(stage_to_pb(column.stage)),
             });
         }
         Ok(Response::new(pb::Board {
@@ -177,7 +176,7 @@ impl pb::board_service_server::BoardService for BoardApi {
             .ok_or(Error::NotFound("stage"))?;
         Ok(Response::new(pb::ListBoardStageOpportunitiesResponse {
             next_page_token: page.next.map(|c| pages.encode(&c)).unwrap_or_default(),
-            opportunities: page.items.into_iter().map(opportunity).collect(),
+            opportunities: page.items.into_iter().map(opportunity_to_pb).collect(),
         }))
     }
 

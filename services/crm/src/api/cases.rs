@@ -7,14 +7,14 @@ use auth::permissions::{CRM_CASES_WRITE, CRM_RECORDS_READ, TENANT_UPDATE};
 use proto::crm as pb;
 use tonic::{Request, Response, Status as GrpcStatus};
 
-use super::convert::timestamp;
 use super::{ListRequest, mask_paths, optional_id, parse_id, required_id, viewer};
-use crate::domain::Violations;
-use crate::domain::business_hours::{
-    BusinessHours, format_time, parse_time, parse_time_zone, parse_weekdays,
+use crate::convert::{
+    business_hours_to_pb, case_priority_from_pb, case_to_pb, working_case_status_from_pb,
 };
+use crate::domain::Violations;
+use crate::domain::business_hours::{BusinessHours, parse_time, parse_time_zone, parse_weekdays};
 use crate::domain::case::{
-    Action, Case, CaseData, CasePatch, MAX_DESCRIPTION_LEN, MAX_SUBJECT_LEN, Priority, Status,
+    Action, CaseData, CasePatch, MAX_DESCRIPTION_LEN, MAX_SUBJECT_LEN, Priority,
 };
 use crate::domain::text;
 use crate::domain::visibility::Viewer;
@@ -35,83 +35,6 @@ pub struct CaseApi {
     store: Arc<dyn CaseStore>,
 }
 
-/// A priority; unset means normal on create.
-fn priority(raw: i32, default: Option<Priority>) -> Result<Priority, &'static str> {
-    match pb::CasePriority::try_from(raw) {
-        Ok(pb::CasePriority::Low) => Ok(Priority::Low),
-        Ok(pb::CasePriority::Normal) => Ok(Priority::Normal),
-        Ok(pb::CasePriority::High) => Ok(Priority::High),
-        Ok(pb::CasePriority::Urgent) => Ok(Priority::Urgent),
-        Ok(pb::CasePriority::Unspecified) => default.ok_or("is required"),
-        Err(_) => Err("unknown priority; use CASE_PRIORITY_LOW, _NORMAL, _HIGH or _URGENT"),
-    }
-}
-
-/// A status set through UpdateCase: only the working states; the others have actions.
-fn working_status(raw: i32) -> Result<Status, &'static str> {
-    match pb::CaseStatus::try_from(raw) {
-        Ok(pb::CaseStatus::New) => Ok(Status::New),
-        Ok(pb::CaseStatus::Open) => Ok(Status::Open),
-        Ok(pb::CaseStatus::Pending) => Ok(Status::Pending),
-        Ok(pb::CaseStatus::Resolved | pb::CaseStatus::Closed) => {
-            Err("use the :resolve and :close methods to finish a case")
-        }
-        Ok(pb::CaseStatus::Unspecified) => Err("is required"),
-        Err(_) => Err("unknown status"),
-    }
-}
-
-fn priority_to_proto(p: Priority) -> pb::CasePriority {
-    match p {
-        Priority::Low => pb::CasePriority::Low,
-        Priority::Normal => pb::CasePriority::Normal,
-        Priority::High => pb::CasePriority::High,
-        Priority::Urgent => pb::CasePriority::Urgent,
-    }
-}
-
-fn status_to_proto(s: Status) -> pb::CaseStatus {
-    match s {
-        Status::New => pb::CaseStatus::New,
-        Status::Open => pb::CaseStatus::Open,
-        Status::Pending => pb::CaseStatus::Pending,
-        Status::Resolved => pb::CaseStatus::Resolved,
-        Status::Closed => pb::CaseStatus::Closed,
-    }
-}
-
-pub fn case_to_proto(c: Case) -> pb::Case {
-    let d = c.data;
-    pb::Case {
-        id: c.id.to_string(),
-        subject: d.subject,
-        description: d.description,
-        priority: priority_to_proto(d.priority) as i32,
-        status: status_to_proto(c.status) as i32,
-        account_id: d.account_id.map(|i| i.to_string()).unwrap_or_default(),
-        contact_id: d.contact_id.map(|i| i.to_string()).unwrap_or_default(),
-        owner_id: d.owner_id.to_string(),
-        first_response_due_time: Some(timestamp(c.first_response_due)),
-        resolution_due_time: Some(timestamp(c.resolution_due)),
-        first_response_time: c.first_response_at.map(timestamp),
-        resolve_time: c.resolved_at.map(timestamp),
-        close_time: c.closed_at.map(timestamp),
-        sla_breached: c.sla_breached_at.is_some(),
-        sla_breach_time: c.sla_breached_at.map(timestamp),
-        create_time: Some(timestamp(c.created_at)),
-        update_time: Some(timestamp(c.updated_at)),
-    }
-}
-
-fn business_hours_to_proto(h: &BusinessHours) -> pb::BusinessHours {
-    pb::BusinessHours {
-        time_zone: h.time_zone().name().to_owned(),
-        weekdays: h.weekdays(),
-        opens_at: format_time(h.opens_at()),
-        closes_at: format_time(h.closes_at()),
-    }
-}
-
 impl CaseApi {
     pub fn new(store: Arc<dyn CaseStore>) -> Self {
         Self { store }
@@ -129,7 +52,7 @@ impl CaseApi {
         );
         let priority = v.check(
             "case.priority",
-            priority(c.priority, Some(Priority::Normal)),
+            case_priority_from_pb(c.priority, Some(Priority::Normal)),
         );
         let account_id = v.check("case.account_id", optional_id(&c.account_id));
         let contact_id = v.check("case.contact_id", optional_id(&c.contact_id));
@@ -168,7 +91,7 @@ impl CaseApi {
             )
             .await
             .map_err(|e| e.prefixed("case."))?;
-        Ok(case_to_proto(case))
+        Ok(case_to_pb(case))
     }
 
     async fn update(&self, viewer: Viewer, r: pb::UpdateCaseRequest) -> Result<pb::Case> {
@@ -191,8 +114,13 @@ impl CaseApi {
                         text::optional(&c.description, MAX_DESCRIPTION_LEN),
                     )
                 }
-                "priority" => patch.priority = v.check("case.priority", priority(c.priority, None)),
-                "status" => patch.status = v.check("case.status", working_status(c.status)),
+                "priority" => {
+                    patch.priority =
+                        v.check("case.priority", case_priority_from_pb(c.priority, None))
+                }
+                "status" => {
+                    patch.status = v.check("case.status", working_case_status_from_pb(c.status))
+                }
                 "account_id" => {
                     patch.account_id = v.check("case.account_id", optional_id(&c.account_id))
                 }
@@ -210,7 +138,7 @@ impl CaseApi {
             .await
             .map_err(|e| e.prefixed("case."))?
             .ok_or(Error::NotFound("case"))?;
-        Ok(case_to_proto(case))
+        Ok(case_to_pb(case))
     }
 
     async fn act(&self, viewer: Viewer, id: &str, action: Action) -> Result<pb::Case> {
@@ -220,7 +148,7 @@ impl CaseApi {
             .act_on_case(viewer, id, action)
             .await?
             .ok_or(Error::NotFound("case"))?;
-        Ok(case_to_proto(case))
+        Ok(case_to_pb(case))
     }
 }
 
@@ -264,7 +192,7 @@ impl pb::case_service_server::CaseService for CaseApi {
             .case(viewer, id)
             .await?
             .ok_or(Error::NotFound("case"))?;
-        Ok(Response::new(case_to_proto(case)))
+        Ok(Response::new(case_to_pb(case)))
     }
 
     #[tracing::instrument(skip_all)]
@@ -279,7 +207,7 @@ impl pb::case_service_server::CaseService for CaseApi {
         let page = self.store.list_cases(viewer, list.query.clone()).await?;
         Ok(Response::new(pb::ListCasesResponse {
             next_page_token: list.next_page_token(page.next),
-            cases: page.items.into_iter().map(case_to_proto).collect(),
+            cases: page.items.into_iter().map(case_to_pb).collect(),
         }))
     }
 
@@ -362,7 +290,7 @@ impl pb::case_service_server::CaseService for CaseApi {
     ) -> Result<Response<pb::BusinessHours>, GrpcStatus> {
         let viewer = viewer(&request, CRM_RECORDS_READ)?;
         let hours = self.store.business_hours(viewer).await?;
-        Ok(Response::new(business_hours_to_proto(&hours)))
+        Ok(Response::new(business_hours_to_pb(&hours)))
     }
 
     #[tracing::instrument(skip_all)]
@@ -384,7 +312,7 @@ impl pb::case_service_server::CaseService for CaseApi {
             .ok_or_else(|| Error::invalid("business_hours", "is required"))
             .and_then(parse_business_hours)?;
         let saved = self.store.set_business_hours(viewer, hours).await?;
-        Ok(Response::new(business_hours_to_proto(&saved)))
+        Ok(Response::new(business_hours_to_pb(&saved)))
     }
 }
 

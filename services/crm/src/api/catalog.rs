@@ -10,15 +10,13 @@ use proto::crm as pb;
 use proto::google::r#type::Money as PbMoney;
 use tonic::{Request, Response, Status};
 
-use super::convert::timestamp;
 use super::{ListRequest, mask_paths, parse_amount, parse_id, required_id, viewer};
+use crate::convert::{price_book_entry_to_pb, price_book_to_pb, product_to_pb};
 use crate::domain::catalog::{
-    MAX_DESCRIPTION_LEN, MAX_NAME_LEN, MAX_SKU_LEN, NewPriceBookEntry, PriceBook, PriceBookData,
-    PriceBookEntry, PriceBookEntryPatch, PriceBookPatch, PriceBookRef, Product, ProductData,
-    ProductPatch,
+    MAX_DESCRIPTION_LEN, MAX_NAME_LEN, MAX_SKU_LEN, NewPriceBookEntry, PriceBookData,
+    PriceBookEntryPatch, PriceBookPatch, PriceBookRef, ProductData, ProductPatch,
 };
-use crate::domain::money::NANOS_PER_UNIT;
-use crate::domain::pricing::{MinorAmount, minor_digits};
+use crate::domain::pricing::MinorAmount;
 use crate::domain::{Violations, text};
 use crate::error::{Error, Result};
 use crate::listing::Cursor;
@@ -27,64 +25,6 @@ use crate::store::catalog::{CatalogStore, ENTRY_LISTING, PRICE_BOOK_LISTING, PRO
 const PRODUCT_UPDATABLE: &[&str] = &["sku", "name", "description", "active"];
 const BOOK_UPDATABLE: &[&str] = &["name", "description"];
 const ENTRY_UPDATABLE: &[&str] = &["unit_price", "active"];
-
-pub fn product(p: Product) -> pb::Product {
-    pb::Product {
-        id: p.id.to_string(),
-        sku: p.data.sku,
-        name: p.data.name,
-        description: p.data.description,
-        active: p.data.active,
-        create_time: Some(timestamp(p.created_at)),
-        update_time: Some(timestamp(p.updated_at)),
-    }
-}
-
-pub fn price_book(b: PriceBook) -> pb::PriceBook {
-    pb::PriceBook {
-        id: b.id.to_string(),
-        name: b.data.name,
-        description: b.data.description,
-        is_standard: b.is_standard,
-        create_time: Some(timestamp(b.created_at)),
-        update_time: Some(timestamp(b.updated_at)),
-    }
-}
-
-pub fn entry(e: PriceBookEntry) -> pb::PriceBookEntry {
-    pb::PriceBookEntry {
-        id: e.id.to_string(),
-        price_book_id: e.price_book_id.to_string(),
-        product_id: e.product_id.to_string(),
-        unit_price: Some(minor_money(e.currency, e.unit_price_minor)),
-        active: e.active,
-        create_time: Some(timestamp(e.created_at)),
-        update_time: Some(timestamp(e.updated_at)),
-    }
-}
-
-/// An amount in minor units as google.type.Money (exact: every i64 of minor units fits).
-pub fn minor_money(currency: iso_currency::Currency, minor: i64) -> PbMoney {
-    let scale = 10_i64.pow(minor_digits(currency));
-    let per_minor = i64::from(NANOS_PER_UNIT) / scale;
-    PbMoney {
-        currency_code: currency.code().to_owned(),
-        units: minor / scale,
-        // |minor % scale| < scale, so the nanos stay below 1e9.
-        nanos: i32::try_from((minor % scale) * per_minor).unwrap_or(0),
-    }
-}
-
-/// A sum in minor units as google.type.Money; `None` beyond what google.type.Money holds.
-pub fn sum_money(currency: iso_currency::Currency, minor: i128) -> Option<PbMoney> {
-    let scale = 10_i128.pow(minor_digits(currency));
-    let per_minor = i128::from(NANOS_PER_UNIT) / scale;
-    Some(PbMoney {
-        currency_code: currency.code().to_owned(),
-        units: i64::try_from(minor / scale).ok()?,
-        nanos: i32::try_from((minor % scale) * per_minor).ok()?,
-    })
-}
 
 /// A price: non-negative money in a currency with a minor unit, as minor units.
 pub fn parse_price(field: &str, raw: Option<&PbMoney>, v: &mut Violations) -> Option<MinorAmount> {
@@ -182,7 +122,7 @@ impl pb::product_service_server::ProductService for ProductApi {
             .product
             .ok_or_else(|| Error::invalid("product", "is required"))?;
         let created = self.store.create_product(viewer, product_data(&p)?).await?;
-        Ok(Response::new(product(created)))
+        Ok(Response::new(product_to_pb(created)))
     }
 
     #[tracing::instrument(skip_all)]
@@ -197,7 +137,7 @@ impl pb::product_service_server::ProductService for ProductApi {
             .product(viewer, id)
             .await?
             .ok_or(Error::NotFound("product"))?;
-        Ok(Response::new(product(found)))
+        Ok(Response::new(product_to_pb(found)))
     }
 
     #[tracing::instrument(skip_all)]
@@ -217,7 +157,7 @@ impl pb::product_service_server::ProductService for ProductApi {
         let page = self.store.list_products(viewer, list.query.clone()).await?;
         Ok(Response::new(pb::ListProductsResponse {
             next_page_token: list.next_page_token(page.next),
-            products: page.items.into_iter().map(product).collect(),
+            products: page.items.into_iter().map(product_to_pb).collect(),
         }))
     }
 
@@ -257,7 +197,7 @@ impl pb::product_service_server::ProductService for ProductApi {
             .update_product(viewer, id, patch)
             .await?
             .ok_or(Error::NotFound("product"))?;
-        Ok(Response::new(product(updated)))
+        Ok(Response::new(product_to_pb(updated)))
     }
 
     #[tracing::instrument(skip_all)]
@@ -310,7 +250,7 @@ impl pb::price_book_service_server::PriceBookService for PriceBookApi {
             .store
             .create_price_book(viewer, PriceBookData { name, description })
             .await?;
-        Ok(Response::new(price_book(created)))
+        Ok(Response::new(price_book_to_pb(created)))
     }
 
     #[tracing::instrument(skip_all)]
@@ -325,7 +265,7 @@ impl pb::price_book_service_server::PriceBookService for PriceBookApi {
             .price_book(viewer, book)
             .await?
             .ok_or(Error::NotFound("price book"))?;
-        Ok(Response::new(price_book(found)))
+        Ok(Response::new(price_book_to_pb(found)))
     }
 
     #[tracing::instrument(skip_all)]
@@ -348,7 +288,7 @@ impl pb::price_book_service_server::PriceBookService for PriceBookApi {
             .await?;
         Ok(Response::new(pb::ListPriceBooksResponse {
             next_page_token: list.next_page_token(page.next),
-            price_books: page.items.into_iter().map(price_book).collect(),
+            price_books: page.items.into_iter().map(price_book_to_pb).collect(),
         }))
     }
 
@@ -386,7 +326,7 @@ impl pb::price_book_service_server::PriceBookService for PriceBookApi {
             .update_price_book(viewer, id, patch)
             .await?
             .ok_or(Error::NotFound("price book"))?;
-        Ok(Response::new(price_book(updated)))
+        Ok(Response::new(price_book_to_pb(updated)))
     }
 
     #[tracing::instrument(skip_all)]
@@ -435,7 +375,7 @@ impl pb::price_book_service_server::PriceBookService for PriceBookApi {
                 },
             )
             .await?;
-        Ok(Response::new(entry(created)))
+        Ok(Response::new(price_book_entry_to_pb(created)))
     }
 
     #[tracing::instrument(skip_all)]
@@ -454,7 +394,7 @@ impl pb::price_book_service_server::PriceBookService for PriceBookApi {
             .ok_or(Error::NotFound("price book"))?;
         Ok(Response::new(pb::ListPriceBookEntriesResponse {
             next_page_token: list.next_page_token(page.next),
-            entries: page.items.into_iter().map(entry).collect(),
+            entries: page.items.into_iter().map(price_book_entry_to_pb).collect(),
         }))
     }
 
@@ -489,7 +429,7 @@ impl pb::price_book_service_server::PriceBookService for PriceBookApi {
             .update_price_book_entry(viewer, id, patch)
             .await?
             .ok_or(Error::NotFound("price book entry"))?;
-        Ok(Response::new(entry(updated)))
+        Ok(Response::new(price_book_entry_to_pb(updated)))
     }
 
     #[tracing::instrument(skip_all)]
@@ -540,20 +480,6 @@ mod tests {
                 "entry.unit_price"
             ]
         );
-    }
-
-    #[test]
-    fn minor_units_become_exact_money() {
-        use iso_currency::Currency;
-        let cents = minor_money(Currency::USD, 12_345);
-        assert_eq!((cents.units, cents.nanos), (123, 450_000_000));
-        let yen = minor_money(Currency::JPY, 500);
-        assert_eq!((yen.units, yen.nanos), (500, 0));
-        let fils = minor_money(Currency::BHD, 1_005);
-        assert_eq!((fils.units, fils.nanos), (1, 5_000_000));
-        let huge = sum_money(Currency::USD, i128::from(i64::MAX) * 10).expect("fits in units");
-        assert_eq!((huge.units, huge.nanos), (i64::MAX / 10, 700_000_000));
-        assert!(sum_money(Currency::USD, i128::MAX).is_none());
     }
 
     #[test]

@@ -7,34 +7,21 @@ use proto::crm as pb;
 use tonic::{Request, Response, Status};
 
 use super::read_mask::ReadMask;
-use super::{
-    ListRequest, Shared, convert, custom_fields, duplicates, mask_paths, optional_id, parse_id,
-    required_id, viewer,
-};
+use super::{ListRequest, mask_paths, optional_id, parse_id, required_id, viewer};
+use crate::convert;
 use crate::domain::contact::{
-    ConsentInput, ContactPatch, MAX_NAME_LEN, MAX_SOURCE_LEN, MAX_TITLE_LEN, NewContact,
-    parse_channels,
+    ConsentInput, ContactBasics, ContactPatch, MAX_NAME_LEN, MAX_SOURCE_LEN, MAX_TITLE_LEN,
+    NewContact, parse_channels,
 };
+use crate::domain::duplicates::Probe;
+use crate::domain::record_fields::CONTACTS;
 use crate::domain::visibility::Viewer;
 use crate::domain::{Email, PhoneE164, Violations, text};
 use crate::error::{Error, Result};
-use crate::store::contacts::LISTING;
-
-const UPDATABLE: &[&str] = &[
-    "custom_fields",
-    "first_name",
-    "last_name",
-    "emails",
-    "phones",
-    "title",
-    "account_id",
-    "owner_id",
-    "email_consent",
-    "phone_consent",
-];
+use crate::store::contacts::{ContactStore, LISTING};
 
 pub struct ContactApi {
-    shared: Arc<Shared>,
+    store: Arc<dyn ContactStore>,
 }
 
 fn consent(field: &str, consent: Option<&pb::Consent>, v: &mut Violations) -> Option<ConsentInput> {
@@ -52,8 +39,8 @@ fn consent(field: &str, consent: Option<&pb::Consent>, v: &mut Violations) -> Op
 }
 
 impl ContactApi {
-    pub fn new(shared: Arc<Shared>) -> Self {
-        Self { shared }
+    pub fn new(store: Arc<dyn ContactStore>) -> Self {
+        Self { store }
     }
 
     /// The validated record of a create request (also one row of an import).
@@ -62,46 +49,33 @@ impl ContactApi {
             .contact
             .ok_or_else(|| Error::invalid("contact", "is required"))?;
         let mut v = Violations::new();
-        let first_name = v.check(
-            "contact.first_name",
-            text::optional(&c.first_name, MAX_NAME_LEN),
+        let basics = ContactBasics::parse(
+            &c.first_name,
+            &c.last_name,
+            &c.emails,
+            &c.phones,
+            &c.title,
+            "contact.",
+            &mut v,
         );
-        let last_name = v.check(
-            "contact.last_name",
-            text::required(&c.last_name, MAX_NAME_LEN),
-        );
-        let emails = v.check("contact.emails", parse_channels(&c.emails, Email::parse));
-        let phones = v.check(
-            "contact.phones",
-            parse_channels(&c.phones, PhoneE164::parse),
-        );
-        let title = v.check("contact.title", text::optional(&c.title, MAX_TITLE_LEN));
         let account_id = v.check("contact.account_id", optional_id(&c.account_id));
         let owner = v.check("contact.owner_id", optional_id(&c.owner_id));
         let email_consent = consent("contact.email_consent", c.email_consent.as_ref(), &mut v);
         let phone_consent = consent("contact.phone_consent", c.phone_consent.as_ref(), &mut v);
-        let custom_values = v.check_all(custom_fields::values_from_pb(
+        let custom_values = v.check_all(convert::custom_values_from_pb(
             &c.custom_fields,
             "contact.custom_fields.",
         ));
         v.finish()?;
         let (
-            Some(first_name),
-            Some(last_name),
-            Some(emails),
-            Some(phones),
-            Some(title),
+            Some(basics),
             Some(account_id),
             Some(owner),
             Some(email_consent),
             Some(phone_consent),
             Some(custom_values),
         ) = (
-            first_name,
-            last_name,
-            emails,
-            phones,
-            title,
+            basics,
             account_id,
             owner,
             email_consent,
@@ -112,34 +86,27 @@ impl ContactApi {
             return Err(Error::Internal("validated fields missing".to_owned()));
         };
         Ok(NewContact {
-            first_name,
-            last_name,
-            emails,
-            phones,
-            title,
-            account_id,
-            owner_id: owner.unwrap_or(viewer.user_id),
             email_consent,
             phone_consent,
             custom_fields: custom_values,
+            ..basics.into_new(account_id, owner.unwrap_or(viewer.user_id))
         })
     }
 
     async fn create(&self, viewer: Viewer, r: pb::CreateContactRequest) -> Result<pb::Contact> {
         let force = r.force;
         let data = Self::parse_create(viewer, r)?;
-        let probe = (!force).then(|| duplicates::contact_probe(&data));
+        let probe = (!force).then(|| Probe::contact(&data));
         let record = self
-            .shared
             .store
             .create_contact(viewer, data, probe)
             .await
             .map_err(|e| e.prefixed("contact."))?;
-        Ok(convert::contact(record))
+        Ok(convert::contact_to_pb(record))
     }
 
     async fn update(&self, viewer: Viewer, r: pb::UpdateContactRequest) -> Result<pb::Contact> {
-        let paths = mask_paths(r.update_mask, UPDATABLE)?;
+        let paths = mask_paths(r.update_mask, &CONTACTS.updatable())?;
         let c = r
             .contact
             .ok_or_else(|| Error::invalid("contact", "is required"))?;
@@ -180,7 +147,7 @@ impl ContactApi {
                     patch.owner_id = v.check("contact.owner_id", required_id(&c.owner_id))
                 }
                 "custom_fields" => {
-                    patch.custom_fields = v.check_all(custom_fields::values_from_pb(
+                    patch.custom_fields = v.check_all(convert::custom_values_from_pb(
                         &c.custom_fields,
                         "contact.custom_fields.",
                     ))
@@ -198,13 +165,12 @@ impl ContactApi {
         }
         v.finish()?;
         let contact = self
-            .shared
             .store
             .update_contact(viewer, id, patch)
             .await
             .map_err(|e| e.prefixed("contact."))?
             .ok_or(Error::NotFound("contact"))?;
-        Ok(convert::contact(contact))
+        Ok(convert::contact_to_pb(contact))
     }
 }
 
@@ -230,12 +196,11 @@ impl pb::contact_service_server::ContactService for ContactApi {
         let id = parse_id("id", &request.get_ref().id)?;
         let mask = ReadMask::<pb::Contact>::parse(request.get_ref().read_mask.clone())?;
         let contact = self
-            .shared
             .store
             .contact(viewer, id)
             .await?
             .ok_or(Error::NotFound("contact"))?;
-        Ok(Response::new(mask.apply(convert::contact(contact))?))
+        Ok(Response::new(mask.apply(convert::contact_to_pb(contact))?))
     }
 
     #[tracing::instrument(skip_all)]
@@ -253,14 +218,10 @@ impl pb::contact_service_server::ContactService for ContactApi {
             &r.order_by,
         )?;
         let mask = ReadMask::<pb::Contact>::parse(r.read_mask)?;
-        let page = self
-            .shared
-            .store
-            .list_contacts(viewer, list.query.clone())
-            .await?;
+        let page = self.store.list_contacts(viewer, list.query.clone()).await?;
         Ok(Response::new(pb::ListContactsResponse {
             next_page_token: list.next_page_token(page.next),
-            contacts: mask.apply_all(page.items.into_iter().map(convert::contact))?,
+            contacts: mask.apply_all(page.items.into_iter().map(convert::contact_to_pb))?,
         }))
     }
 
@@ -282,7 +243,7 @@ impl pb::contact_service_server::ContactService for ContactApi {
     ) -> Result<Response<()>, Status> {
         let viewer = viewer(&request, CRM_RECORDS_WRITE)?;
         let id = parse_id("id", &request.get_ref().id)?;
-        if !self.shared.store.delete_contact(viewer, id).await? {
+        if !self.store.delete_contact(viewer, id).await? {
             return Err(Error::NotFound("contact").into());
         }
         Ok(Response::new(()))
@@ -294,15 +255,13 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
-    use crate::store::MockStore;
+    use crate::store::contacts::MockContactStore;
 
     #[tokio::test]
     async fn bad_emails_and_phones_name_the_entry() {
-        let mut store = MockStore::new();
+        let mut store = MockContactStore::new();
         store.expect_create_contact().never();
-        let api = ContactApi::new(Arc::new(Shared {
-            store: Arc::new(store),
-        }));
+        let api = ContactApi::new(Arc::new(store));
         let error = api
             .create(
                 Viewer {

@@ -9,62 +9,25 @@ use tonic::{Request, Response, Status};
 use super::accounts::AccountApi;
 use super::contacts::ContactApi;
 use super::leads::LeadApi;
-use super::{Shared, convert, required_id, viewer};
+use super::{required_id, viewer};
+use crate::convert;
 use crate::domain::Violations;
-use crate::domain::account::AccountData;
-use crate::domain::contact::NewContact;
-use crate::domain::duplicates::{Candidate, Probe, Rule};
-use crate::domain::lead::LeadData;
+use crate::domain::duplicates::Probe;
 use crate::domain::merge::parse_fields_from_loser;
+use crate::domain::record::Record;
 use crate::domain::visibility::{RecordKind, Viewer};
 use crate::error::{Error, Result};
-use crate::events::publish::Record;
-
-pub fn account_probe(a: &AccountData) -> Probe {
-    Probe::Account {
-        name: a.name.clone(),
-        domain: a.domain.clone(),
-    }
-}
-
-pub fn contact_probe(c: &NewContact) -> Probe {
-    let emails: Vec<&str> = c.emails.iter().map(|e| e.as_str()).collect();
-    let phones: Vec<&str> = c.phones.iter().map(|p| p.as_str()).collect();
-    Probe::person(&c.first_name, &c.last_name, &emails, &phones)
-}
-
-pub fn lead_probe(l: &LeadData) -> Probe {
-    Probe::person(&l.first_name, &l.last_name, &[&l.email], &[&l.phone])
-}
-
-fn candidate(c: Candidate) -> pb::DuplicateCandidate {
-    pb::DuplicateCandidate {
-        record_type: convert::record_type(c.kind) as i32,
-        id: c.id.to_string(),
-        display_name: c.display_name,
-        owner_id: c.owner_id.to_string(),
-        matched_rules: c
-            .rules
-            .into_iter()
-            .map(|r| {
-                (match r {
-                    Rule::Email => pb::DuplicateRule::Email,
-                    Rule::Phone => pb::DuplicateRule::Phone,
-                    Rule::Name => pb::DuplicateRule::Name,
-                    Rule::Domain => pb::DuplicateRule::Domain,
-                }) as i32
-            })
-            .collect(),
-    }
-}
+use crate::store::duplicates::DuplicateStore;
+use crate::store::merge::MergeStore;
 
 pub struct DuplicateApi {
-    shared: Arc<Shared>,
+    duplicates: Arc<dyn DuplicateStore>,
+    merges: Arc<dyn MergeStore>,
 }
 
 impl DuplicateApi {
-    pub fn new(shared: Arc<Shared>) -> Self {
-        Self { shared }
+    pub fn new(duplicates: Arc<dyn DuplicateStore>, merges: Arc<dyn MergeStore>) -> Self {
+        Self { duplicates, merges }
     }
 
     async fn find(
@@ -74,14 +37,14 @@ impl DuplicateApi {
     ) -> Result<pb::FindDuplicatesResponse> {
         use pb::find_duplicates_request::Record;
         let probe = match r.record {
-            Some(Record::Account(a)) => account_probe(
+            Some(Record::Account(a)) => Probe::account(
                 &AccountApi::parse_create(viewer, a).map_err(|e| e.prefixed("account."))?,
             ),
-            Some(Record::Contact(c)) => contact_probe(
+            Some(Record::Contact(c)) => Probe::contact(
                 &ContactApi::parse_create(viewer, c).map_err(|e| e.prefixed("contact."))?,
             ),
             Some(Record::Lead(l)) => {
-                lead_probe(&LeadApi::parse_create(viewer, l).map_err(|e| e.prefixed("lead."))?)
+                Probe::lead(&LeadApi::parse_create(viewer, l).map_err(|e| e.prefixed("lead."))?)
             }
             None => {
                 return Err(Error::invalid(
@@ -90,9 +53,13 @@ impl DuplicateApi {
                 ));
             }
         };
-        let found = self.shared.store.find_duplicates(viewer, probe).await?;
+        let found = self.duplicates.find_duplicates(viewer, probe).await?;
         Ok(pb::FindDuplicatesResponse {
-            candidates: found.candidates.into_iter().map(candidate).collect(),
+            candidates: found
+                .candidates
+                .into_iter()
+                .map(convert::duplicate_candidate_to_pb)
+                .collect(),
             hidden_count: i32::try_from(found.hidden).unwrap_or(i32::MAX),
         })
     }
@@ -117,8 +84,7 @@ impl DuplicateApi {
         let (Some(survivor), Some(loser), Some(fields)) = (survivor, loser, fields) else {
             return Err(Error::Internal("validated fields missing".to_owned()));
         };
-        self.shared
-            .store
+        self.merges
             .merge(viewer, kind, survivor, loser, fields)
             .await
     }
@@ -158,7 +124,7 @@ impl pb::duplicate_service_server::DuplicateService for DuplicateApi {
             )
             .await?;
         match merged {
-            Record::Account(a) => Ok(Response::new(convert::account(a))),
+            Record::Account(a) => Ok(Response::new(convert::account_to_pb(a))),
             other => Err(unexpected(other)),
         }
     }
@@ -180,7 +146,7 @@ impl pb::duplicate_service_server::DuplicateService for DuplicateApi {
             )
             .await?;
         match merged {
-            Record::Contact(c) => Ok(Response::new(convert::contact(c))),
+            Record::Contact(c) => Ok(Response::new(convert::contact_to_pb(c))),
             other => Err(unexpected(other)),
         }
     }
@@ -202,7 +168,7 @@ impl pb::duplicate_service_server::DuplicateService for DuplicateApi {
             )
             .await?;
         match merged {
-            Record::Lead(l) => Ok(Response::new(convert::lead(l))),
+            Record::Lead(l) => Ok(Response::new(convert::lead_to_pb(l))),
             other => Err(unexpected(other)),
         }
     }

@@ -7,12 +7,13 @@ use db::{PageSize, PageToken};
 use proto::crm as pb;
 use tonic::{Request, Response, Status};
 
-use super::activities::{activity_to_proto, record_type};
-use super::convert::{stage_change, timestamp};
 use super::viewer;
+use crate::convert::{
+    activity_to_pb, field_change_to_pb, record_type_from_pb, stage_change_to_pb, timestamp_to_pb,
+};
 use crate::domain::Violations;
 use crate::domain::activity::RecordRef;
-use crate::domain::history::{FieldChange, TimelineItem};
+use crate::domain::history::TimelineItem;
 use crate::error::{Error, Result};
 use crate::listing::Cursor;
 use crate::store::history::HistoryStore;
@@ -39,7 +40,7 @@ impl RecordPageRequest {
         page_token: &str,
     ) -> Result<Self> {
         let mut v = Violations::new();
-        let record_type = v.check("record_type", record_type(raw_type));
+        let record_type = v.check("record_type", record_type_from_pb(raw_type));
         let id = v.check("record_id", super::required_id(raw_id));
         let size = v.check("page_size", PageSize::parse(page_size));
         v.finish()?;
@@ -61,17 +62,6 @@ impl RecordPageRequest {
     fn next_page_token(&self, next: Option<Cursor>) -> String {
         next.map(|cursor| self.pages.encode(&cursor))
             .unwrap_or_default()
-    }
-}
-
-fn change_to_proto(c: FieldChange) -> pb::FieldChange {
-    pb::FieldChange {
-        id: c.id.to_string(),
-        field: c.field,
-        old_value: c.old_value,
-        new_value: c.new_value,
-        actor_id: c.actor_id.map(|a| a.to_string()).unwrap_or_default(),
-        change_time: Some(timestamp(c.changed_at)),
     }
 }
 
@@ -104,7 +94,7 @@ impl pb::history_service_server::HistoryService for HistoryApi {
             .ok_or(Error::NotFound("record"))?;
         Ok(Response::new(pb::ListFieldHistoryResponse {
             next_page_token: req.next_page_token(page.next),
-            changes: page.items.into_iter().map(change_to_proto).collect(),
+            changes: page.items.into_iter().map(field_change_to_pb).collect(),
         }))
     }
 
@@ -131,16 +121,16 @@ impl pb::history_service_server::HistoryService for HistoryApi {
             .items
             .into_iter()
             .map(|e| pb::TimelineEntry {
-                time: Some(timestamp(e.at)),
+                time: Some(timestamp_to_pb(e.at)),
                 entry: Some(match e.item {
                     TimelineItem::Activity(a) => {
-                        pb::timeline_entry::Entry::Activity(activity_to_proto(a))
+                        pb::timeline_entry::Entry::Activity(activity_to_pb(a))
                     }
                     TimelineItem::FieldChange(c) => {
-                        pb::timeline_entry::Entry::FieldChange(change_to_proto(c))
+                        pb::timeline_entry::Entry::FieldChange(field_change_to_pb(c))
                     }
                     TimelineItem::StageChange(s) => {
-                        pb::timeline_entry::Entry::StageChange(stage_change(s))
+                        pb::timeline_entry::Entry::StageChange(stage_change_to_pb(s))
                     }
                 }),
             })

@@ -11,50 +11,27 @@ use proto::crm as pb;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use super::imports::{RowPreparer, import_kind, row_error};
-use super::search::record_type;
-use super::{Shared, convert::timestamp, parse_id, viewer};
+use super::imports::{import_kind, row_error};
+use super::{parse_id, viewer};
+use crate::convert::import_job_to_pb;
 use crate::domain::import_job::{
     ChunkOutcome, ChunkPlace, ImportJob, JobState, MAX_CHUNK_BYTES, NewImportJob, place_chunk,
     read_chunk,
 };
 use crate::domain::visibility::Viewer;
 use crate::error::{Error, Result};
+use crate::import_export::RecordStores;
+use crate::import_export::import::RowPreparer;
 use crate::store::import_jobs::{ErrorKey, ImportJobStore};
 
 pub struct ImportJobApi {
-    shared: Arc<Shared>,
+    records: Arc<RecordStores>,
     jobs: Arc<dyn ImportJobStore>,
 }
 
 impl ImportJobApi {
-    pub fn new(shared: Arc<Shared>, jobs: Arc<dyn ImportJobStore>) -> Self {
-        Self { shared, jobs }
-    }
-}
-
-pub fn import_job_to_proto(job: ImportJob) -> pb::ImportJob {
-    let state = match job.state {
-        JobState::Uploading => pb::ImportJobState::Uploading,
-        JobState::Succeeded => pb::ImportJobState::Succeeded,
-        JobState::Cancelled => pb::ImportJobState::Cancelled,
-    };
-    let errors_truncated = job.counts.errors_truncated;
-    pb::ImportJob {
-        id: job.id.to_string(),
-        record_type: record_type(job.new.kind).into(),
-        column_mapping: job.new.column_mapping,
-        skip_duplicates: job.new.skip_duplicates,
-        state: state.into(),
-        received_bytes: job.received_bytes,
-        rows_read: job.counts.rows_read,
-        created: job.counts.created,
-        skipped_duplicates: job.counts.skipped_duplicates,
-        rejected: job.counts.rejected,
-        errors_truncated,
-        creator_id: job.creator_id.to_string(),
-        create_time: Some(timestamp(job.created_at)),
-        update_time: Some(timestamp(job.updated_at)),
+    pub fn new(records: Arc<RecordStores>, jobs: Arc<dyn ImportJobStore>) -> Self {
+        Self { records, jobs }
     }
 }
 
@@ -88,7 +65,9 @@ impl ImportJobApi {
             job.new.skip_duplicates,
         )?
         .with_header(job.header.as_deref());
-        let (prepared, header) = preparer.prepare(&self.shared, viewer, read.records).await?;
+        let (prepared, header) = preparer
+            .prepare(&self.records, viewer, read.records)
+            .await?;
         let received = job.received_bytes + i64::try_from(data.len()).unwrap_or(i64::MAX);
         let outcome = ChunkOutcome {
             expected_received: job.received_bytes,
@@ -151,7 +130,7 @@ impl pb::import_job_service_server::ImportJobService for ImportJobApi {
                 },
             )
             .await?;
-        Ok(Response::new(import_job_to_proto(created)))
+        Ok(Response::new(import_job_to_pb(created)))
     }
 
     #[tracing::instrument(skip_all)]
@@ -161,9 +140,7 @@ impl pb::import_job_service_server::ImportJobService for ImportJobApi {
     ) -> Result<Response<pb::ImportJob>, Status> {
         let viewer = viewer(&request, CRM_RECORDS_WRITE)?;
         let id = parse_id("id", &request.get_ref().id)?;
-        Ok(Response::new(import_job_to_proto(
-            self.job(viewer, id).await?,
-        )))
+        Ok(Response::new(import_job_to_pb(self.job(viewer, id).await?)))
     }
 
     #[tracing::instrument(skip_all)]
@@ -194,7 +171,7 @@ impl pb::import_job_service_server::ImportJobService for ImportJobApi {
                 .into());
             }
         };
-        Ok(Response::new(import_job_to_proto(job)))
+        Ok(Response::new(import_job_to_pb(job)))
     }
 
     #[tracing::instrument(skip_all)]
@@ -207,7 +184,7 @@ impl pb::import_job_service_server::ImportJobService for ImportJobApi {
         let job = self.job(viewer, id).await?;
         // Completing twice (a retried request) answers the finished job.
         if job.state == JobState::Succeeded {
-            return Ok(Response::new(import_job_to_proto(job)));
+            return Ok(Response::new(import_job_to_pb(job)));
         }
         uploading(&job)?;
         let job = self.process(viewer, job, &[], true).await?;
@@ -217,7 +194,7 @@ impl pb::import_job_service_server::ImportJobService for ImportJobApi {
             skipped = job.counts.skipped_duplicates,
             "import job finished"
         );
-        Ok(Response::new(import_job_to_proto(job)))
+        Ok(Response::new(import_job_to_pb(job)))
     }
 
     #[tracing::instrument(skip_all)]
@@ -232,7 +209,7 @@ impl pb::import_job_service_server::ImportJobService for ImportJobApi {
             .cancel_import_job(viewer, id)
             .await?
             .ok_or(Error::NotFound("import job"))?;
-        Ok(Response::new(import_job_to_proto(job)))
+        Ok(Response::new(import_job_to_pb(job)))
     }
 
     #[tracing::instrument(skip_all)]

@@ -7,58 +7,24 @@ use proto::crm as pb;
 use tonic::{Request, Response, Status};
 
 use super::read_mask::ReadMask;
-use super::{
-    ListRequest, Shared, convert, custom_fields, duplicates, mask_paths, optional_id, parse_amount,
-    parse_id, required_id, viewer,
-};
+use super::{ListRequest, mask_paths, optional_id, parse_amount, parse_id, required_id, viewer};
+use crate::convert;
 use crate::domain::account::parse_employee_count;
 use crate::domain::conversion::{ConvertOptions, OpportunityOptions};
+use crate::domain::duplicates::Probe;
 use crate::domain::lead::{
-    LeadData, LeadPatch, LeadRating, LeadStatus, MAX_NAME_LEN, MAX_TEXT_LEN, parse_score,
+    LeadData, LeadFields, LeadPatch, LeadRating, LeadStatus, MAX_NAME_LEN, MAX_TEXT_LEN,
+    optional_email, optional_phone, parse_score,
 };
 use crate::domain::opportunity::MAX_NAME_LEN as MAX_OPPORTUNITY_NAME_LEN;
+use crate::domain::record_fields::LEADS;
 use crate::domain::visibility::Viewer;
-use crate::domain::{Email, PhoneE164, Violations, country, day, text};
+use crate::domain::{Violations, country, day, text};
 use crate::error::{Error, Result};
-use crate::store::leads::LISTING;
-
-const UPDATABLE: &[&str] = &[
-    "custom_fields",
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "company",
-    "title",
-    "source",
-    "country_code",
-    "employee_count",
-    "status",
-    "rating",
-    "score",
-    "owner_id",
-];
+use crate::store::leads::{LISTING, LeadStore};
 
 pub struct LeadApi {
-    shared: Arc<Shared>,
-}
-
-fn optional_email(raw: &str) -> Result<String, String> {
-    if raw.trim().is_empty() {
-        return Ok(String::new());
-    }
-    Email::parse(raw)
-        .map(Email::into_inner)
-        .map_err(|e| e.to_string())
-}
-
-fn optional_phone(raw: &str) -> Result<String, String> {
-    if raw.trim().is_empty() {
-        return Ok(String::new());
-    }
-    PhoneE164::parse(raw)
-        .map(PhoneE164::into_inner)
-        .map_err(|e| e.to_string())
+    store: Arc<dyn LeadStore>,
 }
 
 fn rating(raw: i32) -> Result<LeadRating, &'static str> {
@@ -85,95 +51,55 @@ fn status(raw: i32) -> Result<LeadStatus, &'static str> {
 }
 
 impl LeadApi {
-    pub fn new(shared: Arc<Shared>) -> Self {
-        Self { shared }
+    pub fn new(store: Arc<dyn LeadStore>) -> Self {
+        Self { store }
     }
 
     /// The validated record of a create request (also one row of an import).
     pub(crate) fn parse_create(viewer: Viewer, r: pb::CreateLeadRequest) -> Result<LeadData> {
         let mut v = Violations::new();
-        let first_name = v.check("first_name", text::optional(&r.first_name, MAX_NAME_LEN));
-        let last_name = v.check("last_name", text::required(&r.last_name, MAX_NAME_LEN));
-        let email = v.check("email", optional_email(&r.email));
-        let phone = v.check("phone", optional_phone(&r.phone));
-        let company = v.check("company", text::optional(&r.company, MAX_TEXT_LEN));
-        let title = v.check("title", text::optional(&r.title, MAX_TEXT_LEN));
-        let source = v.check("source", text::optional(&r.source, MAX_TEXT_LEN));
-        let country_code = v.check("country_code", country::parse_optional(&r.country_code));
-        let employee_count = v.check("employee_count", parse_employee_count(r.employee_count));
+        let basics = LeadFields {
+            first_name: &r.first_name,
+            last_name: &r.last_name,
+            email: &r.email,
+            phone: &r.phone,
+            company: &r.company,
+            title: &r.title,
+            source: &r.source,
+            country_code: &r.country_code,
+            employee_count: r.employee_count,
+        }
+        .parse(&mut v);
         let rating = v.check("rating", rating(r.rating));
         let owner = v.check("owner_id", optional_id(&r.owner_id));
-        let custom_values = v.check_all(custom_fields::values_from_pb(
+        let custom_values = v.check_all(convert::custom_values_from_pb(
             &r.custom_fields,
             "custom_fields.",
         ));
         v.finish()?;
-        let (
-            Some(first_name),
-            Some(last_name),
-            Some(email),
-            Some(phone),
-            Some(company),
-            Some(title),
-            Some(source),
-            Some(country_code),
-            Some(employee_count),
-            Some(rating),
-            Some(owner),
-            Some(custom_values),
-        ) = (
-            first_name,
-            last_name,
-            email,
-            phone,
-            company,
-            title,
-            source,
-            country_code,
-            employee_count,
-            rating,
-            owner,
-            custom_values,
-        )
+        let (Some(basics), Some(rating), Some(owner), Some(custom_values)) =
+            (basics, rating, owner, custom_values)
         else {
             return Err(Error::Internal("validated fields missing".to_owned()));
         };
-        Ok(LeadData {
-            first_name,
-            last_name,
-            email,
-            phone,
-            company,
-            title,
-            source,
-            country_code,
-            employee_count,
-            status: LeadStatus::New,
-            rating,
-            score: 0,
-            owner_id: owner.unwrap_or(viewer.user_id),
-            custom_fields: custom_values,
-        })
+        Ok(basics.into_data(rating, owner.unwrap_or(viewer.user_id), custom_values))
     }
 
     async fn create(&self, viewer: Viewer, r: pb::CreateLeadRequest) -> Result<pb::Lead> {
         let force = r.force;
         let unowned = r.owner_id.trim().is_empty();
         let data = Self::parse_create(viewer, r)?;
-        let probe = (!force).then(|| duplicates::lead_probe(&data));
+        let probe = (!force).then(|| Probe::lead(&data));
         let record = if unowned {
-            self.shared
-                .store
-                .create_unowned_lead(viewer, data, probe)
-                .await?
+            self.store.create_unowned_lead(viewer, data, probe).await?
         } else {
-            self.shared.store.create_lead(viewer, data, probe).await?
+            self.store.create_lead(viewer, data, probe).await?
         };
-        Ok(convert::lead(record))
+        Ok(convert::lead_to_pb(record))
     }
 
     async fn update(&self, viewer: Viewer, r: pb::UpdateLeadRequest) -> Result<pb::Lead> {
-        let paths = mask_paths(r.update_mask, UPDATABLE)?;
+        let paths = mask_paths(r.update_mask, &LEADS.updatable())?;
         let l = r
             .lead
             .ok_or_else(|| Error::invalid("lead", "is required"))?;
@@ -221,7 +147,7 @@ impl LeadApi {
                 "score" => patch.score = v.check("lead.score", parse_score(l.score)),
                 "owner_id" => patch.owner_id = v.check("lead.owner_id", required_id(&l.owner_id)),
                 "custom_fields" => {
-                    patch.custom_fields = v.check_all(custom_fields::values_from_pb(
+                    patch.custom_fields = v.check_all(convert::custom_values_from_pb(
                         &l.custom_fields,
                         "lead.custom_fields.",
                     ))
@@ -231,13 +157,12 @@ impl LeadApi {
         }
         v.finish()?;
         let lead = self
-            .shared
             .store
             .update_lead(viewer, id, patch)
             .await
             .map_err(|e| e.prefixed("lead."))?
             .ok_or(Error::NotFound("lead"))?;
-        Ok(convert::lead(lead))
+        Ok(convert::lead_to_pb(lead))
     }
 
     async fn convert(
@@ -294,16 +219,15 @@ impl LeadApi {
             }),
         };
         let conversion = self
-            .shared
             .store
             .convert_lead(viewer, id, options)
             .await?
             .ok_or(Error::NotFound("lead"))?;
         Ok(pb::ConvertLeadResponse {
-            account: Some(convert::account(conversion.account)),
-            contact: Some(convert::contact(conversion.contact)),
-            opportunity: conversion.opportunity.map(convert::opportunity),
-            lead: Some(convert::lead(conversion.lead)),
+            account: Some(convert::account_to_pb(conversion.account)),
+            contact: Some(convert::contact_to_pb(conversion.contact)),
+            opportunity: conversion.opportunity.map(convert::opportunity_to_pb),
+            lead: Some(convert::lead_to_pb(conversion.lead)),
         })
     }
 }
@@ -330,12 +254,11 @@ impl pb::lead_service_server::LeadService for LeadApi {
         let id = parse_id("id", &request.get_ref().id)?;
         let mask = ReadMask::<pb::Lead>::parse(request.get_ref().read_mask.clone())?;
         let lead = self
-            .shared
             .store
             .lead(viewer, id)
             .await?
             .ok_or(Error::NotFound("lead"))?;
-        Ok(Response::new(mask.apply(convert::lead(lead))?))
+        Ok(Response::new(mask.apply(convert::lead_to_pb(lead))?))
     }
 
     #[tracing::instrument(skip_all)]
@@ -353,14 +276,10 @@ impl pb::lead_service_server::LeadService for LeadApi {
             &r.order_by,
         )?;
         let mask = ReadMask::<pb::Lead>::parse(r.read_mask)?;
-        let page = self
-            .shared
-            .store
-            .list_leads(viewer, list.query.clone())
-            .await?;
+        let page = self.store.list_leads(viewer, list.query.clone()).await?;
         Ok(Response::new(pb::ListLeadsResponse {
             next_page_token: list.next_page_token(page.next),
-            leads: mask.apply_all(page.items.into_iter().map(convert::lead))?,
+            leads: mask.apply_all(page.items.into_iter().map(convert::lead_to_pb))?,
         }))
     }
 
@@ -382,7 +301,7 @@ impl pb::lead_service_server::LeadService for LeadApi {
     ) -> Result<Response<()>, Status> {
         let viewer = viewer(&request, CRM_RECORDS_WRITE)?;
         let id = parse_id("id", &request.get_ref().id)?;
-        if !self.shared.store.delete_lead(viewer, id).await? {
+        if !self.store.delete_lead(viewer, id).await? {
             return Err(Error::NotFound("lead").into());
         }
         Ok(Response::new(()))
@@ -405,12 +324,10 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
-    use crate::store::MockStore;
+    use crate::store::leads::MockLeadStore;
 
-    fn api(store: MockStore) -> LeadApi {
-        LeadApi::new(Arc::new(Shared {
-            store: Arc::new(store),
-        }))
+    fn api(store: MockLeadStore) -> LeadApi {
+        LeadApi::new(Arc::new(store))
     }
 
     fn viewer() -> Viewer {
@@ -430,7 +347,7 @@ mod tests {
 
     #[tokio::test]
     async fn create_validates_the_flat_body() {
-        let mut store = MockStore::new();
+        let mut store = MockLeadStore::new();
         store.expect_create_lead().never();
         let error = api(store)
             .create(
@@ -454,7 +371,7 @@ mod tests {
 
     #[tokio::test]
     async fn status_converted_cannot_be_set_by_update() {
-        let mut store = MockStore::new();
+        let mut store = MockLeadStore::new();
         store.expect_update_lead().never();
         let error = api(store)
             .update(
@@ -477,7 +394,7 @@ mod tests {
 
     #[tokio::test]
     async fn conversion_options_are_validated_and_mapped() {
-        let mut store = MockStore::new();
+        let mut store = MockLeadStore::new();
         store.expect_convert_lead().never();
         let api = api(store);
         let error = api
@@ -519,7 +436,7 @@ mod tests {
     #[tokio::test]
     async fn conversion_passes_options_to_the_store() {
         let existing = Uuid::now_v7();
-        let mut store = MockStore::new();
+        let mut store = MockLeadStore::new();
         store
             .expect_convert_lead()
             .withf(move |_, _, options| {
@@ -543,5 +460,89 @@ mod tests {
             .await
             .expect_err("invisible lead");
         assert!(matches!(error, Error::NotFound("lead")));
+    }
+
+    /// A request as the token interceptor leaves it: carrying `viewer` in `role`.
+    fn request_as<T>(viewer: Viewer, message: T) -> Request<T> {
+        let mut request = Request::new(message);
+        request
+            .extensions_mut()
+            .insert(auth::Caller::User(auth::RequestContext {
+                tenant_id: viewer.tenant_id,
+                user_id: viewer.user_id,
+                role: viewer.role,
+                extra_permissions: Default::default(),
+                token_id: Uuid::now_v7(),
+                expires_at: i64::MAX,
+            }));
+        request
+    }
+
+    #[tokio::test]
+    async fn an_update_mask_naming_a_system_field_never_reaches_the_store() {
+        let mut store = MockLeadStore::new();
+        store.expect_update_lead().never();
+        let error = api(store)
+            .update(
+                viewer(),
+                pb::UpdateLeadRequest {
+                    lead: Some(pb::Lead {
+                        id: Uuid::now_v7().to_string(),
+                        ..Default::default()
+                    }),
+                    update_mask: Some(prost_types::FieldMask {
+                        paths: vec!["converted_account_id".into()],
+                    }),
+                },
+            )
+            .await
+            .expect_err("invalid");
+        assert_eq!(fields(error), ["update_mask"]);
+    }
+
+    #[tokio::test]
+    async fn a_share_too_weak_for_the_change_is_permission_denied() {
+        use pb::lead_service_server::LeadService as _;
+        let mut store = MockLeadStore::new();
+        store.expect_update_lead().times(1).returning(|_, _, _| {
+            Err(Error::PermissionDenied(
+                "the lead is shared with you read-only".into(),
+            ))
+        });
+        let request = pb::UpdateLeadRequest {
+            lead: Some(pb::Lead {
+                id: Uuid::now_v7().to_string(),
+                company: "Acme".into(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["company".into()],
+            }),
+        };
+        let status = api(store)
+            .update_lead(request_as(viewer(), request))
+            .await
+            .expect_err("refused");
+        assert_eq!(status.code(), tonic::Code::PermissionDenied);
+    }
+
+    #[tokio::test]
+    async fn support_cannot_read_leads_and_the_store_is_never_asked() {
+        use pb::lead_service_server::LeadService as _;
+        let mut store = MockLeadStore::new();
+        store.expect_lead().never();
+        let support = Viewer {
+            role: auth::BuiltinRole::Support,
+            ..viewer()
+        };
+        let get = pb::GetLeadRequest {
+            id: Uuid::now_v7().to_string(),
+            ..Default::default()
+        };
+        let status = api(store)
+            .get_lead(request_as(support, get))
+            .await
+            .expect_err("refused");
+        assert_eq!(status.code(), tonic::Code::PermissionDenied);
     }
 }

@@ -1,5 +1,6 @@
-//! gRPC handlers: parse proto requests into domain values, identify the caller, call the store,
-//! map results back. The only place that knows both proto and domain types.
+//! gRPC handlers: parse proto requests into domain values, identify the caller, call the
+//! resource's store (an `Arc<dyn …Store>`, mocked in the handlers' unit tests), map results back
+//! with `crate::convert`.
 
 pub mod accounts;
 pub mod activities;
@@ -8,7 +9,6 @@ pub mod board;
 pub mod cases;
 pub mod catalog;
 pub mod contacts;
-pub mod convert;
 pub mod custom_fields;
 pub mod duplicates;
 pub mod history;
@@ -23,8 +23,6 @@ pub mod search;
 pub mod settings;
 pub mod sharing;
 
-use std::sync::Arc;
-
 use auth::Permission;
 use db::{PageSize, PageToken};
 use proto::google::r#type::Money as PbMoney;
@@ -36,12 +34,6 @@ use crate::domain::visibility::Viewer;
 use crate::domain::{FieldViolation, Violations};
 use crate::error::{Error, Result};
 use crate::listing::{Cursor, ListQuery, Listing};
-use crate::store::Store;
-
-/// What every handler shares.
-pub struct Shared {
-    pub store: Arc<dyn Store>,
-}
 
 /// The calling tenant user, holding `permission`.
 pub fn viewer<T>(request: &Request<T>, permission: Permission) -> Result<Viewer> {

@@ -9,33 +9,20 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::read_mask::ReadMask;
-use super::{
-    ListRequest, Shared, convert, custom_fields, mask_paths, optional_id, parse_amount, parse_id,
-    required_id, viewer,
-};
+use super::{ListRequest, mask_paths, optional_id, parse_amount, parse_id, required_id, viewer};
+use crate::convert;
 use crate::domain::opportunity::{
     CreditSplit, DEFAULT_CLOSE_DAYS, MAX_LOST_REASON_LEN, MAX_NAME_LEN, NewOpportunity,
     OpportunityData, OpportunityPatch, Placement, parse_splits,
 };
+use crate::domain::record_fields::OPPORTUNITIES;
 use crate::domain::visibility::Viewer;
 use crate::domain::{Violations, day, text};
 use crate::error::{Error, Result};
-use crate::store::opportunities::LISTING;
-
-const UPDATABLE: &[&str] = &[
-    "custom_fields",
-    "name",
-    "amount",
-    "close_date",
-    "owner_id",
-    "account_id",
-    "primary_contact_id",
-    "lost_reason",
-    "splits",
-];
+use crate::store::opportunities::{LISTING, OpportunityStore};
 
 pub struct OpportunityApi {
-    shared: Arc<Shared>,
+    store: Arc<dyn OpportunityStore>,
 }
 
 fn splits(raw: &[pb::CreditSplit]) -> Result<Vec<CreditSplit>, String> {
@@ -52,8 +39,8 @@ fn splits(raw: &[pb::CreditSplit]) -> Result<Vec<CreditSplit>, String> {
 }
 
 impl OpportunityApi {
-    pub fn new(shared: Arc<Shared>) -> Self {
-        Self { shared }
+    pub fn new(store: Arc<dyn OpportunityStore>) -> Self {
+        Self { store }
     }
 
     async fn create(
@@ -87,7 +74,7 @@ impl OpportunityApi {
                 "is set by MoveStage when the opportunity is lost",
             );
         }
-        let custom_values = v.check_all(custom_fields::values_from_pb(
+        let custom_values = v.check_all(convert::custom_values_from_pb(
             &o.custom_fields,
             "opportunity.custom_fields.",
         ));
@@ -119,7 +106,6 @@ impl OpportunityApi {
             return Err(Error::Internal("validated fields missing".to_owned()));
         };
         let opportunity = self
-            .shared
             .store
             .create_opportunity(
                 viewer,
@@ -143,7 +129,7 @@ impl OpportunityApi {
             )
             .await
             .map_err(|e| e.prefixed("opportunity."))?;
-        Ok(convert::opportunity(opportunity))
+        Ok(convert::opportunity_to_pb(opportunity))
     }
 
     async fn update(
@@ -151,7 +137,7 @@ impl OpportunityApi {
         viewer: Viewer,
         r: pb::UpdateOpportunityRequest,
     ) -> Result<pb::Opportunity> {
-        let paths = mask_paths(r.update_mask, UPDATABLE)?;
+        let paths = mask_paths(r.update_mask, &OPPORTUNITIES.updatable())?;
         let o = r
             .opportunity
             .ok_or_else(|| Error::invalid("opportunity", "is required"))?;
@@ -173,7 +159,7 @@ impl OpportunityApi {
                     patch.owner_id = v.check("opportunity.owner_id", required_id(&o.owner_id))
                 }
                 "custom_fields" => {
-                    patch.custom_fields = v.check_all(custom_fields::values_from_pb(
+                    patch.custom_fields = v.check_all(convert::custom_values_from_pb(
                         &o.custom_fields,
                         "opportunity.custom_fields.",
                     ))
@@ -199,13 +185,12 @@ impl OpportunityApi {
         }
         v.finish()?;
         let opportunity = self
-            .shared
             .store
             .update_opportunity(viewer, id, patch)
             .await
             .map_err(|e| e.prefixed("opportunity."))?
             .ok_or(Error::NotFound("opportunity"))?;
-        Ok(convert::opportunity(opportunity))
+        Ok(convert::opportunity_to_pb(opportunity))
     }
 
     async fn move_stage(&self, viewer: Viewer, r: pb::MoveStageRequest) -> Result<pb::Opportunity> {
@@ -221,12 +206,11 @@ impl OpportunityApi {
             return Err(Error::Internal("validated fields missing".to_owned()));
         };
         let opportunity = self
-            .shared
             .store
             .move_stage(viewer, id, stage_id, lost_reason)
             .await?
             .ok_or(Error::NotFound("opportunity"))?;
-        Ok(convert::opportunity(opportunity))
+        Ok(convert::opportunity_to_pb(opportunity))
     }
 }
 
@@ -252,13 +236,12 @@ impl pb::opportunity_service_server::OpportunityService for OpportunityApi {
         let id = parse_id("id", &request.get_ref().id)?;
         let mask = ReadMask::<pb::Opportunity>::parse(request.get_ref().read_mask.clone())?;
         let opportunity = self
-            .shared
             .store
             .opportunity(viewer, id)
             .await?
             .ok_or(Error::NotFound("opportunity"))?;
         Ok(Response::new(
-            mask.apply(convert::opportunity(opportunity))?,
+            mask.apply(convert::opportunity_to_pb(opportunity))?,
         ))
     }
 
@@ -278,13 +261,13 @@ impl pb::opportunity_service_server::OpportunityService for OpportunityApi {
         )?;
         let mask = ReadMask::<pb::Opportunity>::parse(r.read_mask)?;
         let page = self
-            .shared
             .store
             .list_opportunities(viewer, list.query.clone())
             .await?;
         Ok(Response::new(pb::ListOpportunitiesResponse {
             next_page_token: list.next_page_token(page.next),
-            opportunities: mask.apply_all(page.items.into_iter().map(convert::opportunity))?,
+            opportunities: mask
+                .apply_all(page.items.into_iter().map(convert::opportunity_to_pb))?,
         }))
     }
 
@@ -306,7 +289,7 @@ impl pb::opportunity_service_server::OpportunityService for OpportunityApi {
     ) -> Result<Response<()>, Status> {
         let viewer = viewer(&request, CRM_RECORDS_WRITE)?;
         let id = parse_id("id", &request.get_ref().id)?;
-        if !self.shared.store.delete_opportunity(viewer, id).await? {
+        if !self.store.delete_opportunity(viewer, id).await? {
             return Err(Error::NotFound("opportunity").into());
         }
         Ok(Response::new(()))
@@ -331,13 +314,15 @@ impl pb::opportunity_service_server::OpportunityService for OpportunityApi {
         let viewer = viewer(&request, CRM_DEALS_READ)?;
         let id = parse_id("id", &request.get_ref().id)?;
         let changes = self
-            .shared
             .store
             .stage_history(viewer, id)
             .await?
             .ok_or(Error::NotFound("opportunity"))?;
         Ok(Response::new(pb::ListStageHistoryResponse {
-            changes: changes.into_iter().map(convert::stage_change).collect(),
+            changes: changes
+                .into_iter()
+                .map(convert::stage_change_to_pb)
+                .collect(),
         }))
     }
 }
@@ -345,12 +330,10 @@ impl pb::opportunity_service_server::OpportunityService for OpportunityApi {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::MockStore;
+    use crate::store::opportunities::MockOpportunityStore;
 
-    fn api(store: MockStore) -> OpportunityApi {
-        OpportunityApi::new(Arc::new(Shared {
-            store: Arc::new(store),
-        }))
+    fn api(store: MockOpportunityStore) -> OpportunityApi {
+        OpportunityApi::new(Arc::new(store))
     }
 
     fn viewer() -> Viewer {
@@ -370,7 +353,7 @@ mod tests {
 
     #[tokio::test]
     async fn create_refuses_bad_amount_date_ids_splits_and_lost_reason() {
-        let mut store = MockStore::new();
+        let mut store = MockOpportunityStore::new();
         store.expect_create_opportunity().never();
         let error = api(store)
             .create(
@@ -410,7 +393,7 @@ mod tests {
 
     #[tokio::test]
     async fn move_stage_needs_a_stage() {
-        let mut store = MockStore::new();
+        let mut store = MockOpportunityStore::new();
         store.expect_move_stage().never();
         let error = api(store)
             .move_stage(
@@ -428,7 +411,7 @@ mod tests {
 
     #[tokio::test]
     async fn updating_the_amount_passes_only_the_amount() {
-        let mut store = MockStore::new();
+        let mut store = MockOpportunityStore::new();
         store
             .expect_update_opportunity()
             .withf(|_, _, patch| {

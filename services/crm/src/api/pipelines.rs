@@ -6,17 +6,19 @@ use auth::permissions::{CRM_PIPELINES_WRITE, CRM_RECORDS_READ};
 use proto::crm as pb;
 use tonic::{Request, Response, Status};
 
-use super::{Shared, convert, parse_id, viewer};
+use super::{parse_id, viewer};
+use crate::convert;
 use crate::domain::pipeline::{NewPipeline, RawStage, StageCategory};
 use crate::error::{Error, Result};
+use crate::store::pipelines::PipelineStore;
 
 pub struct PipelineApi {
-    shared: Arc<Shared>,
+    store: Arc<dyn PipelineStore>,
 }
 
 impl PipelineApi {
-    pub fn new(shared: Arc<Shared>) -> Self {
-        Self { shared }
+    pub fn new(store: Arc<dyn PipelineStore>) -> Self {
+        Self { store }
     }
 }
 
@@ -53,9 +55,9 @@ impl pb::pipeline_service_server::PipelineService for PipelineApi {
         request: Request<pb::ListPipelinesRequest>,
     ) -> Result<Response<pb::ListPipelinesResponse>, Status> {
         let viewer = viewer(&request, CRM_RECORDS_READ)?;
-        let pipelines = self.shared.store.list_pipelines(viewer).await?;
+        let pipelines = self.store.list_pipelines(viewer).await?;
         Ok(Response::new(pb::ListPipelinesResponse {
-            pipelines: pipelines.into_iter().map(convert::pipeline).collect(),
+            pipelines: pipelines.into_iter().map(convert::pipeline_to_pb).collect(),
         }))
     }
 
@@ -67,12 +69,11 @@ impl pb::pipeline_service_server::PipelineService for PipelineApi {
         let viewer = viewer(&request, CRM_RECORDS_READ)?;
         let id = parse_id("id", &request.get_ref().id)?;
         let pipeline = self
-            .shared
             .store
             .pipeline(viewer, id)
             .await?
             .ok_or(Error::NotFound("pipeline"))?;
-        Ok(Response::new(convert::pipeline(pipeline)))
+        Ok(Response::new(convert::pipeline_to_pb(pipeline)))
     }
 
     #[tracing::instrument(skip_all)]
@@ -82,8 +83,8 @@ impl pb::pipeline_service_server::PipelineService for PipelineApi {
     ) -> Result<Response<pb::Pipeline>, Status> {
         let viewer = viewer(&request, CRM_PIPELINES_WRITE)?;
         let pipeline = parse_pipeline(request.into_inner())?;
-        let created = self.shared.store.create_pipeline(viewer, pipeline).await?;
-        Ok(Response::new(convert::pipeline(created)))
+        let created = self.store.create_pipeline(viewer, pipeline).await?;
+        Ok(Response::new(convert::pipeline_to_pb(created)))
     }
 }
 

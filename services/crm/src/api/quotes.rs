@@ -8,13 +8,13 @@ use proto::crm as pb;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use super::catalog::{minor_money, parse_price};
-use super::convert::timestamp;
+use super::catalog::parse_price;
 use super::{ListRequest, mask_paths, parse_id, required_id, viewer};
+use crate::convert::quote_to_pb;
 use crate::domain::pricing::Rate;
 use crate::domain::quote::{
-    DiscountRequest, LineRequest, MAX_LINES, MAX_NAME_LEN, MAX_QUANTITY, NewQuote, Quote,
-    QuoteAction, QuotePatch, QuoteStatus,
+    DiscountRequest, LineRequest, MAX_LINES, MAX_NAME_LEN, MAX_QUANTITY, NewQuote, QuoteAction,
+    QuotePatch,
 };
 use crate::domain::visibility::Viewer;
 use crate::domain::{Violations, text};
@@ -28,55 +28,6 @@ const UPDATABLE: &[&str] = &[
     "discount_amount",
     "tax_rate_ppm",
 ];
-
-fn status(s: QuoteStatus) -> pb::QuoteStatus {
-    match s {
-        QuoteStatus::Draft => pb::QuoteStatus::Draft,
-        QuoteStatus::Sent => pb::QuoteStatus::Sent,
-        QuoteStatus::Accepted => pb::QuoteStatus::Accepted,
-        QuoteStatus::Rejected => pb::QuoteStatus::Rejected,
-    }
-}
-
-pub fn quote(q: Quote) -> pb::Quote {
-    let c = q.currency;
-    let amount = |minor: i64| Some(minor_money(c, minor));
-    let discount_amount = |minor: i64| (minor > 0).then(|| minor_money(c, minor));
-    pb::Quote {
-        id: q.id.to_string(),
-        opportunity_id: q.opportunity_id.to_string(),
-        name: q.name,
-        status: status(q.status) as i32,
-        price_book_id: q.price_book_id.to_string(),
-        currency_code: c.code().to_owned(),
-        line_items: q
-            .lines
-            .into_iter()
-            .map(|l| pb::QuoteLineItem {
-                product_id: l.product_id.to_string(),
-                quantity: l.quantity,
-                unit_price: amount(l.unit_price_minor),
-                discount_rate_ppm: l.discount.rate_ppm(),
-                discount_amount: discount_amount(l.discount.amount_minor()),
-                product_sku: l.product_sku,
-                product_name: l.product_name,
-                subtotal: amount(l.amounts.subtotal),
-                discount: amount(l.amounts.discount),
-                total: amount(l.amounts.total),
-            })
-            .collect(),
-        discount_rate_ppm: q.discount.rate_ppm(),
-        discount_amount: discount_amount(q.discount.amount_minor()),
-        tax_rate_ppm: q.tax_rate.ppm(),
-        subtotal: amount(q.amounts.subtotal),
-        discount_total: amount(q.amounts.discount_total),
-        tax: amount(q.amounts.tax),
-        total: amount(q.amounts.total),
-        create_time: Some(timestamp(q.created_at)),
-        update_time: Some(timestamp(q.updated_at)),
-        owner_id: q.owner_id.to_string(),
-    }
-}
 
 /// A discount given as a rate or an amount (not both); `prefix` ends with a dot or is empty.
 fn parse_discount(
@@ -226,7 +177,7 @@ impl QuoteApi {
             )
             .await
             .map_err(|e| e.prefixed("quote."))?;
-        Ok(quote(created))
+        Ok(quote_to_pb(created))
     }
 
     async fn update(&self, viewer: Viewer, r: pb::UpdateQuoteRequest) -> Result<pb::Quote> {
@@ -265,7 +216,7 @@ impl QuoteApi {
             .await
             .map_err(|e| e.prefixed("quote."))?
             .ok_or(Error::NotFound("quote"))?;
-        Ok(quote(updated))
+        Ok(quote_to_pb(updated))
     }
 
     async fn accept(&self, viewer: Viewer, r: pb::AcceptQuoteRequest) -> Result<pb::Quote> {
@@ -288,7 +239,7 @@ impl QuoteApi {
             .transition_quote(viewer, id, action, update_opportunity_amount)
             .await?
             .ok_or(Error::NotFound("quote"))?;
-        Ok(quote(changed))
+        Ok(quote_to_pb(changed))
     }
 }
 
@@ -317,7 +268,7 @@ impl pb::quote_service_server::QuoteService for QuoteApi {
             .quote(viewer, id)
             .await?
             .ok_or(Error::NotFound("quote"))?;
-        Ok(Response::new(quote(found)))
+        Ok(Response::new(quote_to_pb(found)))
     }
 
     #[tracing::instrument(skip_all)]
@@ -332,7 +283,7 @@ impl pb::quote_service_server::QuoteService for QuoteApi {
         let page = self.store.list_quotes(viewer, list.query.clone()).await?;
         Ok(Response::new(pb::ListQuotesResponse {
             next_page_token: list.next_page_token(page.next),
-            quotes: page.items.into_iter().map(quote).collect(),
+            quotes: page.items.into_iter().map(quote_to_pb).collect(),
         }))
     }
 

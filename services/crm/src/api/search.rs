@@ -8,6 +8,7 @@ use proto::crm as pb;
 use tonic::{Request, Response, Status};
 
 use super::viewer;
+use crate::convert::{record_kind_from_pb, record_kind_to_pb};
 use crate::domain::Violations;
 use crate::domain::search::{self, MAX_OFFSET, SearchQuery};
 use crate::domain::visibility::RecordKind;
@@ -21,27 +22,6 @@ pub struct SearchApi {
 impl SearchApi {
     pub fn new(store: Arc<dyn SearchStore>) -> Self {
         Self { store }
-    }
-}
-
-pub(crate) fn record_kind(raw: i32) -> Result<RecordKind, &'static str> {
-    match pb::RecordType::try_from(raw) {
-        Ok(pb::RecordType::Account) => Ok(RecordKind::Account),
-        Ok(pb::RecordType::Contact) => Ok(RecordKind::Contact),
-        Ok(pb::RecordType::Lead) => Ok(RecordKind::Lead),
-        Ok(pb::RecordType::Opportunity) => Ok(RecordKind::Opportunity),
-        // Cases are support records: not searched, imported or given custom fields (yet).
-        Ok(pb::RecordType::Case) => Err("must be an account, contact, lead or opportunity"),
-        Ok(pb::RecordType::Unspecified) | Err(_) => Err("is not a known record type"),
-    }
-}
-
-pub(crate) fn record_type(kind: RecordKind) -> pb::RecordType {
-    match kind {
-        RecordKind::Account => pb::RecordType::Account,
-        RecordKind::Contact => pb::RecordType::Contact,
-        RecordKind::Lead => pb::RecordType::Lead,
-        RecordKind::Opportunity => pb::RecordType::Opportunity,
     }
 }
 
@@ -64,7 +44,7 @@ fn parse(
     let limit = v.check("page_size", search::parse_page_size(r.page_size));
     let mut requested = Vec::new();
     for (i, raw) in r.types.iter().enumerate() {
-        if let Some(kind) = v.check(&format!("types[{i}]"), record_kind(*raw)) {
+        if let Some(kind) = v.check(&format!("types[{i}]"), record_kind_from_pb(*raw)) {
             requested.push(kind);
         }
     }
@@ -122,7 +102,7 @@ impl pb::search_service_server::SearchService for SearchApi {
                 .into_iter()
                 .map(|hit| pb::SearchResult {
                     record: Some(pb::RecordRef {
-                        r#type: record_type(hit.kind).into(),
+                        r#type: record_kind_to_pb(hit.kind).into(),
                         id: hit.id.to_string(),
                     }),
                     title: hit.title,

@@ -9,10 +9,9 @@ use proto::crm as pb;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use super::convert::{record_type, timestamp};
 use super::{required_id, viewer};
+use crate::convert::{share_access_from_pb, share_to_pb};
 use crate::domain::Violations;
-use crate::domain::sharing::{Share, ShareAccess};
 use crate::domain::visibility::{RecordKind, Viewer};
 use crate::error::{Error, Result};
 use crate::store::sharing::SharingStore;
@@ -53,35 +52,6 @@ macro_rules! record_of {
     }};
 }
 
-fn access(raw: i32) -> Result<ShareAccess, &'static str> {
-    match pb::ShareAccess::try_from(raw) {
-        Ok(pb::ShareAccess::Read) => Ok(ShareAccess::Read),
-        Ok(pb::ShareAccess::Edit) => Ok(ShareAccess::Edit),
-        Ok(pb::ShareAccess::Unspecified) => {
-            Err("is required: SHARE_ACCESS_READ or SHARE_ACCESS_EDIT")
-        }
-        Err(_) => Err("unknown access: SHARE_ACCESS_READ or SHARE_ACCESS_EDIT"),
-    }
-}
-
-fn access_to_proto(access: ShareAccess) -> pb::ShareAccess {
-    match access {
-        ShareAccess::Read => pb::ShareAccess::Read,
-        ShareAccess::Edit => pb::ShareAccess::Edit,
-    }
-}
-
-fn share_to_proto(share: Share) -> pb::RecordShare {
-    pb::RecordShare {
-        record_type: record_type(share.kind) as i32,
-        record_id: share.record_id.to_string(),
-        user_id: share.user_id.to_string(),
-        access: access_to_proto(share.access) as i32,
-        granted_by: share.granted_by.to_string(),
-        create_time: Some(timestamp(share.created_at)),
-    }
-}
-
 /// Reading shares needs the read permission of the record's kind, as reading the record does.
 fn read_permission(kind: Option<RecordKind>) -> Permission {
     match kind {
@@ -100,7 +70,7 @@ impl SharingApi {
         let (user_id, level) = match &r.share {
             Some(share) => (
                 v.check("share.user_id", required_id(&share.user_id)),
-                v.check("share.access", access(share.access)),
+                v.check("share.access", share_access_from_pb(share.access)),
             ),
             None => {
                 v.add("share", "is required");
@@ -116,7 +86,7 @@ impl SharingApi {
             .share(viewer, kind, id, user_id, level)
             .await
             .map_err(|e| e.prefixed("share."))?;
-        Ok(share_to_proto(share))
+        Ok(share_to_pb(share))
     }
 
     async fn list(
@@ -135,7 +105,7 @@ impl SharingApi {
         };
         let shares = self.store.shares(viewer, kind, id).await?;
         Ok(pb::ListRecordSharesResponse {
-            shares: shares.into_iter().map(share_to_proto).collect(),
+            shares: shares.into_iter().map(share_to_pb).collect(),
         })
     }
 
@@ -197,6 +167,7 @@ impl pb::sharing_service_server::SharingService for SharingApi {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::sharing::ShareAccess;
     use crate::store::sharing::MockSharingStore;
 
     fn viewer() -> Viewer {

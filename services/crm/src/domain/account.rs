@@ -158,3 +158,64 @@ mod tests {
         );
     }
 }
+
+/// The fields a new account takes from a Create request and from an import row alike, checked
+/// by one set of rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountBasics {
+    pub name: String,
+    pub domain: String,
+    pub industry: String,
+    pub employee_count: i32,
+}
+
+impl AccountBasics {
+    /// Every bad field is added to `v` as `<prefix><field>`; `None` when one was bad.
+    pub fn parse(
+        name: &str,
+        domain: &str,
+        industry: &str,
+        employee_count: i32,
+        prefix: &str,
+        v: &mut super::Violations,
+    ) -> Option<Self> {
+        let name = v.check(
+            &format!("{prefix}name"),
+            super::text::required(name, MAX_NAME_LEN),
+        );
+        let domain = v.check(
+            &format!("{prefix}domain"),
+            super::web_domain::parse_optional(domain),
+        );
+        let industry = v.check(
+            &format!("{prefix}industry"),
+            super::text::optional(industry, MAX_TEXT_LEN),
+        );
+        let employee_count = v.check(
+            &format!("{prefix}employee_count"),
+            parse_employee_count(employee_count),
+        );
+        Some(Self {
+            name: name?,
+            domain: domain?,
+            industry: industry?,
+            employee_count: employee_count?,
+        })
+    }
+
+    /// A new account of `owner_id` with nothing else set.
+    pub fn into_data(self, owner_id: Uuid) -> AccountData {
+        AccountData {
+            name: self.name,
+            domain: self.domain,
+            industry: self.industry,
+            employee_count: self.employee_count,
+            annual_revenue: None,
+            billing_address: Address::default(),
+            shipping_address: Address::default(),
+            parent_account_id: None,
+            owner_id,
+            custom_fields: CustomValues::default(),
+        }
+    }
+}

@@ -235,3 +235,72 @@ mod tests {
         assert!(parse_channels(&vec!["+4930123456".to_owned(); 11], PhoneE164::parse).is_err());
     }
 }
+
+/// The fields a new contact takes from a Create request and from an import row alike, checked
+/// by one set of rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactBasics {
+    pub first_name: String,
+    pub last_name: String,
+    pub emails: Vec<Email>,
+    pub phones: Vec<PhoneE164>,
+    pub title: String,
+}
+
+impl ContactBasics {
+    /// Every bad field is added to `v` as `<prefix><field>`; `None` when one was bad.
+    pub fn parse(
+        first_name: &str,
+        last_name: &str,
+        emails: &[String],
+        phones: &[String],
+        title: &str,
+        prefix: &str,
+        v: &mut super::Violations,
+    ) -> Option<Self> {
+        use super::text;
+        let first_name = v.check(
+            &format!("{prefix}first_name"),
+            text::optional(first_name, MAX_NAME_LEN),
+        );
+        let last_name = v.check(
+            &format!("{prefix}last_name"),
+            text::required(last_name, MAX_NAME_LEN),
+        );
+        let emails = v.check(
+            &format!("{prefix}emails"),
+            parse_channels(emails, Email::parse),
+        );
+        let phones = v.check(
+            &format!("{prefix}phones"),
+            parse_channels(phones, PhoneE164::parse),
+        );
+        let title = v.check(
+            &format!("{prefix}title"),
+            text::optional(title, MAX_TITLE_LEN),
+        );
+        Some(Self {
+            first_name: first_name?,
+            last_name: last_name?,
+            emails: emails?,
+            phones: phones?,
+            title: title?,
+        })
+    }
+
+    /// A new contact of `owner_id` at `account_id`, with no consent stated.
+    pub fn into_new(self, account_id: Option<Uuid>, owner_id: Uuid) -> NewContact {
+        NewContact {
+            first_name: self.first_name,
+            last_name: self.last_name,
+            emails: self.emails,
+            phones: self.phones,
+            title: self.title,
+            account_id,
+            owner_id,
+            email_consent: ConsentInput::default(),
+            phone_consent: ConsentInput::default(),
+            custom_fields: CustomValues::default(),
+        }
+    }
+}

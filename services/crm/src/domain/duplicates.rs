@@ -5,6 +5,9 @@
 
 use uuid::Uuid;
 
+use super::account::AccountData;
+use super::contact::NewContact;
+use super::lead::LeadData;
 use super::visibility::RecordKind;
 
 /// The most candidates a response names; more only make the list unreadable.
@@ -62,6 +65,26 @@ impl Probe {
             emails: present(emails),
             phones: present(phones),
         }
+    }
+
+    /// A new account is compared by name and web domain.
+    pub fn account(a: &AccountData) -> Self {
+        Probe::Account {
+            name: a.name.clone(),
+            domain: a.domain.clone(),
+        }
+    }
+
+    /// A new contact is compared by name, emails and phones.
+    pub fn contact(c: &NewContact) -> Self {
+        let emails: Vec<&str> = c.emails.iter().map(|e| e.as_str()).collect();
+        let phones: Vec<&str> = c.phones.iter().map(|p| p.as_str()).collect();
+        Probe::person(&c.first_name, &c.last_name, &emails, &phones)
+    }
+
+    /// A new lead is compared by name, email and phone, like a contact.
+    pub fn lead(l: &LeadData) -> Self {
+        Probe::person(&l.first_name, &l.last_name, &[&l.email], &[&l.phone])
     }
 
     /// The record kinds this probe is compared with.

@@ -217,3 +217,109 @@ mod tests {
         assert_eq!(parse_score(0), Ok(0));
     }
 }
+
+/// An email or nothing.
+pub fn optional_email(raw: &str) -> Result<String, String> {
+    if raw.trim().is_empty() {
+        return Ok(String::new());
+    }
+    super::Email::parse(raw)
+        .map(super::Email::into_inner)
+        .map_err(|e| e.to_string())
+}
+
+/// A phone number or nothing.
+pub fn optional_phone(raw: &str) -> Result<String, String> {
+    if raw.trim().is_empty() {
+        return Ok(String::new());
+    }
+    super::PhoneE164::parse(raw)
+        .map(super::PhoneE164::into_inner)
+        .map_err(|e| e.to_string())
+}
+
+/// A new lead's fields as a Create request or an import row gives them, before validation.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LeadFields<'a> {
+    pub first_name: &'a str,
+    pub last_name: &'a str,
+    pub email: &'a str,
+    pub phone: &'a str,
+    pub company: &'a str,
+    pub title: &'a str,
+    pub source: &'a str,
+    pub country_code: &'a str,
+    pub employee_count: i32,
+}
+
+/// The fields a new lead takes from a Create request and from an import row alike, checked by
+/// one set of rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeadBasics {
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    pub phone: String,
+    pub company: String,
+    pub title: String,
+    pub source: String,
+    pub country_code: String,
+    pub employee_count: i32,
+}
+
+impl LeadFields<'_> {
+    /// Every bad field is added to `v` by its name; `None` when one was bad.
+    pub fn parse(&self, v: &mut super::Violations) -> Option<LeadBasics> {
+        use super::{country, text};
+        let first_name = v.check("first_name", text::optional(self.first_name, MAX_NAME_LEN));
+        let last_name = v.check("last_name", text::required(self.last_name, MAX_NAME_LEN));
+        let email = v.check("email", optional_email(self.email));
+        let phone = v.check("phone", optional_phone(self.phone));
+        let company = v.check("company", text::optional(self.company, MAX_TEXT_LEN));
+        let title = v.check("title", text::optional(self.title, MAX_TEXT_LEN));
+        let source = v.check("source", text::optional(self.source, MAX_TEXT_LEN));
+        let country_code = v.check("country_code", country::parse_optional(self.country_code));
+        let employee_count = v.check(
+            "employee_count",
+            super::account::parse_employee_count(self.employee_count),
+        );
+        Some(LeadBasics {
+            first_name: first_name?,
+            last_name: last_name?,
+            email: email?,
+            phone: phone?,
+            company: company?,
+            title: title?,
+            source: source?,
+            country_code: country_code?,
+            employee_count: employee_count?,
+        })
+    }
+}
+
+impl LeadBasics {
+    /// A new lead of `owner_id`: new, rated as given, unscored.
+    pub fn into_data(
+        self,
+        rating: LeadRating,
+        owner_id: Uuid,
+        custom_fields: CustomValues,
+    ) -> LeadData {
+        LeadData {
+            first_name: self.first_name,
+            last_name: self.last_name,
+            email: self.email,
+            phone: self.phone,
+            company: self.company,
+            title: self.title,
+            source: self.source,
+            country_code: self.country_code,
+            employee_count: self.employee_count,
+            status: LeadStatus::New,
+            rating,
+            score: 0,
+            owner_id,
+            custom_fields,
+        }
+    }
+}

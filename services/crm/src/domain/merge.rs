@@ -1,53 +1,12 @@
 //! Merging two records of one kind: which fields may be taken from the loser.
 
+use super::record_fields::table;
 use super::visibility::RecordKind;
 
-/// The fields a merge may take from the loser, per kind (the names of the record's proto
-/// fields).
-pub fn mergeable_fields(kind: RecordKind) -> &'static [&'static str] {
-    match kind {
-        RecordKind::Account => &[
-            "name",
-            "domain",
-            "industry",
-            "employee_count",
-            "annual_revenue",
-            "billing_address",
-            "shipping_address",
-            "parent_account_id",
-            "owner_id",
-            "custom_fields",
-        ],
-        RecordKind::Contact => &[
-            "first_name",
-            "last_name",
-            "emails",
-            "phones",
-            "title",
-            "account_id",
-            "owner_id",
-            "email_consent",
-            "phone_consent",
-            "custom_fields",
-        ],
-        RecordKind::Lead => &[
-            "first_name",
-            "last_name",
-            "email",
-            "phone",
-            "company",
-            "title",
-            "source",
-            "country_code",
-            "employee_count",
-            "status",
-            "rating",
-            "score",
-            "owner_id",
-            "custom_fields",
-        ],
-        RecordKind::Opportunity => &[],
-    }
+/// The fields a merge may take from the loser (the names of the record's proto fields), from the
+/// record's field table; none for opportunities.
+pub fn mergeable_fields(kind: RecordKind) -> Vec<&'static str> {
+    table(kind).mergeable()
 }
 
 /// The validated choice of fields taken from the loser; unknown names are refused, naming the

@@ -5,7 +5,7 @@ use events::NewEvent;
 use proto::crm as pb;
 use uuid::Uuid;
 
-use crate::api::{catalog as catalog_pb, quotes as quote_pb};
+use crate::convert;
 use crate::domain::catalog::{PriceBook, PriceBookEntry, Product};
 use crate::domain::quote::{Quote, QuoteAction};
 
@@ -47,7 +47,7 @@ pub fn product_changed(
         "product",
         id,
         &pb::ProductChanged {
-            product: Some(catalog_pb::product(product)),
+            product: Some(convert::product_to_pb(product)),
             changed_fields: fields(changed_fields),
             actor_id: actor_id.to_string(),
         },
@@ -77,8 +77,8 @@ pub fn price_book_changed(
         "price_book",
         id,
         &pb::PriceBookChanged {
-            price_book: Some(catalog_pb::price_book(book)),
-            entry: entry.map(catalog_pb::entry),
+            price_book: Some(convert::price_book_to_pb(book)),
+            entry: entry.map(convert::price_book_entry_to_pb),
             changed_fields: fields(changed_fields),
             actor_id: actor_id.map(|a| a.to_string()).unwrap_or_default(),
         },
@@ -111,7 +111,7 @@ pub fn quote_changed(
         "quote",
         id,
         &pb::QuoteChanged {
-            quote: Some(quote_pb::quote(quote)),
+            quote: Some(convert::quote_to_pb(quote)),
             changed_fields: fields(changed_fields),
             actor_id: actor_id.to_string(),
         },

@@ -4,7 +4,7 @@
 use events::NewEvent;
 
 use super::publish::{Change, Result};
-use crate::api::custom_fields::definition_to_pb;
+use crate::convert::custom_field_definition_to_pb;
 use crate::domain::custom_fields::Definition;
 
 pub fn definition_changed(
@@ -22,6 +22,6 @@ pub fn definition_changed(
         tenant_id,
         "custom_field",
         definition.id,
-        &definition_to_pb(definition.clone()),
+        &custom_field_definition_to_pb(definition.clone()),
     )
 }

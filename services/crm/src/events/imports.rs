@@ -2,7 +2,7 @@
 
 use events::NewEvent;
 
-use crate::api::import_jobs::import_job_to_proto;
+use crate::convert::import_job_to_pb;
 use crate::domain::import_job::ImportJob;
 
 pub type Result<T> = std::result::Result<T, events::Error>;
@@ -15,6 +15,6 @@ pub fn import_job_changed(verb: &str, job: &ImportJob) -> Result<NewEvent> {
         tenant_id,
         "import_job",
         job.id,
-        &import_job_to_proto(job.clone()),
+        &import_job_to_pb(job.clone()),
     )
 }

@@ -5,8 +5,9 @@ pub mod commerce;
 pub mod custom_fields;
 pub mod imports;
 pub mod publish;
+pub mod records;
 pub mod support;
 pub mod tenants;
 
-pub use publish::{Change, Record};
+pub use publish::Change;
 pub use tenants::TenantsHandler;

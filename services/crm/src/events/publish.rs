@@ -5,7 +5,7 @@ use events::NewEvent;
 use proto::crm as pb;
 use uuid::Uuid;
 
-use crate::api::convert;
+use crate::convert;
 use crate::domain::account::Account;
 use crate::domain::contact::Contact;
 use crate::domain::day;
@@ -13,7 +13,7 @@ use crate::domain::lead::Lead;
 use crate::domain::opportunity::{MoveOutcome, Opportunity};
 use crate::domain::pipeline::{Pipeline, StageCategory};
 use crate::domain::quote::ClosedProduct;
-use crate::domain::visibility::RecordKind;
+use crate::domain::record::Record;
 
 pub type Result<T> = std::result::Result<T, events::Error>;
 
@@ -34,35 +34,6 @@ impl Change {
     }
 }
 
-/// A record as it is after the change (before it, for deletions).
-#[derive(Debug, Clone)]
-pub enum Record {
-    Account(Account),
-    Contact(Contact),
-    Lead(Lead),
-    Opportunity(Opportunity),
-}
-
-impl Record {
-    fn kind(&self) -> RecordKind {
-        match self {
-            Record::Account(_) => RecordKind::Account,
-            Record::Contact(_) => RecordKind::Contact,
-            Record::Lead(_) => RecordKind::Lead,
-            Record::Opportunity(_) => RecordKind::Opportunity,
-        }
-    }
-
-    fn id(&self) -> Uuid {
-        match self {
-            Record::Account(r) => r.id,
-            Record::Contact(r) => r.id,
-            Record::Lead(r) => r.id,
-            Record::Opportunity(r) => r.id,
-        }
-    }
-}
-
 /// `crm.<entity>.created|updated|deleted` with the record and the fields that changed.
 pub fn record_changed(
     tenant_id: Uuid,
@@ -74,13 +45,13 @@ pub fn record_changed(
     let kind = record.kind();
     let id = record.id();
     let payload = pb::RecordChanged {
-        record_type: convert::record_type(kind) as i32,
+        record_type: convert::record_kind_to_pb(kind) as i32,
         record: Some(match record {
-            Record::Account(r) => pb::record_changed::Record::Account(convert::account(r)),
-            Record::Contact(r) => pb::record_changed::Record::Contact(convert::contact(r)),
-            Record::Lead(r) => pb::record_changed::Record::Lead(convert::lead(r)),
+            Record::Account(r) => pb::record_changed::Record::Account(convert::account_to_pb(r)),
+            Record::Contact(r) => pb::record_changed::Record::Contact(convert::contact_to_pb(r)),
+            Record::Lead(r) => pb::record_changed::Record::Lead(convert::lead_to_pb(r)),
             Record::Opportunity(r) => {
-                pb::record_changed::Record::Opportunity(convert::opportunity(r))
+                pb::record_changed::Record::Opportunity(convert::opportunity_to_pb(r))
             }
         }),
         changed_fields: changed_fields.iter().map(|f| (*f).to_owned()).collect(),
@@ -106,10 +77,10 @@ pub fn lead_converted(
 ) -> Result<NewEvent> {
     let lead_id = lead.id;
     let payload = pb::LeadConverted {
-        lead: Some(convert::lead(lead)),
-        account: Some(convert::account(account)),
-        contact: Some(convert::contact(contact)),
-        opportunity: opportunity.map(convert::opportunity),
+        lead: Some(convert::lead_to_pb(lead)),
+        account: Some(convert::account_to_pb(account)),
+        contact: Some(convert::contact_to_pb(contact)),
+        opportunity: opportunity.map(convert::opportunity_to_pb),
         actor_id: actor_id.to_string(),
     };
     NewEvent::new("crm.lead.converted", tenant_id, "lead", lead_id, &payload)
@@ -136,7 +107,7 @@ pub fn stage_moved(
     moved: StageMove<'_>,
 ) -> Result<Vec<NewEvent>> {
     let id = opportunity.id;
-    let proto = convert::opportunity(opportunity.clone());
+    let proto = convert::opportunity_to_pb(opportunity.clone());
     let mut events = vec![NewEvent::new(
         "crm.opportunity.stage_changed",
         tenant_id,
@@ -192,12 +163,12 @@ fn closed(
 ) -> pb::OpportunityClosed {
     pb::OpportunityClosed {
         opportunity: Some(proto),
-        amount: opportunity.data.amount.map(convert::money),
+        amount: opportunity.data.amount.map(convert::money_to_pb),
         owner_id: opportunity.data.owner_id.to_string(),
         splits: opportunity
             .effective_splits()
             .into_iter()
-            .map(convert::split)
+            .map(convert::split_to_pb)
             .collect(),
         pipeline_id: opportunity.pipeline_id.to_string(),
         close_date: day::format(moved.today),
@@ -215,7 +186,7 @@ fn closed(
                 sku: p.sku.clone(),
                 name: p.name.clone(),
                 quantity: p.quantity,
-                net_amount: Some(convert::money(p.net)),
+                net_amount: Some(convert::money_to_pb(p.net)),
             })
             .collect(),
     }
@@ -234,7 +205,7 @@ pub fn pipeline_created(
         "pipeline",
         id,
         &pb::PipelineCreated {
-            pipeline: Some(convert::pipeline(pipeline)),
+            pipeline: Some(convert::pipeline_to_pb(pipeline)),
             actor_id: actor_id.map(|a| a.to_string()).unwrap_or_default(),
         },
     )

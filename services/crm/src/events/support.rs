@@ -5,9 +5,9 @@ use events::NewEvent;
 use proto::crm as pb;
 use uuid::Uuid;
 
-use crate::api::activities::activity_to_proto;
-use crate::api::cases::case_to_proto;
-use crate::api::convert::timestamp;
+use crate::convert::activity_to_pb;
+use crate::convert::case_to_pb;
+use crate::convert::timestamp_to_pb;
 use crate::domain::activity::Activity;
 use crate::domain::case::{Breach, Case};
 use crate::domain::visibility::Viewer;
@@ -28,7 +28,7 @@ pub fn case_changed(
         "case",
         id,
         &pb::CaseChanged {
-            case: Some(case_to_proto(case)),
+            case: Some(case_to_pb(case)),
             changed_fields: changed_fields.iter().map(|f| (*f).to_owned()).collect(),
             actor_id: viewer.user_id.to_string(),
         },
@@ -49,9 +49,9 @@ pub fn case_sla_breached(
         "case",
         id,
         &pb::CaseSlaBreached {
-            case: Some(case_to_proto(case)),
+            case: Some(case_to_pb(case)),
             target: breach.as_str().to_owned(),
-            due_time: Some(timestamp(due)),
+            due_time: Some(timestamp_to_pb(due)),
         },
     )
 }
@@ -70,7 +70,7 @@ pub fn activity_changed(
         "activity",
         id,
         &pb::ActivityChanged {
-            activity: Some(activity_to_proto(activity)),
+            activity: Some(activity_to_pb(activity)),
             changed_fields: changed_fields.iter().map(|f| (*f).to_owned()).collect(),
             actor_id: viewer.user_id.to_string(),
         },

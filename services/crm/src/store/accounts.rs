@@ -1,5 +1,6 @@
 //! Accounts.
 
+use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 use uuid::Uuid;
@@ -12,11 +13,37 @@ use super::{
 use crate::domain::account::{Account, AccountData, AccountPatch, Address};
 use crate::domain::duplicates::Probe;
 use crate::domain::money::Money;
+use crate::domain::record::Record;
 use crate::domain::visibility::{Access, RecordKind, Viewer};
 use crate::error::{Error, Result};
-use crate::events::publish::{self as events, Change, Record};
+use crate::events::publish::{self as events, Change};
 use crate::filter::{Field, Kind};
 use crate::listing::{KeyKind, ListQuery, Listing, Page, SortKey};
+
+/// Accounts, as the API, the import and the export need them.
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait AccountStore: Send + Sync + 'static {
+    /// `duplicates`: refuse the create when this probe matches existing records (`None`: the
+    /// client forced it).
+    async fn create_account(
+        &self,
+        viewer: Viewer,
+        account: AccountData,
+        duplicates: Option<Probe>,
+    ) -> Result<Account>;
+    /// `None` when missing or not visible; a merged account the viewer may read is
+    /// [`Error::Merged`], naming the survivor.
+    async fn account(&self, viewer: Viewer, id: Uuid) -> Result<Option<Account>>;
+    async fn list_accounts(&self, viewer: Viewer, query: ListQuery) -> Result<Page<Account>>;
+    async fn update_account(
+        &self,
+        viewer: Viewer,
+        id: Uuid,
+        patch: AccountPatch,
+    ) -> Result<Option<Account>>;
+    async fn delete_account(&self, viewer: Viewer, id: Uuid) -> Result<bool>;
+}
 
 pub static LISTING: Listing = Listing {
     resource: "accounts",
@@ -277,9 +304,10 @@ pub(crate) async fn check_parent_cycle(tx: &mut Tx, id: Uuid, parent: Uuid) -> R
     Ok(())
 }
 
-impl PgStore {
+#[async_trait]
+impl AccountStore for PgStore {
     #[tracing::instrument(name = "crm.postgres.create_account", skip_all, fields(tenant_id = %viewer.tenant_id))]
-    pub(super) async fn create_account_impl(
+    async fn create_account(
         &self,
         viewer: Viewer,
         data: AccountData,
@@ -315,19 +343,18 @@ impl PgStore {
         Ok(account)
     }
 
-    pub(super) async fn account_impl(&self, viewer: Viewer, id: Uuid) -> Result<Option<Account>> {
+    async fn account(&self, viewer: Viewer, id: Uuid) -> Result<Option<Account>> {
         let mut tx = self.tx(viewer).await?;
         let account = reachable(&mut tx, viewer, id, Access::Read).await?;
         tx.commit().await?;
+        if account.is_none() {
+            self.check_merged(viewer, RecordKind::Account, id).await?;
+        }
         Ok(account)
     }
 
     #[tracing::instrument(name = "crm.postgres.list_accounts", skip_all, fields(tenant_id = %viewer.tenant_id))]
-    pub(super) async fn list_accounts_impl(
-        &self,
-        viewer: Viewer,
-        query: ListQuery,
-    ) -> Result<Page<Account>> {
+    async fn list_accounts(&self, viewer: Viewer, query: ListQuery) -> Result<Page<Account>> {
         let mut tx = self.tx(viewer).await?;
         let read = record_scope(&mut tx, viewer, RecordKind::Account, Access::Read).await?;
         let query =
@@ -339,7 +366,7 @@ impl PgStore {
     }
 
     #[tracing::instrument(name = "crm.postgres.update_account", skip_all, fields(tenant_id = %viewer.tenant_id))]
-    pub(super) async fn update_account_impl(
+    async fn update_account(
         &self,
         viewer: Viewer,
         id: Uuid,
@@ -434,7 +461,7 @@ impl PgStore {
     }
 
     #[tracing::instrument(name = "crm.postgres.delete_account", skip_all, fields(tenant_id = %viewer.tenant_id))]
-    pub(super) async fn delete_account_impl(&self, viewer: Viewer, id: Uuid) -> Result<bool> {
+    async fn delete_account(&self, viewer: Viewer, id: Uuid) -> Result<bool> {
         let mut tx = self.tx(viewer).await?;
         let Some(account) = reachable(&mut tx, viewer, id, Access::Control).await? else {
             return Ok(false);

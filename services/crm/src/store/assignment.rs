@@ -1,17 +1,34 @@
 //! Lead assignment rules: their storage and the choice of owner for a new lead.
 
+use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 use uuid::Uuid;
 
 use super::tenant_config::TenantConfig;
 use super::{PgStore, Tx, now, publish, users};
-use crate::api::assignment::rule_to_pb;
 use crate::domain::FieldViolation;
 use crate::domain::assignment::{Rule, RuleData, RulePatch, pick};
 use crate::domain::lead::LeadData;
 use crate::domain::visibility::Viewer;
 use crate::error::{Error, Result};
+use crate::events::records::assignment_rule_changed;
+
+/// The tenant's lead assignment rules (admins only).
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait AssignmentStore: Send + Sync + 'static {
+    /// In the order they are tried.
+    async fn list_assignment_rules(&self, viewer: Viewer) -> Result<Vec<Rule>>;
+    async fn create_assignment_rule(&self, viewer: Viewer, data: RuleData) -> Result<Rule>;
+    async fn update_assignment_rule(
+        &self,
+        viewer: Viewer,
+        id: Uuid,
+        patch: RulePatch,
+    ) -> Result<Rule>;
+    async fn delete_assignment_rule(&self, viewer: Viewer, id: Uuid) -> Result<()>;
+}
 
 const COLUMNS: &str = "id, name, position, source, country_code, min_employees, max_employees, \
     user_ids, created_at, updated_at";
@@ -99,16 +116,6 @@ async fn check_users(tx: &mut Tx, user_ids: &[Uuid]) -> Result<()> {
     }
 }
 
-fn changed(rule: &Rule, verb: &str, viewer: Viewer) -> Result<::events::NewEvent> {
-    Ok(::events::NewEvent::new(
-        &format!("crm.lead_assignment_rule.{verb}"),
-        viewer.tenant_id,
-        "lead_assignment_rule",
-        rule.id,
-        &rule_to_pb(rule.clone()),
-    )?)
-}
-
 async fn write(tx: &mut Tx, viewer: Viewer, rule: &Rule, insert: bool) -> Result<()> {
     let d = &rule.data;
     let sql = if insert {
@@ -138,8 +145,9 @@ async fn write(tx: &mut Tx, viewer: Viewer, rule: &Rule, insert: bool) -> Result
     Ok(())
 }
 
-impl PgStore {
-    pub async fn list_assignment_rules(&self, viewer: Viewer) -> Result<Vec<Rule>> {
+#[async_trait]
+impl AssignmentStore for PgStore {
+    async fn list_assignment_rules(&self, viewer: Viewer) -> Result<Vec<Rule>> {
         let mut tx = self.tx(viewer).await?;
         let found = rules(&mut tx).await?;
         tx.commit().await?;
@@ -147,7 +155,7 @@ impl PgStore {
     }
 
     #[tracing::instrument(name = "crm.postgres.create_assignment_rule", skip_all, fields(tenant_id = %viewer.tenant_id))]
-    pub async fn create_assignment_rule(&self, viewer: Viewer, data: RuleData) -> Result<Rule> {
+    async fn create_assignment_rule(&self, viewer: Viewer, data: RuleData) -> Result<Rule> {
         let mut tx = self.tx(viewer).await?;
         check_users(&mut tx, &data.user_ids).await?;
         let at = now();
@@ -158,13 +166,17 @@ impl PgStore {
             updated_at: at,
         };
         write(&mut tx, viewer, &rule, true).await?;
-        publish(&mut tx, &[changed(&rule, "created", viewer)?]).await?;
+        publish(
+            &mut tx,
+            &[assignment_rule_changed(&rule, "created", viewer)?],
+        )
+        .await?;
         tx.commit().await?;
         Ok(rule)
     }
 
     #[tracing::instrument(name = "crm.postgres.update_assignment_rule", skip_all, fields(tenant_id = %viewer.tenant_id))]
-    pub async fn update_assignment_rule(
+    async fn update_assignment_rule(
         &self,
         viewer: Viewer,
         id: Uuid,
@@ -198,13 +210,17 @@ impl PgStore {
             ..before
         };
         write(&mut tx, viewer, &rule, false).await?;
-        publish(&mut tx, &[changed(&rule, "updated", viewer)?]).await?;
+        publish(
+            &mut tx,
+            &[assignment_rule_changed(&rule, "updated", viewer)?],
+        )
+        .await?;
         tx.commit().await?;
         Ok(rule)
     }
 
     #[tracing::instrument(name = "crm.postgres.delete_assignment_rule", skip_all, fields(tenant_id = %viewer.tenant_id))]
-    pub async fn delete_assignment_rule(&self, viewer: Viewer, id: Uuid) -> Result<()> {
+    async fn delete_assignment_rule(&self, viewer: Viewer, id: Uuid) -> Result<()> {
         let mut tx = self.tx(viewer).await?;
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "DELETE FROM lead_assignment_rules WHERE id = $1 RETURNING {COLUMNS}"
@@ -217,7 +233,11 @@ impl PgStore {
             .map(from_row)
             .transpose()?
             .ok_or(Error::NotFound("lead assignment rule"))?;
-        publish(&mut tx, &[changed(&rule, "deleted", viewer)?]).await?;
+        publish(
+            &mut tx,
+            &[assignment_rule_changed(&rule, "deleted", viewer)?],
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }

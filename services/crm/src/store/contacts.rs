@@ -1,5 +1,6 @@
 //! Contacts.
 
+use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 use uuid::Uuid;
@@ -11,11 +12,37 @@ use super::{
 };
 use crate::domain::contact::{Consent, Contact, ContactData, ContactPatch, NewContact};
 use crate::domain::duplicates::Probe;
+use crate::domain::record::Record;
 use crate::domain::visibility::{Access, RecordKind, Viewer};
 use crate::error::Result;
-use crate::events::publish::{self as events, Change, Record};
+use crate::events::publish::{self as events, Change};
 use crate::filter::{Field, Kind};
 use crate::listing::{KeyKind, ListQuery, Listing, Page, SortKey};
+
+/// Contacts, as the API, the import and the export need them.
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait ContactStore: Send + Sync + 'static {
+    /// `duplicates`: refuse the create when this probe matches existing records (`None`: the
+    /// client forced it).
+    async fn create_contact(
+        &self,
+        viewer: Viewer,
+        contact: NewContact,
+        duplicates: Option<Probe>,
+    ) -> Result<Contact>;
+    /// `None` when missing or not visible; a merged contact the viewer may read is
+    /// [`Error::Merged`], naming the survivor.
+    async fn contact(&self, viewer: Viewer, id: Uuid) -> Result<Option<Contact>>;
+    async fn list_contacts(&self, viewer: Viewer, query: ListQuery) -> Result<Page<Contact>>;
+    async fn update_contact(
+        &self,
+        viewer: Viewer,
+        id: Uuid,
+        patch: ContactPatch,
+    ) -> Result<Option<Contact>>;
+    async fn delete_contact(&self, viewer: Viewer, id: Uuid) -> Result<bool>;
+}
 
 pub static LISTING: Listing = Listing {
     resource: "contacts",
@@ -226,9 +253,10 @@ pub(crate) async fn insert(tx: &mut Tx, viewer: Viewer, data: ContactData) -> Re
     Ok(contact)
 }
 
-impl PgStore {
+#[async_trait]
+impl ContactStore for PgStore {
     #[tracing::instrument(name = "crm.postgres.create_contact", skip_all, fields(tenant_id = %viewer.tenant_id))]
-    pub(super) async fn create_contact_impl(
+    async fn create_contact(
         &self,
         viewer: Viewer,
         contact: NewContact,
@@ -257,19 +285,18 @@ impl PgStore {
         Ok(contact)
     }
 
-    pub(super) async fn contact_impl(&self, viewer: Viewer, id: Uuid) -> Result<Option<Contact>> {
+    async fn contact(&self, viewer: Viewer, id: Uuid) -> Result<Option<Contact>> {
         let mut tx = self.tx(viewer).await?;
         let contact = reachable(&mut tx, viewer, id, Access::Read).await?;
         tx.commit().await?;
+        if contact.is_none() {
+            self.check_merged(viewer, RecordKind::Contact, id).await?;
+        }
         Ok(contact)
     }
 
     #[tracing::instrument(name = "crm.postgres.list_contacts", skip_all, fields(tenant_id = %viewer.tenant_id))]
-    pub(super) async fn list_contacts_impl(
-        &self,
-        viewer: Viewer,
-        query: ListQuery,
-    ) -> Result<Page<Contact>> {
+    async fn list_contacts(&self, viewer: Viewer, query: ListQuery) -> Result<Page<Contact>> {
         let mut tx = self.tx(viewer).await?;
         let read = record_scope(&mut tx, viewer, RecordKind::Contact, Access::Read).await?;
         let query =
@@ -281,7 +308,7 @@ impl PgStore {
     }
 
     #[tracing::instrument(name = "crm.postgres.update_contact", skip_all, fields(tenant_id = %viewer.tenant_id))]
-    pub(super) async fn update_contact_impl(
+    async fn update_contact(
         &self,
         viewer: Viewer,
         id: Uuid,
@@ -360,7 +387,7 @@ impl PgStore {
     }
 
     #[tracing::instrument(name = "crm.postgres.delete_contact", skip_all, fields(tenant_id = %viewer.tenant_id))]
-    pub(super) async fn delete_contact_impl(&self, viewer: Viewer, id: Uuid) -> Result<bool> {
+    async fn delete_contact(&self, viewer: Viewer, id: Uuid) -> Result<bool> {
         let mut tx = self.tx(viewer).await?;
         let Some(contact) = reachable(&mut tx, viewer, id, Access::Control).await? else {
             return Ok(false);

@@ -2,6 +2,7 @@
 //! `20261201000500_duplicates.sql`): equality on email, phone, domain or the normalized name key,
 //! limited to live records of the tenant.
 
+use async_trait::async_trait;
 use service_errors::Conflict;
 use sqlx::Row;
 use sqlx::postgres::PgRow;
@@ -11,6 +12,14 @@ use super::{PgStore, Tx, scope, sharing};
 use crate::domain::duplicates::{Candidate, Duplicates, Probe, Rule};
 use crate::domain::visibility::{Access, RecordKind, Viewer};
 use crate::error::{Error, Result};
+
+/// The duplicate search of DuplicateService and the import.
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait DuplicateStore: Send + Sync + 'static {
+    /// Live records matching `probe`: the readable ones named, the others counted.
+    async fn find_duplicates(&self, viewer: Viewer, probe: Probe) -> Result<Duplicates>;
+}
 
 /// The most matches read per record kind: enough to rank and count, bounded for common names.
 const MAX_MATCHES: i64 = 200;
@@ -231,13 +240,10 @@ fn refusal(creating: RecordKind, found: Duplicates) -> Error {
     Error::Conflicts { message, conflicts }
 }
 
-impl PgStore {
+#[async_trait]
+impl DuplicateStore for PgStore {
     #[tracing::instrument(name = "crm.postgres.find_duplicates", skip_all, fields(tenant_id = %viewer.tenant_id))]
-    pub(super) async fn find_duplicates_impl(
-        &self,
-        viewer: Viewer,
-        probe: Probe,
-    ) -> Result<Duplicates> {
+    async fn find_duplicates(&self, viewer: Viewer, probe: Probe) -> Result<Duplicates> {
         let mut tx = self.tx(viewer).await?;
         let found = find(&mut tx, viewer, &probe).await?;
         tx.commit().await?;

@@ -6,9 +6,10 @@ use sqlx::postgres::PgRow;
 use uuid::Uuid;
 
 use super::{Tx, accounts, contacts, leads, now, opportunities, publish, tenant_state};
+use crate::domain::record::Record;
 use crate::domain::settings::{DeactivatedOwnerPolicy, successor};
 use crate::error::Result;
-use crate::events::publish::{self as events, Change, Record};
+use crate::events::publish::{self as events, Change};
 
 /// How many records of each kind moved.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

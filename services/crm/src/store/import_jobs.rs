@@ -6,11 +6,12 @@ use sqlx::Row as _;
 use sqlx::postgres::PgRow;
 use uuid::Uuid;
 
-use super::imports::{ImportRow, RowError, insert_rows, row_errors};
+use super::imports::insert_rows;
 use super::{PgStore, Tx, now, publish};
 use crate::domain::import_job::{
     ChunkOutcome, ImportJob, JobCounts, JobState, MAX_JOB_ERRORS, NewImportJob,
 };
+use crate::domain::import_row::{ImportRow, RowError, row_errors};
 use crate::domain::visibility::{RecordKind, Viewer};
 use crate::error::{Error, Result};
 use crate::events::imports::import_job_changed;

@@ -1,5 +1,6 @@
 //! Leads and their conversion.
 
+use async_trait::async_trait;
 use sqlx::postgres::PgRow;
 use sqlx::{Column as _, Row};
 use uuid::Uuid;
@@ -15,11 +16,49 @@ use crate::domain::conversion::{
 use crate::domain::duplicates::Probe;
 use crate::domain::lead::{ConvertedTo, Lead, LeadData, LeadPatch, LeadRating, LeadStatus};
 use crate::domain::opportunity::{OpportunityData, Placement};
+use crate::domain::record::Record;
 use crate::domain::visibility::{Access, RecordKind, Viewer};
 use crate::error::{Error, Result};
-use crate::events::publish::{self as events, Change, Record};
+use crate::events::publish::{self as events, Change};
 use crate::filter::{Field, Kind};
 use crate::listing::{KeyKind, ListQuery, Listing, Page, SortKey};
+
+/// Leads, as the API, the import and the export need them.
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait LeadStore: Send + Sync + 'static {
+    /// `duplicates`: refuse the create when this probe matches existing records (`None`: the
+    /// client forced it).
+    async fn create_lead(
+        &self,
+        viewer: Viewer,
+        lead: LeadData,
+        duplicates: Option<Probe>,
+    ) -> Result<Lead>;
+    /// A lead created without an owner: the tenant's assignment rules choose one, else the
+    /// creator (`lead.owner_id`) owns it.
+    async fn create_unowned_lead(
+        &self,
+        viewer: Viewer,
+        lead: LeadData,
+        duplicates: Option<Probe>,
+    ) -> Result<Lead>;
+    /// `None` when missing or not visible; a merged lead the viewer may read is
+    /// [`Error::Merged`], naming the survivor.
+    async fn lead(&self, viewer: Viewer, id: Uuid) -> Result<Option<Lead>>;
+    async fn list_leads(&self, viewer: Viewer, query: ListQuery) -> Result<Page<Lead>>;
+    /// Refuses to change a converted lead.
+    async fn update_lead(&self, viewer: Viewer, id: Uuid, patch: LeadPatch)
+    -> Result<Option<Lead>>;
+    async fn delete_lead(&self, viewer: Viewer, id: Uuid) -> Result<bool>;
+    /// Converts in one transaction; `None` when the lead is not visible to the viewer.
+    async fn convert_lead(
+        &self,
+        viewer: Viewer,
+        id: Uuid,
+        options: ConvertOptions,
+    ) -> Result<Option<Conversion>>;
+}
 
 const STATUSES: &[&str] = &[
     "LEAD_STATUS_NEW",
@@ -387,59 +426,80 @@ pub(crate) async fn insert(tx: &mut Tx, viewer: Viewer, data: LeadData) -> Resul
     Ok(lead)
 }
 
-impl PgStore {
+/// Creates a lead owned by `data.owner_id`, or by whom the tenant's rules choose when
+/// `assign_by_rules` (the creator when no rule matches).
+async fn create(
+    store: &PgStore,
+    viewer: Viewer,
+    data: LeadData,
+    assign_by_rules: bool,
+    duplicates: Option<Probe>,
+) -> Result<Lead> {
+    let (mut tx, config) = store.open(viewer).await?;
+    super::duplicates::refuse(&mut tx, viewer, RecordKind::Lead, duplicates.as_ref()).await?;
+    // An owner chosen by the tenant's rules needs no check against the creator's team.
+    let assigned = if assign_by_rules {
+        assignment::assign(&mut tx, &config, &data).await?
+    } else {
+        None
+    };
+    let data = match assigned {
+        Some(owner_id) => LeadData { owner_id, ..data },
+        None => {
+            let write = scope(&mut tx, viewer, RecordKind::Lead, Access::Write).await?;
+            check_owner(&mut tx, viewer, &write, data.owner_id).await?;
+            data
+        }
+    };
+    let data = LeadData {
+        custom_fields: custom_fields::checked(
+            &mut tx,
+            &config,
+            RecordKind::Lead,
+            &data.custom_fields,
+        )
+        .await?,
+        ..data
+    };
+    let lead = insert(&mut tx, viewer, data).await?;
+    tx.commit().await?;
+    Ok(lead)
+}
+
+#[async_trait]
+impl LeadStore for PgStore {
     #[tracing::instrument(name = "crm.postgres.create_lead", skip_all, fields(tenant_id = %viewer.tenant_id))]
-    pub(super) async fn create_lead_impl(
+    async fn create_lead(
         &self,
         viewer: Viewer,
         data: LeadData,
-        assign_by_rules: bool,
         duplicates: Option<Probe>,
     ) -> Result<Lead> {
-        let (mut tx, config) = self.open(viewer).await?;
-        super::duplicates::refuse(&mut tx, viewer, RecordKind::Lead, duplicates.as_ref()).await?;
-        // An owner chosen by the tenant's rules needs no check against the creator's team.
-        let assigned = if assign_by_rules {
-            assignment::assign(&mut tx, &config, &data).await?
-        } else {
-            None
-        };
-        let data = match assigned {
-            Some(owner_id) => LeadData { owner_id, ..data },
-            None => {
-                let write = scope(&mut tx, viewer, RecordKind::Lead, Access::Write).await?;
-                check_owner(&mut tx, viewer, &write, data.owner_id).await?;
-                data
-            }
-        };
-        let data = LeadData {
-            custom_fields: custom_fields::checked(
-                &mut tx,
-                &config,
-                RecordKind::Lead,
-                &data.custom_fields,
-            )
-            .await?,
-            ..data
-        };
-        let lead = insert(&mut tx, viewer, data).await?;
-        tx.commit().await?;
-        Ok(lead)
+        create(self, viewer, data, false, duplicates).await
     }
 
-    pub(super) async fn lead_impl(&self, viewer: Viewer, id: Uuid) -> Result<Option<Lead>> {
+    #[tracing::instrument(name = "crm.postgres.create_unowned_lead", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    async fn create_unowned_lead(
+        &self,
+        viewer: Viewer,
+        data: LeadData,
+        duplicates: Option<Probe>,
+    ) -> Result<Lead> {
+        create(self, viewer, data, true, duplicates).await
+    }
+
+    async fn lead(&self, viewer: Viewer, id: Uuid) -> Result<Option<Lead>> {
         let mut tx = self.tx(viewer).await?;
         let lead = reachable(&mut tx, viewer, id, Access::Read).await?;
         tx.commit().await?;
+        if lead.is_none() {
+            self.check_merged(viewer, RecordKind::Lead, id).await?;
+        }
         Ok(lead)
     }
 
     #[tracing::instrument(name = "crm.postgres.list_leads", skip_all, fields(tenant_id = %viewer.tenant_id))]
-    pub(super) async fn list_leads_impl(
-        &self,
-        viewer: Viewer,
-        query: ListQuery,
-    ) -> Result<Page<Lead>> {
+    async fn list_leads(&self, viewer: Viewer, query: ListQuery) -> Result<Page<Lead>> {
         let mut tx = self.tx(viewer).await?;
         let read = record_scope(&mut tx, viewer, RecordKind::Lead, Access::Read).await?;
         let query =
@@ -458,7 +518,7 @@ impl PgStore {
     }
 
     #[tracing::instrument(name = "crm.postgres.update_lead", skip_all, fields(tenant_id = %viewer.tenant_id))]
-    pub(super) async fn update_lead_impl(
+    async fn update_lead(
         &self,
         viewer: Viewer,
         id: Uuid,
@@ -510,7 +570,7 @@ impl PgStore {
     }
 
     #[tracing::instrument(name = "crm.postgres.delete_lead", skip_all, fields(tenant_id = %viewer.tenant_id))]
-    pub(super) async fn delete_lead_impl(&self, viewer: Viewer, id: Uuid) -> Result<bool> {
+    async fn delete_lead(&self, viewer: Viewer, id: Uuid) -> Result<bool> {
         let mut tx = self.tx(viewer).await?;
         let Some(lead) = reachable(&mut tx, viewer, id, Access::Control).await? else {
             return Ok(false);
@@ -537,7 +597,7 @@ impl PgStore {
     /// One transaction: the lead is locked, the account (new or existing), contact and optional
     /// opportunity are written, the lead is linked to them; any failure rolls everything back.
     #[tracing::instrument(name = "crm.postgres.convert_lead", skip_all, fields(tenant_id = %viewer.tenant_id, lead_id = %id))]
-    pub(super) async fn convert_lead_impl(
+    async fn convert_lead(
         &self,
         viewer: Viewer,
         id: Uuid,

@@ -3,52 +3,48 @@
 
 use std::collections::HashMap;
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use proto::crm as pb;
 use uuid::Uuid;
 
 use super::{PgStore, Tx, accounts, check_owner, contacts, leads, now, publish, scope};
-use crate::api::convert;
+use crate::domain::record::Record;
+use crate::domain::record_fields::{self, MergeFill};
 use crate::domain::visibility::{Access, RecordKind, Viewer};
 use crate::error::{Error, Result};
-use crate::events::publish::{self as events, Change, Record};
+use crate::events::publish::{self as events, Change};
 
-/// How a survivor column is completed from the loser when the field was not chosen.
-#[derive(Clone, Copy)]
-enum Fill {
-    /// Text: the loser's value when the survivor's is empty.
-    Blank,
-    /// Counts: the loser's value when the survivor's is zero.
-    Zero,
-    /// Optional values: the loser's when the survivor's (first column of the group) is null.
-    Null,
-    /// Lists: the survivor's, then the loser's not already in it.
-    Union,
-    /// Custom fields: the loser's keys the survivor lacks.
-    Json,
-    /// Kept unless chosen.
-    Never,
+/// Merging duplicate records.
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait MergeStore: Send + Sync + 'static {
+    /// Merges `loser` into `survivor` (both of `kind`), taking the named fields from the loser;
+    /// returns the survivor.
+    async fn merge(
+        &self,
+        viewer: Viewer,
+        kind: RecordKind,
+        survivor: Uuid,
+        loser: Uuid,
+        from_loser: Vec<&'static str>,
+    ) -> Result<Record>;
 }
 
+/// The columns of a mergeable field; how they are filled comes from the record's field table.
 struct Field {
     name: &'static str,
     columns: &'static [&'static str],
-    fill: Fill,
 }
 
-const fn field(name: &'static str, columns: &'static [&'static str], fill: Fill) -> Field {
-    Field {
-        name,
-        columns,
-        fill,
-    }
+const fn field(name: &'static str, columns: &'static [&'static str]) -> Field {
+    Field { name, columns }
 }
 
 const ACCOUNT_FIELDS: &[Field] = &[
-    field("name", &["name"], Fill::Never),
-    field("domain", &["domain"], Fill::Blank),
-    field("industry", &["industry"], Fill::Blank),
-    field("employee_count", &["employee_count"], Fill::Zero),
+    field("name", &["name"]),
+    field("domain", &["domain"]),
+    field("industry", &["industry"]),
+    field("employee_count", &["employee_count"]),
     field(
         "annual_revenue",
         &[
@@ -56,7 +52,6 @@ const ACCOUNT_FIELDS: &[Field] = &[
             "annual_revenue_currency",
             "annual_revenue_nanos",
         ],
-        Fill::Null,
     ),
     field(
         "billing_address",
@@ -67,7 +62,6 @@ const ACCOUNT_FIELDS: &[Field] = &[
             "billing_postal_code",
             "billing_country_code",
         ],
-        Fill::Never,
     ),
     field(
         "shipping_address",
@@ -78,49 +72,46 @@ const ACCOUNT_FIELDS: &[Field] = &[
             "shipping_postal_code",
             "shipping_country_code",
         ],
-        Fill::Never,
     ),
-    field("parent_account_id", &["parent_account_id"], Fill::Null),
-    field("owner_id", &["owner_id"], Fill::Never),
-    field("custom_fields", &["custom_fields"], Fill::Json),
+    field("parent_account_id", &["parent_account_id"]),
+    field("owner_id", &["owner_id"]),
+    field("custom_fields", &["custom_fields"]),
 ];
 
 const CONTACT_FIELDS: &[Field] = &[
-    field("first_name", &["first_name"], Fill::Blank),
-    field("last_name", &["last_name"], Fill::Never),
-    field("emails", &["emails"], Fill::Union),
-    field("phones", &["phones"], Fill::Union),
-    field("title", &["title"], Fill::Blank),
-    field("account_id", &["account_id"], Fill::Null),
-    field("owner_id", &["owner_id"], Fill::Never),
+    field("first_name", &["first_name"]),
+    field("last_name", &["last_name"]),
+    field("emails", &["emails"]),
+    field("phones", &["phones"]),
+    field("title", &["title"]),
+    field("account_id", &["account_id"]),
+    field("owner_id", &["owner_id"]),
     field(
         "email_consent",
         &["email_consent", "email_consent_source", "email_consent_at"],
-        Fill::Never,
     ),
     field(
         "phone_consent",
         &["phone_consent", "phone_consent_source", "phone_consent_at"],
-        Fill::Never,
     ),
-    field("custom_fields", &["custom_fields"], Fill::Json),
+    field("custom_fields", &["custom_fields"]),
 ];
 
 const LEAD_FIELDS: &[Field] = &[
-    field("first_name", &["first_name"], Fill::Blank),
-    field("last_name", &["last_name"], Fill::Never),
-    field("email", &["email"], Fill::Blank),
-    field("phone", &["phone"], Fill::Blank),
-    field("company", &["company"], Fill::Blank),
-    field("title", &["title"], Fill::Blank),
-    field("source", &["source"], Fill::Blank),
-    field("country_code", &["country_code"], Fill::Blank),
-    field("employee_count", &["employee_count"], Fill::Zero),
-    field("status", &["status"], Fill::Never),
-    field("rating", &["rating"], Fill::Never),
-    field("score", &["score"], Fill::Never),
-    field("owner_id", &["owner_id"], Fill::Never),
-    field("custom_fields", &["custom_fields"], Fill::Json),
+    field("first_name", &["first_name"]),
+    field("last_name", &["last_name"]),
+    field("email", &["email"]),
+    field("phone", &["phone"]),
+    field("company", &["company"]),
+    field("title", &["title"]),
+    field("source", &["source"]),
+    field("country_code", &["country_code"]),
+    field("employee_count", &["employee_count"]),
+    field("status", &["status"]),
+    field("rating", &["rating"]),
+    field("score", &["score"]),
+    field("owner_id", &["owner_id"]),
+    field("custom_fields", &["custom_fields"]),
 ];
 
 /// A child link moved from the loser ($2) to the survivor ($1) at $3; live children only
@@ -193,6 +184,7 @@ const LEAD_CHILDREN: &[Child] = &[Child {
 }];
 
 struct Spec {
+    kind: RecordKind,
     table: &'static str,
     fields: &'static [Field],
     children: &'static [Child],
@@ -201,16 +193,19 @@ struct Spec {
 fn spec(kind: RecordKind) -> Result<Spec> {
     Ok(match kind {
         RecordKind::Account => Spec {
+            kind: RecordKind::Account,
             table: "accounts",
             fields: ACCOUNT_FIELDS,
             children: ACCOUNT_CHILDREN,
         },
         RecordKind::Contact => Spec {
+            kind: RecordKind::Contact,
             table: "contacts",
             fields: CONTACT_FIELDS,
             children: CONTACT_CHILDREN,
         },
         RecordKind::Lead => Spec {
+            kind: RecordKind::Lead,
             table: "leads",
             fields: LEAD_FIELDS,
             children: LEAD_CHILDREN,
@@ -225,23 +220,27 @@ fn spec(kind: RecordKind) -> Result<Spec> {
 /// lists above only, never from input.
 fn assignments(spec: &Spec, chosen: &[&str]) -> String {
     let mut set = Vec::new();
+    let fields = record_fields::table(spec.kind);
     for f in spec.fields {
+        let Some(fill) = fields.get(f.name).and_then(|r| r.merge) else {
+            continue;
+        };
         let first = f.columns[0];
         for c in f.columns {
             let expr = if chosen.contains(&f.name) {
                 format!("l.{c}")
             } else {
-                match f.fill {
-                    Fill::Blank => format!("CASE WHEN s.{c} = '' THEN l.{c} ELSE s.{c} END"),
-                    Fill::Zero => format!("CASE WHEN s.{c} = 0 THEN l.{c} ELSE s.{c} END"),
-                    Fill::Null => {
+                match fill {
+                    MergeFill::Blank => format!("CASE WHEN s.{c} = '' THEN l.{c} ELSE s.{c} END"),
+                    MergeFill::Zero => format!("CASE WHEN s.{c} = 0 THEN l.{c} ELSE s.{c} END"),
+                    MergeFill::Null => {
                         format!("CASE WHEN s.{first} IS NULL THEN l.{c} ELSE s.{c} END")
                     }
-                    Fill::Union => format!(
+                    MergeFill::Union => format!(
                         "s.{c} || ARRAY(SELECT x FROM unnest(l.{c}) x WHERE x <> ALL(s.{c}))"
                     ),
-                    Fill::Json => format!("l.{c} || s.{c}"),
-                    Fill::Never => continue,
+                    MergeFill::Keys => format!("l.{c} || s.{c}"),
+                    MergeFill::Keep => continue,
                 }
             };
             set.push(format!("{c} = {expr}"));
@@ -374,34 +373,10 @@ async fn check(
     Ok(())
 }
 
-fn merged_event(
-    viewer: Viewer,
-    kind: RecordKind,
-    survivor: Uuid,
-    loser: Uuid,
-    changed: &[&str],
-    reparented: HashMap<String, i64>,
-) -> Result<::events::NewEvent> {
-    let payload = pb::RecordMerged {
-        record_type: convert::record_type(kind) as i32,
-        survivor_id: survivor.to_string(),
-        loser_id: loser.to_string(),
-        changed_fields: changed.iter().map(|f| (*f).to_owned()).collect(),
-        reparented,
-        actor_id: viewer.user_id.to_string(),
-    };
-    Ok(::events::NewEvent::new(
-        &format!("crm.{}.merged", kind.name()),
-        viewer.tenant_id,
-        kind.name(),
-        survivor,
-        &payload,
-    )?)
-}
-
-impl PgStore {
+#[async_trait]
+impl MergeStore for PgStore {
     #[tracing::instrument(name = "crm.postgres.merge", skip_all, fields(tenant_id = %viewer.tenant_id))]
-    pub(crate) async fn merge_impl(
+    async fn merge(
         &self,
         viewer: Viewer,
         kind: RecordKind,
@@ -495,14 +470,16 @@ impl PgStore {
                 &changed,
             )?);
         }
-        announced.push(merged_event(
+        announced.push(crate::events::records::record_merged(
             viewer, kind, survivor, loser, &changed, reparented,
         )?);
         publish(&mut tx, &announced).await?;
         tx.commit().await?;
         Ok(after)
     }
+}
 
+impl PgStore {
     /// Fails with a pointer to the survivor when `id` is a merged record the viewer may read;
     /// a plain miss otherwise.
     pub(crate) async fn check_merged(
@@ -536,5 +513,37 @@ impl PgStore {
             });
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_mergeable_field_of_the_tables_has_its_columns() {
+        for kind in [RecordKind::Account, RecordKind::Contact, RecordKind::Lead] {
+            let spec = spec(kind).expect("mergeable kind");
+            let stored: Vec<&str> = spec.fields.iter().map(|f| f.name).collect();
+            assert_eq!(
+                stored,
+                record_fields::table(kind).mergeable(),
+                "{}",
+                kind.name()
+            );
+        }
+    }
+
+    #[test]
+    fn unchosen_fields_follow_the_table_fill() {
+        let spec = spec(RecordKind::Lead).expect("mergeable kind");
+        let set = assignments(&spec, &["last_name"]);
+        assert!(set.contains("last_name = l.last_name"), "{set}");
+        assert!(
+            set.contains("email = CASE WHEN s.email = '' THEN l.email ELSE s.email END"),
+            "{set}"
+        );
+        assert!(!set.contains("score ="), "{set}");
+        assert!(set.contains("custom_fields = l.custom_fields || s.custom_fields"));
     }
 }

@@ -1,5 +1,6 @@
-//! Persistence of the CRM: the [`Store`] trait the API depends on and its Postgres
-//! implementation. Every statement runs in a transaction opened by `db::begin_for_tenant`, so
+//! Persistence of the CRM: one store trait per resource beside its SQL (`accounts::AccountStore`,
+//! `leads::LeadStore`, …, each `mockall`-mocked for the handlers' unit tests), all implemented by
+//! [`PgStore`]. Every statement runs in a transaction opened by `db::begin_for_tenant`, so
 //! row-level security enforces the tenant even if a WHERE clause forgot it; on top of that every
 //! read and write is limited to the records the viewer may reach (see `domain::visibility`), and
 //! every change writes its events to the outbox in the same transaction.
@@ -32,141 +33,17 @@ pub mod users;
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use sqlx::{PgPool, Postgres, QueryBuilder, Row as _};
 use uuid::Uuid;
 
-use crate::domain::account::{Account, AccountData, AccountPatch};
-use crate::domain::contact::{Contact, ContactPatch, NewContact};
-use crate::domain::conversion::{Conversion, ConvertOptions};
-use crate::domain::duplicates::{Duplicates, Probe};
-use crate::domain::lead::{Lead, LeadData, LeadPatch};
-use crate::domain::opportunity::{NewOpportunity, Opportunity, OpportunityPatch, StageChange};
-use crate::domain::pipeline::{NewPipeline, Pipeline};
 use crate::domain::sharing::ShareAccess;
 use crate::domain::visibility::{Access, Admission, Reach, RecordKind, Scope, Viewer, reach};
 use crate::error::{Error, Result};
-use crate::events::publish::Record;
-use crate::listing::{ListQuery, Page};
 use tenant_config::{ConfigCache, TenantConfig};
 
 /// The connection of an open transaction, as the store's helpers take it (a request's
 /// [`db::SessionTx`] and an event handler's `sqlx::Transaction` both deref to it).
 pub type Tx = sqlx::PgConnection;
-
-#[cfg_attr(test, mockall::automock)]
-#[async_trait]
-pub trait Store: Send + Sync + 'static {
-    /// `duplicates`: refuse the create when this probe matches existing records (`None`: the
-    /// client forced it). The same holds for contacts and leads.
-    async fn create_account(
-        &self,
-        viewer: Viewer,
-        account: AccountData,
-        duplicates: Option<Probe>,
-    ) -> Result<Account>;
-    async fn account(&self, viewer: Viewer, id: Uuid) -> Result<Option<Account>>;
-    async fn list_accounts(&self, viewer: Viewer, query: ListQuery) -> Result<Page<Account>>;
-    async fn update_account(
-        &self,
-        viewer: Viewer,
-        id: Uuid,
-        patch: AccountPatch,
-    ) -> Result<Option<Account>>;
-    async fn delete_account(&self, viewer: Viewer, id: Uuid) -> Result<bool>;
-
-    async fn create_contact(
-        &self,
-        viewer: Viewer,
-        contact: NewContact,
-        duplicates: Option<Probe>,
-    ) -> Result<Contact>;
-    async fn contact(&self, viewer: Viewer, id: Uuid) -> Result<Option<Contact>>;
-    async fn list_contacts(&self, viewer: Viewer, query: ListQuery) -> Result<Page<Contact>>;
-    async fn update_contact(
-        &self,
-        viewer: Viewer,
-        id: Uuid,
-        patch: ContactPatch,
-    ) -> Result<Option<Contact>>;
-    async fn delete_contact(&self, viewer: Viewer, id: Uuid) -> Result<bool>;
-
-    async fn create_lead(
-        &self,
-        viewer: Viewer,
-        lead: LeadData,
-        duplicates: Option<Probe>,
-    ) -> Result<Lead>;
-    /// A lead created without an owner: the tenant's assignment rules choose one, else the
-    /// creator (`lead.owner_id`) owns it.
-    async fn create_unowned_lead(
-        &self,
-        viewer: Viewer,
-        lead: LeadData,
-        duplicates: Option<Probe>,
-    ) -> Result<Lead>;
-    async fn lead(&self, viewer: Viewer, id: Uuid) -> Result<Option<Lead>>;
-    async fn list_leads(&self, viewer: Viewer, query: ListQuery) -> Result<Page<Lead>>;
-    /// Refuses to change a converted lead.
-    async fn update_lead(&self, viewer: Viewer, id: Uuid, patch: LeadPatch)
-    -> Result<Option<Lead>>;
-    async fn delete_lead(&self, viewer: Viewer, id: Uuid) -> Result<bool>;
-    /// Converts in one transaction; `None` when the lead is not visible to the viewer.
-    async fn convert_lead(
-        &self,
-        viewer: Viewer,
-        id: Uuid,
-        options: ConvertOptions,
-    ) -> Result<Option<Conversion>>;
-
-    /// The tenant's pipelines, default first (created on the spot if still missing).
-    async fn list_pipelines(&self, viewer: Viewer) -> Result<Vec<Pipeline>>;
-    async fn pipeline(&self, viewer: Viewer, id: Uuid) -> Result<Option<Pipeline>>;
-    async fn create_pipeline(&self, viewer: Viewer, pipeline: NewPipeline) -> Result<Pipeline>;
-
-    async fn create_opportunity(
-        &self,
-        viewer: Viewer,
-        opportunity: NewOpportunity,
-    ) -> Result<Opportunity>;
-    async fn opportunity(&self, viewer: Viewer, id: Uuid) -> Result<Option<Opportunity>>;
-    async fn list_opportunities(
-        &self,
-        viewer: Viewer,
-        query: ListQuery,
-    ) -> Result<Page<Opportunity>>;
-    async fn update_opportunity(
-        &self,
-        viewer: Viewer,
-        id: Uuid,
-        patch: OpportunityPatch,
-    ) -> Result<Option<Opportunity>>;
-    async fn delete_opportunity(&self, viewer: Viewer, id: Uuid) -> Result<bool>;
-    /// Moves to `stage_id` of the opportunity's pipeline, recording history and events.
-    async fn move_stage(
-        &self,
-        viewer: Viewer,
-        id: Uuid,
-        stage_id: Uuid,
-        lost_reason: String,
-    ) -> Result<Option<Opportunity>>;
-    /// Oldest first; `None` when the opportunity is not visible.
-    async fn stage_history(&self, viewer: Viewer, id: Uuid) -> Result<Option<Vec<StageChange>>>;
-
-    /// Live records matching `probe`: the readable ones named, the others counted.
-    async fn find_duplicates(&self, viewer: Viewer, probe: Probe) -> Result<Duplicates>;
-
-    /// Merges `loser` into `survivor` (both of `kind`), taking the named fields from the loser;
-    /// returns the survivor.
-    async fn merge(
-        &self,
-        viewer: Viewer,
-        kind: RecordKind,
-        survivor: Uuid,
-        loser: Uuid,
-        from_loser: Vec<&'static str>,
-    ) -> Result<Record>;
-}
 
 /// The Postgres store.
 #[derive(Debug, Clone)]
@@ -408,179 +285,26 @@ pub(crate) fn now() -> chrono::DateTime<chrono::Utc> {
     chrono::Utc::now().trunc_subsecs(6)
 }
 
-#[async_trait]
-impl Store for PgStore {
-    async fn create_account(
-        &self,
-        viewer: Viewer,
-        account: AccountData,
-        duplicates: Option<Probe>,
-    ) -> Result<Account> {
-        self.create_account_impl(viewer, account, duplicates).await
-    }
-    async fn account(&self, viewer: Viewer, id: Uuid) -> Result<Option<Account>> {
-        let found = self.account_impl(viewer, id).await?;
-        if found.is_none() {
-            self.check_merged(viewer, RecordKind::Account, id).await?;
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::record_fields::{ACCOUNTS, CONTACTS, FieldTable, LEADS, OPPORTUNITIES};
+    use crate::listing::Listing;
+
+    #[test]
+    fn every_listing_filters_exactly_the_fields_its_table_names() {
+        let pairs: [(&Listing, &FieldTable); 4] = [
+            (&accounts::LISTING, &ACCOUNTS),
+            (&contacts::LISTING, &CONTACTS),
+            (&leads::LISTING, &LEADS),
+            (&opportunities::LISTING, &OPPORTUNITIES),
+        ];
+        for (listing, table) in pairs {
+            let mut listed: Vec<&str> = listing.fields.iter().map(|f| f.name).collect();
+            let mut expected = table.filterable();
+            listed.sort_unstable();
+            expected.sort_unstable();
+            assert_eq!(listed, expected, "{}", listing.resource);
         }
-        Ok(found)
-    }
-    async fn list_accounts(&self, viewer: Viewer, query: ListQuery) -> Result<Page<Account>> {
-        self.list_accounts_impl(viewer, query).await
-    }
-    async fn update_account(
-        &self,
-        viewer: Viewer,
-        id: Uuid,
-        patch: AccountPatch,
-    ) -> Result<Option<Account>> {
-        self.update_account_impl(viewer, id, patch).await
-    }
-    async fn delete_account(&self, viewer: Viewer, id: Uuid) -> Result<bool> {
-        self.delete_account_impl(viewer, id).await
-    }
-
-    async fn create_contact(
-        &self,
-        viewer: Viewer,
-        contact: NewContact,
-        duplicates: Option<Probe>,
-    ) -> Result<Contact> {
-        self.create_contact_impl(viewer, contact, duplicates).await
-    }
-    async fn contact(&self, viewer: Viewer, id: Uuid) -> Result<Option<Contact>> {
-        let found = self.contact_impl(viewer, id).await?;
-        if found.is_none() {
-            self.check_merged(viewer, RecordKind::Contact, id).await?;
-        }
-        Ok(found)
-    }
-    async fn list_contacts(&self, viewer: Viewer, query: ListQuery) -> Result<Page<Contact>> {
-        self.list_contacts_impl(viewer, query).await
-    }
-    async fn update_contact(
-        &self,
-        viewer: Viewer,
-        id: Uuid,
-        patch: ContactPatch,
-    ) -> Result<Option<Contact>> {
-        self.update_contact_impl(viewer, id, patch).await
-    }
-    async fn delete_contact(&self, viewer: Viewer, id: Uuid) -> Result<bool> {
-        self.delete_contact_impl(viewer, id).await
-    }
-
-    async fn create_lead(
-        &self,
-        viewer: Viewer,
-        lead: LeadData,
-        duplicates: Option<Probe>,
-    ) -> Result<Lead> {
-        self.create_lead_impl(viewer, lead, false, duplicates).await
-    }
-    async fn create_unowned_lead(
-        &self,
-        viewer: Viewer,
-        lead: LeadData,
-        duplicates: Option<Probe>,
-    ) -> Result<Lead> {
-        self.create_lead_impl(viewer, lead, true, duplicates).await
-    }
-    async fn lead(&self, viewer: Viewer, id: Uuid) -> Result<Option<Lead>> {
-        let found = self.lead_impl(viewer, id).await?;
-        if found.is_none() {
-            self.check_merged(viewer, RecordKind::Lead, id).await?;
-        }
-        Ok(found)
-    }
-    async fn list_leads(&self, viewer: Viewer, query: ListQuery) -> Result<Page<Lead>> {
-        self.list_leads_impl(viewer, query).await
-    }
-    async fn update_lead(
-        &self,
-        viewer: Viewer,
-        id: Uuid,
-        patch: LeadPatch,
-    ) -> Result<Option<Lead>> {
-        self.update_lead_impl(viewer, id, patch).await
-    }
-    async fn delete_lead(&self, viewer: Viewer, id: Uuid) -> Result<bool> {
-        self.delete_lead_impl(viewer, id).await
-    }
-    async fn convert_lead(
-        &self,
-        viewer: Viewer,
-        id: Uuid,
-        options: ConvertOptions,
-    ) -> Result<Option<Conversion>> {
-        self.convert_lead_impl(viewer, id, options).await
-    }
-
-    async fn list_pipelines(&self, viewer: Viewer) -> Result<Vec<Pipeline>> {
-        self.list_pipelines_impl(viewer).await
-    }
-    async fn pipeline(&self, viewer: Viewer, id: Uuid) -> Result<Option<Pipeline>> {
-        self.pipeline_impl(viewer, id).await
-    }
-    async fn create_pipeline(&self, viewer: Viewer, pipeline: NewPipeline) -> Result<Pipeline> {
-        self.create_pipeline_impl(viewer, pipeline).await
-    }
-
-    async fn create_opportunity(
-        &self,
-        viewer: Viewer,
-        opportunity: NewOpportunity,
-    ) -> Result<Opportunity> {
-        self.create_opportunity_impl(viewer, opportunity).await
-    }
-    async fn opportunity(&self, viewer: Viewer, id: Uuid) -> Result<Option<Opportunity>> {
-        self.opportunity_impl(viewer, id).await
-    }
-    async fn list_opportunities(
-        &self,
-        viewer: Viewer,
-        query: ListQuery,
-    ) -> Result<Page<Opportunity>> {
-        self.list_opportunities_impl(viewer, query).await
-    }
-    async fn update_opportunity(
-        &self,
-        viewer: Viewer,
-        id: Uuid,
-        patch: OpportunityPatch,
-    ) -> Result<Option<Opportunity>> {
-        self.update_opportunity_impl(viewer, id, patch).await
-    }
-    async fn delete_opportunity(&self, viewer: Viewer, id: Uuid) -> Result<bool> {
-        self.delete_opportunity_impl(viewer, id).await
-    }
-    async fn move_stage(
-        &self,
-        viewer: Viewer,
-        id: Uuid,
-        stage_id: Uuid,
-        lost_reason: String,
-    ) -> Result<Option<Opportunity>> {
-        self.move_stage_impl(viewer, id, stage_id, lost_reason)
-            .await
-    }
-    async fn stage_history(&self, viewer: Viewer, id: Uuid) -> Result<Option<Vec<StageChange>>> {
-        self.stage_history_impl(viewer, id).await
-    }
-
-    async fn find_duplicates(&self, viewer: Viewer, probe: Probe) -> Result<Duplicates> {
-        self.find_duplicates_impl(viewer, probe).await
-    }
-
-    async fn merge(
-        &self,
-        viewer: Viewer,
-        kind: RecordKind,
-        survivor: Uuid,
-        loser: Uuid,
-        from_loser: Vec<&'static str>,
-    ) -> Result<Record> {
-        self.merge_impl(viewer, kind, survivor, loser, from_loser)
-            .await
     }
 }

@@ -1,5 +1,6 @@
 //! Opportunities and their stage history.
 
+use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 use uuid::Uuid;
@@ -18,11 +19,46 @@ use crate::domain::opportunity::{
     OpportunityData, OpportunityPatch, Placement, StageChange, plan_move, seconds_in_stage,
 };
 use crate::domain::pipeline::{Stage, StageCategory};
+use crate::domain::record::Record;
 use crate::domain::visibility::{Access, RecordKind, Viewer};
 use crate::error::{Error, Result};
-use crate::events::publish::{self as events, Change, Record, StageMove};
+use crate::events::publish::{self as events, Change, StageMove};
 use crate::filter::{Field, Kind};
 use crate::listing::{KeyKind, ListQuery, Listing, Page, SortKey};
+
+/// Opportunities and their stage moves, as the API and the export need them.
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait OpportunityStore: Send + Sync + 'static {
+    async fn create_opportunity(
+        &self,
+        viewer: Viewer,
+        opportunity: NewOpportunity,
+    ) -> Result<Opportunity>;
+    async fn opportunity(&self, viewer: Viewer, id: Uuid) -> Result<Option<Opportunity>>;
+    async fn list_opportunities(
+        &self,
+        viewer: Viewer,
+        query: ListQuery,
+    ) -> Result<Page<Opportunity>>;
+    async fn update_opportunity(
+        &self,
+        viewer: Viewer,
+        id: Uuid,
+        patch: OpportunityPatch,
+    ) -> Result<Option<Opportunity>>;
+    async fn delete_opportunity(&self, viewer: Viewer, id: Uuid) -> Result<bool>;
+    /// Moves to `stage_id` of the opportunity's pipeline, recording history and events.
+    async fn move_stage(
+        &self,
+        viewer: Viewer,
+        id: Uuid,
+        stage_id: Uuid,
+        lost_reason: String,
+    ) -> Result<Option<Opportunity>>;
+    /// Oldest first; `None` when the opportunity is not visible.
+    async fn stage_history(&self, viewer: Viewer, id: Uuid) -> Result<Option<Vec<StageChange>>>;
+}
 
 pub static LISTING: Listing = Listing {
     resource: "opportunities",
@@ -488,13 +524,10 @@ fn move_error(error: MoveError) -> Error {
     }
 }
 
-impl PgStore {
+#[async_trait]
+impl OpportunityStore for PgStore {
     #[tracing::instrument(name = "crm.postgres.create_opportunity", skip_all, fields(tenant_id = %viewer.tenant_id))]
-    pub(super) async fn create_opportunity_impl(
-        &self,
-        viewer: Viewer,
-        new: NewOpportunity,
-    ) -> Result<Opportunity> {
+    async fn create_opportunity(&self, viewer: Viewer, new: NewOpportunity) -> Result<Opportunity> {
         let (mut tx, config) = self.open(viewer).await?;
         check_links(&mut tx, viewer, &new.data, None).await?;
         let mut new = new;
@@ -511,11 +544,7 @@ impl PgStore {
         Ok(opportunity)
     }
 
-    pub(super) async fn opportunity_impl(
-        &self,
-        viewer: Viewer,
-        id: Uuid,
-    ) -> Result<Option<Opportunity>> {
+    async fn opportunity(&self, viewer: Viewer, id: Uuid) -> Result<Option<Opportunity>> {
         let mut tx = self.tx(viewer).await?;
         let opportunity = reachable(&mut tx, viewer, id, Access::Read).await?;
         tx.commit().await?;
@@ -523,7 +552,7 @@ impl PgStore {
     }
 
     #[tracing::instrument(name = "crm.postgres.list_opportunities", skip_all, fields(tenant_id = %viewer.tenant_id))]
-    pub(super) async fn list_opportunities_impl(
+    async fn list_opportunities(
         &self,
         viewer: Viewer,
         query: ListQuery,
@@ -539,7 +568,7 @@ impl PgStore {
     }
 
     #[tracing::instrument(name = "crm.postgres.update_opportunity", skip_all, fields(tenant_id = %viewer.tenant_id))]
-    pub(super) async fn update_opportunity_impl(
+    async fn update_opportunity(
         &self,
         viewer: Viewer,
         id: Uuid,
@@ -590,7 +619,7 @@ impl PgStore {
     }
 
     #[tracing::instrument(name = "crm.postgres.delete_opportunity", skip_all, fields(tenant_id = %viewer.tenant_id))]
-    pub(super) async fn delete_opportunity_impl(&self, viewer: Viewer, id: Uuid) -> Result<bool> {
+    async fn delete_opportunity(&self, viewer: Viewer, id: Uuid) -> Result<bool> {
         let mut tx = self.tx(viewer).await?;
         let Some(opportunity) = reachable(&mut tx, viewer, id, Access::Control).await? else {
             return Ok(false);
@@ -615,7 +644,7 @@ impl PgStore {
     }
 
     #[tracing::instrument(name = "crm.postgres.move_stage", skip_all, fields(tenant_id = %viewer.tenant_id))]
-    pub(super) async fn move_stage_impl(
+    async fn move_stage(
         &self,
         viewer: Viewer,
         id: Uuid,
@@ -708,11 +737,7 @@ impl PgStore {
         Ok(Some(moved))
     }
 
-    pub(super) async fn stage_history_impl(
-        &self,
-        viewer: Viewer,
-        id: Uuid,
-    ) -> Result<Option<Vec<StageChange>>> {
+    async fn stage_history(&self, viewer: Viewer, id: Uuid) -> Result<Option<Vec<StageChange>>> {
         let mut tx = self.tx(viewer).await?;
         if reachable(&mut tx, viewer, id, Access::Read)
             .await?

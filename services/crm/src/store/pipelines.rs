@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 use uuid::Uuid;
@@ -12,6 +13,16 @@ use crate::domain::pipeline::{NewPipeline, Pipeline, Stage, StageCategory, defau
 use crate::domain::visibility::Viewer;
 use crate::error::{Error, Result};
 use crate::events::publish as events;
+
+/// The tenant's sales pipelines.
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait PipelineStore: Send + Sync + 'static {
+    /// The tenant's pipelines, default first (created on the spot if still missing).
+    async fn list_pipelines(&self, viewer: Viewer) -> Result<Vec<Pipeline>>;
+    async fn pipeline(&self, viewer: Viewer, id: Uuid) -> Result<Option<Pipeline>>;
+    async fn create_pipeline(&self, viewer: Viewer, pipeline: NewPipeline) -> Result<Pipeline>;
+}
 
 const STAGE_COLUMNS: &str = "id, pipeline_id, name, probability, category, position";
 
@@ -182,9 +193,10 @@ pub(crate) async fn stage(tx: &mut Tx, id: Uuid) -> Result<Option<(Uuid, Stage)>
         .transpose()
 }
 
-impl PgStore {
+#[async_trait]
+impl PipelineStore for PgStore {
     #[tracing::instrument(name = "crm.postgres.list_pipelines", skip_all, fields(tenant_id = %viewer.tenant_id))]
-    pub(super) async fn list_pipelines_impl(&self, viewer: Viewer) -> Result<Vec<Pipeline>> {
+    async fn list_pipelines(&self, viewer: Viewer) -> Result<Vec<Pipeline>> {
         let mut tx = self.tx(viewer).await?;
         ensure_default(&mut tx, viewer.tenant_id).await?;
         let pipelines = load(&mut tx, None).await?;
@@ -192,7 +204,7 @@ impl PgStore {
         Ok(pipelines)
     }
 
-    pub(super) async fn pipeline_impl(&self, viewer: Viewer, id: Uuid) -> Result<Option<Pipeline>> {
+    async fn pipeline(&self, viewer: Viewer, id: Uuid) -> Result<Option<Pipeline>> {
         let mut tx = self.tx(viewer).await?;
         let pipeline = load_one(&mut tx, id).await?;
         tx.commit().await?;
@@ -200,11 +212,7 @@ impl PgStore {
     }
 
     #[tracing::instrument(name = "crm.postgres.create_pipeline", skip_all, fields(tenant_id = %viewer.tenant_id))]
-    pub(super) async fn create_pipeline_impl(
-        &self,
-        viewer: Viewer,
-        pipeline: NewPipeline,
-    ) -> Result<Pipeline> {
+    async fn create_pipeline(&self, viewer: Viewer, pipeline: NewPipeline) -> Result<Pipeline> {
         let mut tx = self.tx(viewer).await?;
         // The default comes first, so a custom pipeline can never take its place.
         ensure_default(&mut tx, viewer.tenant_id).await?;

@@ -24,10 +24,11 @@ use crate::domain::quote::{
     ClosedProduct, DiscountRequest, LineRequest, NewQuote, Quote, QuoteAction, QuoteLine,
     QuotePatch, QuoteStatus, closed_products,
 };
+use crate::domain::record::Record;
 use crate::domain::visibility::{Access, RecordKind, Viewer};
 use crate::error::{Error, Result};
 use crate::events::commerce::{self as events, Change, QuoteEvent};
-use crate::events::publish::{self as record_events, Record};
+use crate::events::publish as record_events;
 use crate::filter::{Field, Kind};
 use crate::listing::{KeyKind, ListQuery, Listing, Page, SortKey};
 

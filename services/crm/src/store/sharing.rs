@@ -4,13 +4,11 @@
 use std::collections::HashSet;
 
 use async_trait::async_trait;
-use proto::crm as pb;
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 use uuid::Uuid;
 
 use super::{PgStore, Tx, now, publish, reaches, users};
-use crate::api::convert;
 use crate::domain::sharing::{MAX_SHARES_PER_RECORD, Share, ShareAccess, check_recipient};
 use crate::domain::visibility::{Access, RecordKind, Viewer};
 use crate::error::{Error, Result};
@@ -146,55 +144,6 @@ async fn existing(tx: &mut Tx, kind: RecordKind, id: Uuid, user_id: Uuid) -> Res
     row.map(|r| from_row(kind, &r)).transpose()
 }
 
-fn proto_access(access: ShareAccess) -> pb::ShareAccess {
-    match access {
-        ShareAccess::Read => pb::ShareAccess::Read,
-        ShareAccess::Edit => pb::ShareAccess::Edit,
-    }
-}
-
-/// `crm.record.shared` or `crm.record.unshared`: the same fields in two message types, so a
-/// consumer binds the one it cares about.
-fn share_event(viewer: Viewer, share: &Share, granted: bool) -> Result<::events::NewEvent> {
-    let record_type = convert::record_type(share.kind) as i32;
-    let record_id = share.record_id.to_string();
-    let user_id = share.user_id.to_string();
-    let access = proto_access(share.access) as i32;
-    let actor_id = viewer.user_id.to_string();
-    let aggregate = (viewer.tenant_id, share.kind.name(), share.record_id);
-    Ok(if granted {
-        let payload = pb::RecordShared {
-            record_type,
-            record_id,
-            user_id,
-            access,
-            actor_id,
-        };
-        ::events::NewEvent::new(
-            "crm.record.shared",
-            aggregate.0,
-            aggregate.1,
-            aggregate.2,
-            &payload,
-        )?
-    } else {
-        let payload = pb::RecordUnshared {
-            record_type,
-            record_id,
-            user_id,
-            access,
-            actor_id,
-        };
-        ::events::NewEvent::new(
-            "crm.record.unshared",
-            aggregate.0,
-            aggregate.1,
-            aggregate.2,
-            &payload,
-        )?
-    })
-}
-
 #[async_trait]
 impl SharingStore for PgStore {
     #[tracing::instrument(name = "crm.postgres.share_record", skip_all, fields(tenant_id = %viewer.tenant_id, record_id = %id))]
@@ -272,7 +221,11 @@ impl SharingStore for PgStore {
                 share
             }
         };
-        publish(&mut tx, &[share_event(viewer, &share, true)?]).await?;
+        publish(
+            &mut tx,
+            &[crate::events::records::record_shared(viewer, &share, true)?],
+        )
+        .await?;
         tx.commit().await?;
         tracing::info!(user_id = %user_id, access = access.as_str(), "record shared");
         Ok(share)
@@ -316,7 +269,13 @@ impl SharingStore for PgStore {
         .bind(user_id)
         .execute(&mut *tx)
         .await?;
-        publish(&mut tx, &[share_event(viewer, &share, false)?]).await?;
+        publish(
+            &mut tx,
+            &[crate::events::records::record_shared(
+                viewer, &share, false,
+            )?],
+        )
+        .await?;
         tx.commit().await?;
         tracing::info!(user_id = %user_id, "record unshared");
         Ok(())
