@@ -1,5 +1,5 @@
-//! Guards the crate's layering (`docs/architecture.md`): `api → pb → domain ← store`,
-//! `events → pb`, `store → events` (the outbox). The domain knows neither proto nor SQL, and
+//! Guards the crate's layering (`docs/architecture.md`): `api → convert → domain ← store`,
+//! `events → convert`, `store → events` (the outbox). The domain knows neither proto nor SQL, and
 //! nothing below `api/` reaches back up into it, so no module cycle can form again.
 
 use std::path::{Path, PathBuf};
@@ -78,10 +78,13 @@ fn store_and_events_never_import_the_api() {
 #[test]
 fn proto_conversion_depends_on_the_domain_only() {
     let found = module_offences(
-        "pb",
+        "convert",
         &["crate::api", "crate::store", "crate::events", "sqlx"],
     );
-    assert!(found.is_empty(), "pb reaches beyond the domain: {found:#?}");
+    assert!(
+        found.is_empty(),
+        "convert reaches beyond the domain: {found:#?}"
+    );
 }
 
 #[test]
@@ -93,7 +96,7 @@ fn the_domain_knows_neither_proto_nor_sql() {
             "sqlx",
             "crate::api",
             "crate::store",
-            "crate::pb",
+            "crate::convert",
             "crate::events",
         ],
     );

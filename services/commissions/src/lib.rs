@@ -8,13 +8,13 @@
 
 pub mod api;
 pub mod component;
+pub mod convert;
 pub mod domain;
 pub mod error;
 pub mod events;
 pub mod export;
 #[cfg(test)]
 mod layering;
-pub mod pb;
 pub mod store;
 #[cfg(feature = "test-util")]
 pub mod testing;

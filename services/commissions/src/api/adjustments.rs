@@ -7,14 +7,13 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::{Shared, viewer};
+use crate::convert::{
+    adjustment_to_pb, dispute_to_pb, id_from_pb, period_from_pb, uuid_from_pb, validated,
+};
 use crate::domain::FieldViolation;
 use crate::domain::adjustment::{Adjustment, AdjustmentStatus};
 use crate::domain::violations::Violations;
 use crate::error::Error;
-use crate::pb::{
-    adjustment_to_proto, dispute_to_proto, id_from_proto, period_from_proto, uuid_from_proto,
-    validated,
-};
 
 /// Reasons, comments and resolutions are short texts.
 const MAX_TEXT_CHARS: usize = 2_000;
@@ -59,10 +58,10 @@ impl pb::adjustment_service_server::AdjustmentService for AdjustmentApi {
         let mut v = Violations::new();
         let participant = v.check(
             "adjustment.participant_id",
-            uuid_from_proto(&raw.participant_id),
+            uuid_from_pb(&raw.participant_id),
         );
         let mut period_violations = Violations::new();
-        let period = period_from_proto(&mut period_violations, raw.period, &raw.period_start);
+        let period = period_from_pb(&mut period_violations, raw.period, &raw.period_start);
         if let Err(violations) = period_violations.finish() {
             v.extend(
                 violations
@@ -100,7 +99,7 @@ impl pb::adjustment_service_server::AdjustmentService for AdjustmentApi {
             .store
             .create_adjustment(viewer, adjustment)
             .await?;
-        Ok(Response::new(adjustment_to_proto(created)))
+        Ok(Response::new(adjustment_to_pb(created)))
     }
 
     #[tracing::instrument(skip_all)]
@@ -110,14 +109,14 @@ impl pb::adjustment_service_server::AdjustmentService for AdjustmentApi {
     ) -> Result<Response<pb::Adjustment>, Status> {
         let viewer = viewer(&request)?;
         viewer.require_admin().map_err(Error::from)?;
-        let id = id_from_proto("id", &request.get_ref().id)?;
+        let id = id_from_pb("id", &request.get_ref().id)?;
         let approved = self
             .shared
             .store
             .approve_adjustment(viewer, id)
             .await?
             .ok_or(Error::NotFound("adjustment"))?;
-        Ok(Response::new(adjustment_to_proto(approved)))
+        Ok(Response::new(adjustment_to_pb(approved)))
     }
 
     #[tracing::instrument(skip_all)]
@@ -128,7 +127,7 @@ impl pb::adjustment_service_server::AdjustmentService for AdjustmentApi {
         let viewer = viewer(&request)?;
         let request = request.get_ref();
         let mut v = Violations::new();
-        let line = v.check("line_id", uuid_from_proto(&request.line_id));
+        let line = v.check("line_id", uuid_from_pb(&request.line_id));
         let comment = text(&mut v, "comment", &request.comment);
         v.finish().map_err(Error::from)?;
         let dispute = self
@@ -137,7 +136,7 @@ impl pb::adjustment_service_server::AdjustmentService for AdjustmentApi {
             .raise_dispute(viewer, validated(line)?, comment)
             .await?
             .ok_or(Error::NotFound("line"))?;
-        Ok(Response::new(dispute_to_proto(dispute)))
+        Ok(Response::new(dispute_to_pb(dispute)))
     }
 
     #[tracing::instrument(skip_all)]
@@ -148,7 +147,7 @@ impl pb::adjustment_service_server::AdjustmentService for AdjustmentApi {
         let viewer = viewer(&request)?;
         viewer.require_admin().map_err(Error::from)?;
         let request = request.get_ref();
-        let id = id_from_proto("id", &request.id)?;
+        let id = id_from_pb("id", &request.id)?;
         let mut v = Violations::new();
         let resolution = text(&mut v, "resolution", &request.resolution);
         v.finish().map_err(Error::from)?;
@@ -158,7 +157,7 @@ impl pb::adjustment_service_server::AdjustmentService for AdjustmentApi {
             .resolve_dispute(viewer, id, resolution)
             .await?
             .ok_or(Error::NotFound("dispute"))?;
-        Ok(Response::new(dispute_to_proto(dispute)))
+        Ok(Response::new(dispute_to_pb(dispute)))
     }
 }
 

@@ -6,6 +6,10 @@ use proto::commissions as pb;
 use tonic::{Request, Response, Status};
 
 use super::{Shared, participant_or_self, viewer};
+use crate::convert::{
+    attainment_to_pb, audit_entry_to_pb, day_from_pb, id_from_pb, line_to_pb, period_from_pb,
+    quota_from_pb, recalculation_to_pb, statement_to_pb, status_from_pb, uuid_from_pb, validated,
+};
 use crate::domain::Viewer;
 use crate::domain::period::{Period, Window};
 use crate::domain::quota::{Measured, Quota};
@@ -13,11 +17,6 @@ use crate::domain::statement::{Attainment, rank};
 use crate::domain::violations::Violations;
 use crate::error::{Error, Result};
 use crate::export;
-use crate::pb::{
-    attainment_to_proto, audit_entry_to_proto, day_from_proto, id_from_proto, line_to_proto,
-    period_from_proto, quota_from_proto, recalculation_to_proto, statement_to_proto,
-    status_from_proto, uuid_from_proto, validated,
-};
 use crate::store::Store;
 
 const DEFAULT_AUDIT_ENTRIES: i32 = 100;
@@ -36,7 +35,7 @@ impl CommissionApi {
 /// The request's quota, as sent (the response echoes it) and parsed.
 fn required_quota(raw: Option<&pb::Quota>) -> Result<(pb::Quota, Quota)> {
     let raw = raw.ok_or_else(|| Error::invalid("quota", "is required"))?;
-    Ok((raw.clone(), quota_from_proto(raw)?))
+    Ok((raw.clone(), quota_from_pb(raw)?))
 }
 
 /// What an attainment request measures: one period or its fiscal year to date, at `as_of`.
@@ -49,11 +48,11 @@ struct AttainmentSpan {
 impl AttainmentSpan {
     fn parse(kind: i32, start: &str, as_of: &str, year_to_date: bool) -> Result<Self> {
         let mut v = Violations::new();
-        let period = period_from_proto(&mut v, kind, start);
+        let period = period_from_pb(&mut v, kind, start);
         let as_of = if as_of.is_empty() {
             Some(chrono::Utc::now().date_naive())
         } else {
-            v.check("as_of", day_from_proto(as_of))
+            v.check("as_of", day_from_pb(as_of))
         };
         v.finish()?;
         Ok(Self {
@@ -84,7 +83,7 @@ impl AttainmentSpan {
     }
 
     fn attainment(&self, window: Window, measured: &Measured) -> pb::Attainment {
-        attainment_to_proto(window, measured, self.measure(window, measured))
+        attainment_to_pb(window, measured, self.measure(window, measured))
     }
 }
 
@@ -111,7 +110,7 @@ impl pb::commission_service_server::CommissionService for CommissionApi {
         let request = request.get_ref();
         let participant = participant_or_self(&viewer, &request.participant_id)?;
         let mut v = Violations::new();
-        let period = period_from_proto(&mut v, request.period, &request.period_start);
+        let period = period_from_pb(&mut v, request.period, &request.period_start);
         v.finish().map_err(Error::from)?;
         let lines = self
             .shared
@@ -119,7 +118,7 @@ impl pb::commission_service_server::CommissionService for CommissionApi {
             .lines(viewer, participant, validated(period)?)
             .await?;
         Ok(Response::new(pb::ListLinesResponse {
-            lines: lines.into_iter().map(line_to_proto).collect(),
+            lines: lines.into_iter().map(line_to_pb).collect(),
         }))
     }
 
@@ -131,16 +130,16 @@ impl pb::commission_service_server::CommissionService for CommissionApi {
         let viewer = viewer(&request)?;
         viewer.require_admin().map_err(Error::from)?;
         let request = request.get_ref();
-        let participant = id_from_proto("participant_id", &request.participant_id)?;
+        let participant = id_from_pb("participant_id", &request.participant_id)?;
         let mut v = Violations::new();
-        let period = period_from_proto(&mut v, request.period, &request.period_start);
+        let period = period_from_pb(&mut v, request.period, &request.period_start);
         v.finish().map_err(Error::from)?;
         let recalculation = self
             .shared
             .store
             .recalculate(viewer, participant, validated(period)?)
             .await?;
-        Ok(Response::new(recalculation_to_proto(recalculation)))
+        Ok(Response::new(recalculation_to_pb(recalculation)))
     }
 
     #[tracing::instrument(skip_all)]
@@ -152,14 +151,14 @@ impl pb::commission_service_server::CommissionService for CommissionApi {
         let request = request.get_ref();
         let participant = participant_or_self(&viewer, &request.participant_id)?;
         let mut v = Violations::new();
-        let period = period_from_proto(&mut v, request.period, &request.period_start);
+        let period = period_from_pb(&mut v, request.period, &request.period_start);
         v.finish().map_err(Error::from)?;
         let statement = self
             .shared
             .store
             .statement(viewer, participant, validated(period)?)
             .await?;
-        Ok(Response::new(statement_to_proto(statement)))
+        Ok(Response::new(statement_to_pb(statement)))
     }
 
     #[tracing::instrument(skip_all)]
@@ -171,7 +170,7 @@ impl pb::commission_service_server::CommissionService for CommissionApi {
         let request = request.get_ref();
         let participant = participant_or_self(&viewer, &request.participant_id)?;
         let mut v = Violations::new();
-        let period = period_from_proto(&mut v, request.period, &request.period_start);
+        let period = period_from_pb(&mut v, request.period, &request.period_start);
         let format = pb::ExportFormat::try_from(request.format)
             .ok()
             .filter(|f| *f != pb::ExportFormat::Unspecified);
@@ -260,7 +259,7 @@ impl pb::commission_service_server::CommissionService for CommissionApi {
         let manager = if request.manager_id.is_empty() {
             viewer.user_id
         } else {
-            id_from_proto("manager_id", &request.manager_id)?
+            id_from_pb("manager_id", &request.manager_id)?
         };
         let span = AttainmentSpan::parse(
             request.period,
@@ -313,7 +312,7 @@ impl pb::commission_service_server::CommissionService for CommissionApi {
         let subject = if request.subject_id.is_empty() {
             None
         } else {
-            Some(id_from_proto("subject_id", &request.subject_id)?)
+            Some(id_from_pb("subject_id", &request.subject_id)?)
         };
         let limit = match request.page_size {
             0 => DEFAULT_AUDIT_ENTRIES,
@@ -332,7 +331,7 @@ impl pb::commission_service_server::CommissionService for CommissionApi {
             .audit_entries(viewer, subject, i64::from(limit))
             .await?;
         Ok(Response::new(pb::ListAuditEntriesResponse {
-            entries: entries.into_iter().map(audit_entry_to_proto).collect(),
+            entries: entries.into_iter().map(audit_entry_to_pb).collect(),
         }))
     }
 
@@ -345,9 +344,9 @@ impl pb::commission_service_server::CommissionService for CommissionApi {
         viewer.require_admin().map_err(Error::from)?;
         let request = request.get_ref();
         let mut v = Violations::new();
-        let participant = v.check("participant_id", uuid_from_proto(&request.participant_id));
-        let period = period_from_proto(&mut v, request.period, &request.period_start);
-        let status = v.check("status", status_from_proto(request.status));
+        let participant = v.check("participant_id", uuid_from_pb(&request.participant_id));
+        let period = period_from_pb(&mut v, request.period, &request.period_start);
+        let status = v.check("status", status_from_pb(request.status));
         v.finish().map_err(Error::from)?;
         let statement = self
             .shared
@@ -359,7 +358,7 @@ impl pb::commission_service_server::CommissionService for CommissionApi {
                 validated(status)?,
             )
             .await?;
-        Ok(Response::new(statement_to_proto(statement)))
+        Ok(Response::new(statement_to_pb(statement)))
     }
 }
 

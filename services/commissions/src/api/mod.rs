@@ -1,5 +1,5 @@
-//! gRPC handlers: identify the caller, parse the request into domain values (`crate::pb`), call
-//! the store, render the result (`crate::pb`). Handlers hold the store as a trait object, so
+//! gRPC handlers: identify the caller, parse the request into domain values (`crate::convert`), call
+//! the store, render the result (`crate::convert`). Handlers hold the store as a trait object, so
 //! each is unit-tested on `MockStore`.
 
 pub mod adjustments;
@@ -13,9 +13,9 @@ use std::sync::Arc;
 use tonic::Request;
 use uuid::Uuid;
 
+use crate::convert::id_from_pb;
 use crate::domain::Viewer;
 use crate::error::Result;
-use crate::pb::id_from_proto;
 use crate::store::Store;
 
 /// What every handler shares.
@@ -43,6 +43,6 @@ pub fn participant_or_self(viewer: &Viewer, raw: &str) -> Result<Uuid> {
     if raw.is_empty() {
         Ok(viewer.user_id)
     } else {
-        id_from_proto("participant_id", raw)
+        id_from_pb("participant_id", raw)
     }
 }

@@ -6,13 +6,13 @@ use proto::commissions as pb;
 use tonic::{Request, Response, Status};
 
 use super::{Shared, viewer};
+use crate::convert::{
+    day_from_pb, id_from_pb, new_version_from_pb, plan_to_pb, uuid_from_pb, validated,
+    version_to_pb,
+};
 use crate::domain::FieldViolation;
 use crate::domain::violations::Violations;
 use crate::error::Error;
-use crate::pb::{
-    day_from_proto, id_from_proto, new_version_from_proto, plan_to_proto, uuid_from_proto,
-    validated, version_to_proto,
-};
 
 pub struct PlanApi {
     shared: Arc<Shared>,
@@ -48,7 +48,7 @@ impl pb::plan_service_server::PlanService for PlanApi {
             ));
         }
         let version = match request.version.as_ref() {
-            Some(version) => match new_version_from_proto(version) {
+            Some(version) => match new_version_from_pb(version) {
                 Ok(parsed) => Some(parsed),
                 Err(errors) => {
                     violations.extend(errors.into_iter().map(|v| {
@@ -67,7 +67,7 @@ impl pb::plan_service_server::PlanService for PlanApi {
         }
         let version = validated(version)?;
         let plan = self.shared.store.create_plan(viewer, name, version).await?;
-        Ok(Response::new(plan_to_proto(plan)))
+        Ok(Response::new(plan_to_pb(plan)))
     }
 
     #[tracing::instrument(skip_all)]
@@ -76,14 +76,14 @@ impl pb::plan_service_server::PlanService for PlanApi {
         request: Request<pb::GetPlanRequest>,
     ) -> Result<Response<pb::Plan>, Status> {
         let viewer = viewer(&request)?;
-        let id = id_from_proto("id", &request.get_ref().id)?;
+        let id = id_from_pb("id", &request.get_ref().id)?;
         let plan = self
             .shared
             .store
             .plan(viewer, id)
             .await?
             .ok_or(Error::NotFound("plan"))?;
-        Ok(Response::new(plan_to_proto(plan)))
+        Ok(Response::new(plan_to_pb(plan)))
     }
 
     #[tracing::instrument(skip_all)]
@@ -94,7 +94,7 @@ impl pb::plan_service_server::PlanService for PlanApi {
         let viewer = viewer(&request)?;
         let plans = self.shared.store.list_plans(viewer).await?;
         Ok(Response::new(pb::ListPlansResponse {
-            plans: plans.into_iter().map(plan_to_proto).collect(),
+            plans: plans.into_iter().map(plan_to_pb).collect(),
         }))
     }
 
@@ -106,12 +106,12 @@ impl pb::plan_service_server::PlanService for PlanApi {
         let viewer = viewer(&request)?;
         viewer.require_admin().map_err(Error::from)?;
         let request = request.into_inner();
-        let plan_id = id_from_proto("plan_id", &request.plan_id)?;
+        let plan_id = id_from_pb("plan_id", &request.plan_id)?;
         let version = request
             .version
             .as_ref()
             .ok_or_else(|| Error::invalid("version", "is required"))?;
-        let version = new_version_from_proto(version)
+        let version = new_version_from_pb(version)
             .map_err(|violations| Error::InvalidArgument(violations).prefixed("version."))?;
         let created = self
             .shared
@@ -119,7 +119,7 @@ impl pb::plan_service_server::PlanService for PlanApi {
             .create_version(viewer, plan_id, version)
             .await?
             .ok_or(Error::NotFound("plan"))?;
-        Ok(Response::new(version_to_proto(created)))
+        Ok(Response::new(version_to_pb(created)))
     }
 
     #[tracing::instrument(skip_all)]
@@ -131,9 +131,9 @@ impl pb::plan_service_server::PlanService for PlanApi {
         viewer.require_admin().map_err(Error::from)?;
         let request = request.get_ref();
         let mut v = Violations::new();
-        let plan_id = v.check("plan_id", uuid_from_proto(&request.plan_id));
-        let version_id = v.check("version_id", uuid_from_proto(&request.version_id));
-        let end = v.check("effective_to", day_from_proto(&request.effective_to));
+        let plan_id = v.check("plan_id", uuid_from_pb(&request.plan_id));
+        let version_id = v.check("version_id", uuid_from_pb(&request.version_id));
+        let end = v.check("effective_to", day_from_pb(&request.effective_to));
         v.finish().map_err(Error::from)?;
         let ended = self
             .shared
@@ -146,7 +146,7 @@ impl pb::plan_service_server::PlanService for PlanApi {
             )
             .await?
             .ok_or(Error::NotFound("plan version"))?;
-        Ok(Response::new(version_to_proto(ended)))
+        Ok(Response::new(version_to_pb(ended)))
     }
 }
 

@@ -5,15 +5,14 @@ use events::NewEvent;
 use proto::commissions as pb;
 use uuid::Uuid;
 
+use crate::convert::{
+    adjustment_to_pb, engine_line_to_pb, period_kind_to_pb, status_to_pb, version_to_pb,
+};
 use crate::domain::adjustment::Adjustment;
 use crate::domain::engine::Line;
 use crate::domain::period::Period;
 use crate::domain::plan::PlanVersion;
 use crate::domain::statement::Status;
-use crate::pb::{
-    adjustment_to_proto, engine_line_to_proto, period_kind_to_proto, status_to_proto,
-    version_to_proto,
-};
 
 pub type Result<T> = std::result::Result<T, events::Error>;
 
@@ -34,7 +33,7 @@ pub fn lines_recorded(
             .iter()
             .map(|l| pb::Line {
                 participant_id: participant.to_string(),
-                ..engine_line_to_proto(l.clone(), currency)
+                ..engine_line_to_pb(l.clone(), currency)
             })
             .collect(),
         cause_event_id: cause.to_string(),
@@ -60,7 +59,7 @@ pub fn plan_version_created(
         "plan",
         version.plan_id,
         &pb::PlanVersionCreated {
-            version: Some(version_to_proto(version.clone())),
+            version: Some(version_to_pb(version.clone())),
             actor_id: actor.to_string(),
         },
     )
@@ -74,7 +73,7 @@ pub fn plan_version_ended(tenant_id: Uuid, actor: Uuid, version: &PlanVersion) -
         "plan",
         version.plan_id,
         &pb::PlanVersionEnded {
-            version: Some(version_to_proto(version.clone())),
+            version: Some(version_to_pb(version.clone())),
             actor_id: actor.to_string(),
         },
     )
@@ -95,9 +94,9 @@ pub fn statement_status_changed(
         participant,
         &pb::StatementStatusChanged {
             participant_id: participant.to_string(),
-            period: period_kind_to_proto(period.kind) as i32,
+            period: period_kind_to_pb(period.kind) as i32,
             period_start: period.start.to_string(),
-            status: status_to_proto(status) as i32,
+            status: status_to_pb(status) as i32,
             actor_id: actor.to_string(),
         },
     )
@@ -116,7 +115,7 @@ pub fn adjustment_changed(
         "participant",
         adjustment.participant_id,
         &pb::AdjustmentChanged {
-            adjustment: Some(adjustment_to_proto(adjustment.clone())),
+            adjustment: Some(adjustment_to_pb(adjustment.clone())),
             actor_id: actor.to_string(),
         },
     )

@@ -2,14 +2,14 @@
 
 use proto::commissions as pb;
 
-use super::{period_kind_to_proto, timestamp_to_proto};
+use super::{period_kind_to_pb, timestamp_to_pb};
 use crate::domain::adjustment::{Adjustment, AdjustmentStatus, Dispute, DisputeStatus};
 
-pub fn adjustment_to_proto(adjustment: Adjustment) -> pb::Adjustment {
+pub fn adjustment_to_pb(adjustment: Adjustment) -> pb::Adjustment {
     pb::Adjustment {
         id: adjustment.id.to_string(),
         participant_id: adjustment.participant_id.to_string(),
-        period: period_kind_to_proto(adjustment.period.kind) as i32,
+        period: period_kind_to_pb(adjustment.period.kind) as i32,
         period_start: adjustment.period.start.to_string(),
         currency_code: adjustment.currency,
         amount_minor: adjustment.amount,
@@ -23,11 +23,11 @@ pub fn adjustment_to_proto(adjustment: Adjustment) -> pb::Adjustment {
             .approved_by
             .map(|a| a.to_string())
             .unwrap_or_default(),
-        create_time: Some(timestamp_to_proto(adjustment.created_at)),
+        create_time: Some(timestamp_to_pb(adjustment.created_at)),
     }
 }
 
-pub fn dispute_to_proto(dispute: Dispute) -> pb::Dispute {
+pub fn dispute_to_pb(dispute: Dispute) -> pb::Dispute {
     pb::Dispute {
         id: dispute.id.to_string(),
         line_id: dispute.line_id.to_string(),
@@ -42,6 +42,6 @@ pub fn dispute_to_proto(dispute: Dispute) -> pb::Dispute {
             .resolved_by
             .map(|a| a.to_string())
             .unwrap_or_default(),
-        create_time: Some(timestamp_to_proto(dispute.created_at)),
+        create_time: Some(timestamp_to_pb(dispute.created_at)),
     }
 }

@@ -3,13 +3,13 @@
 
 use proto::commissions as pb;
 
-use super::adjustment::adjustment_to_proto;
-use super::{period_kind_to_proto, timestamp_to_proto};
+use super::adjustment::adjustment_to_pb;
+use super::{period_kind_to_pb, timestamp_to_pb};
 use crate::domain::audit::AuditEntry;
 use crate::domain::engine::{Line, LineKind, Rule};
 use crate::domain::statement::{Recalculation, Statement, Status, StoredLine};
 
-fn line_kind_to_proto(kind: LineKind) -> pb::LineKind {
+fn line_kind_to_pb(kind: LineKind) -> pb::LineKind {
     match kind {
         LineKind::Commission => pb::LineKind::Commission,
         LineKind::RetroactiveTrueUp => pb::LineKind::RetroactiveTrueUp,
@@ -19,11 +19,11 @@ fn line_kind_to_proto(kind: LineKind) -> pb::LineKind {
 }
 
 /// An engine line (recalculated, not stored) in the proto shape.
-pub fn engine_line_to_proto(line: Line, currency: &str) -> pb::Line {
+pub fn engine_line_to_pb(line: Line, currency: &str) -> pb::Line {
     let one_based = |index: Option<u32>| index.map_or(0, |i| i32::try_from(i + 1).unwrap_or(0));
     pb::Line {
         deal_id: line.deal_id.to_string(),
-        kind: line_kind_to_proto(line.kind) as i32,
+        kind: line_kind_to_pb(line.kind) as i32,
         reversal: line.reversal,
         currency_code: currency.to_owned(),
         base_minor: line.base,
@@ -41,7 +41,7 @@ pub fn engine_line_to_proto(line: Line, currency: &str) -> pb::Line {
     }
 }
 
-pub fn line_to_proto(stored: StoredLine) -> pb::Line {
+pub fn line_to_pb(stored: StoredLine) -> pb::Line {
     let currency = stored.currency.clone();
     pb::Line {
         id: stored.id.to_string(),
@@ -49,13 +49,13 @@ pub fn line_to_proto(stored: StoredLine) -> pb::Line {
         plan_version_id: stored.plan_version_id.to_string(),
         credit_period_start: stored.period.start.to_string(),
         statement_period_start: stored.statement_period_start.to_string(),
-        period: period_kind_to_proto(stored.period.kind) as i32,
-        create_time: Some(timestamp_to_proto(stored.created_at)),
-        ..engine_line_to_proto(stored.line, &currency)
+        period: period_kind_to_pb(stored.period.kind) as i32,
+        create_time: Some(timestamp_to_pb(stored.created_at)),
+        ..engine_line_to_pb(stored.line, &currency)
     }
 }
 
-pub fn status_to_proto(status: Status) -> pb::StatementStatus {
+pub fn status_to_pb(status: Status) -> pb::StatementStatus {
     match status {
         Status::Draft => pb::StatementStatus::Draft,
         Status::Approved => pb::StatementStatus::Approved,
@@ -64,7 +64,7 @@ pub fn status_to_proto(status: Status) -> pb::StatementStatus {
 }
 
 /// The status a request moves a statement to: approved or paid (a statement starts as draft).
-pub fn status_from_proto(raw: i32) -> Result<Status, &'static str> {
+pub fn status_from_pb(raw: i32) -> Result<Status, &'static str> {
     match pb::StatementStatus::try_from(raw) {
         Ok(pb::StatementStatus::Approved) => Ok(Status::Approved),
         Ok(pb::StatementStatus::Paid) => Ok(Status::Paid),
@@ -72,14 +72,14 @@ pub fn status_from_proto(raw: i32) -> Result<Status, &'static str> {
     }
 }
 
-pub fn statement_to_proto(statement: Statement) -> pb::Statement {
+pub fn statement_to_pb(statement: Statement) -> pb::Statement {
     let (total, closing) = (statement.total(), statement.closing());
     pb::Statement {
         participant_id: statement.participant_id.to_string(),
-        period: period_kind_to_proto(statement.period.kind) as i32,
+        period: period_kind_to_pb(statement.period.kind) as i32,
         period_start: statement.period.start.to_string(),
         currency_code: statement.currency,
-        status: status_to_proto(statement.status) as i32,
+        status: status_to_pb(statement.status) as i32,
         earned_minor: statement.totals.earned,
         clawbacks_minor: statement.totals.clawbacks,
         total_minor: total,
@@ -89,14 +89,14 @@ pub fn statement_to_proto(statement: Statement) -> pb::Statement {
         adjustments: statement
             .adjustments
             .into_iter()
-            .map(adjustment_to_proto)
+            .map(adjustment_to_pb)
             .collect(),
-        lines: statement.lines.into_iter().map(line_to_proto).collect(),
+        lines: statement.lines.into_iter().map(line_to_pb).collect(),
     }
 }
 
 /// A recalculation; its lines are the engine's, not stored, so they carry no currency.
-pub fn recalculation_to_proto(recalculation: Recalculation) -> pb::RecalculatePeriodResponse {
+pub fn recalculation_to_pb(recalculation: Recalculation) -> pb::RecalculatePeriodResponse {
     pb::RecalculatePeriodResponse {
         stored_total_minor: recalculation.stored_total,
         recalculated_total_minor: recalculation.recalculated_total,
@@ -104,19 +104,19 @@ pub fn recalculation_to_proto(recalculation: Recalculation) -> pb::RecalculatePe
         recalculated_lines: recalculation
             .lines
             .into_iter()
-            .map(|l| engine_line_to_proto(l, ""))
+            .map(|l| engine_line_to_pb(l, ""))
             .collect(),
     }
 }
 
-pub fn audit_entry_to_proto(entry: AuditEntry) -> pb::AuditEntry {
+pub fn audit_entry_to_pb(entry: AuditEntry) -> pb::AuditEntry {
     pb::AuditEntry {
         id: entry.id.to_string(),
         actor_id: entry.actor_id.map(|a| a.to_string()).unwrap_or_default(),
         action: entry.action,
         subject_id: entry.subject_id.map(|s| s.to_string()).unwrap_or_default(),
         detail: entry.detail,
-        occur_time: Some(timestamp_to_proto(entry.occurred_at)),
+        occur_time: Some(timestamp_to_pb(entry.occurred_at)),
     }
 }
 
@@ -126,13 +126,13 @@ mod tests {
 
     #[test]
     fn a_request_moves_a_statement_only_to_approved_or_paid() {
-        let parse = |s: pb::StatementStatus| status_from_proto(s as i32);
+        let parse = |s: pb::StatementStatus| status_from_pb(s as i32);
         assert_eq!(parse(pb::StatementStatus::Approved), Ok(Status::Approved));
         assert_eq!(parse(pb::StatementStatus::Paid), Ok(Status::Paid));
         assert!(parse(pb::StatementStatus::Draft).is_err());
         assert!(parse(pb::StatementStatus::Unspecified).is_err());
         for status in [Status::Draft, Status::Approved, Status::Paid] {
-            assert_ne!(status_to_proto(status), pb::StatementStatus::Unspecified);
+            assert_ne!(status_to_pb(status), pb::StatementStatus::Unspecified);
         }
     }
 }

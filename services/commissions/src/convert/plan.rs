@@ -4,7 +4,7 @@
 use proto::commissions as pb;
 use uuid::Uuid;
 
-use super::{day_from_proto, period_kind_from_proto, period_kind_to_proto, timestamp_to_proto};
+use super::{day_from_pb, period_kind_from_pb, period_kind_to_pb, timestamp_to_pb};
 use crate::domain::FieldViolation;
 use crate::domain::plan::{
     Band, Effective, NewVersion, PipelineRate, Plan, PlanVersion, ProductRate, Rules, Schedule,
@@ -16,15 +16,13 @@ use crate::domain::violations::Violations;
 pub const MAX_PARTICIPANTS: usize = 1_000;
 
 /// A version from the request; violations are named relative to the version message.
-pub fn new_version_from_proto(
-    version: &pb::PlanVersion,
-) -> Result<NewVersion, Vec<FieldViolation>> {
+pub fn new_version_from_pb(version: &pb::PlanVersion) -> Result<NewVersion, Vec<FieldViolation>> {
     let mut v = Violations::new();
-    let from = v.check("effective_from", day_from_proto(&version.effective_from));
+    let from = v.check("effective_from", day_from_pb(&version.effective_from));
     let to = if version.effective_to.is_empty() {
         Some(None)
     } else {
-        v.check("effective_to", day_from_proto(&version.effective_to))
+        v.check("effective_to", day_from_pb(&version.effective_to))
             .map(Some)
     };
     let effective = match (from, to) {
@@ -62,7 +60,7 @@ pub fn new_version_from_proto(
             ),
         }
     }
-    let period = v.check("period", period_kind_from_proto(version.period));
+    let period = v.check("period", period_kind_from_pb(version.period));
     let fiscal = if version.fiscal_year_start_month == 0 {
         1
     } else {
@@ -170,7 +168,7 @@ pub fn new_version_from_proto(
     }
 }
 
-pub fn version_to_proto(version: PlanVersion) -> pb::PlanVersion {
+pub fn version_to_pb(version: PlanVersion) -> pb::PlanVersion {
     let rules = version.rules;
     let (flat, mode, tiers) = match rules.schedule {
         Schedule::Flat { rate } => (rate, pb::TierMode::Unspecified, vec![]),
@@ -203,7 +201,7 @@ pub fn version_to_proto(version: PlanVersion) -> pb::PlanVersion {
         participant_ids: version.participants.iter().map(Uuid::to_string).collect(),
         participant_roles: version.roles.clone(),
         currency_code: rules.currency,
-        period: period_kind_to_proto(rules.period) as i32,
+        period: period_kind_to_pb(rules.period) as i32,
         fiscal_year_start_month: i32::try_from(rules.fiscal_year_start_month).unwrap_or(1),
         flat_rate_millionths: flat,
         tier_mode: mode as i32,
@@ -234,17 +232,17 @@ pub fn version_to_proto(version: PlanVersion) -> pb::PlanVersion {
             .collect(),
         deal_cap_minor: rules.deal_cap.unwrap_or(0),
         period_cap_minor: rules.period_cap.unwrap_or(0),
-        create_time: Some(timestamp_to_proto(version.created_at)),
+        create_time: Some(timestamp_to_pb(version.created_at)),
         created_by: version.created_by.to_string(),
     }
 }
 
-pub fn plan_to_proto(plan: Plan) -> pb::Plan {
+pub fn plan_to_pb(plan: Plan) -> pb::Plan {
     pb::Plan {
         id: plan.id.to_string(),
         name: plan.name,
-        versions: plan.versions.into_iter().map(version_to_proto).collect(),
-        create_time: Some(timestamp_to_proto(plan.created_at)),
+        versions: plan.versions.into_iter().map(version_to_pb).collect(),
+        create_time: Some(timestamp_to_pb(plan.created_at)),
     }
 }
 
@@ -325,7 +323,7 @@ mod tests {
     #[test]
     fn a_version_renders_back_as_it_was_requested() {
         let requested = tiered();
-        let parsed = new_version_from_proto(&requested).expect("valid");
+        let parsed = new_version_from_pb(&requested).expect("valid");
         assert_eq!(
             parsed.effective,
             Effective {
@@ -340,7 +338,7 @@ mod tests {
         ));
         assert_eq!(parsed.rules.decimals, 2);
         let (id, plan_id, by) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
-        let rendered = version_to_proto(PlanVersion {
+        let rendered = version_to_pb(PlanVersion {
             id,
             plan_id,
             version: 1,
@@ -382,7 +380,7 @@ mod tests {
             ],
             ..tiered()
         };
-        let fields: Vec<String> = new_version_from_proto(&bad)
+        let fields: Vec<String> = new_version_from_pb(&bad)
             .expect_err("invalid")
             .into_iter()
             .map(|v| v.field)

@@ -2,9 +2,7 @@
 
 use proto::commissions as pb;
 
-use super::{
-    day_from_proto, period_kind_from_proto, period_kind_to_proto, uuid_from_proto, validated,
-};
+use super::{day_from_pb, period_kind_from_pb, period_kind_to_pb, uuid_from_pb, validated};
 use crate::domain::period::{Period, Window};
 use crate::domain::quota::{Measured, Quota};
 use crate::domain::statement::Attainment;
@@ -13,9 +11,9 @@ use crate::error::Result;
 
 /// A quota; violations are named `quota.<field>`. The period must start a fiscal period of the
 /// year that begins in `fiscal_year_start_month` (January when 0).
-pub fn quota_from_proto(raw: &pb::Quota) -> Result<Quota> {
+pub fn quota_from_pb(raw: &pb::Quota) -> Result<Quota> {
     let mut v = Violations::new();
-    let user_id = v.check("quota.user_id", uuid_from_proto(&raw.user_id));
+    let user_id = v.check("quota.user_id", uuid_from_pb(&raw.user_id));
     let fiscal = if raw.fiscal_year_start_month == 0 {
         1
     } else {
@@ -24,8 +22,8 @@ pub fn quota_from_proto(raw: &pb::Quota) -> Result<Quota> {
     if !(1..=12).contains(&fiscal) {
         v.add("quota.fiscal_year_start_month", "must be between 1 and 12");
     }
-    let kind = v.check("quota.period", period_kind_from_proto(raw.period));
-    let start = v.check("quota.period_start", day_from_proto(&raw.period_start));
+    let kind = v.check("quota.period", period_kind_from_pb(raw.period));
+    let start = v.check("quota.period_start", day_from_pb(&raw.period_start));
     let period = match (kind, start) {
         (Some(kind), Some(start)) => {
             let period = Period::starting(kind, fiscal, start);
@@ -55,14 +53,14 @@ pub fn quota_from_proto(raw: &pb::Quota) -> Result<Quota> {
 }
 
 /// One participant's figures over `window`.
-pub fn attainment_to_proto(
+pub fn attainment_to_pb(
     window: Window,
     measured: &Measured,
     figures: Attainment,
 ) -> pb::Attainment {
     pb::Attainment {
         participant_id: measured.participant_id.to_string(),
-        period: period_kind_to_proto(window.kind) as i32,
+        period: period_kind_to_pb(window.kind) as i32,
         period_start: window.start.to_string(),
         currency_code: measured
             .quota
@@ -84,7 +82,7 @@ mod tests {
     use crate::error::Error;
 
     fn bad_fields(raw: &pb::Quota) -> Vec<String> {
-        match quota_from_proto(raw) {
+        match quota_from_pb(raw) {
             Err(Error::InvalidArgument(violations)) => {
                 violations.into_iter().map(|v| v.field).collect()
             }
@@ -105,7 +103,7 @@ mod tests {
 
     #[test]
     fn a_quota_starts_a_fiscal_period() {
-        let quota = quota_from_proto(&quarter_quota()).expect("valid");
+        let quota = quota_from_pb(&quarter_quota()).expect("valid");
         assert_eq!(quota.amount, 1_000_000);
         // Fiscal quarters of a February year start in February, May, August and November.
         let off = pb::Quota {

@@ -16,15 +16,15 @@ use crate::domain::period::{Period, PeriodKind};
 use crate::domain::violations::Violations;
 use crate::error::{Error, Result};
 
-pub use adjustment::{adjustment_to_proto, dispute_to_proto};
-pub use plan::{new_version_from_proto, plan_to_proto, version_to_proto};
-pub use quota::{attainment_to_proto, quota_from_proto};
+pub use adjustment::{adjustment_to_pb, dispute_to_pb};
+pub use plan::{new_version_from_pb, plan_to_pb, version_to_pb};
+pub use quota::{attainment_to_pb, quota_from_pb};
 pub use statement::{
-    audit_entry_to_proto, engine_line_to_proto, line_to_proto, recalculation_to_proto,
-    statement_to_proto, status_from_proto, status_to_proto,
+    audit_entry_to_pb, engine_line_to_pb, line_to_pb, recalculation_to_pb, statement_to_pb,
+    status_from_pb, status_to_pb,
 };
 
-pub fn timestamp_to_proto(at: DateTime<Utc>) -> prost_types::Timestamp {
+pub fn timestamp_to_pb(at: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: at.timestamp(),
         nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
@@ -32,7 +32,7 @@ pub fn timestamp_to_proto(at: DateTime<Utc>) -> prost_types::Timestamp {
 }
 
 /// A resource id; a malformed id names the field.
-pub fn id_from_proto(field: &str, raw: &str) -> Result<Uuid> {
+pub fn id_from_pb(field: &str, raw: &str) -> Result<Uuid> {
     if raw.is_empty() {
         return Err(Error::invalid(field, "is required"));
     }
@@ -40,18 +40,18 @@ pub fn id_from_proto(field: &str, raw: &str) -> Result<Uuid> {
 }
 
 /// A UUID field checked among others (the caller names the field).
-pub fn uuid_from_proto(raw: &str) -> std::result::Result<Uuid, &'static str> {
+pub fn uuid_from_pb(raw: &str) -> std::result::Result<Uuid, &'static str> {
     Uuid::parse_str(raw).map_err(|_| "must be a UUID")
 }
 
-pub fn day_from_proto(raw: &str) -> std::result::Result<NaiveDate, &'static str> {
+pub fn day_from_pb(raw: &str) -> std::result::Result<NaiveDate, &'static str> {
     if raw.is_empty() {
         return Err("is required");
     }
     NaiveDate::parse_from_str(raw, "%Y-%m-%d").map_err(|_| "must be a date YYYY-MM-DD")
 }
 
-pub fn period_kind_from_proto(raw: i32) -> std::result::Result<PeriodKind, &'static str> {
+pub fn period_kind_from_pb(raw: i32) -> std::result::Result<PeriodKind, &'static str> {
     match pb::PeriodKind::try_from(raw) {
         Ok(pb::PeriodKind::Month) => Ok(PeriodKind::Month),
         Ok(pb::PeriodKind::Quarter) => Ok(PeriodKind::Quarter),
@@ -60,7 +60,7 @@ pub fn period_kind_from_proto(raw: i32) -> std::result::Result<PeriodKind, &'sta
     }
 }
 
-pub fn period_kind_to_proto(kind: PeriodKind) -> pb::PeriodKind {
+pub fn period_kind_to_pb(kind: PeriodKind) -> pb::PeriodKind {
     match kind {
         PeriodKind::Month => pb::PeriodKind::Month,
         PeriodKind::Quarter => pb::PeriodKind::Quarter,
@@ -70,9 +70,9 @@ pub fn period_kind_to_proto(kind: PeriodKind) -> pb::PeriodKind {
 
 /// A period named by kind and first day (periods start on the first of a month; which months
 /// depends on the plan's fiscal year).
-pub fn period_from_proto(v: &mut Violations, kind: i32, start: &str) -> Option<Period> {
-    let kind = v.check("period", period_kind_from_proto(kind));
-    let start = v.check("period_start", day_from_proto(start));
+pub fn period_from_pb(v: &mut Violations, kind: i32, start: &str) -> Option<Period> {
+    let kind = v.check("period", period_kind_from_pb(kind));
+    let start = v.check("period_start", day_from_pb(start));
     let (kind, start) = (kind?, start?);
     if start.day() != 1 {
         v.add("period_start", "must be the first day of a month");
@@ -93,7 +93,7 @@ mod tests {
     #[test]
     fn a_period_starts_on_the_first_of_a_month() {
         let mut v = Violations::new();
-        let period = period_from_proto(&mut v, pb::PeriodKind::Quarter as i32, "2026-04-01");
+        let period = period_from_pb(&mut v, pb::PeriodKind::Quarter as i32, "2026-04-01");
         assert_eq!(
             period,
             Some(Period {
@@ -105,7 +105,7 @@ mod tests {
 
         let mut v = Violations::new();
         assert_eq!(
-            period_from_proto(&mut v, pb::PeriodKind::Month as i32, "2026-04-02"),
+            period_from_pb(&mut v, pb::PeriodKind::Month as i32, "2026-04-02"),
             None
         );
         let fields: Vec<String> = v
@@ -120,7 +120,7 @@ mod tests {
     #[test]
     fn an_unknown_period_kind_and_a_bad_day_are_both_named() {
         let mut v = Violations::new();
-        assert_eq!(period_from_proto(&mut v, 0, "01/04/2026"), None);
+        assert_eq!(period_from_pb(&mut v, 0, "01/04/2026"), None);
         let fields: Vec<String> = v
             .finish()
             .expect_err("invalid")
@@ -134,7 +134,7 @@ mod tests {
     fn period_kinds_round_trip() {
         for kind in [PeriodKind::Month, PeriodKind::Quarter, PeriodKind::Year] {
             assert_eq!(
-                period_kind_from_proto(period_kind_to_proto(kind) as i32),
+                period_kind_from_pb(period_kind_to_pb(kind) as i32),
                 Ok(kind)
             );
         }
