@@ -2,8 +2,7 @@
 //! record's jsonb column and cast to the field's type, so comparisons are numeric, by date or by
 //! boolean rather than textual.
 
-use super::check::{Condition, ResolvedCustom, typed_value};
-use super::{FilterError, Kind};
+use ::filter::{Condition, FilterError, Kind, ResolvedCustom, typed_value};
 use crate::domain::custom_fields::{Definition, FieldType};
 
 /// Whether `condition` has custom comparisons (so definitions are worth reading).
@@ -55,7 +54,7 @@ pub fn resolve(
                 FieldType::Picklist => (Kind::Enum(&["picklist"]), ""),
                 FieldType::Number => (Kind::Integer, "::numeric"),
                 FieldType::Date => (Kind::Date, "::date"),
-                FieldType::Bool => (Kind::Enum(&[]), "::boolean"),
+                FieldType::Bool => (Kind::Bool, "::boolean"),
             };
             let value = typed_value(c, &c.field, kind)?;
             if definition.spec.field_type == FieldType::Picklist
