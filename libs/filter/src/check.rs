@@ -243,12 +243,8 @@ fn compare(c: &Comparison, fields: &'static [Field]) -> Result<Condition, Filter
                 })?
                 .with_timezone(&Utc),
         ),
-        Kind::Date => {
-            Value::Date(parse_date(raw).map_err(|e| bad(format!("{} {e}", field.name)))?)
-        }
-        Kind::Bool => {
-            Value::Bool(parse_bool(raw).ok_or_else(|| bad(bool_expected(field.name)))?)
-        }
+        Kind::Date => Value::Date(parse_date(raw).map_err(|e| bad(format!("{} {e}", field.name)))?),
+        Kind::Bool => Value::Bool(parse_bool(raw).ok_or_else(|| bad(bool_expected(field.name)))?),
         Kind::Enum(names) => {
             if !names.contains(&raw) {
                 return Err(bad(format!(

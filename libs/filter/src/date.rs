@@ -14,14 +14,18 @@ pub enum DateError {
 pub fn parse_date(raw: &str) -> Result<NaiveDate, DateError> {
     let bytes = raw.as_bytes();
     let shape = bytes.len() == 10
-        && bytes
-            .iter()
-            .enumerate()
-            .all(|(i, b)| if i == 4 || i == 7 { *b == b'-' } else { b.is_ascii_digit() });
+        && bytes.iter().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                *b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
     if !shape {
         return Err(DateError::Format);
     }
-    let number = |range: std::ops::Range<usize>| raw[range].parse::<u32>().map_err(|_| DateError::Format);
+    let number =
+        |range: std::ops::Range<usize>| raw[range].parse::<u32>().map_err(|_| DateError::Format);
     let year = i32::try_from(number(0..4)?).map_err(|_| DateError::Format)?;
     NaiveDate::from_ymd_opt(year, number(5..7)?, number(8..10)?).ok_or(DateError::Calendar)
 }

@@ -195,7 +195,8 @@ mod tests {
 
     #[test]
     fn event_store_timeouts_are_unavailable_like_any_query() {
-        let status: tonic::Status = Error::from(events::Error::Database(sqlx::Error::PoolTimedOut)).into();
+        let status: tonic::Status =
+            Error::from(events::Error::Database(sqlx::Error::PoolTimedOut)).into();
         assert_eq!(status.code(), Code::Unavailable);
         let status: tonic::Status =
             Error::from(events::Error::InvalidEventType("Bad".into())).into();

@@ -20,7 +20,10 @@ impl TableName {
     pub const fn new(name: &'static str) -> Self {
         let bytes = name.as_bytes();
         assert!(!bytes.is_empty(), "a table name is required");
-        assert!(!bytes[0].is_ascii_digit(), "a table name starts with a letter or '_'");
+        assert!(
+            !bytes[0].is_ascii_digit(),
+            "a table name starts with a letter or '_'"
+        );
         let mut i = 0;
         while i < bytes.len() {
             let b = bytes[i];
@@ -158,16 +161,23 @@ mod tests {
         assert!(table.upsert.contains("INSERT INTO crm_users "));
         assert!(table.upsert.contains("WHERE crm_users.source_time <= "));
         assert!(table.reports.contains("FROM crm_users u JOIN team"));
-        assert_eq!(&*table.is_active, "SELECT active FROM crm_users WHERE user_id = $1");
+        assert_eq!(
+            &*table.is_active,
+            "SELECT active FROM crm_users WHERE user_id = $1"
+        );
     }
 
     #[test]
     fn table_names_are_plain_identifiers() {
-        let refused = |name: &'static str| std::panic::catch_unwind(|| TableName::new(name)).is_err();
+        let refused =
+            |name: &'static str| std::panic::catch_unwind(|| TableName::new(name)).is_err();
         assert!(refused("crm_users; DROP TABLE x"));
         assert!(refused("Users"));
         assert!(refused("1users"));
         assert!(refused(""));
-        assert_eq!(TableName::new("commission_users").as_str(), "commission_users");
+        assert_eq!(
+            TableName::new("commission_users").as_str(),
+            "commission_users"
+        );
     }
 }

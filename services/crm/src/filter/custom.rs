@@ -2,8 +2,8 @@
 //! record's jsonb column and cast to the field's type, so comparisons are numeric, by date or by
 //! boolean rather than textual.
 
-use ::filter::{Condition, FilterError, Kind, ResolvedCustom, typed_value};
 use crate::domain::custom_fields::{Definition, FieldType};
+use ::filter::{Condition, FilterError, Kind, ResolvedCustom, typed_value};
 
 /// Whether `condition` has custom comparisons (so definitions are worth reading).
 pub fn mentions_custom(condition: &Condition) -> bool {

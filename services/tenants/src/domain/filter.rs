@@ -9,7 +9,12 @@ pub use ::filter::{Condition, FilterError};
 use ::filter::{Field, Kind};
 
 /// The built-in role names as stored (`auth::BuiltinRole::as_str`; a test keeps them equal).
-const ROLE_NAMES: &[&str] = &["ROLE_ADMIN", "ROLE_MANAGER", "ROLE_SALES_REP", "ROLE_SUPPORT"];
+const ROLE_NAMES: &[&str] = &[
+    "ROLE_ADMIN",
+    "ROLE_MANAGER",
+    "ROLE_SALES_REP",
+    "ROLE_SUPPORT",
+];
 
 /// What ListUsers filters on; columns of the `users u` the store selects from.
 pub static USER_FIELDS: &[Field] = &[
@@ -153,7 +158,11 @@ mod tests {
             Some(Condition::And(vec![
                 compare("role", CompareOp::Eq, Value::Text("ROLE_SALES_REP".into())),
                 compare("active", CompareOp::Ne, Value::Bool(false)),
-                compare("display_name", CompareOp::Has, Value::Text("Ann Lee".into())),
+                compare(
+                    "display_name",
+                    CompareOp::Has,
+                    Value::Text("Ann Lee".into())
+                ),
             ]))
         );
     }
@@ -214,7 +223,11 @@ mod tests {
         assert_eq!(position("manager_id = 42"), Err(13));
         assert_eq!(position("display_name = \"\u{0}\""), Err(16));
         let unknown = parse_filter("colour = red").expect_err("unknown field");
-        assert!(unknown.message.contains("role, active, manager_id, email, display_name"));
+        assert!(
+            unknown
+                .message
+                .contains("role, active, manager_id, email, display_name")
+        );
         let active = parse_filter("active = maybe").expect_err("not a boolean");
         assert_eq!(active.message, "active takes true or false");
     }
