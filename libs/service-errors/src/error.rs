@@ -41,7 +41,7 @@ pub enum Error {
     #[error("storage failure: {0}")]
     Store(#[from] sqlx::Error),
     #[error("event failure: {0}")]
-    Events(#[from] events::Error),
+    Events(events::Error),
     #[error("{0}")]
     Internal(String),
 }
@@ -81,6 +81,24 @@ impl Error {
 impl From<Vec<FieldViolation>> for Error {
     fn from(violations: Vec<FieldViolation>) -> Self {
         Error::InvalidArgument(violations)
+    }
+}
+
+/// A database failure while writing or reading events is a storage failure (so a pool timeout is
+/// UNAVAILABLE, as for any query); anything else about events is an event failure.
+impl From<events::Error> for Error {
+    fn from(error: events::Error) -> Self {
+        match error {
+            events::Error::Database(e) => Error::Store(e),
+            other => Error::Events(other),
+        }
+    }
+}
+
+/// Signing keys that cannot be loaded or used are an internal failure, never the caller's.
+impl From<auth::token::KeyError> for Error {
+    fn from(error: auth::token::KeyError) -> Self {
+        Error::Internal(error.to_string())
     }
 }
 
@@ -173,6 +191,17 @@ mod tests {
             Error::PermissionDenied("the lead is shared with you read-only".into()).into();
         assert_eq!(status.code(), Code::PermissionDenied);
         assert_eq!(status.message(), "the lead is shared with you read-only");
+    }
+
+    #[test]
+    fn event_store_timeouts_are_unavailable_like_any_query() {
+        let status: tonic::Status =
+            Error::from(events::Error::Database(sqlx::Error::PoolTimedOut)).into();
+        assert_eq!(status.code(), Code::Unavailable);
+        let status: tonic::Status =
+            Error::from(events::Error::InvalidEventType("Bad".into())).into();
+        assert_eq!(status.code(), Code::Internal);
+        assert!(!status.message().contains("Bad"));
     }
 
     #[test]

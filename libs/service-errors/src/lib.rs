@@ -1,4 +1,4 @@
-//! What the CRM and commissions services share about failing: one error type mapped to gRPC
+//! What every service shares about failing: one error type mapped to gRPC
 //! statuses (field violations in `BadRequest` details, internal causes logged, never sent), and
 //! the collector that lets one response name every bad field.
 

@@ -7,7 +7,7 @@ use proto::tenants as pb;
 use crate::api::convert;
 use crate::domain::tenant::Tenant;
 use crate::domain::user::User;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 pub const TENANT_PROVISIONED: &str = "tenants.tenant.provisioned";
 pub const TENANT_UPDATED: &str = "tenants.tenant.updated";
@@ -16,15 +16,6 @@ pub const TENANT_REACTIVATED: &str = "tenants.tenant.reactivated";
 pub const USER_CREATED: &str = "tenants.user.created";
 pub const USER_UPDATED: &str = "tenants.user.updated";
 pub const USER_DEACTIVATED: &str = "tenants.user.deactivated";
-
-impl From<::events::Error> for Error {
-    fn from(error: ::events::Error) -> Self {
-        match error {
-            ::events::Error::Database(e) => Error::Store(e),
-            other => Error::Internal(other.to_string()),
-        }
-    }
-}
 
 fn tenant_event<M: prost::Name>(
     event_type: &str,

@@ -9,7 +9,7 @@ use sqlx::{PgPool, Postgres, QueryBuilder, Row, Transaction, postgres::PgRow};
 use uuid::Uuid;
 
 use crate::domain::email::Email;
-use crate::domain::filter::{Condition, TextOp, UserOrder};
+use crate::domain::filter::{Condition, UserOrder};
 use crate::domain::role::{CustomRole, NewRole, RolePatch};
 use crate::domain::settings::TenantSettings;
 use crate::domain::tenant::{NewTenant, Tenant, TenantPatch, TenantStatus};
@@ -41,7 +41,8 @@ pub enum RotateOutcome {
 /// One page request of ListUsers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserQuery {
-    pub conditions: Vec<Condition>,
+    /// The filter; `None` matches every user.
+    pub conditions: Option<Condition>,
     pub order: UserOrder,
     /// Sort value (as text) and id of the last row of the previous page.
     pub after: Option<(String, Uuid)>,
@@ -664,49 +665,9 @@ impl Store for PgStore {
         let mut sql = QueryBuilder::<Postgres>::new(USER_SELECT);
         // Explicit even though RLS enforces it: it lets the planner use the tenant indexes.
         sql.push(" WHERE u.tenant_id = ").push_bind(tenant_id);
-        for condition in &query.conditions {
+        if let Some(condition) = &query.conditions {
             sql.push(" AND ");
-            match condition {
-                Condition::Role { negate, role } => {
-                    sql.push(if *negate { "u.role <> " } else { "u.role = " })
-                        .push_bind(role.as_str());
-                }
-                Condition::Active { negate, active } => {
-                    sql.push("u.active = ").push_bind(*active != *negate);
-                }
-                Condition::Manager { negate, manager_id } => match (manager_id, negate) {
-                    (None, false) => {
-                        sql.push("u.manager_id IS NULL");
-                    }
-                    (None, true) => {
-                        sql.push("u.manager_id IS NOT NULL");
-                    }
-                    (Some(id), false) => {
-                        sql.push("u.manager_id = ").push_bind(*id);
-                    }
-                    (Some(id), true) => {
-                        sql.push("u.manager_id IS DISTINCT FROM ").push_bind(*id);
-                    }
-                },
-                Condition::Text { field, op, value } => {
-                    sql.push("u.").push(field.column());
-                    match op {
-                        TextOp::Eq => {
-                            sql.push(" = ").push_bind(value.clone());
-                        }
-                        TextOp::Ne => {
-                            sql.push(" <> ").push_bind(value.clone());
-                        }
-                        TextOp::Contains => {
-                            let escaped = value
-                                .replace('\\', "\\\\")
-                                .replace('%', "\\%")
-                                .replace('_', "\\_");
-                            sql.push(" ILIKE ").push_bind(format!("%{escaped}%"));
-                        }
-                    }
-                }
-            }
+            filter::push_condition(&mut sql, condition);
         }
         let column = query.order.field.column();
         let (cmp, dir) = if query.order.descending {

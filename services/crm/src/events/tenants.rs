@@ -7,7 +7,6 @@ use async_trait::async_trait;
 use events::{Event, Handler, HandlerError};
 use proto::tenants as pb;
 use sqlx::{Postgres, Transaction};
-use uuid::Uuid;
 
 use crate::store::{cases, handover, pipelines, tenant_state, users};
 
@@ -53,27 +52,12 @@ impl Handler for TenantsHandler {
                 }
                 None
             }
-            "tenants.user.created" => {
-                let created: pb::UserCreated = event.payload().map_err(HandlerError::permanent)?;
-                created.user
-            }
-            "tenants.user.updated" => {
-                let updated: pb::UserUpdated = event.payload().map_err(HandlerError::permanent)?;
-                updated.user
-            }
-            "tenants.user.deactivated" => {
-                let deactivated: pb::UserDeactivated =
-                    event.payload().map_err(HandlerError::permanent)?;
-                deactivated.user.map(|u| pb::User { active: false, ..u })
-            }
-            // Other tenants events (e.g. a future tenants.user.logged_in) are not ours to apply.
-            other => {
-                tracing::debug!(event_type = other, "ignoring event");
-                None
-            }
+            // The users' events (and others, which it ignores) are the projection's to read.
+            _ => user_projection::user_of(event)?,
         };
         if let Some(user) = user {
-            let projected = project(event.tenant_id, &user).map_err(HandlerError::permanent)?;
+            let projected = user_projection::project(event.tenant_id, &user)
+                .map_err(HandlerError::permanent)?;
             users::upsert(tx, event.tenant_id, &projected, event.occurred_at).await?;
             // Only if the projection agrees: a late event never hands over an active user's work.
             if event.event_type() == "tenants.user.deactivated"
@@ -92,86 +76,4 @@ fn time_zone(tenant: Option<&pb::Tenant>) -> Option<&str> {
         .and_then(|t| t.settings.as_ref())
         .map(|s| s.timezone.as_str())
         .filter(|z| !z.is_empty())
-}
-
-/// The user as the CRM keeps it; a user of another tenant than the event's is refused.
-fn project(tenant_id: Uuid, user: &pb::User) -> Result<users::ProjectedUser, String> {
-    let user_id = Uuid::parse_str(&user.id).map_err(|_| format!("user id {:?}", user.id))?;
-    if !user.tenant_id.is_empty() && user.tenant_id != tenant_id.to_string() {
-        return Err(format!(
-            "user {user_id} belongs to another tenant than the event"
-        ));
-    }
-    let manager_id = if user.manager_id.is_empty() {
-        None
-    } else {
-        Some(
-            Uuid::parse_str(&user.manager_id)
-                .map_err(|_| format!("manager id {:?}", user.manager_id))?,
-        )
-    };
-    let role = pb::Role::try_from(user.role)
-        .ok()
-        .filter(|r| *r != pb::Role::Unspecified)
-        .ok_or_else(|| format!("user {user_id} has no known role"))?;
-    Ok(users::ProjectedUser {
-        user_id,
-        manager_id,
-        role: role.as_str_name().to_owned(),
-        active: user.active,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn users_are_projected_with_manager_and_role() {
-        let (tenant, user, manager) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
-        let projected = project(
-            tenant,
-            &pb::User {
-                id: user.to_string(),
-                tenant_id: tenant.to_string(),
-                role: pb::Role::SalesRep as i32,
-                manager_id: manager.to_string(),
-                active: true,
-                ..Default::default()
-            },
-        )
-        .expect("valid");
-        assert_eq!(
-            projected,
-            users::ProjectedUser {
-                user_id: user,
-                manager_id: Some(manager),
-                role: "ROLE_SALES_REP".to_owned(),
-                active: true,
-            }
-        );
-    }
-
-    #[test]
-    fn foreign_or_malformed_users_are_refused() {
-        let tenant = Uuid::now_v7();
-        let other = pb::User {
-            id: Uuid::now_v7().to_string(),
-            tenant_id: Uuid::now_v7().to_string(),
-            role: pb::Role::Admin as i32,
-            ..Default::default()
-        };
-        assert!(project(tenant, &other).is_err());
-        let no_role = pb::User {
-            id: Uuid::now_v7().to_string(),
-            ..Default::default()
-        };
-        assert!(project(tenant, &no_role).is_err());
-        let bad_id = pb::User {
-            id: "nope".into(),
-            role: pb::Role::Admin as i32,
-            ..Default::default()
-        };
-        assert!(project(tenant, &bad_id).is_err());
-    }
 }

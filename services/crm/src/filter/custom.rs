@@ -2,9 +2,8 @@
 //! record's jsonb column and cast to the field's type, so comparisons are numeric, by date or by
 //! boolean rather than textual.
 
-use super::check::{Condition, ResolvedCustom, typed_value};
-use super::{FilterError, Kind};
 use crate::domain::custom_fields::{Definition, FieldType};
+use ::filter::{Condition, FilterError, Kind, ResolvedCustom, typed_value};
 
 /// Whether `condition` has custom comparisons (so definitions are worth reading).
 pub fn mentions_custom(condition: &Condition) -> bool {
@@ -55,7 +54,7 @@ pub fn resolve(
                 FieldType::Picklist => (Kind::Enum(&["picklist"]), ""),
                 FieldType::Number => (Kind::Integer, "::numeric"),
                 FieldType::Date => (Kind::Date, "::date"),
-                FieldType::Bool => (Kind::Enum(&[]), "::boolean"),
+                FieldType::Bool => (Kind::Bool, "::boolean"),
             };
             let value = typed_value(c, &c.field, kind)?;
             if definition.spec.field_type == FieldType::Picklist

@@ -1,6 +1,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
+use crate::crm_journeys::crm_platform;
 use crate::helpers::{PASSWORD, expect_problem, platform, violation_fields};
 
 #[tokio::test]
@@ -188,6 +189,37 @@ async fn every_bad_input_gets_a_problem_that_names_it() {
         .expect("sent");
     let problem = expect_problem(r, StatusCode::CONFLICT).await;
     assert_eq!(problem["code"], "ALREADY_EXISTS");
+}
+
+/// PostgreSQL refuses NUL in text: a filter value with one (or any control character) is bad
+/// input named `filter`, as in bodies, searches and ids, never a 500.
+#[tokio::test]
+async fn control_characters_in_a_list_filter_are_bad_input() {
+    let crm = crm_platform().await;
+    let p = &crm.platform;
+    let t = p.tenant("nulfilter").await;
+    for (path, filter) in [
+        ("/v1/leads", "last_name = \"\u{0}\""),
+        ("/v1/leads", "last_name = 'a\u{7}b' OR company : x"),
+        ("/v1/accounts", "name = \"\u{0}\""),
+        ("/v1/users", "display_name = \"\u{0}\""),
+    ] {
+        let r = p
+            .authed(Method::GET, path, &t.token)
+            .query(&[("filter", filter)])
+            .send()
+            .await
+            .expect("sent");
+        let problem = expect_problem(r, StatusCode::BAD_REQUEST).await;
+        assert_eq!(problem["code"], "INVALID_ARGUMENT", "{path}: {problem}");
+        assert_eq!(violation_fields(&problem), ["filter"], "{path}: {problem}");
+        assert!(
+            problem["errors"][0]["description"]
+                .as_str()
+                .is_some_and(|d| d.ends_with("must not contain control characters")),
+            "{path}: {problem}"
+        );
+    }
 }
 
 #[tokio::test]

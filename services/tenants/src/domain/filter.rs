@@ -1,248 +1,53 @@
-//! The `filter` and `order_by` of ListUsers: a subset of AIP-160 and AIP-132.
+//! The `filter` and `order_by` of ListUsers: AIP-160 and AIP-132.
 //!
-//! Filter grammar: `condition (AND condition)*`, where a condition is `field op value`, `op` is
-//! `=`, `!=` or `:` (contains, text fields only) and a value is a bare word or a double-quoted
-//! string. Fields: `role` (ROLE_* names), `active` (true/false), `manager_id` (uuid, or "" for
-//! none), `email`, `display_name`. Errors carry the byte offset of the problem.
+//! Filters use the one grammar of every List (the `filter` lib: AND, OR, NOT, parentheses).
+//! Fields: `role` (ROLE_* names), `active` (true/false), `manager_id` (uuid, or "" for none),
+//! `email`, `display_name` (text: `=`, `!=`, `<`, `<=`, `>`, `>=` and `:` for contains). Errors
+//! carry the byte offset of the problem.
 
-use auth::BuiltinRole;
-use uuid::Uuid;
+pub use ::filter::{Condition, FilterError};
+use ::filter::{Field, Kind};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Condition {
-    Role {
-        negate: bool,
-        role: BuiltinRole,
+/// The built-in role names as stored (`auth::BuiltinRole::as_str`; a test keeps them equal).
+const ROLE_NAMES: &[&str] = &[
+    "ROLE_ADMIN",
+    "ROLE_MANAGER",
+    "ROLE_SALES_REP",
+    "ROLE_SUPPORT",
+];
+
+/// What ListUsers filters on; columns of the `users u` the store selects from.
+pub static USER_FIELDS: &[Field] = &[
+    Field {
+        name: "role",
+        column: "u.role",
+        kind: Kind::Enum(ROLE_NAMES),
     },
-    Active {
-        negate: bool,
-        active: bool,
+    Field {
+        name: "active",
+        column: "u.active",
+        kind: Kind::Bool,
     },
-    Manager {
-        negate: bool,
-        manager_id: Option<Uuid>,
+    Field {
+        name: "manager_id",
+        column: "u.manager_id",
+        kind: Kind::Uuid { nullable: true },
     },
-    Text {
-        field: TextField,
-        op: TextOp,
-        value: String,
+    Field {
+        name: "email",
+        column: "u.email",
+        kind: Kind::Text { lowercase: true },
     },
-}
+    Field {
+        name: "display_name",
+        column: "u.display_name",
+        kind: Kind::Text { lowercase: false },
+    },
+];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TextField {
-    Email,
-    DisplayName,
-}
-
-impl TextField {
-    pub fn column(self) -> &'static str {
-        match self {
-            TextField::Email => "email",
-            TextField::DisplayName => "display_name",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TextOp {
-    Eq,
-    Ne,
-    Contains,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("at position {position}: {message}")]
-pub struct FilterError {
-    pub position: usize,
-    pub message: String,
-}
-
-fn err(position: usize, message: impl Into<String>) -> FilterError {
-    FilterError {
-        position,
-        message: message.into(),
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Token {
-    Word(String),
-    Quoted(String),
-    Op(&'static str),
-}
-
-fn tokenize(input: &str) -> Result<Vec<(usize, Token)>, FilterError> {
-    let bytes = input.as_bytes();
-    let mut tokens = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        let c = bytes[i];
-        match c {
-            b' ' | b'\t' | b'\n' => i += 1,
-            b'=' => {
-                tokens.push((i, Token::Op("=")));
-                i += 1;
-            }
-            b':' => {
-                tokens.push((i, Token::Op(":")));
-                i += 1;
-            }
-            b'!' if bytes.get(i + 1) == Some(&b'=') => {
-                tokens.push((i, Token::Op("!=")));
-                i += 2;
-            }
-            b'"' => {
-                let start = i;
-                let mut value = String::new();
-                i += 1;
-                loop {
-                    match input[i..].chars().next() {
-                        None => return Err(err(start, "unterminated string")),
-                        Some('"') => {
-                            i += 1;
-                            break;
-                        }
-                        Some('\\') => {
-                            let escaped = input[i + 1..]
-                                .chars()
-                                .next()
-                                .ok_or_else(|| err(i, "dangling escape"))?;
-                            value.push(escaped);
-                            i += 1 + escaped.len_utf8();
-                        }
-                        Some(ch) => {
-                            value.push(ch);
-                            i += ch.len_utf8();
-                        }
-                    }
-                }
-                tokens.push((start, Token::Quoted(value)));
-            }
-            _ => {
-                let start = i;
-                while i < bytes.len()
-                    && !matches!(bytes[i], b' ' | b'\t' | b'\n' | b'=' | b':' | b'!' | b'"')
-                {
-                    i += 1;
-                }
-                if start == i {
-                    return Err(err(i, format!("unexpected character {:?}", c as char)));
-                }
-                tokens.push((start, Token::Word(input[start..i].to_owned())));
-            }
-        }
-    }
-    Ok(tokens)
-}
-
-/// Parses a filter; the empty filter matches everything.
-pub fn parse_filter(input: &str) -> Result<Vec<Condition>, FilterError> {
-    let tokens = tokenize(input)?;
-    let mut conditions = Vec::new();
-    let mut iter = tokens.into_iter().peekable();
-    loop {
-        let Some((pos, field)) = iter.next() else {
-            if conditions.is_empty() {
-                return Ok(conditions);
-            }
-            return Err(err(input.len(), "expected a condition after AND"));
-        };
-        let Token::Word(field) = field else {
-            return Err(err(pos, "expected a field name"));
-        };
-        let (op_pos, op) = match iter.next() {
-            Some((p, Token::Op(op))) => (p, op),
-            Some((p, _)) => return Err(err(p, "expected an operator (=, != or :)")),
-            None => return Err(err(input.len(), "expected an operator (=, != or :)")),
-        };
-        let (value_pos, value) = match iter.next() {
-            Some((p, Token::Word(v))) | Some((p, Token::Quoted(v))) => (p, v),
-            Some((p, _)) => return Err(err(p, "expected a value")),
-            None => return Err(err(input.len(), "expected a value")),
-        };
-        conditions.push(condition(&field, pos, op, op_pos, &value, value_pos)?);
-        match iter.next() {
-            None => return Ok(conditions),
-            Some((_, Token::Word(w))) if w == "AND" => continue,
-            Some((p, Token::Word(w))) if w == "OR" => {
-                return Err(err(
-                    p,
-                    "OR is not supported here; combine conditions with AND",
-                ));
-            }
-            Some((p, _)) => return Err(err(p, "expected AND")),
-        }
-    }
-}
-
-fn condition(
-    field: &str,
-    field_pos: usize,
-    op: &str,
-    op_pos: usize,
-    value: &str,
-    value_pos: usize,
-) -> Result<Condition, FilterError> {
-    let negate = op == "!=";
-    let exact_only = |op: &str| {
-        if op == ":" {
-            Err(err(op_pos, format!("':' is not supported on {field}")))
-        } else {
-            Ok(())
-        }
-    };
-    match field {
-        "role" => {
-            exact_only(op)?;
-            let role = BuiltinRole::parse(value)
-                .ok_or_else(|| err(value_pos, format!("unknown role {value:?}")))?;
-            Ok(Condition::Role { negate, role })
-        }
-        "active" => {
-            exact_only(op)?;
-            let active = match value {
-                "true" => true,
-                "false" => false,
-                _ => return Err(err(value_pos, "active takes true or false")),
-            };
-            Ok(Condition::Active { negate, active })
-        }
-        "manager_id" => {
-            exact_only(op)?;
-            let manager_id = if value.is_empty() {
-                None
-            } else {
-                Some(
-                    Uuid::parse_str(value)
-                        .map_err(|_| err(value_pos, "manager_id must be a uuid"))?,
-                )
-            };
-            Ok(Condition::Manager { negate, manager_id })
-        }
-        "email" | "display_name" => {
-            let field = if field == "email" {
-                TextField::Email
-            } else {
-                TextField::DisplayName
-            };
-            let op = match op {
-                "=" => TextOp::Eq,
-                "!=" => TextOp::Ne,
-                _ => TextOp::Contains,
-            };
-            let value = if field == TextField::Email {
-                value.to_ascii_lowercase()
-            } else {
-                value.to_owned()
-            };
-            Ok(Condition::Text { field, op, value })
-        }
-        other => Err(err(
-            field_pos,
-            format!("unknown field {other:?} (role, active, manager_id, email, display_name)"),
-        )),
-    }
+/// Parses a filter; the empty filter (`None`) matches everything.
+pub fn parse_filter(input: &str) -> Result<Option<Condition>, FilterError> {
+    filter::parse(input, USER_FIELDS)
 }
 
 /// Sort order of ListUsers.
@@ -321,9 +126,26 @@ pub fn parse_order(input: &str) -> Result<UserOrder, OrderError> {
 mod tests {
     use super::*;
 
+    use filter::{CompareOp, Value};
+    use uuid::Uuid;
+
+    fn compare(name: &str, op: CompareOp, value: Value) -> Condition {
+        let field = USER_FIELDS
+            .iter()
+            .find(|f| f.name == name)
+            .expect("a user field");
+        Condition::Compare { field, op, value }
+    }
+
+    #[test]
+    fn role_names_are_the_built_in_roles() {
+        let built_in: Vec<&str> = auth::BuiltinRole::ALL.iter().map(|r| r.as_str()).collect();
+        assert_eq!(ROLE_NAMES, built_in.as_slice());
+    }
+
     #[test]
     fn empty_filter_matches_everything() {
-        assert_eq!(parse_filter("  "), Ok(vec![]));
+        assert_eq!(parse_filter("  "), Ok(None));
     }
 
     #[test]
@@ -333,49 +155,81 @@ mod tests {
                 .expect("valid");
         assert_eq!(
             parsed,
-            vec![
-                Condition::Role {
-                    negate: false,
-                    role: BuiltinRole::SalesRep
-                },
-                Condition::Active {
-                    negate: true,
-                    active: false
-                },
-                Condition::Text {
-                    field: TextField::DisplayName,
-                    op: TextOp::Contains,
-                    value: "Ann Lee".to_owned()
-                },
-            ]
+            Some(Condition::And(vec![
+                compare("role", CompareOp::Eq, Value::Text("ROLE_SALES_REP".into())),
+                compare("active", CompareOp::Ne, Value::Bool(false)),
+                compare(
+                    "display_name",
+                    CompareOp::Has,
+                    Value::Text("Ann Lee".into())
+                ),
+            ]))
+        );
+    }
+
+    #[test]
+    fn or_not_and_parentheses_combine_conditions() {
+        let manager = Uuid::now_v7();
+        let parsed = parse_filter(&format!(
+            r#"(role = ROLE_ADMIN OR manager_id = "{manager}") AND NOT active = false"#
+        ))
+        .expect("valid");
+        assert_eq!(
+            parsed,
+            Some(Condition::And(vec![
+                Condition::Or(vec![
+                    compare("role", CompareOp::Eq, Value::Text("ROLE_ADMIN".into())),
+                    compare("manager_id", CompareOp::Eq, Value::Uuid(manager)),
+                ]),
+                Condition::Not(Box::new(compare(
+                    "active",
+                    CompareOp::Eq,
+                    Value::Bool(false)
+                ))),
+            ]))
+        );
+        assert_eq!(
+            parse_filter(r#"-(email : "@acme.test" OR manager_id = "")"#),
+            Ok(Some(Condition::Not(Box::new(Condition::Or(vec![
+                compare("email", CompareOp::Has, Value::Text("@acme.test".into())),
+                compare("manager_id", CompareOp::Eq, Value::Null),
+            ])))))
+        );
+    }
+
+    #[test]
+    fn emails_are_compared_lower_cased() {
+        assert_eq!(
+            parse_filter("email = Ann@Acme.Test"),
+            Ok(Some(compare(
+                "email",
+                CompareOp::Eq,
+                Value::Text("ann@acme.test".into())
+            )))
         );
     }
 
     #[test]
     fn errors_point_at_the_problem() {
-        assert_eq!(parse_filter("colour = red").map_err(|e| e.position), Err(0));
-        assert_eq!(
-            parse_filter("role = ROLE_KING").map_err(|e| e.position),
-            Err(7)
+        let position = |input: &str| parse_filter(input).map_err(|e| e.position);
+        assert_eq!(position("colour = red"), Err(0));
+        assert_eq!(position("role = ROLE_KING"), Err(7));
+        assert_eq!(position("active = maybe"), Err(9));
+        assert_eq!(position("role ROLE_ADMIN"), Err(5));
+        assert_eq!(position("role = ROLE_ADMIN AND"), Err(21));
+        assert_eq!(position("email = \"open"), Err(8));
+        assert_eq!(position("role : ROLE_ADMIN"), Err(5));
+        assert_eq!(position("(role = ROLE_ADMIN OR active = true"), Err(35));
+        assert_eq!(position("manager_id = 42"), Err(13));
+        assert_eq!(position("display_name = \"\u{0}\""), Err(16));
+        let unknown = parse_filter("colour = red").expect_err("unknown field");
+        assert!(
+            unknown
+                .message
+                .contains("role, active, manager_id, email, display_name")
         );
-        assert_eq!(
-            parse_filter("active = maybe").map_err(|e| e.position),
-            Err(9)
-        );
-        assert_eq!(
-            parse_filter("role ROLE_ADMIN").map_err(|e| e.position),
-            Err(5)
-        );
-        assert_eq!(
-            parse_filter("role = ROLE_ADMIN AND").map_err(|e| e.position),
-            Err(21)
-        );
-        assert_eq!(
-            parse_filter("email = \"open").map_err(|e| e.position),
-            Err(8)
-        );
-        assert!(parse_filter("role = ROLE_ADMIN OR active = true").is_err());
-        assert!(parse_filter("role : ROLE_ADMIN").is_err());
+        let active = parse_filter("active = maybe").expect_err("not a boolean");
+        assert_eq!(active.message, "active takes true or false");
     }
 
     #[test]

@@ -100,6 +100,8 @@ async fn user_calls_reject_bad_input_with_field_violations() {
         (1001, "", "", vec!["page_size"]),
         (10, "role = ROLE_EMPEROR", "", vec!["filter"]),
         (10, "role = ", "", vec!["filter"]),
+        (10, "display_name = \"\u{0}\"", "", vec!["filter"]),
+        (10, "(role = ROLE_ADMIN OR", "", vec!["filter"]),
         (10, "", "salary desc", vec!["order_by"]),
     ] {
         let status = c

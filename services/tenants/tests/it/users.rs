@@ -381,3 +381,100 @@ async fn the_last_admin_cannot_be_removed_and_hierarchies_stay_acyclic() {
         .expect_err("cycle");
     assert_invalid(&status, &["user.manager_id"]);
 }
+
+/// The ids ListUsers returns for `filter`, sorted.
+async fn filtered(c: &mut Clients, token: &str, filter: &str) -> Vec<String> {
+    let mut ids: Vec<String> = c
+        .users
+        .list_users(authed(
+            token,
+            pb::ListUsersRequest {
+                filter: filter.to_owned(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_or_else(|status| panic!("{filter}: {status:?}"))
+        .into_inner()
+        .users
+        .into_iter()
+        .map(|u| u.id)
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn sorted(ids: &[&str]) -> Vec<String> {
+    let mut ids: Vec<String> = ids.iter().map(|id| (*id).to_owned()).collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn user_filters_combine_with_or_not_and_parentheses() {
+    let svc = tenants::testing::spawn().await;
+    let mut c = clients(&svc).await;
+    let f = provision(&svc, &mut c, "userfilter").await;
+    let token = f.admin_token.clone();
+    let manager = create_user(
+        &mut c,
+        &token,
+        &format!("mgr@{}.test", f.slug),
+        pb::Role::Manager,
+        "",
+    )
+    .await;
+    let rep = create_user(
+        &mut c,
+        &token,
+        &format!("rep@{}.test", f.slug),
+        pb::Role::SalesRep,
+        &manager.id,
+    )
+    .await;
+    let support = create_user(
+        &mut c,
+        &token,
+        &format!("help@{}.test", f.slug),
+        pb::Role::Support,
+        &manager.id,
+    )
+    .await;
+    let admin = f.admin.id.as_str();
+    assert_eq!(
+        filtered(&mut c, &token, "role = ROLE_ADMIN").await,
+        sorted(&[admin])
+    );
+
+    assert_eq!(
+        filtered(
+            &mut c,
+            &token,
+            &format!(r#"role = ROLE_MANAGER OR manager_id = "{}""#, manager.id)
+        )
+        .await,
+        sorted(&[&manager.id, &rep.id, &support.id])
+    );
+    assert_eq!(
+        filtered(&mut c, &token, "NOT role = ROLE_SALES_REP").await,
+        sorted(&[admin, &manager.id, &support.id])
+    );
+    assert_eq!(
+        filtered(
+            &mut c,
+            &token,
+            r#"(role = ROLE_SUPPORT OR role = ROLE_MANAGER) AND NOT manager_id = """#
+        )
+        .await,
+        sorted(&[&support.id])
+    );
+    assert_eq!(
+        filtered(
+            &mut c,
+            &token,
+            r#"-(email : "mgr@" OR email : "rep@") AND active = true"#
+        )
+        .await,
+        sorted(&[admin, &support.id])
+    );
+}

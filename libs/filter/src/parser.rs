@@ -1,7 +1,7 @@
 //! Tokens → expression tree, by recursive descent with a depth limit.
 
-use super::lexer::{Tok, Token, tokenize};
-use super::{FilterError, MAX_COMPARISONS, MAX_DEPTH, MAX_FILTER_LEN};
+use crate::lexer::{Tok, Token, tokenize};
+use crate::{FilterError, MAX_COMPARISONS, MAX_DEPTH, MAX_FILTER_LEN};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CompareOp {

@@ -4,9 +4,9 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
-use super::FilterError;
-use super::parser::{CompareOp, Comparison, Expr};
-use crate::domain::day;
+use crate::FilterError;
+use crate::date::parse_date;
+use crate::parser::{CompareOp, Comparison, Expr};
 
 /// A filterable field: its API name, the SQL expression it reads and its kind.
 #[derive(Debug, PartialEq, Eq)]
@@ -33,25 +33,31 @@ pub enum Kind {
     Integer,
     Timestamp,
     Date,
+    /// `true` or `false`.
+    Bool,
     /// One of the listed names (stored as such).
     Enum(&'static [&'static str]),
 }
 
 impl Kind {
-    pub(crate) fn allows(self, op: CompareOp) -> bool {
+    /// Whether `op` applies to a field of this kind.
+    pub fn allows(self, op: CompareOp) -> bool {
         match self {
             Kind::Text { .. } => true,
             Kind::TextList { .. } => matches!(op, CompareOp::Eq | CompareOp::Ne | CompareOp::Has),
-            Kind::Uuid { .. } | Kind::Enum(_) => matches!(op, CompareOp::Eq | CompareOp::Ne),
+            Kind::Uuid { .. } | Kind::Bool | Kind::Enum(_) => {
+                matches!(op, CompareOp::Eq | CompareOp::Ne)
+            }
             Kind::Integer | Kind::Timestamp | Kind::Date => op != CompareOp::Has,
         }
     }
 
-    pub(crate) fn operators(self) -> &'static str {
+    /// The operators [`Kind::allows`], for error messages.
+    pub fn operators(self) -> &'static str {
         match self {
             Kind::Text { .. } => "=, !=, <, <=, >, >= and :",
             Kind::TextList { .. } => "=, != and :",
-            Kind::Uuid { .. } | Kind::Enum(_) => "= and !=",
+            Kind::Uuid { .. } | Kind::Bool | Kind::Enum(_) => "= and !=",
             Kind::Integer | Kind::Timestamp | Kind::Date => "=, !=, <, <=, > and >=",
         }
     }
@@ -81,8 +87,8 @@ pub enum Condition {
         op: CompareOp,
         value: Value,
     },
-    /// `custom.<key> op value`: typed once the store has read the key's definition
-    /// (see `crate::filter::custom`).
+    /// `custom.<key> op value`: a field defined at run time, typed once its definition has been
+    /// read (with [`typed_value`]); rendered as `FALSE` until then.
     Custom(CustomCondition),
 }
 
@@ -145,8 +151,9 @@ pub fn check_with(
     }
 }
 
-/// Parses a value of `kind` for a comparison (shared with custom fields).
-pub(crate) fn typed_value(c: &Comparison, name: &str, kind: Kind) -> Result<Value, FilterError> {
+/// Parses the value of a comparison on a field of `kind` defined at run time (custom fields),
+/// refusing operators the kind does not allow.
+pub fn typed_value(c: &Comparison, name: &str, kind: Kind) -> Result<Value, FilterError> {
     if !kind.allows(c.op) {
         return Err(FilterError::at(
             c.op_pos,
@@ -161,7 +168,7 @@ pub(crate) fn typed_value(c: &Comparison, name: &str, kind: Kind) -> Result<Valu
     let raw = c.value.as_str();
     Ok(match kind {
         Kind::Text { .. } | Kind::TextList { .. } => Value::Text(raw.to_owned()),
-        Kind::Date => Value::Date(day::parse(raw).map_err(|e| bad(format!("{name} {e}")))?),
+        Kind::Date => Value::Date(parse_date(raw).map_err(|e| bad(format!("{name} {e}")))?),
         Kind::Integer => {
             let number: f64 = raw
                 .parse()
@@ -171,11 +178,7 @@ pub(crate) fn typed_value(c: &Comparison, name: &str, kind: Kind) -> Result<Valu
             }
             Value::Numeric(raw.to_owned())
         }
-        Kind::Enum([]) => match raw {
-            "true" => Value::Bool(true),
-            "false" => Value::Bool(false),
-            _ => return Err(bad(format!("{name} takes true or false"))),
-        },
+        Kind::Bool => Value::Bool(parse_bool(raw).ok_or_else(|| bad(bool_expected(name)))?),
         Kind::Enum(_) => Value::Text(raw.to_owned()),
         Kind::Uuid { .. } | Kind::Timestamp => {
             return Err(bad(format!("{name} cannot be compared")));
@@ -240,7 +243,8 @@ fn compare(c: &Comparison, fields: &'static [Field]) -> Result<Condition, Filter
                 })?
                 .with_timezone(&Utc),
         ),
-        Kind::Date => Value::Date(day::parse(raw).map_err(|e| bad(format!("{} {e}", field.name)))?),
+        Kind::Date => Value::Date(parse_date(raw).map_err(|e| bad(format!("{} {e}", field.name)))?),
+        Kind::Bool => Value::Bool(parse_bool(raw).ok_or_else(|| bad(bool_expected(field.name)))?),
         Kind::Enum(names) => {
             if !names.contains(&raw) {
                 return Err(bad(format!(
@@ -259,10 +263,22 @@ fn compare(c: &Comparison, fields: &'static [Field]) -> Result<Condition, Filter
     })
 }
 
+fn parse_bool(raw: &str) -> Option<bool> {
+    match raw {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => None,
+    }
+}
+
+fn bool_expected(name: &str) -> String {
+    format!("{name} takes true or false")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::filter::parse;
+    use crate::parse;
 
     static FIELDS: &[Field] = &[
         Field {

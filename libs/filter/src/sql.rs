@@ -3,8 +3,8 @@
 
 use sqlx::{Postgres, QueryBuilder};
 
-use super::check::{Condition, Kind, Value};
-use super::parser::CompareOp;
+use crate::check::{Condition, Kind, Value};
+use crate::parser::CompareOp;
 
 /// Appends `condition` as one parenthesised boolean SQL expression.
 pub fn push_condition(qb: &mut QueryBuilder<Postgres>, condition: &Condition) {
@@ -113,7 +113,7 @@ fn push_value(qb: &mut QueryBuilder<Postgres>, value: &Value) {
 }
 
 /// `%text%` with LIKE's wildcards in `text` escaped, so `50%` matches literally.
-pub(crate) fn like_pattern(text: &str) -> String {
+pub fn like_pattern(text: &str) -> String {
     let mut pattern = String::with_capacity(text.len() + 2);
     pattern.push('%');
     for c in text.chars() {
@@ -129,7 +129,7 @@ pub(crate) fn like_pattern(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::filter::{Field, parse};
+    use crate::{Field, parse};
 
     static FIELDS: &[Field] = &[
         Field {

@@ -1,7 +1,7 @@
 //! Splits a filter into tokens, each with its byte position.
 
-use super::FilterError;
-use super::parser::CompareOp;
+use crate::FilterError;
+use crate::parser::CompareOp;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Tok {
@@ -63,11 +63,15 @@ pub fn tokenize(input: &str) -> Result<Vec<Token>, FilterError> {
             }
             '-' if next.is_some_and(|n| n == '(' || n.is_ascii_alphabetic()) => Tok::Minus,
             '"' | '\'' => Tok::Quoted(quoted(pos, c, &mut chars)?),
+            c if c.is_control() => return Err(control_character(pos)),
             _ => {
                 let mut end = pos + c.len_utf8();
                 while let Some((i, n)) = chars.peek().copied() {
                     if is_delimiter(n) {
                         break;
+                    }
+                    if n.is_control() {
+                        return Err(control_character(i));
                     }
                     end = i + n.len_utf8();
                     chars.next();
@@ -96,12 +100,20 @@ fn quoted(
             None => return Err(FilterError::at(start, "unterminated string")),
             Some((_, c)) if c == quote => return Ok(value),
             Some((at, '\\')) => match chars.next() {
+                Some((_, escaped)) if escaped.is_control() => return Err(control_character(at)),
                 Some((_, escaped)) => value.push(escaped),
                 None => return Err(FilterError::at(at, "dangling escape at end of filter")),
             },
+            Some((at, c)) if c.is_control() => return Err(control_character(at)),
             Some((_, c)) => value.push(c),
         }
     }
+}
+
+/// No stored text holds control characters, and PostgreSQL refuses NUL in text outright: a value
+/// with one is bad input, never a query.
+fn control_character(pos: usize) -> FilterError {
+    FilterError::at(pos, "must not contain control characters")
 }
 
 #[cfg(test)]
@@ -160,5 +172,34 @@ mod tests {
         );
         assert_eq!(tokenize(r#"name = "open"#).map_err(|e| e.position), Err(7));
         assert_eq!(tokenize("a ! b").map_err(|e| e.position), Err(2));
+    }
+
+    #[test]
+    fn control_characters_are_refused_wherever_they_appear() {
+        for (input, position) in [
+            ("last_name = \"\u{0}\"", 13),
+            ("last_name = 'a\u{7}b'", 14),
+            ("last_name = \"\\\u{0}\"", 13),
+            ("last_name = a\u{0}", 13),
+            ("last_name = \u{0}", 12),
+            ("last_\u{1b}name = x", 5),
+            ("last_name = \"tab\there\"", 16),
+        ] {
+            let error = tokenize(input).expect_err(input);
+            assert_eq!(error.position, position, "{input:?}");
+            assert_eq!(error.message, "must not contain control characters");
+        }
+    }
+
+    #[test]
+    fn whitespace_between_tokens_is_not_a_control_character() {
+        assert_eq!(
+            toks("a\t=\nb"),
+            vec![
+                (0, Tok::Word("a".into())),
+                (2, Tok::Op(CompareOp::Eq)),
+                (4, Tok::Word("b".into())),
+            ]
+        );
     }
 }
