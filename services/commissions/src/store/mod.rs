@@ -221,8 +221,12 @@ impl PgStore {
         Self { pool }
     }
 
+    /// A transaction scoped to the viewer's tenant. A deactivated user's token stops working
+    /// here at once, not when it expires.
     async fn tx(&self, viewer: Viewer) -> Result<Tx> {
-        Ok(db::begin_for_tenant(&self.pool, viewer.tenant_id).await?)
+        let mut tx = db::begin_for_tenant(&self.pool, viewer.tenant_id).await?;
+        users::refuse_deactivated(&mut tx, viewer.user_id).await?;
+        Ok(tx)
     }
 }
 

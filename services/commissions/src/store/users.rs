@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::Tx;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// A user as commissions needs to know them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +43,22 @@ pub async fn upsert(
     .bind(source_time)
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+/// Refuses a user the tenants service deactivated (projected from `tenants.user.deactivated`)
+/// with UNAUTHENTICATED, at once rather than when their access token expires. A user the
+/// projection does not hold yet is not refused by it.
+pub async fn refuse_deactivated(tx: &mut Tx, user_id: Uuid) -> Result<()> {
+    let deactivated: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM commission_users WHERE user_id = $1 AND NOT active)",
+    )
+    .bind(user_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    if deactivated {
+        return Err(Error::Auth(auth::AuthError::Invalid));
+    }
     Ok(())
 }
 

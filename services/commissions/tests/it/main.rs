@@ -4,6 +4,7 @@
 mod adjustments;
 mod bad_input;
 mod deal_events;
+mod deactivated_users;
 mod documents;
 mod helpers;
 mod plan_versions;

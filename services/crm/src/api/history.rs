@@ -71,6 +71,10 @@ fn change_to_proto(c: FieldChange) -> pb::FieldChange {
         old_value: c.old_value,
         new_value: c.new_value,
         actor_id: c.actor_id.map(|a| a.to_string()).unwrap_or_default(),
+        actor: c
+            .actor_id
+            .map(|a| auth::Actor::from_id(a).to_string())
+            .unwrap_or_default(),
         change_time: Some(timestamp(c.changed_at)),
     }
 }
