@@ -371,3 +371,60 @@ fn key_material(settings: &AuthSettings) -> Result<(Signer, Vec<Jwk>), StartErro
     }
     Ok((signer, jwks))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    fn load(env: &[(&str, &str)]) -> Settings {
+        runtime::config::load_from(
+            DEFAULTS,
+            env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        )
+        .expect("settings load")
+    }
+
+    #[test]
+    fn service_accounts_come_from_the_environment() {
+        let settings = load(&[
+            ("SALESCOMPASS__SERVICE_ACCOUNTS__ENGAGEMENT__SECRET", SECRET),
+            (
+                "SALESCOMPASS__SERVICE_ACCOUNTS__ENGAGEMENT__PERMISSIONS",
+                "crm.cases.write,crm.deals.read",
+            ),
+        ]);
+        assert_eq!(settings.auth.service_token_ttl_secs, 300);
+        let accounts = service_accounts(&settings.service_accounts).expect("valid accounts");
+        let account = accounts
+            .authenticate("engagement", SECRET)
+            .expect("configured");
+        let names: Vec<&str> = account.permissions.iter().map(|p| p.name).collect();
+        assert_eq!(names, ["crm.cases.write", "crm.deals.read"]);
+    }
+
+    #[test]
+    fn no_service_accounts_is_a_valid_configuration() {
+        let accounts = service_accounts(&load(&[]).service_accounts).expect("valid");
+        assert!(accounts.is_empty());
+    }
+
+    #[test]
+    fn a_bad_service_account_stops_the_start_naming_the_key() {
+        let settings = load(&[
+            ("SALESCOMPASS__SERVICE_ACCOUNTS__ENGAGEMENT__SECRET", SECRET),
+            (
+                "SALESCOMPASS__SERVICE_ACCOUNTS__ENGAGEMENT__PERMISSIONS",
+                "crm.settings.write",
+            ),
+        ]);
+        let error = service_accounts(&settings.service_accounts).expect_err("refused");
+        assert!(
+            error
+                .to_string()
+                .starts_with("service_accounts.engagement.permissions: crm.settings.write"),
+            "{error}"
+        );
+    }
+}
