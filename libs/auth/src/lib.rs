@@ -48,9 +48,7 @@ impl From<AuthError> for tonic::Status {
             | AuthError::OperatorOnly
             | AuthError::TenantUserOnly
             | AuthError::UserOnly
-            | AuthError::ServiceOnly => {
-                tonic::Status::permission_denied(error.to_string())
-            }
+            | AuthError::ServiceOnly => tonic::Status::permission_denied(error.to_string()),
         }
     }
 }

@@ -51,8 +51,7 @@ impl ServiceName {
         if raw.is_empty() || raw.len() > MAX_LEN {
             return Err(ServiceNameError::Length);
         }
-        if !raw.as_bytes()[0].is_ascii_lowercase() || !raw.bytes().all(|b| ALPHABET.contains(&b))
-        {
+        if !raw.as_bytes()[0].is_ascii_lowercase() || !raw.bytes().all(|b| ALPHABET.contains(&b)) {
             return Err(ServiceNameError::Characters);
         }
         let mut bytes = [0; MAX_LEN];
@@ -220,7 +219,13 @@ mod tests {
 
     #[test]
     fn an_actor_id_reads_back_as_its_service() {
-        for name in ["a", "engagement", "telephony", "automation", "abcdefghij0123456789"] {
+        for name in [
+            "a",
+            "engagement",
+            "telephony",
+            "automation",
+            "abcdefghij0123456789",
+        ] {
             let service = ServiceName::parse(name).expect("valid name");
             let id = service.actor_id();
             assert_eq!(id.get_version_num(), 8, "{name}");
@@ -243,9 +248,12 @@ mod tests {
         assert_eq!(Actor::from_id(user), Actor::User(user));
         assert_eq!(ServiceName::from_actor_id(Uuid::nil()), None);
         // Any other UUIDv8 is not a service either.
-        assert_eq!(ServiceName::from_actor_id(Uuid::from_u128(
-            (u128::MAX & !(VERSION_BITS | VARIANT_BITS)) | V8_MARKS
-        )), None);
+        assert_eq!(
+            ServiceName::from_actor_id(Uuid::from_u128(
+                (u128::MAX & !(VERSION_BITS | VARIANT_BITS)) | V8_MARKS
+            )),
+            None
+        );
     }
 
     #[test]

@@ -360,15 +360,19 @@ mod tests {
             service_claims("service:Not A Name", SERVICE_KIND),
         ] {
             let token = signer.sign(&c).expect("sign");
-            assert_eq!(verifier.verify_any(&token), Err(AuthError::Invalid), "{c:?}");
+            assert_eq!(
+                verifier.verify_any(&token),
+                Err(AuthError::Invalid),
+                "{c:?}"
+            );
         }
         let mut user = serde_json::to_value(claims(300)).expect("json");
         user["kind"] = serde_json::Value::String("user".to_owned());
         let token = signer.sign(&user).expect("sign");
         assert_eq!(verifier.verify_any(&token), Err(AuthError::Invalid));
         // A service subject without the kind claim is not a user either.
-        let mut service = serde_json::to_value(service_claims("service:engagement", SERVICE_KIND))
-            .expect("json");
+        let mut service =
+            serde_json::to_value(service_claims("service:engagement", SERVICE_KIND)).expect("json");
         service.as_object_mut().expect("object").remove("kind");
         let token = signer.sign(&service).expect("sign");
         assert_eq!(verifier.verify_any(&token), Err(AuthError::Invalid));

@@ -348,7 +348,10 @@ fn service_accounts(
         })
         .collect();
     let accounts = ServiceAccounts::parse(&specs)?;
-    tracing::info!(service_accounts = specs.len(), "service accounts configured");
+    tracing::info!(
+        service_accounts = specs.len(),
+        "service accounts configured"
+    );
     Ok(accounts)
 }
 

@@ -3,8 +3,8 @@
 
 mod adjustments;
 mod bad_input;
-mod deal_events;
 mod deactivated_users;
+mod deal_events;
 mod documents;
 mod helpers;
 mod plan_versions;

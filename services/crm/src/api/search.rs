@@ -103,9 +103,7 @@ impl pb::search_service_server::SearchService for SearchApi {
     ) -> Result<Response<pb::SearchResponse>, Status> {
         let viewer = viewer(&request, CRM_RECORDS_READ)?;
         let caller = auth::caller(&request).map_err(Error::from)?;
-        let (query, pages) = parse(request.get_ref(), |kind| {
-            caller.has(kind_permission(kind))
-        })?;
+        let (query, pages) = parse(request.get_ref(), |kind| caller.has(kind_permission(kind)))?;
         if query.kinds.is_empty() {
             return Ok(Response::new(pb::SearchResponse::default()));
         }

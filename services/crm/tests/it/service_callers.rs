@@ -98,10 +98,7 @@ async fn a_service_logs_activities_and_edits_records_recorded_as_itself() {
         .filter(|c| c.field == "company")
         .map(|c| c.actor)
         .collect();
-    assert!(
-        actors.contains(&team.rep.user_id.to_string()),
-        "{actors:?}"
-    );
+    assert!(actors.contains(&team.rep.user_id.to_string()), "{actors:?}");
 }
 
 #[tokio::test]
@@ -153,7 +150,10 @@ async fn a_service_reads_tenant_wide_only_what_it_may_read() {
     let elsewhere = crate::helpers::team(&crm, &db).await;
     let mine = team.rep.create_lead("Mine", "Rep Inc").await;
     let theirs = team.other_rep.create_lead("Theirs", "Other Rep Inc").await;
-    let foreign = elsewhere.admin.create_lead("Foreign", "Other Tenant Inc").await;
+    let foreign = elsewhere
+        .admin
+        .create_lead("Foreign", "Other Tenant Inc")
+        .await;
     let account = team.rep.create_account("Not for the service").await;
     let scoring = service(&crm, team.tenant_id, "scoring", &["crm.deals.read"]).await;
 

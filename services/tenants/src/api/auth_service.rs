@@ -181,7 +181,9 @@ impl AuthApi {
             .await?
             .ok_or(Error::NotFound("tenant"))?;
         if tenant.status != TenantStatus::Active {
-            return Err(Error::FailedPrecondition("the tenant is suspended".to_owned()));
+            return Err(Error::FailedPrecondition(
+                "the tenant is suspended".to_owned(),
+            ));
         }
         let lifetime = i64::try_from(self.shared.lifetimes.service.as_secs()).unwrap_or(i64::MAX);
         let permissions: Vec<String> = account
@@ -432,7 +434,11 @@ mod tests {
         }))
     }
 
-    fn service_request(service: &str, secret: &str, tenant_id: Uuid) -> pb::IssueServiceTokenRequest {
+    fn service_request(
+        service: &str,
+        secret: &str,
+        tenant_id: Uuid,
+    ) -> pb::IssueServiceTokenRequest {
         pb::IssueServiceTokenRequest {
             service: service.into(),
             service_secret: secret.into(),
@@ -457,8 +463,9 @@ mod tests {
         assert_eq!(issued.expires_in, 300);
         assert_eq!(issued.permissions, ["crm.cases.write", "crm.deals.read"]);
         let verifier = auth::token::Verifier::from_jwks(&api.shared.jwks).expect("jwks");
-        let auth::token::Verified::Service(claims) =
-            verifier.verify_any(&issued.access_token).expect("valid token")
+        let auth::token::Verified::Service(claims) = verifier
+            .verify_any(&issued.access_token)
+            .expect("valid token")
         else {
             panic!("a service token must verify as a service");
         };

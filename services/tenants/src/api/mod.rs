@@ -54,7 +54,8 @@ impl Shared {
         if let Some(permission) = permission {
             ctx.require(permission)?;
         }
-        self.ensure_caller_active(ctx.tenant_id, ctx.user_id).await?;
+        self.ensure_caller_active(ctx.tenant_id, ctx.user_id)
+            .await?;
         Ok(ctx)
     }
 

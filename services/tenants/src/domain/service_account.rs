@@ -74,17 +74,23 @@ impl ServiceAccounts {
     ) -> Result<Self, ServiceAccountError> {
         let mut by_name = HashMap::new();
         for (raw_name, spec) in specs {
-            let name = ServiceName::parse(raw_name).map_err(|reason| ServiceAccountError::Name {
-                name: raw_name.clone(),
-                reason,
-            })?;
+            let name =
+                ServiceName::parse(raw_name).map_err(|reason| ServiceAccountError::Name {
+                    name: raw_name.clone(),
+                    reason,
+                })?;
             if spec.secret.chars().count() < MIN_SECRET_LEN {
                 return Err(ServiceAccountError::Secret {
                     name: raw_name.clone(),
                 });
             }
             let mut granted = Vec::new();
-            for raw in spec.permissions.iter().map(|p| p.trim()).filter(|p| !p.is_empty()) {
+            for raw in spec
+                .permissions
+                .iter()
+                .map(|p| p.trim())
+                .filter(|p| !p.is_empty())
+            {
                 let permission = permissions::by_name(raw).ok_or_else(|| {
                     ServiceAccountError::UnknownPermission {
                         name: raw_name.clone(),
@@ -161,7 +167,10 @@ mod tests {
     fn a_configured_service_authenticates_with_its_secret_only() {
         let accounts = parse(
             "engagement",
-            spec(SECRET, &["crm.cases.write", " crm.deals.read", "crm.cases.write"]),
+            spec(
+                SECRET,
+                &["crm.cases.write", " crm.deals.read", "crm.cases.write"],
+            ),
         )
         .expect("valid");
         let account = accounts
@@ -201,8 +210,8 @@ mod tests {
 
     #[test]
     fn an_admin_decision_cannot_be_granted_to_a_service() {
-        let error = parse("automation", spec(SECRET, &["crm.settings.write"]))
-            .expect_err("not grantable");
+        let error =
+            parse("automation", spec(SECRET, &["crm.settings.write"])).expect_err("not grantable");
         assert!(
             error
                 .to_string()

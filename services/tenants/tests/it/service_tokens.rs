@@ -96,9 +96,14 @@ async fn unknown_services_wrong_secrets_and_unusable_tenants_are_refused() {
     let unknown = issue(&mut c, "telephony", SECRET, &t.tenant.id)
         .await
         .expect_err("unknown service");
-    let wrong = issue(&mut c, "engagement", "engagement-secret-but-not-the-right-one", &t.tenant.id)
-        .await
-        .expect_err("wrong secret");
+    let wrong = issue(
+        &mut c,
+        "engagement",
+        "engagement-secret-but-not-the-right-one",
+        &t.tenant.id,
+    )
+    .await
+    .expect_err("wrong secret");
     assert_eq!(unknown.code(), Code::Unauthenticated);
     assert_eq!(
         (unknown.code(), unknown.message()),
@@ -111,9 +116,14 @@ async fn unknown_services_wrong_secrets_and_unusable_tenants_are_refused() {
         .expect_err("operator token");
     assert_eq!(operator.code(), Code::Unauthenticated);
 
-    let missing = issue(&mut c, "engagement", SECRET, &uuid::Uuid::now_v7().to_string())
-        .await
-        .expect_err("no such tenant");
+    let missing = issue(
+        &mut c,
+        "engagement",
+        SECRET,
+        &uuid::Uuid::now_v7().to_string(),
+    )
+    .await
+    .expect_err("no such tenant");
     assert_eq!(missing.code(), Code::NotFound);
 
     c.tenants
