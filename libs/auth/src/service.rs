@@ -249,9 +249,7 @@ mod tests {
         assert_eq!(ServiceName::from_actor_id(Uuid::nil()), None);
         // Any other UUIDv8 is not a service either.
         assert_eq!(
-            ServiceName::from_actor_id(Uuid::from_u128(
-                (u128::MAX & !(VERSION_BITS | VARIANT_BITS)) | V8_MARKS
-            )),
+            ServiceName::from_actor_id(Uuid::from_u128(!(VERSION_BITS | VARIANT_BITS) | V8_MARKS)),
             None
         );
     }
