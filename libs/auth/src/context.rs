@@ -9,7 +9,8 @@ use uuid::Uuid;
 
 use crate::AuthError;
 use crate::permissions::{self, BuiltinRole, Permission};
-use crate::token::{Claims, Verifier};
+use crate::service::{Actor, ServiceName};
+use crate::token::{Claims, ServiceClaims, Verified, Verifier};
 
 /// A verified tenant user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +60,43 @@ impl RequestContext {
     }
 }
 
+/// A verified service acting in one tenant (see [`crate::service`]). It holds exactly the
+/// permissions its token lists: no role adds to them, and no permission check passes on a role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceContext {
+    pub tenant_id: Uuid,
+    pub service: ServiceName,
+    pub permissions: HashSet<String>,
+    pub token_id: Uuid,
+    pub expires_at: i64,
+}
+
+impl ServiceContext {
+    pub fn from_claims(claims: ServiceClaims) -> Result<Self, AuthError> {
+        let service = ServiceName::from_subject(&claims.sub).ok_or(AuthError::Invalid)?;
+        Ok(Self {
+            tenant_id: claims.tid,
+            service,
+            permissions: claims.perms.into_iter().collect(),
+            token_id: claims.jti,
+            expires_at: claims.exp,
+        })
+    }
+
+    pub fn has(&self, permission: Permission) -> bool {
+        self.permissions.contains(permission.name)
+    }
+
+    /// Fails with PERMISSION_DENIED naming the missing permission.
+    pub fn require(&self, permission: Permission) -> Result<(), AuthError> {
+        if self.has(permission) {
+            Ok(())
+        } else {
+            Err(AuthError::Forbidden(permission.name))
+        }
+    }
+}
+
 /// Who is calling.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Caller {
@@ -66,20 +104,79 @@ pub enum Caller {
     Operator,
     /// A user of one tenant.
     User(RequestContext),
+    /// A service acting in one tenant on behalf of no user.
+    Service(ServiceContext),
 }
 
 impl Caller {
+    /// The tenant user; operators and services are refused (PERMISSION_DENIED), so an RPC that
+    /// asks for a user never serves a service by accident.
     pub fn user(&self) -> Result<&RequestContext, AuthError> {
         match self {
             Caller::User(ctx) => Ok(ctx),
             Caller::Operator => Err(AuthError::TenantUserOnly),
+            Caller::Service(_) => Err(AuthError::UserOnly),
+        }
+    }
+
+    pub fn service(&self) -> Result<&ServiceContext, AuthError> {
+        match self {
+            Caller::Service(ctx) => Ok(ctx),
+            Caller::Operator => Err(AuthError::TenantUserOnly),
+            Caller::User(_) => Err(AuthError::ServiceOnly),
         }
     }
 
     pub fn require_operator(&self) -> Result<(), AuthError> {
         match self {
             Caller::Operator => Ok(()),
-            Caller::User(_) => Err(AuthError::OperatorOnly),
+            Caller::User(_) | Caller::Service(_) => Err(AuthError::OperatorOnly),
+        }
+    }
+
+    /// The tenant a user or service acts in; none for the operator.
+    pub fn tenant_id(&self) -> Option<Uuid> {
+        match self {
+            Caller::Operator => None,
+            Caller::User(ctx) => Some(ctx.tenant_id),
+            Caller::Service(ctx) => Some(ctx.tenant_id),
+        }
+    }
+
+    /// Who acts, as recorded in history; none for the operator.
+    pub fn actor(&self) -> Option<Actor> {
+        match self {
+            Caller::Operator => None,
+            Caller::User(ctx) => Some(Actor::User(ctx.user_id)),
+            Caller::Service(ctx) => Some(Actor::Service(ctx.service)),
+        }
+    }
+
+    /// Whether a tenant's user (by role or custom role) or service (by its own list) holds
+    /// `permission`. The operator holds no tenant permission.
+    pub fn has(&self, permission: Permission) -> bool {
+        match self {
+            Caller::Operator => false,
+            Caller::User(ctx) => ctx.has(permission),
+            Caller::Service(ctx) => ctx.has(permission),
+        }
+    }
+
+    /// Fails with PERMISSION_DENIED naming the missing permission (the operator is refused as
+    /// acting on tenants, not inside one).
+    pub fn require(&self, permission: Permission) -> Result<(), AuthError> {
+        match self {
+            Caller::Operator => Err(AuthError::TenantUserOnly),
+            Caller::User(ctx) => ctx.require(permission),
+            Caller::Service(ctx) => ctx.require(permission),
+        }
+    }
+
+    fn expires_at(&self) -> Option<i64> {
+        match self {
+            Caller::Operator => None,
+            Caller::User(ctx) => Some(ctx.expires_at),
+            Caller::Service(ctx) => Some(ctx.expires_at),
         }
     }
 }
@@ -100,9 +197,9 @@ pub fn caller<T>(request: &tonic::Request<T>) -> Result<&Caller, AuthError> {
 pub struct Authenticator {
     verifier: Arc<RwLock<Verifier>>,
     operator_token: Option<Arc<str>>,
-    /// Tokens already verified. An Ed25519 check is a tenth of a record read's CPU, and a
-    /// client sends the same token with every request until it expires.
-    verified: Arc<Mutex<HashMap<String, RequestContext>>>,
+    /// Tokens already verified (users' and services'). An Ed25519 check is a tenth of a record
+    /// read's CPU, and a client sends the same token with every request until it expires.
+    verified: Arc<Mutex<HashMap<String, Caller>>>,
 }
 
 /// Bound on remembered tokens; reaching it clears them (a burst of distinct tokens costs a
@@ -135,30 +232,36 @@ impl Authenticator {
         {
             return Ok(Caller::Operator);
         }
-        if let Some(context) = self.cached(bearer) {
-            return Ok(Caller::User(context));
+        if let Some(caller) = self.cached(bearer) {
+            return Ok(caller);
         }
-        let claims = self
+        let verified = self
             .verifier
             .read()
             .map_err(|_| AuthError::Invalid)?
-            .verify(bearer)?;
-        let context = RequestContext::from_claims(claims)?;
-        if let Ok(mut verified) = self.verified.lock() {
-            if verified.len() >= VERIFIED_CAPACITY {
-                verified.clear();
+            .verify_any(bearer)?;
+        let caller = match verified {
+            Verified::User(claims) => Caller::User(RequestContext::from_claims(claims)?),
+            Verified::Service(claims) => Caller::Service(ServiceContext::from_claims(claims)?),
+        };
+        if let Ok(mut remembered) = self.verified.lock() {
+            if remembered.len() >= VERIFIED_CAPACITY {
+                remembered.clear();
             }
-            verified.insert(bearer.to_owned(), context.clone());
+            remembered.insert(bearer.to_owned(), caller.clone());
         }
-        Ok(Caller::User(context))
+        Ok(caller)
     }
 
     /// A remembered token, while it has not expired (no leeway: the cache is never more lenient
     /// than a fresh verification).
-    fn cached(&self, bearer: &str) -> Option<RequestContext> {
+    fn cached(&self, bearer: &str) -> Option<Caller> {
         let verified = self.verified.lock().ok()?;
-        let context = verified.get(bearer)?;
-        (context.expires_at > chrono::Utc::now().timestamp()).then(|| context.clone())
+        let caller = verified.get(bearer)?;
+        caller
+            .expires_at()
+            .is_some_and(|at| at > chrono::Utc::now().timestamp())
+            .then(|| caller.clone())
     }
 }
 
@@ -288,7 +391,73 @@ mod tests {
             .verified
             .lock()
             .expect("lock")
-            .insert(t.clone(), context);
+            .insert(t.clone(), Caller::User(context));
         assert!(authn.cached(&t).is_none());
+    }
+
+    fn service_token(signer: &Signer, name: &str, perms: &[&str]) -> String {
+        let now = chrono::Utc::now().timestamp();
+        signer
+            .sign(&ServiceClaims {
+                iss: ISSUER.into(),
+                aud: AUDIENCE.into(),
+                sub: format!("service:{name}"),
+                kind: crate::token::SERVICE_KIND.into(),
+                tid: Uuid::now_v7(),
+                perms: perms.iter().map(|p| (*p).to_owned()).collect(),
+                iat: now,
+                exp: now + 60,
+                jti: Uuid::now_v7(),
+            })
+            .expect("sign")
+    }
+
+    #[test]
+    fn service_token_makes_a_service_holding_only_its_listed_permissions() {
+        let (signer, mut authn) = setup();
+        let t = service_token(&signer, "engagement", &["crm.cases.write"]);
+        let request = authn
+            .call(request(&format!("Bearer {t}")))
+            .expect("accepted");
+        let caller = caller(&request).expect("caller");
+        let service = caller.service().expect("a service");
+        assert_eq!(service.service.as_str(), "engagement");
+        assert!(caller.has(permissions::CRM_CASES_WRITE));
+        // Not even what every user's role grants: a service has no role.
+        assert!(!caller.has(permissions::TENANT_READ));
+        assert_eq!(
+            caller.require(permissions::CRM_RECORDS_WRITE),
+            Err(AuthError::Forbidden("crm.records.write"))
+        );
+        assert_eq!(
+            caller.actor().map(|a| a.to_string()),
+            Some("service:engagement".to_owned())
+        );
+        assert_eq!(caller.tenant_id(), Some(service.tenant_id));
+    }
+
+    #[test]
+    fn a_service_is_never_a_user_and_a_user_never_a_service() {
+        let (signer, authn) = setup();
+        let service = authn
+            .authenticate(&service_token(&signer, "telephony", &["crm.records.read"]))
+            .expect("verified");
+        assert_eq!(service.user(), Err(AuthError::UserOnly));
+        assert_eq!(service.require_operator(), Err(AuthError::OperatorOnly));
+        let user = authn
+            .authenticate(&token(&signer, "ROLE_ADMIN", vec![]))
+            .expect("verified");
+        assert_eq!(user.service(), Err(AuthError::ServiceOnly));
+        assert_eq!(Caller::Operator.service(), Err(AuthError::TenantUserOnly));
+        assert!(!Caller::Operator.has(permissions::TENANT_READ));
+    }
+
+    #[test]
+    fn a_remembered_service_token_stays_a_service() {
+        let (signer, authn) = setup();
+        let t = service_token(&signer, "automation", &[]);
+        let first = authn.authenticate(&t).expect("verified");
+        assert!(matches!(authn.cached(&t), Some(Caller::Service(_))));
+        assert_eq!(authn.authenticate(&t).expect("remembered"), first);
     }
 }

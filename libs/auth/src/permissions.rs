@@ -14,6 +14,9 @@
 //! | `crm.pipelines.write` | ✓     |         |           |         |
 //! | `crm.settings.write`  | ✓     |         |           |         |
 //!
+//! A service (see [`crate::service`]) holds no role: exactly the permissions its account lists,
+//! drawn from [`SERVICE_GRANTABLE`].
+//!
 //! Every user may read and change their own profile password without any permission. CRM
 //! permissions say what kind of record a caller may touch; which records is record visibility
 //! (owner, management chain, admin), enforced by the CRM service.
@@ -121,6 +124,18 @@ pub const ALL: &[Permission] = &[
     CRM_CASES_WRITE,
 ];
 
+/// What a service account may be granted (the tenants service refuses to start with any other):
+/// reading the tenant and its users, and reading and writing its records. Settings, pipelines,
+/// custom fields, users and roles stay decisions of a tenant's admins, never a service's.
+pub const SERVICE_GRANTABLE: &[Permission] = &[
+    TENANT_READ,
+    USERS_READ,
+    CRM_RECORDS_READ,
+    CRM_DEALS_READ,
+    CRM_RECORDS_WRITE,
+    CRM_CASES_WRITE,
+];
+
 /// Looks a permission up by name (custom roles store names).
 pub fn by_name(name: &str) -> Option<Permission> {
     ALL.iter().copied().find(|p| p.name == name)
@@ -179,6 +194,20 @@ mod tests {
             assert_eq!(BuiltinRole::parse(role.as_str()), Some(role));
         }
         assert_eq!(BuiltinRole::parse("ROLE_ROOT"), None);
+    }
+
+    #[test]
+    fn no_admin_decision_is_grantable_to_a_service() {
+        for admin_only in [
+            TENANT_UPDATE,
+            USERS_WRITE,
+            ROLES_WRITE,
+            CRM_PIPELINES_WRITE,
+            CRM_FIELDS_WRITE,
+            CRM_SETTINGS_WRITE,
+        ] {
+            assert!(!SERVICE_GRANTABLE.contains(&admin_only), "{admin_only}");
+        }
     }
 
     #[test]

@@ -38,6 +38,37 @@ pub struct Claims {
     pub jti: Uuid,
 }
 
+/// What a service token asserts: a named service acting in one tenant, on behalf of no user.
+/// Signed by the same keys as user tokens; the `kind` claim (absent from user tokens) and the
+/// `service:` subject keep either from passing as the other ([`Verifier::verify`] accepts only
+/// users, [`Verifier::verify_any`] tells them apart).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceClaims {
+    pub iss: String,
+    pub aud: String,
+    /// `service:<name>`.
+    pub sub: String,
+    /// Always [`SERVICE_KIND`].
+    pub kind: String,
+    /// Tenant id.
+    pub tid: Uuid,
+    /// Exactly the permissions configured for the service: no role adds to them.
+    pub perms: Vec<String>,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: Uuid,
+}
+
+/// The `kind` claim of a service token.
+pub const SERVICE_KIND: &str = "service";
+
+/// A verified token of either kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verified {
+    User(Claims),
+    Service(ServiceClaims),
+}
+
 /// A public key in JWKS form.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Jwk {
@@ -98,7 +129,8 @@ impl Signer {
         &self.jwk
     }
 
-    pub fn sign(&self, claims: &Claims) -> Result<String, KeyError> {
+    /// Signs user [`Claims`] or [`ServiceClaims`].
+    pub fn sign<C: Serialize>(&self, claims: &C) -> Result<String, KeyError> {
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.jwk.kid.clone());
         jsonwebtoken::encode(&header, claims, &self.key).map_err(|e| KeyError::Sign(e.to_string()))
@@ -179,12 +211,43 @@ impl Verifier {
         jsonwebtoken::decode_header(token).ok()?.kid
     }
 
+    /// A user's token; a service token is refused here (the gateway takes user tokens only).
     pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        match self.verify_any(token)? {
+            Verified::User(claims) => Ok(claims),
+            Verified::Service(_) => Err(AuthError::Invalid),
+        }
+    }
+
+    /// A user's or a service's token, told apart by the `kind` claim: a token without it must
+    /// be a user's (its `sub` a UUID), one with `kind = "service"` a service's (its `sub`
+    /// `service:<valid name>`); any other `kind` is refused.
+    pub fn verify_any(&self, token: &str) -> Result<Verified, AuthError> {
         let kid = Self::key_id(token).ok_or(AuthError::Invalid)?;
         let key = self.keys.get(&kid).ok_or(AuthError::Invalid)?;
-        jsonwebtoken::decode::<Claims>(token, key, &self.validation)
-            .map(|data| data.claims)
-            .map_err(|_| AuthError::Invalid)
+        let claims = jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(
+            token,
+            key,
+            &self.validation,
+        )
+        .map_err(|_| AuthError::Invalid)?
+        .claims;
+        let service = match claims.get("kind") {
+            None => false,
+            Some(serde_json::Value::String(kind)) if kind == SERVICE_KIND => true,
+            Some(_) => return Err(AuthError::Invalid),
+        };
+        let claims = serde_json::Value::Object(claims);
+        if service {
+            let claims: ServiceClaims =
+                serde_json::from_value(claims).map_err(|_| AuthError::Invalid)?;
+            crate::service::ServiceName::from_subject(&claims.sub).ok_or(AuthError::Invalid)?;
+            Ok(Verified::Service(claims))
+        } else {
+            serde_json::from_value(claims)
+                .map(Verified::User)
+                .map_err(|_| AuthError::Invalid)
+        }
     }
 }
 
@@ -248,6 +311,71 @@ mod tests {
         let other_sig = other.rsplit('.').next().expect("signature part");
         parts[2] = other_sig;
         assert_eq!(verifier.verify(&parts.join(".")), Err(AuthError::Invalid));
+    }
+
+    fn service_claims(sub: &str, kind: &str) -> ServiceClaims {
+        let now = chrono::Utc::now().timestamp();
+        ServiceClaims {
+            iss: ISSUER.to_owned(),
+            aud: AUDIENCE.to_owned(),
+            sub: sub.to_owned(),
+            kind: kind.to_owned(),
+            tid: Uuid::now_v7(),
+            perms: vec!["crm.cases.write".to_owned()],
+            iat: now,
+            exp: now + 60,
+            jti: Uuid::now_v7(),
+        }
+    }
+
+    #[test]
+    fn a_service_token_verifies_as_a_service_and_never_as_a_user() {
+        let signer = signer();
+        let verifier = Verifier::from_jwks(&[signer.jwk().clone()]).expect("jwks");
+        let c = service_claims("service:engagement", SERVICE_KIND);
+        let token = signer.sign(&c).expect("sign");
+        assert_eq!(verifier.verify_any(&token), Ok(Verified::Service(c)));
+        assert_eq!(verifier.verify(&token), Err(AuthError::Invalid));
+    }
+
+    #[test]
+    fn a_user_token_verifies_as_a_user_and_never_as_a_service() {
+        let signer = signer();
+        let verifier = Verifier::from_jwks(&[signer.jwk().clone()]).expect("jwks");
+        let c = claims(300);
+        let token = signer.sign(&c).expect("sign");
+        assert_eq!(verifier.verify_any(&token), Ok(Verified::User(c)));
+    }
+
+    #[test]
+    fn a_token_mixing_the_kinds_is_rejected() {
+        let signer = signer();
+        let verifier = Verifier::from_jwks(&[signer.jwk().clone()]).expect("jwks");
+        // A user's subject in a service token, an unknown kind, a malformed service name: none
+        // passes as either kind.
+        let user_sub = Uuid::now_v7().to_string();
+        for c in [
+            service_claims(&user_sub, SERVICE_KIND),
+            service_claims("service:engagement", "user"),
+            service_claims("service:Not A Name", SERVICE_KIND),
+        ] {
+            let token = signer.sign(&c).expect("sign");
+            assert_eq!(
+                verifier.verify_any(&token),
+                Err(AuthError::Invalid),
+                "{c:?}"
+            );
+        }
+        let mut user = serde_json::to_value(claims(300)).expect("json");
+        user["kind"] = serde_json::Value::String("user".to_owned());
+        let token = signer.sign(&user).expect("sign");
+        assert_eq!(verifier.verify_any(&token), Err(AuthError::Invalid));
+        // A service subject without the kind claim is not a user either.
+        let mut service =
+            serde_json::to_value(service_claims("service:engagement", SERVICE_KIND)).expect("json");
+        service.as_object_mut().expect("object").remove("kind");
+        let token = signer.sign(&service).expect("sign");
+        assert_eq!(verifier.verify_any(&token), Err(AuthError::Invalid));
     }
 
     #[test]

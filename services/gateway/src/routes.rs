@@ -289,6 +289,17 @@ mod tests {
     }
 
     #[test]
+    fn service_tokens_are_not_minted_at_the_edge() {
+        // IssueServiceToken carries no google.api.http annotation on purpose: services reach it
+        // over gRPC inside the cluster, never through the REST edge.
+        assert!(
+            table()
+                .iter()
+                .all(|r| r.full_method != "salescompass.tenants.v1.AuthService/IssueServiceToken")
+        );
+    }
+
+    #[test]
     fn custom_verbs_win_over_path_variables() {
         let table = table();
         let (route, bindings) = found(&table, Method::GET, "/v1/users:me");

@@ -14,6 +14,7 @@ pub mod store;
 #[cfg(feature = "test-util")]
 pub mod testing;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +28,7 @@ use serde::Deserialize;
 
 use crate::api::{Shared, TokenLifetimes};
 use crate::domain::password::{HashParams, PasswordHasher};
+use crate::domain::service_account::{ServiceAccountError, ServiceAccountSpec, ServiceAccounts};
 use crate::store::PgStore;
 
 /// Built-in defaults; every key can be overridden by file or environment.
@@ -55,6 +57,7 @@ signing_key_pem = ""
 verification_keys_pem = []
 access_token_ttl_secs = 900
 refresh_token_ttl_secs = 2592000
+service_token_ttl_secs = 300
 
 [password_hashing]
 memory_kib = 19456
@@ -73,6 +76,52 @@ pub struct Settings {
     pub password_hashing: HashParams,
     pub amqp: AmqpSettings,
     pub events: EventSettings,
+    /// Services that may ask for service tokens, by name:
+    /// `SALESCOMPASS__SERVICE_ACCOUNTS__<NAME>__SECRET` and `…__PERMISSIONS` (comma-separated).
+    #[serde(default)]
+    pub service_accounts: HashMap<String, ServiceAccountSettings>,
+}
+
+/// One service account (`service_accounts.<name>`).
+#[derive(Clone, Deserialize)]
+pub struct ServiceAccountSettings {
+    /// The service's own secret (at least 32 characters).
+    pub secret: String,
+    /// The permissions its tokens carry: a list, or one comma-separated string (environment).
+    #[serde(default)]
+    pub permissions: PermissionList,
+}
+
+impl std::fmt::Debug for ServiceAccountSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceAccountSettings")
+            .field("secret", &"***")
+            .field("permissions", &self.permissions)
+            .finish()
+    }
+}
+
+/// Permission names as a TOML list or a comma-separated string.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum PermissionList {
+    List(Vec<String>),
+    Text(String),
+}
+
+impl Default for PermissionList {
+    fn default() -> Self {
+        PermissionList::List(Vec::new())
+    }
+}
+
+impl PermissionList {
+    pub fn names(&self) -> Vec<String> {
+        match self {
+            PermissionList::List(names) => names.clone(),
+            PermissionList::Text(text) => text.split(',').map(str::to_owned).collect(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -116,6 +165,13 @@ pub struct AuthSettings {
     pub verification_keys_pem: Vec<String>,
     pub access_token_ttl_secs: u64,
     pub refresh_token_ttl_secs: u64,
+    /// Lifetime of service tokens; services mint a new one before it runs out.
+    #[serde(default = "default_service_token_ttl_secs")]
+    pub service_token_ttl_secs: u64,
+}
+
+fn default_service_token_ttl_secs() -> u64 {
+    300
 }
 
 impl std::fmt::Debug for AuthSettings {
@@ -137,6 +193,8 @@ pub enum StartError {
     SigningKey(String),
     #[error("password_hashing: {0}")]
     Hashing(String),
+    #[error(transparent)]
+    ServiceAccounts(#[from] ServiceAccountError),
 }
 
 /// Creates the schema if missing and applies the embedded migrations.
@@ -173,6 +231,7 @@ impl Application {
             )
         });
         let (signer, jwks) = key_material(&settings.auth)?;
+        let service_accounts = service_accounts(&settings.service_accounts)?;
         let verifier =
             Verifier::from_jwks(&jwks).map_err(|e| StartError::SigningKey(e.to_string()))?;
         if settings.operator.token.is_empty() {
@@ -192,7 +251,9 @@ impl Application {
             lifetimes: TokenLifetimes {
                 access: Duration::from_secs(settings.auth.access_token_ttl_secs),
                 refresh: Duration::from_secs(settings.auth.refresh_token_ttl_secs),
+                service: Duration::from_secs(settings.auth.service_token_ttl_secs),
             },
+            service_accounts,
         });
         let services = GrpcServices::new()
             .add_service(
@@ -264,6 +325,27 @@ impl Application {
     }
 }
 
+fn service_accounts(
+    settings: &HashMap<String, ServiceAccountSettings>,
+) -> Result<ServiceAccounts, StartError> {
+    let specs: HashMap<String, ServiceAccountSpec> = settings
+        .iter()
+        .map(|(name, account)| {
+            let spec = ServiceAccountSpec {
+                secret: account.secret.clone(),
+                permissions: account.permissions.names(),
+            };
+            (name.clone(), spec)
+        })
+        .collect();
+    let accounts = ServiceAccounts::parse(&specs)?;
+    tracing::info!(
+        service_accounts = specs.len(),
+        "service accounts configured"
+    );
+    Ok(accounts)
+}
+
 fn key_material(settings: &AuthSettings) -> Result<(Signer, Vec<Jwk>), StartError> {
     if settings.signing_key_pem.trim().is_empty() {
         return Err(StartError::SigningKey(
@@ -282,4 +364,61 @@ fn key_material(settings: &AuthSettings) -> Result<(Signer, Vec<Jwk>), StartErro
         }
     }
     Ok((signer, jwks))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    fn load(env: &[(&str, &str)]) -> Settings {
+        runtime::config::load_from(
+            DEFAULTS,
+            env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        )
+        .expect("settings load")
+    }
+
+    #[test]
+    fn service_accounts_come_from_the_environment() {
+        let settings = load(&[
+            ("SALESCOMPASS__SERVICE_ACCOUNTS__ENGAGEMENT__SECRET", SECRET),
+            (
+                "SALESCOMPASS__SERVICE_ACCOUNTS__ENGAGEMENT__PERMISSIONS",
+                "crm.cases.write,crm.deals.read",
+            ),
+        ]);
+        assert_eq!(settings.auth.service_token_ttl_secs, 300);
+        let accounts = service_accounts(&settings.service_accounts).expect("valid accounts");
+        let account = accounts
+            .authenticate("engagement", SECRET)
+            .expect("configured");
+        let names: Vec<&str> = account.permissions.iter().map(|p| p.name).collect();
+        assert_eq!(names, ["crm.cases.write", "crm.deals.read"]);
+    }
+
+    #[test]
+    fn no_service_accounts_is_a_valid_configuration() {
+        let accounts = service_accounts(&load(&[]).service_accounts).expect("valid");
+        assert!(accounts.is_empty());
+    }
+
+    #[test]
+    fn a_bad_service_account_stops_the_start_naming_the_key() {
+        let settings = load(&[
+            ("SALESCOMPASS__SERVICE_ACCOUNTS__ENGAGEMENT__SECRET", SECRET),
+            (
+                "SALESCOMPASS__SERVICE_ACCOUNTS__ENGAGEMENT__PERMISSIONS",
+                "crm.settings.write",
+            ),
+        ]);
+        let error = service_accounts(&settings.service_accounts).expect_err("refused");
+        assert!(
+            error
+                .to_string()
+                .starts_with("service_accounts.engagement.permissions: crm.settings.write"),
+            "{error}"
+        );
+    }
 }

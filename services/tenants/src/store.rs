@@ -54,6 +54,8 @@ pub struct UserQuery {
 pub trait Store: Send + Sync + 'static {
     async fn provision(&self, tenant: NewTenant, admin: NewUser) -> Result<(Tenant, User)>;
     async fn tenant(&self, id: Uuid) -> Result<Option<Tenant>>;
+    /// Whether a user's access token may still act: the tenant is active and the user is too.
+    async fn caller_active(&self, tenant_id: Uuid, user_id: Uuid) -> Result<bool>;
     async fn tenant_by_slug(&self, slug: &str) -> Result<Option<Tenant>>;
     async fn list_tenants(
         &self,
@@ -375,6 +377,17 @@ impl Store for PgStore {
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(tenant_from_row).transpose()
+    }
+
+    /// One round trip (`caller_is_active`, migration `…20261207000100`), like the tenant lookup
+    /// it replaced: the function sets the tenant for row-level security before reading the user.
+    #[tracing::instrument(name = "tenants.postgres.caller_active", skip_all, fields(tenant_id = %tenant_id))]
+    async fn caller_active(&self, tenant_id: Uuid, user_id: Uuid) -> Result<bool> {
+        Ok(sqlx::query_scalar("SELECT caller_is_active($1, $2)")
+            .bind(tenant_id)
+            .bind(user_id)
+            .fetch_one(&self.pool)
+            .await?)
     }
 
     async fn tenant_by_slug(&self, slug: &str) -> Result<Option<Tenant>> {

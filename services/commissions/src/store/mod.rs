@@ -137,11 +137,15 @@ impl PgStore {
         Self { pool }
     }
 
-    /// A transaction scoped to the viewer's tenant. A suspended tenant's tokens stop working
-    /// here at once (UNAUTHENTICATED, as in the CRM), not when they expire.
+    /// A transaction scoped to the viewer's tenant. A suspended tenant's tokens, and a
+    /// deactivated user's, stop working here at once (UNAUTHENTICATED, as in the CRM), not when
+    /// they expire: the opening statement that sets the tenant also checks both.
     async fn tx(&self, viewer: Viewer) -> Result<Tx> {
-        let mut tx = self.pool.begin().await?;
-        if tenant_state::open(&mut tx, viewer.tenant_id).await? {
+        let mut tx = db::begin(&self.pool).await?;
+        if tenant_state::open(&mut tx, viewer.tenant_id, viewer.user_id)
+            .await?
+            .refuses()
+        {
             return Err(auth::AuthError::Invalid.into());
         }
         Ok(tx)

@@ -31,11 +31,29 @@ pub async fn set_suspended(
     Ok(())
 }
 
-/// Scopes a fresh transaction to `tenant_id` for row-level security and returns whether the
-/// tenant is suspended (migration `…920`), in one statement.
-pub async fn open(tx: &mut Tx, tenant_id: Uuid) -> Result<bool> {
-    Ok(sqlx::query_scalar("SELECT commissions_open($1)")
-        .bind(tenant_id)
-        .fetch_one(&mut **tx)
-        .await?)
+/// What the opening statement of a request's transaction found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct Opening {
+    pub suspended: bool,
+    /// The caller is a user the tenants service deactivated.
+    pub actor_inactive: bool,
+}
+
+impl Opening {
+    /// Whether the caller's token must be refused at once (UNAUTHENTICATED), as the CRM does.
+    pub fn refuses(self) -> bool {
+        self.suspended || self.actor_inactive
+    }
+}
+
+/// Scopes a fresh transaction to `tenant_id` for row-level security and says whether the tenant
+/// is suspended or `actor` deactivated (migration `…930`), in one statement.
+pub async fn open(tx: &mut Tx, tenant_id: Uuid, actor: Uuid) -> Result<Opening> {
+    Ok(
+        sqlx::query_as("SELECT suspended, actor_inactive FROM commissions_open_as($1, $2)")
+            .bind(tenant_id)
+            .bind(actor)
+            .fetch_one(&mut **tx)
+            .await?,
+    )
 }

@@ -23,7 +23,7 @@ pub mod search;
 pub mod settings;
 pub mod sharing;
 
-use auth::Permission;
+use auth::{BuiltinRole, Caller, Permission};
 use db::{PageSize, PageToken};
 use proto::google::r#type::Money as PbMoney;
 use tonic::Request;
@@ -35,15 +35,29 @@ use crate::domain::{FieldViolation, Violations};
 use crate::error::{Error, Result};
 use crate::listing::{Cursor, ListQuery, Listing};
 
-/// The calling tenant user, holding `permission`.
+/// The calling tenant user or service, holding `permission`.
+///
+/// A service (`auth::Caller::Service`) holds exactly the permissions its account lists, none
+/// of which is an admin decision (`auth::permissions::SERVICE_GRANTABLE`); what those let it
+/// read or write it reaches tenant-wide, as an admin's reach. It acts as its actor id
+/// (`auth::ServiceName::actor_id`): records it creates without an owner are owned by it, and
+/// history and events record it, read back as `service:<name>`.
 pub fn viewer<T>(request: &Request<T>, permission: Permission) -> Result<Viewer> {
-    let ctx = auth::caller(request)?.user()?;
-    ctx.require(permission)?;
-    Ok(Viewer {
-        tenant_id: ctx.tenant_id,
-        user_id: ctx.user_id,
-        role: ctx.role,
-    })
+    let caller = auth::caller(request)?;
+    caller.require(permission)?;
+    match caller {
+        Caller::User(ctx) => Ok(Viewer {
+            tenant_id: ctx.tenant_id,
+            user_id: ctx.user_id,
+            role: ctx.role,
+        }),
+        Caller::Service(ctx) => Ok(Viewer {
+            tenant_id: ctx.tenant_id,
+            user_id: ctx.service.actor_id(),
+            role: BuiltinRole::Admin,
+        }),
+        Caller::Operator => Err(auth::AuthError::TenantUserOnly.into()),
+    }
 }
 
 /// Parses a resource id; a malformed id names the field.

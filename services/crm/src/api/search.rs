@@ -82,10 +82,8 @@ impl pb::search_service_server::SearchService for SearchApi {
         request: Request<pb::SearchRequest>,
     ) -> Result<Response<pb::SearchResponse>, Status> {
         let viewer = viewer(&request, CRM_RECORDS_READ)?;
-        let ctx = auth::caller(&request)
-            .and_then(|c| c.user())
-            .map_err(Error::from)?;
-        let (query, pages) = parse(request.get_ref(), |kind| ctx.has(kind_permission(kind)))?;
+        let caller = auth::caller(&request).map_err(Error::from)?;
+        let (query, pages) = parse(request.get_ref(), |kind| caller.has(kind_permission(kind)))?;
         if query.kinds.is_empty() {
             return Ok(Response::new(pb::SearchResponse::default()));
         }

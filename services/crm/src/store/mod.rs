@@ -64,8 +64,8 @@ impl PgStore {
         self.sessions.pool()
     }
 
-    /// A transaction scoped to the viewer's tenant. A suspended tenant's tokens stop working
-    /// here at once, not when they expire.
+    /// A transaction scoped to the viewer's tenant. A suspended tenant's and a deactivated
+    /// user's tokens stop working here at once, not when they expire.
     async fn tx(&self, viewer: Viewer) -> Result<db::SessionTx> {
         Ok(self.open(viewer).await?.0)
     }
@@ -73,18 +73,19 @@ impl PgStore {
     /// [`Self::tx`] plus the tenant's configuration as of the opening.
     async fn open(&self, viewer: Viewer) -> Result<(db::SessionTx, TenantConfig<'_>)> {
         // One round trip with BEGIN: the tenant for RLS, the actor for field history, the
-        // tenant's suspension and its config version (migrations `…800`, `…900`). Uuids print
-        // as hex and dashes only, so they are safe in the statement's text.
+        // tenant's suspension, whether the actor was deactivated, and the tenant's config
+        // version (migrations `…800`, `…900`, `20261207000100`). Uuids print as hex and dashes
+        // only, so they are safe in the statement's text.
         let opening = format!(
-            "SELECT suspended, config_version FROM crm_begin('{}', '{}')",
+            "SELECT suspended, actor_inactive, config_version FROM crm_begin_as('{}', '{}')",
             viewer.tenant_id, viewer.user_id
         );
         let (tx, row) = self.sessions.begin(&opening).await?;
-        let row = row.ok_or_else(|| Error::Internal("crm_begin returned no row".to_owned()))?;
-        if row.try_get::<bool, _>(0)? {
+        let row = row.ok_or_else(|| Error::Internal("crm_begin_as returned no row".to_owned()))?;
+        if row.try_get::<bool, _>(0)? || row.try_get::<bool, _>(1)? {
             return Err(auth::AuthError::Invalid.into());
         }
-        let version: i64 = row.try_get(1)?;
+        let version: i64 = row.try_get(2)?;
         Ok((tx, self.config.at(viewer.tenant_id, version)))
     }
 }

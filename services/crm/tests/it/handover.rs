@@ -299,3 +299,37 @@ async fn a_suspended_tenant_is_locked_out_until_reactivated() {
         .await
         .expect("let back in");
 }
+
+#[tokio::test]
+async fn a_deactivated_users_token_is_refused_at_once() {
+    let crm = crm::testing::spawn().await;
+    let db = Db::connect(&crm).await;
+    declare_consumer_queue(&crm, &db).await;
+    let team = team(&crm, &db).await;
+    let rep = &team.rep;
+    rep.create_lead("Before", "Deactivation Inc").await;
+
+    // The rep's access token is still valid for minutes; the deactivation must not wait for it.
+    deactivate(team.tenant_id, rep.user_id, Some(team.manager.user_id), &db).await;
+
+    let read = rep
+        .leads()
+        .list_leads(rep.req(pb::ListLeadsRequest::default()))
+        .await
+        .expect_err("refused at once");
+    assert_eq!(read.code(), Code::Unauthenticated);
+    let write = rep
+        .leads()
+        .create_lead(rep.req(pb::CreateLeadRequest {
+            last_name: "After".into(),
+            ..Default::default()
+        }))
+        .await
+        .expect_err("refused at once");
+    assert_eq!(write.code(), Code::Unauthenticated);
+    team.manager
+        .leads()
+        .list_leads(team.manager.req(pb::ListLeadsRequest::default()))
+        .await
+        .expect("the rest of the tenant keeps working");
+}

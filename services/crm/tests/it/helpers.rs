@@ -171,6 +171,32 @@ pub async fn user(crm: &TestCrm, tenant_id: Uuid, user_id: Uuid, role: BuiltinRo
     }
 }
 
+/// Service `name` acting in `tenant_id` on `crm` with exactly `permissions`, with a service token
+/// as the tenants service mints them (IssueServiceToken); `user_id` is the service's actor id.
+pub async fn service(crm: &TestCrm, tenant_id: Uuid, name: &str, permissions: &[&str]) -> As {
+    let now = chrono::Utc::now().timestamp();
+    let service = auth::ServiceName::parse(name).expect("a valid service name");
+    let token = crm
+        .signer
+        .sign(&auth::token::ServiceClaims {
+            iss: auth::token::ISSUER.to_owned(),
+            aud: auth::token::AUDIENCE.to_owned(),
+            sub: service.subject(),
+            kind: auth::token::SERVICE_KIND.to_owned(),
+            tid: tenant_id,
+            perms: permissions.iter().map(|p| (*p).to_owned()).collect(),
+            iat: now,
+            exp: now + 600,
+            jti: Uuid::now_v7(),
+        })
+        .expect("token signs");
+    As {
+        token,
+        user_id: service.actor_id(),
+        channel: crm.channel().await,
+    }
+}
+
 /// The four roles of a tenant, projected as the tenants events would: the manager manages
 /// `rep` directly; `other_rep` reports to nobody in this team.
 pub struct Team {

@@ -24,6 +24,7 @@ mod opportunities;
 mod pipelines;
 mod quotes;
 mod search;
+mod service_callers;
 mod sharing;
 mod tenancy;
 mod visibility;

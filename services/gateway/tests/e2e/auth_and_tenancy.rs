@@ -202,3 +202,40 @@ async fn permissions_and_suspension_are_enforced_through_the_gateway() {
         .expect("sent");
     expect_problem(response, StatusCode::UNAUTHORIZED).await;
 }
+
+#[tokio::test]
+async fn a_deactivated_users_token_is_refused_at_once_by_every_service() {
+    let platform = crate::crm_journeys::crm_platform().await;
+    let p = &platform.platform;
+    let t = p.tenant("deactivated").await;
+    let rep = p.create_user(&t, "rep", "ROLE_SALES_REP").await;
+    let rep_id = rep["id"].as_str().expect("rep id");
+    let rep_token = p
+        .login(&t.slug, rep["email"].as_str().expect("email"), PASSWORD)
+        .await;
+    let leads = |token: &str| p.authed(Method::GET, "/v1/leads", token).send();
+    expect_json(leads(&rep_token).await.expect("sent"), StatusCode::OK).await;
+
+    let deactivated = p
+        .authed(Method::DELETE, &format!("/v1/users/{rep_id}"), &t.token)
+        .send()
+        .await
+        .expect("deactivate sent");
+    expect_json(deactivated, StatusCode::OK).await;
+
+    // The token verifies at the edge for minutes more; the tenants service refuses it now, and
+    // the CRM as soon as the deactivation event reached it.
+    let me = p
+        .authed(Method::GET, "/v1/users:me", &rep_token)
+        .send()
+        .await
+        .expect("sent");
+    expect_problem(me, StatusCode::UNAUTHORIZED).await;
+    testkit::poll_until(std::time::Duration::from_secs(30), || async {
+        let response = leads(&rep_token).await.ok()?;
+        (response.status() == StatusCode::UNAUTHORIZED).then_some(())
+    })
+    .await
+    .expect("the crm refuses the deactivated rep");
+    expect_json(leads(&t.token).await.expect("sent"), StatusCode::OK).await;
+}

@@ -1,4 +1,4 @@
-//! Login, refresh-token rotation, logout and the public key set.
+//! Login, refresh-token rotation, logout, the public key set, and service tokens.
 
 use std::sync::Arc;
 
@@ -140,6 +140,79 @@ impl AuthApi {
         Ok(())
     }
 
+    /// A service token for a configured service in an active tenant (see `domain::service_account`
+    /// and `auth::service`).
+    async fn issue_service_token(
+        &self,
+        r: pb::IssueServiceTokenRequest,
+    ) -> Result<pb::IssueServiceTokenResponse> {
+        let mut v = Violations::new();
+        if r.service.is_empty() {
+            v.add("service", "is required");
+        }
+        if r.service_secret.is_empty() {
+            v.add("service_secret", "is required");
+        }
+        let tenant_id = v.check(
+            "tenant_id",
+            if r.tenant_id.is_empty() {
+                Err("is required")
+            } else {
+                Uuid::parse_str(&r.tenant_id).map_err(|_| "must be a UUID")
+            },
+        );
+        v.finish()?;
+        let Some(tenant_id) = tenant_id else {
+            return Err(Error::Internal("validated fields missing".to_owned()));
+        };
+        let Some(account) = self
+            .shared
+            .service_accounts
+            .authenticate(&r.service, &r.service_secret)
+        else {
+            tracing::warn!(service = %r.service, "service token refused: unknown service or wrong secret");
+            return Err(auth::AuthError::Invalid.into());
+        };
+        // The secret is verified: from here on the service may learn why it is refused.
+        let tenant = self
+            .shared
+            .store
+            .tenant(tenant_id)
+            .await?
+            .ok_or(Error::NotFound("tenant"))?;
+        if tenant.status != TenantStatus::Active {
+            return Err(Error::FailedPrecondition(
+                "the tenant is suspended".to_owned(),
+            ));
+        }
+        let lifetime = i64::try_from(self.shared.lifetimes.service.as_secs()).unwrap_or(i64::MAX);
+        let permissions: Vec<String> = account
+            .permissions
+            .iter()
+            .map(|p| p.name.to_owned())
+            .collect();
+        let now = Utc::now().timestamp();
+        let claims = auth::token::ServiceClaims {
+            iss: auth::token::ISSUER.to_owned(),
+            aud: auth::token::AUDIENCE.to_owned(),
+            sub: account.name.subject(),
+            kind: auth::token::SERVICE_KIND.to_owned(),
+            tid: tenant_id,
+            perms: permissions.clone(),
+            iat: now,
+            exp: now.saturating_add(lifetime),
+            jti: Uuid::now_v7(),
+        };
+        let access_token = self.shared.signer.sign(&claims)?;
+        tracing::info!(service = %account.name, %tenant_id, "service token issued");
+        Ok(pb::IssueServiceTokenResponse {
+            access_token,
+            expires_in: lifetime,
+            token_type: TOKEN_TYPE.to_owned(),
+            permissions,
+        })
+    }
+
     fn expires_in(&self) -> i64 {
         i64::try_from(self.shared.lifetimes.access.as_secs()).unwrap_or(i64::MAX)
     }
@@ -236,6 +309,16 @@ impl pb::auth_service_server::AuthService for AuthApi {
         Ok(Response::new(()))
     }
 
+    #[tracing::instrument(skip_all, fields(service = %request.get_ref().service))]
+    async fn issue_service_token(
+        &self,
+        request: Request<pb::IssueServiceTokenRequest>,
+    ) -> Result<Response<pb::IssueServiceTokenResponse>, Status> {
+        Ok(Response::new(
+            AuthApi::issue_service_token(self, request.into_inner()).await?,
+        ))
+    }
+
     async fn get_jwks(
         &self,
         _request: Request<pb::GetJwksRequest>,
@@ -264,6 +347,7 @@ mod tests {
     use super::*;
     use crate::api::TokenLifetimes;
     use crate::domain::password::{HashParams, Password, PasswordHasher};
+    use crate::domain::service_account::{ServiceAccountSpec, ServiceAccounts};
     use crate::domain::settings::TenantSettings;
     use crate::domain::tenant::Tenant;
     use crate::domain::user::Credentials;
@@ -317,6 +401,23 @@ mod tests {
     }
 
     fn api(store: MockStore) -> AuthApi {
+        api_with_services(store, ServiceAccounts::default())
+    }
+
+    const ENGAGEMENT_SECRET: &str = "engagement-secret-0123456789abcdef";
+
+    fn engagement() -> ServiceAccounts {
+        let specs = std::collections::HashMap::from([(
+            "engagement".to_owned(),
+            ServiceAccountSpec {
+                secret: ENGAGEMENT_SECRET.to_owned(),
+                permissions: vec!["crm.cases.write".to_owned(), "crm.deals.read".to_owned()],
+            },
+        )]);
+        ServiceAccounts::parse(&specs).expect("valid accounts")
+    }
+
+    fn api_with_services(store: MockStore, service_accounts: ServiceAccounts) -> AuthApi {
         let signer = Signer::from_pem(&Signer::generate_pem().expect("pem")).expect("key");
         let jwks = vec![signer.jwk().clone()];
         AuthApi::new(Arc::new(Shared {
@@ -327,8 +428,103 @@ mod tests {
             lifetimes: TokenLifetimes {
                 access: Duration::from_secs(900),
                 refresh: Duration::from_secs(86400),
+                service: Duration::from_secs(300),
             },
+            service_accounts,
         }))
+    }
+
+    fn service_request(
+        service: &str,
+        secret: &str,
+        tenant_id: Uuid,
+    ) -> pb::IssueServiceTokenRequest {
+        pb::IssueServiceTokenRequest {
+            service: service.into(),
+            service_secret: secret.into(),
+            tenant_id: tenant_id.to_string(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_service_token_carries_the_service_the_tenant_and_only_its_permissions() {
+        let t = tenant(TenantStatus::Active);
+        let tenant_id = t.id;
+        let mut store = MockStore::new();
+        store
+            .expect_tenant()
+            .withf(move |id| *id == tenant_id)
+            .returning(move |_| Ok(Some(t.clone())));
+        let api = api_with_services(store, engagement());
+        let issued = api
+            .issue_service_token(service_request("engagement", ENGAGEMENT_SECRET, tenant_id))
+            .await
+            .expect("issued");
+        assert_eq!(issued.expires_in, 300);
+        assert_eq!(issued.permissions, ["crm.cases.write", "crm.deals.read"]);
+        let verifier = auth::token::Verifier::from_jwks(&api.shared.jwks).expect("jwks");
+        let auth::token::Verified::Service(claims) = verifier
+            .verify_any(&issued.access_token)
+            .expect("valid token")
+        else {
+            panic!("a service token must verify as a service");
+        };
+        assert_eq!(claims.sub, "service:engagement");
+        assert_eq!(claims.tid, tenant_id);
+        assert_eq!(claims.perms, issued.permissions);
+        // Never usable where a user token is expected (the gateway's check).
+        assert!(verifier.verify(&issued.access_token).is_err());
+    }
+
+    #[tokio::test]
+    async fn an_unknown_service_and_a_wrong_secret_look_the_same() {
+        let mut store = MockStore::new();
+        store.expect_tenant().never();
+        let api = api_with_services(store, engagement());
+        let tenant_id = Uuid::now_v7();
+        let unknown = api
+            .issue_service_token(service_request("telephony", ENGAGEMENT_SECRET, tenant_id))
+            .await
+            .expect_err("unknown service");
+        let wrong = api
+            .issue_service_token(service_request("engagement", "not-the-secret", tenant_id))
+            .await
+            .expect_err("wrong secret");
+        let (a, b) = (Status::from(unknown), Status::from(wrong));
+        assert_eq!((a.code(), a.message()), (b.code(), b.message()));
+        assert_eq!(a.code(), tonic::Code::Unauthenticated);
+    }
+
+    #[tokio::test]
+    async fn a_suspended_tenant_gets_no_service_token() {
+        let t = tenant(TenantStatus::Suspended);
+        let tenant_id = t.id;
+        let mut store = MockStore::new();
+        store
+            .expect_tenant()
+            .returning(move |_| Ok(Some(t.clone())));
+        let err = api_with_services(store, engagement())
+            .issue_service_token(service_request("engagement", ENGAGEMENT_SECRET, tenant_id))
+            .await
+            .expect_err("suspended");
+        assert_eq!(Status::from(err).code(), tonic::Code::FailedPrecondition);
+    }
+
+    #[tokio::test]
+    async fn a_malformed_service_token_request_names_the_fields() {
+        let err = api_with_services(MockStore::new(), engagement())
+            .issue_service_token(pb::IssueServiceTokenRequest {
+                service: String::new(),
+                service_secret: String::new(),
+                tenant_id: "nope".into(),
+            })
+            .await
+            .expect_err("invalid");
+        let Error::InvalidArgument(violations) = err else {
+            panic!("expected InvalidArgument, got {err:?}")
+        };
+        let fields: Vec<_> = violations.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(fields, ["service", "service_secret", "tenant_id"]);
     }
 
     use auth::token::Signer;

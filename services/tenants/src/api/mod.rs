@@ -16,7 +16,7 @@ use tonic::Request;
 use uuid::Uuid;
 
 use crate::domain::password::Password;
-use crate::domain::tenant::TenantStatus;
+use crate::domain::service_account::ServiceAccounts;
 use crate::error::{Error, Result};
 use crate::hashing::HashingPool;
 use crate::store::Store;
@@ -26,6 +26,8 @@ use crate::store::Store;
 pub struct TokenLifetimes {
     pub access: Duration,
     pub refresh: Duration,
+    /// Service tokens (IssueServiceToken).
+    pub service: Duration,
 }
 
 /// What every handler shares.
@@ -36,10 +38,13 @@ pub struct Shared {
     /// Public keys published by GetJwks: the signer's plus any still verifying older tokens.
     pub jwks: Vec<Jwk>,
     pub lifetimes: TokenLifetimes,
+    /// Who may ask for service tokens, and with which permissions.
+    pub service_accounts: ServiceAccounts,
 }
 
 impl Shared {
-    /// The calling tenant user, holding `permission` (if any), in a tenant that is active.
+    /// The calling tenant user, holding `permission` (if any), active in a tenant that is
+    /// active. Services and the operator are refused.
     pub async fn user_ctx<'r, T>(
         &self,
         request: &'r Request<T>,
@@ -49,15 +54,18 @@ impl Shared {
         if let Some(permission) = permission {
             ctx.require(permission)?;
         }
-        self.ensure_tenant_active(ctx.tenant_id).await?;
+        self.ensure_caller_active(ctx.tenant_id, ctx.user_id)
+            .await?;
         Ok(ctx)
     }
 
-    /// A suspended tenant's tokens stop working at once, not when they expire.
-    async fn ensure_tenant_active(&self, tenant_id: Uuid) -> Result<()> {
-        match self.store.tenant(tenant_id).await? {
-            Some(t) if t.status == TenantStatus::Active => Ok(()),
-            _ => Err(auth::AuthError::Invalid.into()),
+    /// A suspended tenant's and a deactivated user's tokens stop working at once, not when they
+    /// expire: one lookup answers both.
+    async fn ensure_caller_active(&self, tenant_id: Uuid, user_id: Uuid) -> Result<()> {
+        if self.store.caller_active(tenant_id, user_id).await? {
+            Ok(())
+        } else {
+            Err(auth::AuthError::Invalid.into())
         }
     }
 

@@ -371,7 +371,9 @@ mod tests {
             lifetimes: TokenLifetimes {
                 access: Duration::from_secs(60),
                 refresh: Duration::from_secs(60),
+                service: Duration::from_secs(60),
             },
+            service_accounts: Default::default(),
         }))
     }
 

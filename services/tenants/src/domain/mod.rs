@@ -5,6 +5,7 @@ pub mod filter;
 pub mod lockout;
 pub mod password;
 pub mod role;
+pub mod service_account;
 pub mod settings;
 pub mod slug;
 pub mod tenant;

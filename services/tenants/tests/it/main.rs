@@ -7,4 +7,5 @@ mod events;
 mod helpers;
 mod isolation;
 mod provisioning;
+mod service_tokens;
 mod users;
