@@ -105,12 +105,48 @@ def test_graceful_shutdown_fits_the_termination_grace_period(any_set) -> None:
         config = named(objs, "ConfigMap", name)["data"]
         grace = int(config["SALESCOMPASS__SERVER__SHUTDOWN_GRACE_SECS"])
         drain = int(config.get("SALESCOMPASS__SERVER__DRAIN_DELAY_SECS", "0"))
-        pre_stop = container(deploy)["lifecycle"]["preStop"]["sleep"]["seconds"]
+        pre_stop = _pre_stop_sleep(container(deploy)) or 0
         # Kubernetes counts the preStop hook inside the grace period, then sends SIGTERM; the
         # service drains and stops within drain + grace. Anything left is killed.
         assert spec["terminationGracePeriodSeconds"] > pre_stop + drain + grace, (value_set, name)
         if value_set != "dev":
             assert pre_stop >= 3, "endpoints need a few seconds to drop a terminating pod"
+
+
+def _pre_stop_sleep(c) -> int | None:
+    """Seconds of the container's preStop sleep hook, None without one."""
+    sleep = c.get("lifecycle", {}).get("preStop", {}).get("sleep")
+    return None if sleep is None else sleep["seconds"]
+
+
+def _pod_templates(objs):
+    for obj in objs:
+        if obj["kind"] == "Pod":
+            yield obj, obj["spec"]
+        elif "template" in obj.get("spec", {}):
+            yield obj, pod_spec(obj)
+
+
+def test_no_container_has_a_pre_stop_sleep_of_zero(any_set) -> None:
+    # The API server of Kubernetes 1.30-1.32 refuses `sleep: {seconds: 0}` (allowed from 1.33
+    # behind PodLifecycleSleepActionAllowZero); the schemas do not say so, hence this check.
+    value_set, objs = any_set
+    for obj, spec in _pod_templates(objs):
+        for c in spec.get("initContainers", []) + spec["containers"]:
+            seconds = _pre_stop_sleep(c)
+            assert seconds is None or seconds >= 1, (value_set, obj["kind"], obj["metadata"]["name"], c["name"])
+
+
+def test_a_pre_stop_sleep_of_zero_renders_no_hook() -> None:
+    dev = chartlib.render_set("dev")
+    assert chartlib.load_values(["values-dev.yaml"])["serviceDefaults"]["shutdown"]["preStopSleepSeconds"] == 0
+    for deploy in _deployments(dev):
+        assert "lifecycle" not in container(deploy), deploy["metadata"]["name"]
+    values = chartlib.load_values(["values-dev.yaml"], {"services": {"crm": {"shutdown": {"preStopSleepSeconds": 2}}}})
+    objs = chartlib.documents(chartlib.render_raw(values))
+    crm = named(objs, "Deployment", "crm")
+    assert _pre_stop_sleep(container(crm)) == 2
+    assert pod_spec(crm)["terminationGracePeriodSeconds"] == 2 + 5 + 2
 
 
 def test_every_deployment_has_its_companion_objects(hardened) -> None:

@@ -185,11 +185,15 @@ spec:
             {{- . | nindent 12 }}
           {{- end }}
           {{- include "salescompass-lib.probes" . | nindent 10 }}
+          {{- /* Kubernetes 1.30-1.32 refuse a sleep of 0 seconds (PodLifecycleSleepActionAllowZero
+          came in 1.33): no hook then, SIGTERM comes at once. */}}
+          {{- if gt (int $svc.shutdown.preStopSleepSeconds) 0 }}
           lifecycle:
             preStop:
               # Endpoints and load balancers drop the pod while it still serves; SIGTERM comes after.
               sleep:
                 seconds: {{ $svc.shutdown.preStopSleepSeconds }}
+          {{- end }}
           resources:
             {{- toYaml $svc.resources | nindent 12 }}
           securityContext:
