@@ -35,7 +35,7 @@ for arg in "$@"; do
     case "$arg" in
         --update-example) update_example=true ;;
         -h | --help)
-            sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+            sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
             exit 0
             ;;
         *) pytest_args+=("$arg") ;;
