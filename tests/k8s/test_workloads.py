@@ -276,3 +276,32 @@ def test_image_digest_wins_over_the_tag() -> None:
     for deploy in _deployments(chartlib.render_set("prefix")):
         assert "@sha256:" in container(deploy)["image"]
     assert maybe_named(chartlib.render_set("prefix"), "Deployment", "preview-tenants")
+
+
+def _cpu_source(c) -> str | None:
+    var = next((e for e in c.get("env", []) if e["name"] == "SALESCOMPASS_CPUS"), None)
+    if var is None:
+        return None
+    ref = var["valueFrom"]["resourceFieldRef"]
+    assert ref["divisor"] == "1" and "containerName" not in ref, "whole CPUs of this container"
+    return ref["resource"]
+
+
+def test_services_size_their_threads_from_their_own_cpu_request(any_set) -> None:
+    # No CPU limit by default: the cgroup has no quota, so without SALESCOMPASS_CPUS a service
+    # would start one worker (and one 19 MiB hashing thread) per core of the node.
+    value_set, objs = any_set
+    for obj in _deployments(objs) + by_kind(objs, "Job"):
+        c = container(obj)
+        expected = "limits.cpu" if "cpu" in c["resources"].get("limits", {}) else "requests.cpu"
+        assert _cpu_source(c) == expected, (value_set, obj["kind"], obj["metadata"]["name"])
+
+
+def test_a_cpu_limit_sizes_the_threads_when_set() -> None:
+    values = chartlib.load_values([], {"services": {"tenants": {"resources": {"limits": {"cpu": "2"}}}}})
+    objs = chartlib.documents(chartlib.render_raw(values))
+    assert _cpu_source(container(named(objs, "Deployment", "tenants"))) == "limits.cpu"
+    assert _cpu_source(container(named(objs, "Deployment", "crm"))) == "requests.cpu"
+    no_cpu = chartlib.load_values([], {"serviceDefaults": {"resources": {"requests": {"cpu": None}}}})
+    objs = chartlib.documents(chartlib.render_raw(no_cpu))
+    assert _cpu_source(container(named(objs, "Deployment", "crm"))) is None, "then the cgroup decides"

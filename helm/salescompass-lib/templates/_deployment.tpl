@@ -112,7 +112,7 @@ tolerations:
 {{- define "salescompass-lib.deployment" -}}
 {{- $root := .root -}}
 {{- $svc := .svc -}}
-{{- $secretEnv := include "salescompass-lib.secretEnv" . | trim -}}
+{{- $env := list (include "salescompass-lib.cpuEnv" $svc.resources | trim) (include "salescompass-lib.secretEnv" . | trim) | compact | join "\n" -}}
 apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -180,7 +180,7 @@ spec:
           envFrom:
             - configMapRef:
                 name: {{ .fullname }}
-          {{- with $secretEnv }}
+          {{- with $env }}
           env:
             {{- . | nindent 12 }}
           {{- end }}

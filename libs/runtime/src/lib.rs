@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod cpu;
 pub mod grpc;
 pub mod metrics;
 pub mod shutdown;
