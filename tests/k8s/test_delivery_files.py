@@ -188,3 +188,16 @@ def test_the_kind_job_provides_every_secret_the_dev_release_reads() -> None:
                    if d and d["kind"] == "Secret"}
     created = set(re.findall(r"create secret generic (\S+)", _runs(_workflow("ci.yml")["jobs"]["kind"])))
     assert wanted and wanted <= dev_secrets | created, wanted - dev_secrets - created
+
+
+def test_ci_fuzzes_the_api_within_a_bounded_budget() -> None:
+    run = (REPO / ".ci" / "run").read_text()
+    step = run[run.index("API fuzzing"):]
+    assert re.search(r"cargo build -p salescompass --locked", step)
+    assert re.search(r'timeout "\$\{FUZZ_TIMEOUT_SECS:-\d+\}"', step), "a hard cap on the step"
+    assert re.search(r"FUZZ_MAX_EXAMPLES=", step)
+    assert "scripts/gateway-fuzz.sh --start" in step
+    fuzz = (REPO / "scripts" / "gateway-fuzz.sh").read_text()
+    assert "--checks not_a_server_error" in fuzz
+    pinned = (REPO / "services" / "gateway" / "tools" / "requirements.txt").read_text()
+    assert re.search(r"^schemathesis==4\.\d+\.\d+$", pinned, flags=re.M)
