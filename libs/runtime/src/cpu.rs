@@ -45,7 +45,9 @@ pub struct Cpus {
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{CPUS_ENV}={value:?} is not a CPU count: use a positive number such as 2, 1.5 or 500m")]
+    #[error(
+        "{CPUS_ENV}={value:?} is not a CPU count: use a positive number such as 2, 1.5 or 500m"
+    )]
     InvalidSetting { value: String },
     #[error("cannot start the tokio runtime: {0}")]
     Runtime(#[from] std::io::Error),

@@ -195,7 +195,15 @@ mod tests {
 
     #[test]
     fn weekdays_outside_one_to_seven_are_refused_without_overflow() {
-        for days in [&[i32::MIN][..], &[0], &[8], &[i32::MAX], &[-1, 2], &[1, 1], &[]] {
+        for days in [
+            &[i32::MIN][..],
+            &[0],
+            &[8],
+            &[i32::MAX],
+            &[-1, 2],
+            &[1, 1],
+            &[],
+        ] {
             assert!(
                 matches!(parse_weekdays(days), Err(BusinessHoursError::Weekdays)),
                 "{days:?}"
