@@ -22,6 +22,8 @@
 #   BENCH_FILE [BENCHMARKS.md]
 #   BENCH_DATABASE [salescompass_bench] (dropped and recreated; BENCH_KEEP_DB=1 keeps it after)
 #   BENCH_KEEP_PEER [0]          1 = leave the peer running at the end
+#   PEER_DIR                     the peer harness [../shared/peer beside this checkout, or beside
+#                                the main checkout when this one is a git worktree]
 #   BENCH_IN_PROCESS [0]         1 = `salescompass dev --in-process`: the gateway calls the
 #                                co-located services directly, not over HTTP/2 on loopback
 #   BENCH_BUILD [1]              0 = use the release binaries already in the target dir
@@ -52,7 +54,23 @@ section="compare-$leads"
 benchmarks="${BENCH_FILE:-$repo/BENCHMARKS.md}"
 database="${BENCH_DATABASE:-salescompass_bench}"
 target="${CARGO_TARGET_DIR:-$repo/target}"
-peer_src="$(cd "$repo/../shared/peer" 2>/dev/null && pwd || echo /work/shared/peer)"
+# The peer harness sits beside the repository (../shared/peer); from a `git worktree` that is
+# beside the main checkout, which git's common directory names.
+find_peer() {
+    if [ -n "${PEER_DIR:-}" ]; then
+        (cd "$PEER_DIR" 2>/dev/null && pwd) || { echo "PEER_DIR=$PEER_DIR is not a directory" >&2; return 1; }
+        return
+    fi
+    local common checkout
+    common="$(git -C "$repo" rev-parse --path-format=absolute --git-common-dir 2>/dev/null || true)"
+    for checkout in "$repo" ${common:+"$(dirname "$common")"}; do
+        [ -d "$checkout/../shared/peer" ] && { (cd "$checkout/../shared/peer" && pwd); return; }
+    done
+    echo "no peer harness at $repo/../shared/peer${common:+ or $(dirname "$common")/../shared/peer}: set PEER_DIR, or BENCH_PEER=0 to run without the peer" >&2
+    return 1
+}
+peer_src=""
+if [ "$with_peer" = 1 ]; then peer_src="$(find_peer)"; fi
 peer_home="${PEER_HOME:-${TMPDIR:-/tmp}/salescompass-peer}"
 work="$(mktemp -d "${TMPDIR:-/tmp}/sc-bench.XXXXXX")"
 results="$work/results.jsonl"
@@ -142,12 +160,6 @@ peer_env() { (cd "$peer_home/run" && set -a && . "$peer_src/peer.env" && set +a 
 
 if [ "$with_peer" = 1 ]; then
     log "starting the peer ($peer_leads leads, $peer_workers workers)"
-    # SalesCompass's crm service and BottleCRM both use a role named crm_app. Created by our
-    # migrations first it is NOLOGIN, and the peer could not connect: give it the peer's login.
-    if [ "$(psql -h 127.0.0.1 -U postgres -qAtc "SELECT rolcanlogin FROM pg_roles WHERE rolname = 'crm_app'")" = f ]; then
-        echo "role crm_app exists without LOGIN (made by our migrations): giving it the peer's password"
-        psql -h 127.0.0.1 -U postgres -qc "ALTER ROLE crm_app LOGIN PASSWORD 'crm_app'"
-    fi
     # The peer's seeding refuses an org with fewer leads than asked: reseed from scratch when
     # the count differs (its own benchmark leads are removed first).
     if [ -x "$peer_home/venv/bin/python" ] && psql -h 127.0.0.1 -U postgres -qAtc "SELECT 1 FROM pg_database WHERE datname = 'bottlecrm'" | grep -q 1; then

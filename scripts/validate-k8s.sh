@@ -7,7 +7,8 @@
 #   - pytest assertions over the rendered objects (tests/k8s/): probes, resources, security
 #     contexts, PDB/HPA/NetworkPolicy/ServiceAccount/ConfigMap per service, one schema and role
 #     per service, migrate hooks before the rollout, the gateway Ingress, values.schema.json
-#     refusing bad values, k8s/dev and the production example, Dockerfile/Tiltfile/workflows;
+#     refusing bad values, the `helm test` hook Pods, k8s/dev and the production example,
+#     Dockerfile/Tiltfile/workflows (the image build on pull requests, the kind + helm test job);
 #   - actionlint over .github/workflows.
 #
 # Usage: scripts/validate-k8s.sh [--update-example] [pytest args...]
@@ -34,7 +35,7 @@ for arg in "$@"; do
     case "$arg" in
         --update-example) update_example=true ;;
         -h | --help)
-            sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+            sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
             exit 0
             ;;
         *) pytest_args+=("$arg") ;;

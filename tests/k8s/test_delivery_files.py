@@ -139,3 +139,65 @@ def test_workflow_actions_are_pinned_to_a_version() -> None:
                 uses = step.get("uses")
                 if uses and not uses.startswith("./"):
                     assert re.search(r"@(v\d+|[0-9a-f]{40}|master)$", uses), f"{path.name}: {uses}"
+
+
+def test_ci_builds_the_image_on_pull_requests_without_pushing() -> None:
+    ci = _workflow("ci.yml")
+    assert "pull_request" in ci["on"]
+    image = ci["jobs"]["image"]
+    build = next(s for s in image["steps"] if s.get("uses", "").startswith("docker/build-push-action"))
+    # The release's build step, minus the push: the same Dockerfile and context.
+    release = _workflow("release.yml")["jobs"]["image"]
+    release_build = next(s for s in release["steps"] if s.get("uses", "").startswith("docker/build-push-action"))
+    assert build["uses"] == release_build["uses"]
+    assert build["with"]["context"] == release_build["with"]["context"] == "."
+    assert build["with"]["push"] is False
+    assert build["with"]["platforms"] == release_build["with"]["platforms"]
+    assert "type=docker,dest=" in build["with"]["outputs"]
+
+
+def test_ci_installs_the_chart_on_kind_and_runs_helm_test() -> None:
+    ci = _workflow("ci.yml")
+    kind = ci["jobs"]["kind"]
+    assert "image" in kind["needs"]
+    uses = {s["uses"].split("@")[0]: s for s in kind["steps"] if "uses" in s}
+    node_image = uses["helm/kind-action"]["with"]["node_image"]
+    oldest = chartlib.KUBE_VERSIONS[0].rsplit(".", 1)[0]
+    assert re.fullmatch(rf"kindest/node:v{re.escape(oldest)}\.\d+", node_image), node_image
+    runs = _runs(kind)
+    assert "kind load image-archive" in runs
+    assert "kubectl apply -k k8s/dev" in runs
+    install = re.search(r"helm install .*?--wait[^\n]*", runs, flags=re.S).group(0)
+    assert "-f helm/salescompass/values-dev.yaml" in install
+    assert "image.pullPolicy=Never" in install, "the loaded image, never one pulled from a registry"
+    assert re.search(r"^\s*run: helm test .*--logs", (WORKFLOWS / "ci.yml").read_text(), flags=re.M)
+
+
+def test_the_kind_job_provides_every_secret_the_dev_release_reads() -> None:
+    objs = chartlib.render_set("dev")
+    wanted = set()
+    for obj in objs:
+        spec = obj.get("spec", {})
+        spec = spec.get("template", {}).get("spec", spec)
+        for c in spec.get("containers", []):
+            for var in c.get("env", []):
+                ref = var.get("valueFrom", {}).get("secretKeyRef")
+                if ref:
+                    wanted.add(ref["name"])
+    dev_secrets = {d["metadata"]["name"] for d in yaml.safe_load_all((REPO / "k8s/dev/secrets.yaml").read_text())
+                   if d and d["kind"] == "Secret"}
+    created = set(re.findall(r"create secret generic (\S+)", _runs(_workflow("ci.yml")["jobs"]["kind"])))
+    assert wanted and wanted <= dev_secrets | created, wanted - dev_secrets - created
+
+
+def test_ci_fuzzes_the_api_within_a_bounded_budget() -> None:
+    run = (REPO / ".ci" / "run").read_text()
+    step = run[run.index("API fuzzing"):]
+    assert re.search(r"cargo build -p salescompass --locked", step)
+    assert re.search(r'timeout "\$\{FUZZ_TIMEOUT_SECS:-\d+\}"', step), "a hard cap on the step"
+    assert re.search(r"FUZZ_MAX_EXAMPLES=", step)
+    assert "scripts/gateway-fuzz.sh --start" in step
+    fuzz = (REPO / "scripts" / "gateway-fuzz.sh").read_text()
+    assert "--checks not_a_server_error" in fuzz
+    pinned = (REPO / "services" / "gateway" / "tools" / "requirements.txt").read_text()
+    assert re.search(r"^schemathesis==4\.\d+\.\d+$", pinned, flags=re.M)

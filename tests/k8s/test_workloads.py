@@ -105,12 +105,48 @@ def test_graceful_shutdown_fits_the_termination_grace_period(any_set) -> None:
         config = named(objs, "ConfigMap", name)["data"]
         grace = int(config["SALESCOMPASS__SERVER__SHUTDOWN_GRACE_SECS"])
         drain = int(config.get("SALESCOMPASS__SERVER__DRAIN_DELAY_SECS", "0"))
-        pre_stop = container(deploy)["lifecycle"]["preStop"]["sleep"]["seconds"]
+        pre_stop = _pre_stop_sleep(container(deploy)) or 0
         # Kubernetes counts the preStop hook inside the grace period, then sends SIGTERM; the
         # service drains and stops within drain + grace. Anything left is killed.
         assert spec["terminationGracePeriodSeconds"] > pre_stop + drain + grace, (value_set, name)
         if value_set != "dev":
             assert pre_stop >= 3, "endpoints need a few seconds to drop a terminating pod"
+
+
+def _pre_stop_sleep(c) -> int | None:
+    """Seconds of the container's preStop sleep hook, None without one."""
+    sleep = c.get("lifecycle", {}).get("preStop", {}).get("sleep")
+    return None if sleep is None else sleep["seconds"]
+
+
+def _pod_templates(objs):
+    for obj in objs:
+        if obj["kind"] == "Pod":
+            yield obj, obj["spec"]
+        elif "template" in obj.get("spec", {}):
+            yield obj, pod_spec(obj)
+
+
+def test_no_container_has_a_pre_stop_sleep_of_zero(any_set) -> None:
+    # The API server of Kubernetes 1.30-1.32 refuses `sleep: {seconds: 0}` (allowed from 1.33
+    # behind PodLifecycleSleepActionAllowZero); the schemas do not say so, hence this check.
+    value_set, objs = any_set
+    for obj, spec in _pod_templates(objs):
+        for c in spec.get("initContainers", []) + spec["containers"]:
+            seconds = _pre_stop_sleep(c)
+            assert seconds is None or seconds >= 1, (value_set, obj["kind"], obj["metadata"]["name"], c["name"])
+
+
+def test_a_pre_stop_sleep_of_zero_renders_no_hook() -> None:
+    dev = chartlib.render_set("dev")
+    assert chartlib.load_values(["values-dev.yaml"])["serviceDefaults"]["shutdown"]["preStopSleepSeconds"] == 0
+    for deploy in _deployments(dev):
+        assert "lifecycle" not in container(deploy), deploy["metadata"]["name"]
+    values = chartlib.load_values(["values-dev.yaml"], {"services": {"crm": {"shutdown": {"preStopSleepSeconds": 2}}}})
+    objs = chartlib.documents(chartlib.render_raw(values))
+    crm = named(objs, "Deployment", "crm")
+    assert _pre_stop_sleep(container(crm)) == 2
+    assert pod_spec(crm)["terminationGracePeriodSeconds"] == 2 + 5 + 2
 
 
 def test_every_deployment_has_its_companion_objects(hardened) -> None:
@@ -240,3 +276,32 @@ def test_image_digest_wins_over_the_tag() -> None:
     for deploy in _deployments(chartlib.render_set("prefix")):
         assert "@sha256:" in container(deploy)["image"]
     assert maybe_named(chartlib.render_set("prefix"), "Deployment", "preview-tenants")
+
+
+def _cpu_source(c) -> str | None:
+    var = next((e for e in c.get("env", []) if e["name"] == "SALESCOMPASS_CPUS"), None)
+    if var is None:
+        return None
+    ref = var["valueFrom"]["resourceFieldRef"]
+    assert ref["divisor"] == "1" and "containerName" not in ref, "whole CPUs of this container"
+    return ref["resource"]
+
+
+def test_services_size_their_threads_from_their_own_cpu_request(any_set) -> None:
+    # No CPU limit by default: the cgroup has no quota, so without SALESCOMPASS_CPUS a service
+    # would start one worker (and one 19 MiB hashing thread) per core of the node.
+    value_set, objs = any_set
+    for obj in _deployments(objs) + by_kind(objs, "Job"):
+        c = container(obj)
+        expected = "limits.cpu" if "cpu" in c["resources"].get("limits", {}) else "requests.cpu"
+        assert _cpu_source(c) == expected, (value_set, obj["kind"], obj["metadata"]["name"])
+
+
+def test_a_cpu_limit_sizes_the_threads_when_set() -> None:
+    values = chartlib.load_values([], {"services": {"tenants": {"resources": {"limits": {"cpu": "2"}}}}})
+    objs = chartlib.documents(chartlib.render_raw(values))
+    assert _cpu_source(container(named(objs, "Deployment", "tenants"))) == "limits.cpu"
+    assert _cpu_source(container(named(objs, "Deployment", "crm"))) == "requests.cpu"
+    no_cpu = chartlib.load_values([], {"serviceDefaults": {"resources": {"requests": {"cpu": None}}}})
+    objs = chartlib.documents(chartlib.render_raw(no_cpu))
+    assert _cpu_source(container(named(objs, "Deployment", "crm"))) is None, "then the cgroup decides"

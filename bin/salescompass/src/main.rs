@@ -29,9 +29,12 @@ enum Command {
     Migrate,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
+fn main() -> anyhow::Result<()> {
+    runtime::cpu::tokio_runtime()?.block_on(run(Cli::parse()))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
         Command::Dev { in_process } => dev::run(in_process).await,
         Command::Migrate => dev::migrate().await,
     }

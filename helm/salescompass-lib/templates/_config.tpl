@@ -106,6 +106,28 @@ expansion from variables defined earlier in the same list, so no password is eve
 {{- end }}
 {{- end -}}
 
+{{/*
+SALESCOMPASS_CPUS from the container's own CPU limit, else its request (the downward API rounds up
+to whole CPUs): the service sizes its worker threads, the gateway its upstream connections and
+tenants its 19 MiB password-hashing threads from it. Without a limit the cgroup has no quota, and
+the node's cores would be used instead. Call with the container's resources.
+*/}}
+{{- define "salescompass-lib.cpuEnv" -}}
+{{- $resource := "" -}}
+{{- if (.limits | default dict).cpu -}}
+{{- $resource = "limits.cpu" -}}
+{{- else if (.requests | default dict).cpu -}}
+{{- $resource = "requests.cpu" -}}
+{{- end -}}
+{{- if $resource }}
+- name: SALESCOMPASS_CPUS
+  valueFrom:
+    resourceFieldRef:
+      resource: {{ $resource }}
+      divisor: "1"
+{{- end }}
+{{- end -}}
+
 {{/* The owner connection for `<service> migrate`, only ever given to the migrate Job. */}}
 {{- define "salescompass-lib.migrateEnv" -}}
 {{- $root := .root -}}

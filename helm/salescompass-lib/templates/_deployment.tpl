@@ -112,7 +112,7 @@ tolerations:
 {{- define "salescompass-lib.deployment" -}}
 {{- $root := .root -}}
 {{- $svc := .svc -}}
-{{- $secretEnv := include "salescompass-lib.secretEnv" . | trim -}}
+{{- $env := list (include "salescompass-lib.cpuEnv" $svc.resources | trim) (include "salescompass-lib.secretEnv" . | trim) | compact | join "\n" -}}
 apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -180,16 +180,20 @@ spec:
           envFrom:
             - configMapRef:
                 name: {{ .fullname }}
-          {{- with $secretEnv }}
+          {{- with $env }}
           env:
             {{- . | nindent 12 }}
           {{- end }}
           {{- include "salescompass-lib.probes" . | nindent 10 }}
+          {{- /* Kubernetes 1.30-1.32 refuse a sleep of 0 seconds (PodLifecycleSleepActionAllowZero
+          came in 1.33): no hook then, SIGTERM comes at once. */}}
+          {{- if gt (int $svc.shutdown.preStopSleepSeconds) 0 }}
           lifecycle:
             preStop:
               # Endpoints and load balancers drop the pod while it still serves; SIGTERM comes after.
               sleep:
                 seconds: {{ $svc.shutdown.preStopSleepSeconds }}
+          {{- end }}
           resources:
             {{- toYaml $svc.resources | nindent 12 }}
           securityContext:

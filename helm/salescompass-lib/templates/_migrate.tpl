@@ -85,6 +85,7 @@ spec:
             - name: {{ $key }}
               value: {{ get $config $key | quote }}
             {{- end }}
+            {{- include "salescompass-lib.cpuEnv" $m.resources | trim | nindent 12 }}
             {{- include "salescompass-lib.secretEnv" . | trim | nindent 12 }}
             {{- include "salescompass-lib.migrateEnv" . | trim | nindent 12 }}
           resources:

@@ -36,6 +36,10 @@ Every object of one service. The umbrella chart includes it once per key of `ser
 ---
 {{ include "salescompass-lib.ingress" $ctx }}
 {{- end }}
+{{- if .root.Values.tests.enabled }}
+---
+{{ include "salescompass-lib.testPod" $ctx }}
+{{- end }}
 {{- if and $svc.database.enabled $svc.migrate.enabled }}
 ---
 {{ include "salescompass-lib.migrateServiceAccount" $ctx }}

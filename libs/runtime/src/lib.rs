@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod component;
 pub mod config;
+pub mod cpu;
 pub mod grpc;
 pub mod metrics;
 pub mod shutdown;

@@ -32,9 +32,11 @@ enum DeadLetterAction {
     Replay { event_ids: Vec<String> },
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+fn main() -> anyhow::Result<()> {
+    runtime::cpu::tokio_runtime()?.block_on(run(Cli::parse()))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = commissions::Settings::load()?;
     let _telemetry = runtime::telemetry::init("commissions", &settings.telemetry)?;
     match cli.command {

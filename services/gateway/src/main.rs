@@ -18,9 +18,12 @@ enum Command {
     Openapi,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
+fn main() -> anyhow::Result<()> {
+    runtime::cpu::tokio_runtime()?.block_on(run(Cli::parse()))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
         Command::Openapi => {
             let document = gateway::openapi_document()?;
             println!("{}", serde_json::to_string_pretty(&document)?);

@@ -54,6 +54,7 @@ pub fn document(routes: &RouteTable, pool: &DescriptorPool) -> Json {
     let mut tags: BTreeMap<String, Json> = BTreeMap::new();
     let mut operation_ids: HashMap<String, usize> = HashMap::new();
     let mut shapes: HashMap<String, (String, Vec<String>)> = HashMap::new();
+    let mut operations: Vec<OperationRef> = Vec::new();
     for route in routes.iter() {
         let service = route.rpc.parent_service();
         tags.entry(service.name().to_owned()).or_insert_with(|| {
@@ -74,20 +75,35 @@ pub fn document(routes: &RouteTable, pool: &DescriptorPool) -> Json {
         } else {
             format!("{base_id}_{seen}")
         };
-        // OpenAPI forbids two paths that differ only in parameter names (`/v1/users/{id}` and
-        // `/v1/users/{user.id}`), so the first route of a shape names its parameters.
-        let own_path = route.template.openapi_path();
-        let own_names: Vec<String> = route.template.variables().map(|v| v.join(".")).collect();
+        // Path parameters get plain names (`{rule.id}` is `{id}`, as on every other route): tools
+        // that expand URL templates read a dot as attribute access. OpenAPI forbids two paths that
+        // differ only in parameter names, so the first route of a shape names its parameters.
+        let own_names = plain_parameter_names(route);
+        let own_path = with_parameter_names(&route.template.openapi_path(), &own_names);
         let (path, names) = shapes
             .entry(path_shape(&own_path))
             .or_insert((own_path, own_names))
             .clone();
-        let operation = generator.operation(route, operation_id, &names);
-        paths
-            .entry(path)
-            .or_default()
-            .insert(route.http_method.as_str().to_lowercase(), operation);
+        let operation = generator.operation(route, operation_id.clone(), &names);
+        let method = route.http_method.as_str().to_lowercase();
+        operations.push(OperationRef {
+            service: service.full_name().to_owned(),
+            rpc: route.rpc.name().to_owned(),
+            operation_id,
+            path: path.clone(),
+            method: method.clone(),
+            parameters: names
+                .into_iter()
+                .zip(route.template.variables().map(<[String]>::to_vec))
+                .collect(),
+            output: match &route.response_body {
+                Some(field) => field.kind().as_message().cloned(),
+                None => Some(route.rpc.output()),
+            },
+        });
+        paths.entry(path).or_default().insert(method, operation);
     }
+    add_links(&mut paths, &operations);
     generator.drain();
     let mut schemas: Map<String, Json> = generator.schemas.into_iter().collect();
     schemas.insert("Problem".to_owned(), problem_schema());
@@ -489,6 +505,122 @@ retry with the same key and request returns the first response instead of runnin
     }
 }
 
+/// What links between operations need to know about one operation.
+struct OperationRef {
+    /// `salescompass.crm.v1.LeadService`.
+    service: String,
+    /// `CreateLead`.
+    rpc: String,
+    operation_id: String,
+    path: String,
+    method: String,
+    /// Path parameter name → the request field it sets (`id` → `lead.id`).
+    parameters: Vec<(String, Vec<String>)>,
+    /// The message the 200 response carries.
+    output: Option<MessageDescriptor>,
+}
+
+/// OpenAPI `links` from each `Create<X>` to the `Get<X>`, `Update<X>` and `Delete<X>` of its
+/// service, their path parameters taken from the created resource (`$response.body#/id`), so
+/// clients and stateful fuzzers can follow a create to the record it made.
+fn add_links(paths: &mut BTreeMap<String, Map<String, Json>>, operations: &[OperationRef]) {
+    for create in operations {
+        let Some(resource) = create.rpc.strip_prefix("Create") else {
+            continue;
+        };
+        let Some(output) = &create.output else {
+            continue;
+        };
+        let mut links = Map::new();
+        for verb in ["Get", "Update", "Delete"] {
+            let rpc = format!("{verb}{resource}");
+            // The first route of a method is its main binding.
+            let Some(target) = operations
+                .iter()
+                .find(|o| o.service == create.service && o.rpc == rpc)
+            else {
+                continue;
+            };
+            let parameters: Option<Map<String, Json>> = target
+                .parameters
+                .iter()
+                .map(|(name, field_path)| {
+                    let field = output.get_field_by_name(field_path.last()?)?;
+                    let expression = format!("$response.body#/{}", field.json_name());
+                    Some((name.clone(), Json::String(expression)))
+                })
+                .collect();
+            // A target needing something the created resource does not carry gets no link.
+            let Some(parameters) = parameters else {
+                continue;
+            };
+            links.insert(
+                rpc,
+                json!({
+                    "operationId": target.operation_id,
+                    "parameters": parameters,
+                    "description": format!(
+                        "`{} {}` on the {} just created.",
+                        target.method.to_uppercase(),
+                        target.path,
+                        output.name()
+                    ),
+                }),
+            );
+        }
+        if links.is_empty() {
+            continue;
+        }
+        if let Some(ok) = paths
+            .get_mut(&create.path)
+            .and_then(|item| item.get_mut(&create.method))
+            .and_then(|operation| operation.pointer_mut("/responses/200"))
+            .and_then(Json::as_object_mut)
+        {
+            ok.insert("links".to_owned(), Json::Object(links));
+        }
+    }
+}
+
+/// The last segment of each variable's field path (`rule.id` → `id`,
+/// `entry.price_book_id` → `price_book_id`); the whole path joined by `_` where two variables of
+/// the route would otherwise share a name.
+fn plain_parameter_names(route: &Route) -> Vec<String> {
+    let variables: Vec<&[String]> = route.template.variables().collect();
+    let last = |v: &[String]| v.last().cloned().unwrap_or_default();
+    variables
+        .iter()
+        .map(|variable| {
+            let name = last(variable);
+            let shared = variables.iter().filter(|v| last(v) == name).count() > 1;
+            if shared { variable.join("_") } else { name }
+        })
+        .collect()
+}
+
+/// `/v1/rules/{rule.id}` with `["id"]` → `/v1/rules/{id}`: the path's variables renamed in order.
+fn with_parameter_names(path: &str, names: &[String]) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut names = names.iter();
+    let mut in_variable = false;
+    for c in path.chars() {
+        match c {
+            '{' => {
+                in_variable = true;
+                out.push('{');
+                out.push_str(names.next().map_or("", String::as_str));
+            }
+            '}' => {
+                in_variable = false;
+                out.push('}');
+            }
+            _ if in_variable => {}
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 /// `/v1/users/{user.id}:x` → `/v1/users/{}:x`: paths that OpenAPI considers identical.
 fn path_shape(path: &str) -> String {
     let mut out = String::with_capacity(path.len());
@@ -766,6 +898,154 @@ mod tests {
             .filter_map(Json::as_str)
             .collect();
         assert_eq!(required, ["email", "password", "displayName", "role"]);
+    }
+
+    /// `(path, method, operation)` of every operation.
+    fn operations(doc: &Json) -> Vec<(&str, &str, &Json)> {
+        let paths = doc["paths"].as_object().expect("paths");
+        paths
+            .iter()
+            .flat_map(|(path, item)| {
+                let item = item.as_object().expect("path item");
+                item.iter()
+                    .map(move |(method, op)| (path.as_str(), method.as_str(), op))
+            })
+            .collect()
+    }
+
+    fn path_parameter_names(operation: &Json) -> Vec<&str> {
+        operation["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| p["in"] == "path")
+            .filter_map(|p| p["name"].as_str())
+            .collect()
+    }
+
+    #[test]
+    fn path_parameters_have_plain_names_matching_the_path() {
+        let doc = doc();
+        for (path, method, operation) in operations(&doc) {
+            let templated: Vec<&str> = path
+                .split('{')
+                .skip(1)
+                .filter_map(|rest| rest.split_once('}').map(|(name, _)| name))
+                .collect();
+            assert_eq!(
+                path_parameter_names(operation),
+                templated,
+                "{method} {path}"
+            );
+            for name in templated {
+                assert!(
+                    name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                    "{method} {path}: parameter {name:?} is not a plain name"
+                );
+            }
+        }
+        // These kept their field paths (`{rule.id}`, `{entry.price_book_id}`) before.
+        for (path, methods) in [
+            ("/v1/leadAssignmentRules/{id}", &["delete", "patch"][..]),
+            ("/v1/priceBookEntries/{id}", &["delete", "patch"]),
+            ("/v1/priceBooks/{price_book_id}/entries", &["get", "post"]),
+        ] {
+            for method in methods {
+                assert!(doc["paths"][path][method].is_object(), "{method} {path}");
+            }
+        }
+        let patch = &doc["paths"]["/v1/leadAssignmentRules/{id}"]["patch"]["parameters"][0];
+        assert!(
+            patch["description"]
+                .as_str()
+                .is_some_and(|d| d.contains("`rule.id`")),
+            "{patch}"
+        );
+    }
+
+    #[test]
+    fn plain_names_keep_two_variables_of_one_path_apart() {
+        let pool = DescriptorPool::decode(proto::FILE_DESCRIPTOR_SET).expect("descriptor set");
+        let routes = RouteTable::from_pool(&pool).expect("routes");
+        let route = routes
+            .iter()
+            .find(|r| r.template.variables().count() == 2)
+            .expect("a route with two variables");
+        let names = plain_parameter_names(route);
+        assert_ne!(names[0], names[1]);
+        assert_eq!(
+            with_parameter_names("/v1/a/{x.id}/b/{y.id}:go", &["x_id".into(), "y_id".into()]),
+            "/v1/a/{x_id}/b/{y_id}:go"
+        );
+    }
+
+    #[test]
+    fn every_create_links_to_the_get_update_and_delete_of_what_it_made() {
+        let doc = doc();
+        let ops = operations(&doc);
+        let by_method = |grpc: &str| {
+            ops.iter()
+                .find(|(_, _, op)| op["x-grpc-method"] == grpc)
+                .map(|(_, _, op)| *op)
+        };
+        let mut linked = 0;
+        for (path, method, create) in &ops {
+            let grpc = create["x-grpc-method"].as_str().expect("grpc method");
+            let (service, rpc) = grpc.split_once('/').expect("service/method");
+            let Some(resource) = rpc.strip_prefix("Create") else {
+                continue;
+            };
+            let links = &create["responses"]["200"]["links"];
+            for verb in ["Get", "Update", "Delete"] {
+                let Some(target) = by_method(&format!("{service}/{verb}{resource}")) else {
+                    continue;
+                };
+                let link = &links[format!("{verb}{resource}")];
+                assert_eq!(
+                    link["operationId"], target["operationId"],
+                    "{method} {path} → {verb}{resource}"
+                );
+                let mut names: Vec<&str> = link["parameters"]
+                    .as_object()
+                    .expect("parameters")
+                    .keys()
+                    .map(String::as_str)
+                    .collect();
+                names.sort_unstable();
+                let mut expected = path_parameter_names(target);
+                expected.sort_unstable();
+                assert_eq!(names, expected, "{method} {path} → {verb}{resource}");
+                linked += 1;
+            }
+            if by_method(&format!("{service}/Get{resource}")).is_some() {
+                assert!(links.is_object(), "{method} {path}: no links");
+            }
+        }
+        assert!(linked >= 30, "only {linked} links");
+        let lead = &doc["paths"]["/v1/leads"]["post"]["responses"]["200"]["links"];
+        assert_eq!(lead["GetLead"]["parameters"]["id"], "$response.body#/id");
+        assert_eq!(lead["UpdateLead"]["parameters"]["id"], "$response.body#/id");
+        let entry = &doc["paths"]["/v1/priceBooks/{price_book_id}/entries"]["post"];
+        assert_eq!(
+            entry["responses"]["200"]["links"]["DeletePriceBookEntry"]["parameters"]["id"],
+            "$response.body#/id"
+        );
+    }
+
+    #[test]
+    fn every_link_names_an_operation_of_the_document() {
+        let doc = doc();
+        let ids: HashSet<&str> = operations(&doc)
+            .iter()
+            .filter_map(|(_, _, op)| op["operationId"].as_str())
+            .collect();
+        for (path, method, operation) in operations(&doc) {
+            let links = operation["responses"]["200"]["links"].as_object();
+            for (name, link) in links.into_iter().flatten() {
+                let target = link["operationId"].as_str().expect("operationId");
+                assert!(ids.contains(target), "{method} {path}: {name} → {target}");
+            }
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! A fixed set of threads for argon2 work. Hashing is CPU- and memory-bound (19 MiB a hash):
 //! running it on tokio's blocking pool lets a login burst start hundreds of hashes at once,
 //! which gains no throughput on a few cores and keeps hundreds of MiB in malloc arenas. Here at
-//! most one hash per core runs; the rest wait in a bounded queue.
+//! most one hash per CPU of the container runs; the rest wait in a bounded queue.
 
 use std::sync::{Arc, Mutex};
 
@@ -53,10 +53,10 @@ impl HashingPool {
         Ok(Self { jobs })
     }
 
-    /// One worker per available core.
+    /// One worker per CPU the container may use ([`runtime::cpu::available`]: its CPU limit or
+    /// request, not the node's cores), so a burst holds at most that many 19 MiB blocks.
     pub fn start_per_core(hasher: PasswordHasher) -> Result<Self, PoolError> {
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        Self::start(hasher, cores)
+        Self::start(hasher, runtime::cpu::available())
     }
 
     /// Runs `work` on a hashing thread and returns its result.

@@ -16,9 +16,11 @@ enum Command {
     Migrate,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+fn main() -> anyhow::Result<()> {
+    runtime::cpu::tokio_runtime()?.block_on(run(Cli::parse()))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = tenants::Settings::load()?;
     let _telemetry = runtime::telemetry::init("tenants", &settings.telemetry)?;
     match cli.command {

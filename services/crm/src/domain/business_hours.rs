@@ -63,7 +63,11 @@ pub fn parse_time_zone(raw: &str) -> Result<Tz, BusinessHoursError> {
 pub fn parse_weekdays(days: &[i32]) -> Result<[bool; 7], BusinessHoursError> {
     let mut set = [false; 7];
     for day in days {
-        let index = usize::try_from(*day - 1).map_err(|_| BusinessHoursError::Weekdays)?;
+        // checked: `day - 1` overflows for i32::MIN (found by the API fuzzer).
+        let index = day
+            .checked_sub(1)
+            .and_then(|index| usize::try_from(index).ok())
+            .ok_or(BusinessHoursError::Weekdays)?;
         match set.get_mut(index) {
             Some(slot) if !*slot => *slot = true,
             _ => return Err(BusinessHoursError::Weekdays),
@@ -187,6 +191,28 @@ mod tests {
             parse_time(closes).expect("closes"),
         )
         .expect("valid hours")
+    }
+
+    #[test]
+    fn weekdays_outside_one_to_seven_are_refused_without_overflow() {
+        for days in [
+            &[i32::MIN][..],
+            &[0],
+            &[8],
+            &[i32::MAX],
+            &[-1, 2],
+            &[1, 1],
+            &[],
+        ] {
+            assert!(
+                matches!(parse_weekdays(days), Err(BusinessHoursError::Weekdays)),
+                "{days:?}"
+            );
+        }
+        assert_eq!(
+            parse_weekdays(&[7, 1]).expect("valid"),
+            [true, false, false, false, false, false, true]
+        );
     }
 
     #[test]

@@ -56,6 +56,12 @@ async fn the_served_document_is_valid_openapi_3_1() {
             .filter_map(|rest| rest.split_once('}').map(|(name, _)| name.to_owned()))
             .collect();
         assert_eq!(declared, templated, "{method} {path}: path parameters");
+        for name in &templated {
+            assert!(
+                !name.contains('.'),
+                "{method} {path}: {name} is a field path, not a plain name"
+            );
+        }
         for parameter in &parameters {
             let schema = parameter.schema.as_ref().expect("parameter schema");
             schema
@@ -86,6 +92,49 @@ async fn the_served_document_is_valid_openapi_3_1() {
             .is_some_and(|m| m.starts_with("salescompass.tenants."))),
         "only services with an upstream are served"
     );
+
+    // Each create links to the get/update/delete of the record it made, with every path
+    // parameter of the target filled from the response.
+    let served: Vec<(&str, &Value)> = doc["paths"]
+        .as_object()
+        .expect("paths")
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .expect("path item")
+                .values()
+                .map(move |op| (path.as_str(), op))
+        })
+        .collect();
+    let mut links = 0;
+    for (path, create) in &served {
+        let Some((service, resource)) = create["operationId"]
+            .as_str()
+            .and_then(|id| id.split_once("_Create"))
+        else {
+            continue;
+        };
+        let get_id = format!("{service}_Get{resource}");
+        let Some((get_path, _)) = served.iter().find(|(_, op)| op["operationId"] == get_id) else {
+            continue;
+        };
+        let link = &create["responses"]["200"]["links"][format!("Get{resource}")];
+        assert_eq!(link["operationId"], get_id.as_str(), "{path}: {link}");
+        for name in get_path
+            .split('{')
+            .skip(1)
+            .filter_map(|rest| rest.split_once('}').map(|(name, _)| name))
+        {
+            assert!(
+                link["parameters"][name]
+                    .as_str()
+                    .is_some_and(|e| e.starts_with("$response.body#/")),
+                "{path} → {get_id}: {name}"
+            );
+        }
+        links += 1;
+    }
+    assert!(links >= 2, "CreateUser and CreateRole link to their Get");
 
     // Every schema is valid JSON Schema 2020-12, the dialect of OpenAPI 3.1.
     let schemas = doc["components"]["schemas"].as_object().expect("schemas");
