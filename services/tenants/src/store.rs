@@ -332,7 +332,9 @@ async fn is_active_admin(tx: &mut Transaction<'static, Postgres>, user_id: Uuid)
 impl Store for PgStore {
     #[tracing::instrument(name = "tenants.postgres.provision", skip_all, fields(slug = %tenant.slug))]
     async fn provision(&self, tenant: NewTenant, admin: NewUser) -> Result<(Tenant, User)> {
-        let mut tx = self.pool.begin().await?;
+        // Cancel-safe: a request dropped while BEGIN is in flight must not leave its connection
+        // inside a transaction in the pool.
+        let mut tx = db::begin(&self.pool).await?;
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO tenants (id, slug, display_name, plan, timezone, currency_code,
                                   fiscal_year_start_month, locale)
