@@ -49,3 +49,88 @@ pub trait Built: Send {
         shutdown: CancellationToken,
     ) -> BoxFuture<'static, Result<(), BoxError>>;
 }
+
+/// Declares a service's launcher entry: a unit struct implementing [`Component`] and
+/// [`Built`] for its `Application`, so each service states only what differs (its name, types
+/// and built-in settings) and the wiring is written once, here.
+///
+/// The application type needs `async fn build(Settings) -> Result<Self, E>`,
+/// `grpc_addr()`/`admin_addr() -> Result<SocketAddr, E>`, `local_service() -> LocalService` and
+/// `async fn run(self, CancellationToken) -> Result<(), E>`, and the crate
+/// `async fn migrate(&Settings) -> Result<(), E>`, for an error type `E` that converts into
+/// [`BoxError`].
+///
+/// ```ignore
+/// runtime::service_component!(
+///     /// The CRM service, migrated and built from a launcher's environment.
+///     Crm = "crm", crate::Application, crate::Settings, crate::DEFAULTS, crate::migrate
+/// );
+/// ```
+#[macro_export]
+macro_rules! service_component {
+    ($(#[$doc:meta])* $component:ident = $name:literal, $app:ty, $settings:ty, $defaults:expr, $migrate:path) => {
+        $(#[$doc])*
+        pub struct $component;
+
+        impl $component {
+            fn settings(
+                env: &$crate::config::EnvLayers,
+            ) -> Result<$settings, $crate::component::BoxError> {
+                Ok($crate::config::load_from($defaults, env.vars())?)
+            }
+        }
+
+        impl $crate::component::Component for $component {
+            fn name(&self) -> &'static str {
+                $name
+            }
+
+            fn defaults(&self) -> &'static str {
+                $defaults
+            }
+
+            fn migrate(
+                &self,
+                env: $crate::config::EnvLayers,
+            ) -> $crate::component::LocalBoxFuture<'static, Result<(), $crate::component::BoxError>>
+            {
+                Box::pin(async move { Ok($migrate(&Self::settings(&env)?).await?) })
+            }
+
+            fn build(
+                &self,
+                env: $crate::config::EnvLayers,
+            ) -> $crate::component::LocalBoxFuture<
+                'static,
+                Result<Box<dyn $crate::component::Built>, $crate::component::BoxError>,
+            > {
+                Box::pin(async move {
+                    let app = <$app>::build(Self::settings(&env)?).await?;
+                    Ok(Box::new(app) as Box<dyn $crate::component::Built>)
+                })
+            }
+        }
+
+        impl $crate::component::Built for $app {
+            fn grpc_addr(&self) -> Result<std::net::SocketAddr, $crate::component::BoxError> {
+                Ok(<$app>::grpc_addr(self)?)
+            }
+
+            fn admin_addr(&self) -> Result<std::net::SocketAddr, $crate::component::BoxError> {
+                Ok(<$app>::admin_addr(self)?)
+            }
+
+            fn local_service(&self) -> $crate::grpc::LocalService {
+                <$app>::local_service(self)
+            }
+
+            fn run(
+                self: Box<Self>,
+                shutdown: $crate::CancellationToken,
+            ) -> $crate::component::BoxFuture<'static, Result<(), $crate::component::BoxError>>
+            {
+                Box::pin(async move { Ok(<$app>::run(*self, shutdown).await?) })
+            }
+        }
+    };
+}
