@@ -1,10 +1,10 @@
--- CreateLead: services/crm/src/store/leads.rs create_lead_impl (no owner: assignment rules)
+-- CreateLead: services/crm/src/store/leads.rs LeadStore::create_lead (no owner: assignment rules)
 -- + events::outbox::enqueue_all.
--- The opening (store/mod.rs tx): BEGIN and crm_begin in one round trip, as the service sends
+-- The opening (store/mod.rs tx): BEGIN and crm_begin_as in one round trip, as the service sends
 -- them in one simple query (pgbench's prepared mode pipelines them instead).
 \startpipeline
 BEGIN;
-SELECT suspended, config_version FROM crm_begin('@TENANT@', '@OWNER@');
+SELECT suspended, actor_inactive, config_version FROM crm_begin_as('@TENANT@', '@OWNER@');
 \endpipeline
 -- The duplicate probe (store/duplicates.rs PEOPLE), with unique values as the benchmark sends.
 \set u random(1, 1000000000)
@@ -48,7 +48,7 @@ FROM (
 ) m
 GROUP BY kind, id, owner_id, display_name;
 -- The tenant's assignment rules and lead custom field definitions come from the service's
--- cache (store/tenant_config.rs): crm_begin's config version says it is current.
+-- cache (store/tenant_config.rs): crm_begin_as's config version says it is current.
 INSERT INTO leads (id, tenant_id, first_name, last_name, email, phone, company, title,
                    source, country_code, employee_count, status, rating, score, owner_id,
                    created_at, updated_at, custom_fields)

@@ -1,10 +1,10 @@
--- GetLead: services/crm/src/store/leads.rs lead_impl -> visible (admin: no scope query).
+-- GetLead: services/crm/src/store/leads.rs LeadStore::lead -> visible (admin: no scope query).
 \set n random(1, @ID_COUNT@)
--- The opening (store/mod.rs tx): BEGIN and crm_begin in one round trip, as the service sends
+-- The opening (store/mod.rs tx): BEGIN and crm_begin_as in one round trip, as the service sends
 -- them in one simple query (pgbench's prepared mode pipelines them instead).
 \startpipeline
 BEGIN;
-SELECT suspended, config_version FROM crm_begin('@TENANT@', '@OWNER@');
+SELECT suspended, actor_inactive, config_version FROM crm_begin_as('@TENANT@', '@OWNER@');
 \endpipeline
 SELECT l.id, l.first_name, l.last_name, l.email, l.phone, l.company, l.title, l.source, l.country_code, l.employee_count, l.status, l.rating, l.score, l.owner_id, l.converted_account_id, l.converted_contact_id, l.converted_opportunity_id, l.converted_at, l.created_at, l.updated_at, l.custom_fields::text AS custom_fields
 FROM leads l WHERE l.id = (ARRAY[@IDS@]::uuid[])[:n] AND l.deleted_at IS NULL;
