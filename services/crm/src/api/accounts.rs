@@ -294,6 +294,7 @@ impl pb::account_service_server::AccountService for AccountApi {
 
 #[cfg(test)]
 mod tests {
+    use crate::api::test_requests::request_as;
     use uuid::Uuid;
 
     use super::*;
@@ -422,22 +423,6 @@ mod tests {
             .await
             .expect_err("refused");
         assert_eq!(fields(error), ["account.owner_id"]);
-    }
-
-    /// A request as the token interceptor leaves it: carrying `viewer` in `role`.
-    fn request_as<T>(viewer: Viewer, message: T) -> Request<T> {
-        let mut request = Request::new(message);
-        request
-            .extensions_mut()
-            .insert(auth::Caller::User(auth::RequestContext {
-                tenant_id: viewer.tenant_id,
-                user_id: viewer.user_id,
-                role: viewer.role,
-                extra_permissions: Default::default(),
-                token_id: Uuid::now_v7(),
-                expires_at: i64::MAX,
-            }));
-        request
     }
 
     #[tokio::test]

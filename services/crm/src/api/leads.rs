@@ -321,6 +321,7 @@ impl pb::lead_service_server::LeadService for LeadApi {
 
 #[cfg(test)]
 mod tests {
+    use crate::api::test_requests::request_as;
     use uuid::Uuid;
 
     use super::*;
@@ -460,22 +461,6 @@ mod tests {
             .await
             .expect_err("invisible lead");
         assert!(matches!(error, Error::NotFound("lead")));
-    }
-
-    /// A request as the token interceptor leaves it: carrying `viewer` in `role`.
-    fn request_as<T>(viewer: Viewer, message: T) -> Request<T> {
-        let mut request = Request::new(message);
-        request
-            .extensions_mut()
-            .insert(auth::Caller::User(auth::RequestContext {
-                tenant_id: viewer.tenant_id,
-                user_id: viewer.user_id,
-                role: viewer.role,
-                extra_permissions: Default::default(),
-                token_id: Uuid::now_v7(),
-                expires_at: i64::MAX,
-            }));
-        request
     }
 
     #[tokio::test]

@@ -283,3 +283,28 @@ mod tests {
         assert_eq!(violations[0].field, "opportunity.amount.currency_code");
     }
 }
+
+/// Requests for handler unit tests.
+#[cfg(test)]
+pub(crate) mod test_requests {
+    use tonic::Request;
+    use uuid::Uuid;
+
+    use crate::domain::visibility::Viewer;
+
+    /// A request as the token interceptor leaves it: carrying `viewer` in `role`.
+    pub fn request_as<T>(viewer: Viewer, message: T) -> Request<T> {
+        let mut request = Request::new(message);
+        request
+            .extensions_mut()
+            .insert(auth::Caller::User(auth::RequestContext {
+                tenant_id: viewer.tenant_id,
+                user_id: viewer.user_id,
+                role: viewer.role,
+                extra_permissions: Default::default(),
+                token_id: Uuid::now_v7(),
+                expires_at: i64::MAX,
+            }));
+        request
+    }
+}
