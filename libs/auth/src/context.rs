@@ -280,6 +280,10 @@ impl tonic::service::Interceptor for Authenticator {
             .ok_or(AuthError::Invalid)?
             .trim();
         let caller = self.authenticate(bearer)?;
+        if let Some(tenant_id) = caller.tenant_id() {
+            // The server span of the call (runtime's gRPC trace layer) declares this field.
+            tracing::Span::current().record("tenant.id", tracing::field::display(tenant_id));
+        }
         request.extensions_mut().insert(caller);
         Ok(request)
     }

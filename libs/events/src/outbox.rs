@@ -136,6 +136,7 @@ impl NewEvent {
 /// Writes `event` to the outbox on `conn`, which must be the business transaction
 /// (`&mut *tx`): the event then exists if and only if the transaction commits, and the commit
 /// wakes the relay. Returns the event id.
+#[tracing::instrument(name = "events.outbox.enqueue", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "enqueue_outbox", event_type = %event.event_type))]
 pub async fn enqueue(conn: &mut PgConnection, event: &NewEvent) -> Result<Uuid, Error> {
     let envelope = event.to_envelope().encode_to_vec();
     sqlx::query(
@@ -158,6 +159,7 @@ pub async fn enqueue(conn: &mut PgConnection, event: &NewEvent) -> Result<Uuid, 
 }
 
 /// Writes several events in one statement (one round trip), in slice order.
+#[tracing::instrument(name = "events.outbox.enqueue_all", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "enqueue_outbox_batch", events = events.len()))]
 pub async fn enqueue_all(conn: &mut PgConnection, events: &[NewEvent]) -> Result<(), Error> {
     if events.is_empty() {
         return Ok(());

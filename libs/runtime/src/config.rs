@@ -207,6 +207,18 @@ pub struct TelemetrySettings {
     /// OTLP gRPC endpoint (e.g. `http://otel-collector:4317`); traces are exported only when set.
     #[serde(default)]
     pub otlp_endpoint: Option<String>,
+    /// `false` leaves the OpenTelemetry layer out entirely: spans get no trace ids and nothing is
+    /// exported. When `true` without an endpoint, spans still get real trace and span ids (for
+    /// log lines, error bodies and propagation to the next service) but are not exported.
+    #[serde(default = "default_tracing_enabled")]
+    pub tracing_enabled: bool,
+    /// Share of new traces sampled (0.0–1.0). A caller's sampled flag wins over it
+    /// (`ParentBased(TraceIdRatioBased)`), so a trace is kept or dropped as a whole.
+    #[serde(default = "default_trace_sample_ratio")]
+    pub trace_sample_ratio: f64,
+    /// Longest a finished span waits before its batch is exported.
+    #[serde(default = "default_otlp_batch_delay_ms")]
+    pub otlp_batch_delay_ms: u64,
 }
 
 impl Default for TelemetrySettings {
@@ -215,8 +227,21 @@ impl Default for TelemetrySettings {
             log_filter: default_log_filter(),
             log_format: LogFormat::default(),
             otlp_endpoint: None,
+            tracing_enabled: default_tracing_enabled(),
+            trace_sample_ratio: default_trace_sample_ratio(),
+            otlp_batch_delay_ms: default_otlp_batch_delay_ms(),
         }
     }
+}
+
+fn default_tracing_enabled() -> bool {
+    true
+}
+fn default_trace_sample_ratio() -> f64 {
+    1.0
+}
+fn default_otlp_batch_delay_ms() -> u64 {
+    5000
 }
 
 fn default_log_filter() -> String {

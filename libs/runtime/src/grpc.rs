@@ -15,11 +15,11 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tower::ServiceExt as _;
-use tower_http::trace::TraceLayer;
 
 use crate::Error;
 use crate::admin::{AdminServer, Readiness};
 use crate::config::ServerSettings;
+use crate::grpc_trace::GrpcTraceLayer;
 use crate::metrics::GrpcMetricsLayer;
 
 /// The gRPC services a server routes, each added together with the name health reports it
@@ -132,7 +132,8 @@ impl GrpcServer {
         let stop_accepting = CancellationToken::new();
         let grpc_addr = self.grpc_addr()?;
         let server = builder(&self.settings)
-            .layer(TraceLayer::new_for_grpc())
+            // The span is outside the metrics layer, so metrics are recorded inside the span.
+            .layer(GrpcTraceLayer)
             .layer(GrpcMetricsLayer)
             .add_routes(routes)
             .serve_with_incoming_shutdown(
@@ -216,7 +217,7 @@ pub type LocalService = tower::util::BoxCloneSyncService<
 /// drops a call that outlives its route's timeout, as the server drops a call over its own.
 pub fn local_service(routes: Routes) -> LocalService {
     let service = tower::ServiceBuilder::new()
-        .layer(TraceLayer::new_for_grpc())
+        .layer(GrpcTraceLayer)
         .layer(GrpcMetricsLayer)
         .service(routes)
         // Identity: names the request body type, which the layers leave generic, for the box.

@@ -7,9 +7,11 @@ pub mod component;
 pub mod config;
 pub mod cpu;
 pub mod grpc;
+pub mod grpc_trace;
 pub mod metrics;
 pub mod shutdown;
 pub mod telemetry;
+pub mod trace_context;
 
 pub use tokio_util::sync::CancellationToken;
 

@@ -1,12 +1,13 @@
 //! One `init` for logs and traces: a `tracing` subscriber with an env filter, human or JSON
-//! output, and an OpenTelemetry OTLP exporter only when an endpoint is configured (a missing
-//! collector would otherwise log an export error every batch).
+//! output, and an OpenTelemetry layer (unless `tracing_enabled` is off) that gives spans real
+//! trace ids, sampled `ParentBased(TraceIdRatioBased)`, exported over OTLP only when an endpoint
+//! is configured (a missing collector would otherwise log an export error every batch).
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -31,6 +32,20 @@ impl Drop for TelemetryGuard {
 
 /// Installs the global subscriber. Calling it again (tests, the launcher) keeps the first one.
 pub fn init(service_name: &str, settings: &TelemetrySettings) -> Result<TelemetryGuard, Error> {
+    let (subscriber, guard) = subscriber(service_name, settings)?;
+    let installed = subscriber.try_init().is_ok();
+    if installed && let Some(p) = &guard.provider {
+        opentelemetry::global::set_tracer_provider(p.clone());
+    }
+    Ok(guard)
+}
+
+/// The subscriber [`init`] installs, for a caller that scopes it instead
+/// (`tracing::dispatcher::set_default`), e.g. a test binary whose global subscriber is taken.
+pub fn subscriber(
+    service_name: &str,
+    settings: &TelemetrySettings,
+) -> Result<(impl tracing::Subscriber + Send + Sync + 'static, TelemetryGuard), Error> {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     let filter = EnvFilter::try_new(&settings.log_filter)
         .map_err(|e| Error::Telemetry(format!("telemetry.log_filter: {e}")))?;
@@ -42,38 +57,59 @@ pub fn init(service_name: &str, settings: &TelemetrySettings) -> Result<Telemetr
         LogFormat::Pretty => tracing_subscriber::fmt::layer().compact().boxed(),
     };
 
-    let provider = match &settings.otlp_endpoint {
-        Some(endpoint) if !endpoint.is_empty() => Some(otlp_provider(service_name, endpoint)?),
-        _ => None,
+    let provider = if settings.tracing_enabled {
+        Some(tracer_provider(service_name, settings)?)
+    } else {
+        None
     };
     let otel_layer = provider
         .as_ref()
         .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer(service_name.to_owned())));
 
-    let installed = tracing_subscriber::registry()
+    let subscriber = tracing_subscriber::registry()
         .with(filter)
         .with(fmt_layer)
-        .with(otel_layer)
-        .try_init()
-        .is_ok();
-    if installed && let Some(p) = &provider {
-        opentelemetry::global::set_tracer_provider(p.clone());
-    }
-    Ok(TelemetryGuard { provider })
+        .with(otel_layer);
+    Ok((subscriber, TelemetryGuard { provider }))
 }
 
-fn otlp_provider(service_name: &str, endpoint: &str) -> Result<SdkTracerProvider, Error> {
-    let exporter = opentelemetry_otlp::SpanExporter::builder()
-        .with_tonic()
-        .with_endpoint(endpoint)
-        .build()
-        .map_err(|e| Error::Telemetry(format!("telemetry.otlp_endpoint: {e}")))?;
-    Ok(SdkTracerProvider::builder()
-        .with_batch_exporter(exporter)
+/// The provider behind the OpenTelemetry layer: always sampling and assigning ids, exporting
+/// only with an endpoint.
+fn tracer_provider(
+    service_name: &str,
+    settings: &TelemetrySettings,
+) -> Result<SdkTracerProvider, Error> {
+    let ratio = settings.trace_sample_ratio;
+    if !(0.0..=1.0).contains(&ratio) {
+        return Err(Error::Telemetry(format!(
+            "telemetry.trace_sample_ratio: {ratio} is not between 0.0 and 1.0"
+        )));
+    }
+    let mut builder = SdkTracerProvider::builder()
+        .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
+            ratio,
+        ))))
         .with_resource(
             Resource::builder()
                 .with_service_name(service_name.to_owned())
                 .build(),
-        )
-        .build())
+        );
+    if let Some(endpoint) = settings.otlp_endpoint.as_deref().filter(|e| !e.is_empty()) {
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .with_endpoint(endpoint)
+            .build()
+            .map_err(|e| Error::Telemetry(format!("telemetry.otlp_endpoint: {e}")))?;
+        let batch = BatchConfigBuilder::default()
+            .with_scheduled_delay(std::time::Duration::from_millis(
+                settings.otlp_batch_delay_ms,
+            ))
+            .build();
+        builder = builder.with_span_processor(
+            BatchSpanProcessor::builder(exporter)
+                .with_batch_config(batch)
+                .build(),
+        );
+    }
+    Ok(builder.build())
 }

@@ -1,5 +1,5 @@
-//! The outermost layer: request id and trace context in, security headers, request id and
-//! metrics out, and a problem+json body for any error response that lacks one.
+//! The outermost layer: request id and the request's server span in (see `spans`), security
+//! headers, request id, span status and metrics out, and a problem+json body for any error response that lacks one.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,11 +8,13 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use http::{HeaderValue, header};
+use tracing::Instrument as _;
 
 use crate::metrics::{self, UNMATCHED};
 use crate::problem::{PROBLEM_JSON, Problem, RequestInfo};
 use crate::proxy::RouteLabel;
 use crate::security_headers;
+use crate::spans;
 use crate::trace_context::{REQUEST_ID, RequestContext};
 
 #[derive(Debug, Clone)]
@@ -27,12 +29,13 @@ pub async fn layer(
     next: Next,
 ) -> Response {
     let started = Instant::now();
-    let context = RequestContext::from_headers(request.headers());
-    request.extensions_mut().insert(context.clone());
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
+    let span = spans::server_span(&method, &path, request.headers());
+    let context = RequestContext::from_headers(request.headers()).within(&span);
+    request.extensions_mut().insert(context.clone());
 
-    let mut response = next.run(request).await;
+    let mut response = next.run(request).instrument(span.clone()).await;
 
     if response.status().is_client_error() || response.status().is_server_error() {
         response = ensure_problem(response, &context, &path, settings.unavailable_retry_after);
@@ -46,6 +49,7 @@ pub async fn layer(
         .extensions()
         .get::<RouteLabel>()
         .map_or(UNMATCHED, |label| label.0.as_str());
+    spans::record_response(&span, &method, route, response.status());
     metrics::observe(
         method.as_str(),
         route,

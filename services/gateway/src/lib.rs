@@ -27,8 +27,9 @@
 //!   with `AuthService/GetJwks`, cached, refreshed on an unknown `kid` at most every
 //!   `gateway.auth.jwks_min_refresh_secs`) or the request gets 401. Other bearers (the operator
 //!   token) and missing ones are forwarded; services verify every call again. `authorization`,
-//!   `traceparent`/`tracestate` (generated when absent), `x-request-id` and the client address
-//!   (`x-forwarded-for`) travel as gRPC metadata.
+//!   `traceparent`/`tracestate` (of the gateway's client span for the call, itself a child of
+//!   the request's server span and of the caller's `traceparent`), `x-request-id` and the client
+//!   address (`x-forwarded-for`) travel as gRPC metadata.
 //! - Rate limits (token buckets, [`settings::DEFAULTS`]): per client address, then per tenant of
 //!   the verified token; the `login` class (Login, Refresh) is stricter. With `gateway.redis_url`
 //!   the buckets are shared by all replicas (local ones stand in while Redis is unreachable), and
@@ -58,6 +59,7 @@ mod rate_limit;
 mod routes;
 mod security_headers;
 pub mod settings;
+mod spans;
 mod trace_context;
 mod transcode;
 mod upstream;

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use http_body_util::{BodyExt as _, Limited};
 use tonic::metadata::{AsciiMetadataValue, MetadataMap, MetadataValue};
+use tracing::Instrument as _;
 
 use crate::bearer::{self, Caller, TokenVerifier};
 use crate::error::Error;
@@ -20,6 +21,7 @@ use crate::problem::{Problem, RequestInfo};
 use crate::rate_limit::{Quotas, RateLimits};
 use crate::routes::{BodyRule, Lookup, Route, RouteTable};
 use crate::settings::GatewaySettings;
+use crate::spans;
 use crate::trace_context::{REQUEST_ID, RequestContext, TRACEPARENT, TRACESTATE};
 use crate::transcode;
 use crate::upstream::Upstreams;
@@ -109,6 +111,8 @@ impl Gateway {
         let token = bearer::bearer(request.headers().get(header::AUTHORIZATION))?;
         let caller = self.verifier.authenticate(token).await?;
         if let Some(tenant) = caller.tenant_id() {
+            // The request's server span (edge layer) declares the field.
+            tracing::Span::current().record("tenant.id", tenant);
             match self.limits.check_tenant(class, tenant).await {
                 Ok(tenant_quotas) => *quotas = tighter(quotas.take(), tenant_quotas),
                 Err(limited) => {
@@ -232,7 +236,8 @@ impl Gateway {
         context: &RequestContext,
     ) -> Result<Vec<u8>, Error> {
         let message = transcode::request_message(route, bindings, parts.uri.query(), body)?;
-        let metadata = forward_metadata(&parts.headers, caller, client, context);
+        let span = spans::client_span(&route.full_method);
+        let metadata = forward_metadata(&parts.headers, caller, client, context, &span);
         let timeout = self.settings.timeouts.for_method(&route.full_method);
         let response = self
             .upstreams
@@ -243,7 +248,11 @@ impl Gateway {
                 metadata,
                 timeout,
             )
-            .await?;
+            .instrument(span.clone())
+            .await;
+        spans::record_client_result(&span, &response);
+        drop(span);
+        let response = response?;
         transcode::response_json(route, self.routes.json_plans(), &response)
     }
 
@@ -325,6 +334,7 @@ fn forward_metadata(
     caller: &Caller,
     client: IpAddr,
     context: &RequestContext,
+    client_span: &tracing::Span,
 ) -> MetadataMap {
     let mut metadata = MetadataMap::new();
     if !matches!(caller, Caller::Anonymous)
@@ -334,15 +344,20 @@ fn forward_metadata(
     {
         metadata.insert("authorization", value);
     }
-    if let Ok(value) = MetadataValue::try_from(context.traceparent()) {
-        metadata.insert(TRACEPARENT, value);
-    }
-    if let Some(value) = context
-        .tracestate
-        .as_ref()
-        .and_then(|v| AsciiMetadataValue::try_from(v.as_bytes()).ok())
-    {
-        metadata.insert(TRACESTATE, value);
+    // The client span is the upstream's parent; without an OpenTelemetry layer the generated
+    // context still carries the trace on.
+    runtime::trace_context::inject_metadata(client_span, &mut metadata);
+    if !metadata.contains_key(TRACEPARENT) {
+        if let Ok(value) = MetadataValue::try_from(context.traceparent()) {
+            metadata.insert(TRACEPARENT, value);
+        }
+        if let Some(value) = context
+            .tracestate
+            .as_ref()
+            .and_then(|v| AsciiMetadataValue::try_from(v.as_bytes()).ok())
+        {
+            metadata.insert(TRACESTATE, value);
+        }
     }
     if let Ok(value) = MetadataValue::try_from(context.request_id.as_str()) {
         metadata.insert(REQUEST_ID, value);

@@ -1,5 +1,7 @@
 //! Request ids and W3C trace context: taken from the request when valid, generated otherwise,
-//! and forwarded to the services as gRPC metadata.
+//! and forwarded to the services as gRPC metadata. With tracing on, the trace id is the one of
+//! the request's server span (the caller's, or a new trace); the generated ids here stand in
+//! only when the OpenTelemetry layer is off.
 
 use http::{HeaderMap, HeaderValue};
 use rand::RngCore as _;
@@ -45,7 +47,17 @@ impl RequestContext {
         }
     }
 
-    /// `traceparent` for the upstream call: same trace, the gateway's span as parent.
+    /// The trace of `span` (the request's server span) when it has one: error bodies then name
+    /// the exported trace.
+    pub fn within(mut self, span: &tracing::Span) -> Self {
+        if let Some(trace_id) = runtime::trace_context::trace_id(span) {
+            self.trace_id = trace_id;
+        }
+        self
+    }
+
+    /// `traceparent` for the upstream call when tracing is off: same trace, the gateway's
+    /// generated span id as parent.
     pub fn traceparent(&self) -> String {
         format!(
             "00-{}-{}-{}",

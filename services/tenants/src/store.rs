@@ -330,7 +330,7 @@ async fn is_active_admin(tx: &mut Transaction<'static, Postgres>, user_id: Uuid)
 
 #[async_trait]
 impl Store for PgStore {
-    #[tracing::instrument(name = "tenants.postgres.provision", skip_all, fields(slug = %tenant.slug))]
+    #[tracing::instrument(name = "tenants.postgres.provision", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "provision", slug = %tenant.slug))]
     async fn provision(&self, tenant: NewTenant, admin: NewUser) -> Result<(Tenant, User)> {
         // Cancel-safe: a request dropped while BEGIN is in flight must not leave its connection
         // inside a transaction in the pool.
@@ -383,7 +383,7 @@ impl Store for PgStore {
 
     /// One round trip (`caller_is_active`, migration `…20261207000100`), like the tenant lookup
     /// it replaced: the function sets the tenant for row-level security before reading the user.
-    #[tracing::instrument(name = "tenants.postgres.caller_active", skip_all, fields(tenant_id = %tenant_id))]
+    #[tracing::instrument(name = "tenants.postgres.caller_active", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "caller_active", tenant_id = %tenant_id))]
     async fn caller_active(&self, tenant_id: Uuid, user_id: Uuid) -> Result<bool> {
         Ok(sqlx::query_scalar("SELECT caller_is_active($1, $2)")
             .bind(tenant_id)
@@ -655,7 +655,7 @@ impl Store for PgStore {
         Ok(())
     }
 
-    #[tracing::instrument(name = "tenants.postgres.create_user", skip_all, fields(tenant_id = %tenant_id))]
+    #[tracing::instrument(name = "tenants.postgres.create_user", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "create_user", tenant_id = %tenant_id))]
     async fn create_user(&self, tenant_id: Uuid, user: NewUser) -> Result<User> {
         let mut tx = self.tx(tenant_id).await?;
         insert_user(&mut tx, tenant_id, &user).await?;
@@ -674,7 +674,7 @@ impl Store for PgStore {
         Ok(user)
     }
 
-    #[tracing::instrument(name = "tenants.postgres.list_users", skip_all, fields(tenant_id = %tenant_id))]
+    #[tracing::instrument(name = "tenants.postgres.list_users", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "list_users", tenant_id = %tenant_id))]
     async fn list_users(&self, tenant_id: Uuid, query: UserQuery) -> Result<Vec<User>> {
         let mut tx = self.tx(tenant_id).await?;
         let mut sql = QueryBuilder::<Postgres>::new(USER_SELECT);

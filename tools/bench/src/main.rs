@@ -5,6 +5,7 @@ mod args;
 mod grpc_load;
 mod http_load;
 mod load;
+mod otlp_sink;
 mod pgbench;
 mod procstat;
 mod report;
@@ -49,6 +50,8 @@ enum Command {
     Pgbench(pgbench::PgbenchArgs),
     /// Write the comparison tables from result lines into BENCHMARKS.md.
     Report(report::ReportArgs),
+    /// Receive OTLP trace exports and count the spans (prints the total on Ctrl-C).
+    OtlpSink(otlp_sink::OtlpSinkArgs),
 }
 
 #[derive(Args, Clone)]
@@ -290,6 +293,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Seed(args) => seed::run(args).await,
         Command::Pgbench(args) => pgbench::run(args).await,
         Command::Report(args) => report::run(args),
+        Command::OtlpSink(args) => otlp_sink::run(args).await,
     }
 }
 

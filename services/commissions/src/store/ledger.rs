@@ -96,7 +96,7 @@ async fn last_step(tx: &mut Tx, deal_id: Uuid) -> Result<Option<String>> {
 }
 
 /// Records the win and its lines; returns how many lines were written.
-#[tracing::instrument(name = "commissions.postgres.record_win", skip_all, fields(%tenant_id, deal_id = %deal.deal_id))]
+#[tracing::instrument(name = "commissions.postgres.record_win", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "record_win", %tenant_id, deal_id = %deal.deal_id))]
 pub async fn record_win(
     tx: &mut Tx,
     tenant_id: Uuid,
@@ -271,7 +271,7 @@ async fn insert_step(
 
 /// Reverses the lines of a won deal; returns how many clawback lines were written (none when
 /// the deal is not in force: never won, or already reversed).
-#[tracing::instrument(name = "commissions.postgres.reverse_deal", skip_all, fields(%tenant_id, %deal_id))]
+#[tracing::instrument(name = "commissions.postgres.reverse_deal", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "reverse_deal", %tenant_id, %deal_id))]
 pub async fn reverse(
     tx: &mut Tx,
     tenant_id: Uuid,

@@ -239,7 +239,7 @@ pub fn now() -> DateTime<Utc> {
 
 #[async_trait]
 impl Store for PgStore {
-    #[tracing::instrument(name = "commissions.postgres.create_plan", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "commissions.postgres.create_plan", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "create_plan", tenant_id = %viewer.tenant_id))]
     async fn create_plan(&self, viewer: Viewer, name: String, version: NewVersion) -> Result<Plan> {
         let mut tx = self.tx(viewer).await?;
         let plan = plans::create(&mut tx, viewer, name, version).await?;
@@ -247,7 +247,7 @@ impl Store for PgStore {
         Ok(plan)
     }
 
-    #[tracing::instrument(name = "commissions.postgres.create_plan_version", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "commissions.postgres.create_plan_version", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "create_plan_version", tenant_id = %viewer.tenant_id))]
     async fn create_version(
         &self,
         viewer: Viewer,
@@ -260,7 +260,7 @@ impl Store for PgStore {
         Ok(created)
     }
 
-    #[tracing::instrument(name = "commissions.postgres.end_plan_version", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "commissions.postgres.end_plan_version", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "end_plan_version", tenant_id = %viewer.tenant_id))]
     async fn end_version(
         &self,
         viewer: Viewer,
@@ -274,7 +274,7 @@ impl Store for PgStore {
         Ok(ended)
     }
 
-    #[tracing::instrument(name = "commissions.postgres.get_plan", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "commissions.postgres.get_plan", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "get_plan", tenant_id = %viewer.tenant_id))]
     async fn plan(&self, viewer: Viewer, id: Uuid) -> Result<Option<Plan>> {
         let mut tx = self.tx(viewer).await?;
         let plan = plans::get(&mut tx, id).await?;
@@ -286,7 +286,7 @@ impl Store for PgStore {
         Ok(visible)
     }
 
-    #[tracing::instrument(name = "commissions.postgres.list_plans", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "commissions.postgres.list_plans", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "list_plans", tenant_id = %viewer.tenant_id))]
     async fn list_plans(&self, viewer: Viewer) -> Result<Vec<Plan>> {
         let mut tx = self.tx(viewer).await?;
         let all = plans::list(&mut tx).await?;
@@ -295,7 +295,7 @@ impl Store for PgStore {
         Ok(visible)
     }
 
-    #[tracing::instrument(name = "commissions.postgres.set_quota", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "commissions.postgres.set_quota", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "set_quota", tenant_id = %viewer.tenant_id))]
     async fn set_quota(&self, viewer: Viewer, quota: Quota) -> Result<Quota> {
         let mut tx = self.tx(viewer).await?;
         quotas::set(&mut tx, viewer, quotas::Holder::User, &quota).await?;
@@ -303,7 +303,7 @@ impl Store for PgStore {
         Ok(quota)
     }
 
-    #[tracing::instrument(name = "commissions.postgres.list_lines", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "commissions.postgres.list_lines", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "list_lines", tenant_id = %viewer.tenant_id))]
     async fn lines(
         &self,
         viewer: Viewer,
@@ -317,7 +317,7 @@ impl Store for PgStore {
         Ok(found)
     }
 
-    #[tracing::instrument(name = "commissions.postgres.recalculate_period", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "commissions.postgres.recalculate_period", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "recalculate_period", tenant_id = %viewer.tenant_id))]
     async fn recalculate(
         &self,
         viewer: Viewer,
@@ -346,7 +346,7 @@ impl Store for PgStore {
         Ok(recalculation)
     }
 
-    #[tracing::instrument(name = "commissions.postgres.get_statement", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "commissions.postgres.get_statement", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "get_statement", tenant_id = %viewer.tenant_id))]
     async fn statement(
         &self,
         viewer: Viewer,
@@ -360,7 +360,7 @@ impl Store for PgStore {
         Ok(statement)
     }
 
-    #[tracing::instrument(name = "commissions.postgres.set_statement_status", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "commissions.postgres.set_statement_status", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "set_statement_status", tenant_id = %viewer.tenant_id))]
     async fn set_statement_status(
         &self,
         viewer: Viewer,
@@ -380,7 +380,7 @@ impl Store for PgStore {
         Ok(statement)
     }
 
-    #[tracing::instrument(name = "commissions.postgres.export_statement", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "commissions.postgres.export_statement", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "export_statement", tenant_id = %viewer.tenant_id))]
     async fn statement_document(
         &self,
         viewer: Viewer,
@@ -395,7 +395,7 @@ impl Store for PgStore {
         Ok((statement, tenant))
     }
 
-    #[tracing::instrument(name = "commissions.postgres.get_attainment", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "commissions.postgres.get_attainment", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "get_attainment", tenant_id = %viewer.tenant_id))]
     async fn attainment(
         &self,
         viewer: Viewer,
@@ -409,7 +409,7 @@ impl Store for PgStore {
         Ok(measured)
     }
 
-    #[tracing::instrument(name = "commissions.postgres.set_team_quota", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "commissions.postgres.set_team_quota", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "set_team_quota", tenant_id = %viewer.tenant_id))]
     async fn set_team_quota(&self, viewer: Viewer, quota: Quota) -> Result<Quota> {
         let mut tx = self.tx(viewer).await?;
         quotas::set(&mut tx, viewer, quotas::Holder::Team, &quota).await?;
@@ -417,7 +417,7 @@ impl Store for PgStore {
         Ok(quota)
     }
 
-    #[tracing::instrument(name = "commissions.postgres.get_team_attainment", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "commissions.postgres.get_team_attainment", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "get_team_attainment", tenant_id = %viewer.tenant_id))]
     async fn team_attainment(
         &self,
         viewer: Viewer,
@@ -440,7 +440,7 @@ impl Store for PgStore {
         Ok(TeamFigures::of(manager, members, over))
     }
 
-    #[tracing::instrument(name = "commissions.postgres.fiscal_year_start_month", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "commissions.postgres.fiscal_year_start_month", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "fiscal_year_start_month", tenant_id = %viewer.tenant_id))]
     async fn fiscal_year_start_month(&self, viewer: Viewer) -> Result<u32> {
         let mut tx = self.tx(viewer).await?;
         let month = users::fiscal_year_start_month(&mut tx).await?;
@@ -448,7 +448,7 @@ impl Store for PgStore {
         Ok(month)
     }
 
-    #[tracing::instrument(name = "commissions.postgres.create_adjustment", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "commissions.postgres.create_adjustment", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "create_adjustment", tenant_id = %viewer.tenant_id))]
     async fn create_adjustment(
         &self,
         viewer: Viewer,
@@ -466,7 +466,7 @@ impl Store for PgStore {
         Ok(adjustment)
     }
 
-    #[tracing::instrument(name = "commissions.postgres.approve_adjustment", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "commissions.postgres.approve_adjustment", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "approve_adjustment", tenant_id = %viewer.tenant_id))]
     async fn approve_adjustment(&self, viewer: Viewer, id: Uuid) -> Result<Option<Adjustment>> {
         let mut tx = self.tx(viewer).await?;
         let approved = adjustments::approve(&mut tx, viewer, id).await?;
@@ -474,7 +474,7 @@ impl Store for PgStore {
         Ok(approved)
     }
 
-    #[tracing::instrument(name = "commissions.postgres.raise_dispute", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "commissions.postgres.raise_dispute", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "raise_dispute", tenant_id = %viewer.tenant_id))]
     async fn raise_dispute(
         &self,
         viewer: Viewer,
@@ -487,7 +487,7 @@ impl Store for PgStore {
         Ok(raised)
     }
 
-    #[tracing::instrument(name = "commissions.postgres.resolve_dispute", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "commissions.postgres.resolve_dispute", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "resolve_dispute", tenant_id = %viewer.tenant_id))]
     async fn resolve_dispute(
         &self,
         viewer: Viewer,
@@ -500,7 +500,7 @@ impl Store for PgStore {
         Ok(resolved)
     }
 
-    #[tracing::instrument(name = "commissions.postgres.list_audit_entries", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "commissions.postgres.list_audit_entries", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "list_audit_entries", tenant_id = %viewer.tenant_id))]
     async fn audit_entries(
         &self,
         viewer: Viewer,

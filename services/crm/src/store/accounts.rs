@@ -306,7 +306,7 @@ pub(crate) async fn check_parent_cycle(tx: &mut Tx, id: Uuid, parent: Uuid) -> R
 
 #[async_trait]
 impl AccountStore for PgStore {
-    #[tracing::instrument(name = "crm.postgres.create_account", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.create_account", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "create_account", tenant_id = %viewer.tenant_id))]
     async fn create_account(
         &self,
         viewer: Viewer,
@@ -353,7 +353,7 @@ impl AccountStore for PgStore {
         Ok(account)
     }
 
-    #[tracing::instrument(name = "crm.postgres.list_accounts", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.list_accounts", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "list_accounts", tenant_id = %viewer.tenant_id))]
     async fn list_accounts(&self, viewer: Viewer, query: ListQuery) -> Result<Page<Account>> {
         let mut tx = self.tx(viewer).await?;
         let read = record_scope(&mut tx, viewer, RecordKind::Account, Access::Read).await?;
@@ -365,7 +365,7 @@ impl AccountStore for PgStore {
         Ok(page)
     }
 
-    #[tracing::instrument(name = "crm.postgres.update_account", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.update_account", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "update_account", tenant_id = %viewer.tenant_id))]
     async fn update_account(
         &self,
         viewer: Viewer,
@@ -460,7 +460,7 @@ impl AccountStore for PgStore {
         Ok(Some(updated))
     }
 
-    #[tracing::instrument(name = "crm.postgres.delete_account", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.delete_account", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "delete_account", tenant_id = %viewer.tenant_id))]
     async fn delete_account(&self, viewer: Viewer, id: Uuid) -> Result<bool> {
         let mut tx = self.tx(viewer).await?;
         let Some(account) = reachable(&mut tx, viewer, id, Access::Control).await? else {

@@ -227,7 +227,7 @@ async fn save(tx: &mut Tx, activity: &Activity) -> Result<()> {
 
 #[async_trait]
 impl ActivityStore for PgStore {
-    #[tracing::instrument(name = "crm.postgres.create_activity", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.create_activity", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "create_activity", tenant_id = %viewer.tenant_id))]
     async fn create_activity(&self, viewer: Viewer, data: ActivityData) -> Result<Activity> {
         let mut tx = self.tx(viewer).await?;
         let write = scope(&mut tx, viewer, VISIBILITY, Access::Write).await?;
@@ -279,7 +279,7 @@ impl ActivityStore for PgStore {
         Ok(activity)
     }
 
-    #[tracing::instrument(name = "crm.postgres.list_activities", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.list_activities", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "list_activities", tenant_id = %viewer.tenant_id))]
     async fn list_activities(&self, viewer: Viewer, query: ListQuery) -> Result<Page<Activity>> {
         let mut tx = self.tx(viewer).await?;
         let read = scope(&mut tx, viewer, VISIBILITY, Access::Read).await?;
@@ -288,7 +288,7 @@ impl ActivityStore for PgStore {
         Ok(page)
     }
 
-    #[tracing::instrument(name = "crm.postgres.update_activity", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.update_activity", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "update_activity", tenant_id = %viewer.tenant_id))]
     async fn update_activity(
         &self,
         viewer: Viewer,
@@ -331,7 +331,7 @@ impl ActivityStore for PgStore {
         Ok(Some(updated))
     }
 
-    #[tracing::instrument(name = "crm.postgres.delete_activity", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.delete_activity", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "delete_activity", tenant_id = %viewer.tenant_id))]
     async fn delete_activity(&self, viewer: Viewer, id: Uuid) -> Result<bool> {
         let mut tx = self.tx(viewer).await?;
         let Some(activity) = visible(&mut tx, viewer, id, Access::Write).await? else {
@@ -355,7 +355,7 @@ impl ActivityStore for PgStore {
         Ok(true)
     }
 
-    #[tracing::instrument(name = "crm.postgres.complete_activity", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.complete_activity", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "complete_activity", tenant_id = %viewer.tenant_id))]
     async fn complete_activity(
         &self,
         viewer: Viewer,

@@ -154,7 +154,7 @@ impl AssignmentStore for PgStore {
         Ok(found)
     }
 
-    #[tracing::instrument(name = "crm.postgres.create_assignment_rule", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.create_assignment_rule", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "create_assignment_rule", tenant_id = %viewer.tenant_id))]
     async fn create_assignment_rule(&self, viewer: Viewer, data: RuleData) -> Result<Rule> {
         let mut tx = self.tx(viewer).await?;
         check_users(&mut tx, &data.user_ids).await?;
@@ -175,7 +175,7 @@ impl AssignmentStore for PgStore {
         Ok(rule)
     }
 
-    #[tracing::instrument(name = "crm.postgres.update_assignment_rule", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.update_assignment_rule", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "update_assignment_rule", tenant_id = %viewer.tenant_id))]
     async fn update_assignment_rule(
         &self,
         viewer: Viewer,
@@ -219,7 +219,7 @@ impl AssignmentStore for PgStore {
         Ok(rule)
     }
 
-    #[tracing::instrument(name = "crm.postgres.delete_assignment_rule", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.delete_assignment_rule", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "delete_assignment_rule", tenant_id = %viewer.tenant_id))]
     async fn delete_assignment_rule(&self, viewer: Viewer, id: Uuid) -> Result<()> {
         let mut tx = self.tx(viewer).await?;
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(

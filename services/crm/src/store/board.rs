@@ -173,7 +173,7 @@ async fn forecast_owners(tx: &mut Tx, filter: OwnerFilter) -> Result<Option<Vec<
 
 #[async_trait]
 impl BoardStore for PgStore {
-    #[tracing::instrument(name = "crm.postgres.board", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.board", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "board", tenant_id = %viewer.tenant_id))]
     async fn board(
         &self,
         viewer: Viewer,
@@ -206,7 +206,7 @@ impl BoardStore for PgStore {
         }))
     }
 
-    #[tracing::instrument(name = "crm.postgres.board_stage", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.board_stage", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "board_stage", tenant_id = %viewer.tenant_id))]
     async fn board_stage(
         &self,
         viewer: Viewer,
@@ -227,7 +227,7 @@ impl BoardStore for PgStore {
         Ok(Some(page))
     }
 
-    #[tracing::instrument(name = "crm.postgres.forecast", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.forecast", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "forecast", tenant_id = %viewer.tenant_id))]
     async fn forecast(&self, viewer: Viewer, query: ForecastQuery) -> Result<Vec<ForecastLine>> {
         let mut tx = self.tx(viewer).await?;
         let read = record_scope(&mut tx, viewer, RecordKind::Opportunity, Access::Read).await?;

@@ -409,7 +409,7 @@ impl PgStore {
 
 #[async_trait]
 impl CaseStore for PgStore {
-    #[tracing::instrument(name = "crm.postgres.create_case", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.create_case", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "create_case", tenant_id = %viewer.tenant_id))]
     async fn create_case(&self, viewer: Viewer, data: CaseData) -> Result<Case> {
         let mut tx = self.tx(viewer).await?;
         let write = case_scope(&mut tx, viewer, Access::Write).await?;
@@ -470,7 +470,7 @@ impl CaseStore for PgStore {
         Ok(case)
     }
 
-    #[tracing::instrument(name = "crm.postgres.list_cases", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.list_cases", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "list_cases", tenant_id = %viewer.tenant_id))]
     async fn list_cases(&self, viewer: Viewer, query: ListQuery) -> Result<Page<Case>> {
         let mut tx = self.tx(viewer).await?;
         let read = case_scope(&mut tx, viewer, Access::Read).await?;
@@ -480,7 +480,7 @@ impl CaseStore for PgStore {
         Ok(page)
     }
 
-    #[tracing::instrument(name = "crm.postgres.update_case", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.update_case", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "update_case", tenant_id = %viewer.tenant_id))]
     async fn update_case(
         &self,
         viewer: Viewer,
@@ -541,7 +541,7 @@ impl CaseStore for PgStore {
         Ok(Some(updated))
     }
 
-    #[tracing::instrument(name = "crm.postgres.delete_case", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.delete_case", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "delete_case", tenant_id = %viewer.tenant_id))]
     async fn delete_case(&self, viewer: Viewer, id: Uuid) -> Result<bool> {
         let mut tx = self.tx(viewer).await?;
         let Some(case) = visible(&mut tx, viewer, id, Access::Write).await? else {
@@ -560,7 +560,7 @@ impl CaseStore for PgStore {
         Ok(true)
     }
 
-    #[tracing::instrument(name = "crm.postgres.act_on_case", skip_all, fields(tenant_id = %viewer.tenant_id, action = action.name()))]
+    #[tracing::instrument(name = "crm.postgres.act_on_case", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "act_on_case", tenant_id = %viewer.tenant_id, action = action.name()))]
     async fn act_on_case(&self, viewer: Viewer, id: Uuid, action: Action) -> Result<Option<Case>> {
         let mut tx = self.tx(viewer).await?;
         let Some(before) = visible(&mut tx, viewer, id, Access::Write).await? else {
@@ -633,7 +633,7 @@ impl CaseStore for PgStore {
         Ok(hours)
     }
 
-    #[tracing::instrument(name = "crm.postgres.set_business_hours", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.set_business_hours", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "set_business_hours", tenant_id = %viewer.tenant_id))]
     async fn set_business_hours(
         &self,
         viewer: Viewer,
@@ -663,7 +663,7 @@ impl CaseStore for PgStore {
         Ok(hours)
     }
 
-    #[tracing::instrument(name = "crm.postgres.sweep_sla", skip_all)]
+    #[tracing::instrument(name = "crm.postgres.sweep_sla", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "sweep_sla"))]
     async fn sweep_sla(&self, at: DateTime<Utc>) -> Result<u64> {
         // Row-level security hides every case outside a tenant transaction; this function
         // (SECURITY DEFINER) names only the tenants that have work.

@@ -429,7 +429,7 @@ async fn book_of(tx: &mut Tx, id: Uuid) -> Result<PriceBook> {
 
 #[async_trait]
 impl CatalogStore for PgStore {
-    #[tracing::instrument(name = "crm.postgres.create_product", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.create_product", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "create_product", tenant_id = %viewer.tenant_id))]
     async fn create_product(&self, viewer: Viewer, data: ProductData) -> Result<Product> {
         let mut tx = self.tx(viewer).await?;
         let at = now();
@@ -477,7 +477,7 @@ impl CatalogStore for PgStore {
         Ok(product)
     }
 
-    #[tracing::instrument(name = "crm.postgres.list_products", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.list_products", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "list_products", tenant_id = %viewer.tenant_id))]
     async fn list_products(&self, viewer: Viewer, query: ListQuery) -> Result<Page<Product>> {
         let mut tx = self.tx(viewer).await?;
         let page = fetch_page(
@@ -493,7 +493,7 @@ impl CatalogStore for PgStore {
         Ok(page)
     }
 
-    #[tracing::instrument(name = "crm.postgres.update_product", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.update_product", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "update_product", tenant_id = %viewer.tenant_id))]
     async fn update_product(
         &self,
         viewer: Viewer,
@@ -544,7 +544,7 @@ impl CatalogStore for PgStore {
         Ok(Some(updated))
     }
 
-    #[tracing::instrument(name = "crm.postgres.delete_product", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.delete_product", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "delete_product", tenant_id = %viewer.tenant_id))]
     async fn delete_product(&self, viewer: Viewer, id: Uuid) -> Result<bool> {
         let mut tx = self.tx(viewer).await?;
         let Some(product) = live_product(&mut tx, id, true).await? else {
@@ -569,7 +569,7 @@ impl CatalogStore for PgStore {
         Ok(true)
     }
 
-    #[tracing::instrument(name = "crm.postgres.create_price_book", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.create_price_book", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "create_price_book", tenant_id = %viewer.tenant_id))]
     async fn create_price_book(&self, viewer: Viewer, data: PriceBookData) -> Result<PriceBook> {
         let mut tx = self.tx(viewer).await?;
         // The standard book comes first, so a custom book can never take its name.
@@ -617,7 +617,7 @@ impl CatalogStore for PgStore {
         Ok(book)
     }
 
-    #[tracing::instrument(name = "crm.postgres.list_price_books", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.list_price_books", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "list_price_books", tenant_id = %viewer.tenant_id))]
     async fn list_price_books(&self, viewer: Viewer, query: ListQuery) -> Result<Page<PriceBook>> {
         let mut tx = self.tx(viewer).await?;
         ensure_standard(&mut tx, viewer.tenant_id).await?;
@@ -634,7 +634,7 @@ impl CatalogStore for PgStore {
         Ok(page)
     }
 
-    #[tracing::instrument(name = "crm.postgres.update_price_book", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.update_price_book", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "update_price_book", tenant_id = %viewer.tenant_id))]
     async fn update_price_book(
         &self,
         viewer: Viewer,
@@ -681,7 +681,7 @@ impl CatalogStore for PgStore {
         Ok(Some(updated))
     }
 
-    #[tracing::instrument(name = "crm.postgres.delete_price_book", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.delete_price_book", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "delete_price_book", tenant_id = %viewer.tenant_id))]
     async fn delete_price_book(&self, viewer: Viewer, id: Uuid) -> Result<bool> {
         let mut tx = self.tx(viewer).await?;
         let Some(book) = live_book(&mut tx, id, true).await? else {
@@ -712,7 +712,7 @@ impl CatalogStore for PgStore {
         Ok(true)
     }
 
-    #[tracing::instrument(name = "crm.postgres.create_price_book_entry", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.create_price_book_entry", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "create_price_book_entry", tenant_id = %viewer.tenant_id))]
     async fn create_price_book_entry(
         &self,
         viewer: Viewer,
@@ -777,7 +777,7 @@ impl CatalogStore for PgStore {
         Ok(entry)
     }
 
-    #[tracing::instrument(name = "crm.postgres.list_price_book_entries", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.list_price_book_entries", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "list_price_book_entries", tenant_id = %viewer.tenant_id))]
     async fn list_price_book_entries(
         &self,
         viewer: Viewer,
@@ -810,7 +810,7 @@ impl CatalogStore for PgStore {
         Ok(Some(page))
     }
 
-    #[tracing::instrument(name = "crm.postgres.update_price_book_entry", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.update_price_book_entry", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "update_price_book_entry", tenant_id = %viewer.tenant_id))]
     async fn update_price_book_entry(
         &self,
         viewer: Viewer,
@@ -878,7 +878,7 @@ impl CatalogStore for PgStore {
         Ok(Some(after))
     }
 
-    #[tracing::instrument(name = "crm.postgres.delete_price_book_entry", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.delete_price_book_entry", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "delete_price_book_entry", tenant_id = %viewer.tenant_id))]
     async fn delete_price_book_entry(&self, viewer: Viewer, id: Uuid) -> Result<bool> {
         let mut tx = self.tx(viewer).await?;
         let Some(entry) = entry(&mut tx, id).await? else {

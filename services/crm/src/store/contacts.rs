@@ -255,7 +255,7 @@ pub(crate) async fn insert(tx: &mut Tx, viewer: Viewer, data: ContactData) -> Re
 
 #[async_trait]
 impl ContactStore for PgStore {
-    #[tracing::instrument(name = "crm.postgres.create_contact", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.create_contact", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "create_contact", tenant_id = %viewer.tenant_id))]
     async fn create_contact(
         &self,
         viewer: Viewer,
@@ -295,7 +295,7 @@ impl ContactStore for PgStore {
         Ok(contact)
     }
 
-    #[tracing::instrument(name = "crm.postgres.list_contacts", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.list_contacts", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "list_contacts", tenant_id = %viewer.tenant_id))]
     async fn list_contacts(&self, viewer: Viewer, query: ListQuery) -> Result<Page<Contact>> {
         let mut tx = self.tx(viewer).await?;
         let read = record_scope(&mut tx, viewer, RecordKind::Contact, Access::Read).await?;
@@ -307,7 +307,7 @@ impl ContactStore for PgStore {
         Ok(page)
     }
 
-    #[tracing::instrument(name = "crm.postgres.update_contact", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.update_contact", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "update_contact", tenant_id = %viewer.tenant_id))]
     async fn update_contact(
         &self,
         viewer: Viewer,
@@ -386,7 +386,7 @@ impl ContactStore for PgStore {
         Ok(Some(updated))
     }
 
-    #[tracing::instrument(name = "crm.postgres.delete_contact", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.delete_contact", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "delete_contact", tenant_id = %viewer.tenant_id))]
     async fn delete_contact(&self, viewer: Viewer, id: Uuid) -> Result<bool> {
         let mut tx = self.tx(viewer).await?;
         let Some(contact) = reachable(&mut tx, viewer, id, Access::Control).await? else {

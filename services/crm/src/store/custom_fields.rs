@@ -138,7 +138,7 @@ pub(crate) fn from_json_at(row: &PgRow, index: usize) -> Result<CustomValues> {
 
 #[async_trait]
 impl CustomFieldStore for PgStore {
-    #[tracing::instrument(name = "crm.postgres.create_custom_field", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.create_custom_field", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "create_custom_field", tenant_id = %viewer.tenant_id))]
     async fn create_definition(
         &self,
         viewer: Viewer,
@@ -216,7 +216,7 @@ impl CustomFieldStore for PgStore {
         rows.iter().map(from_row).collect()
     }
 
-    #[tracing::instrument(name = "crm.postgres.delete_custom_field", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.delete_custom_field", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "delete_custom_field", tenant_id = %viewer.tenant_id))]
     async fn delete_definition(&self, viewer: Viewer, id: Uuid) -> Result<bool> {
         let mut tx = self.tx(viewer).await?;
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(

@@ -242,7 +242,7 @@ fn refusal(creating: RecordKind, found: Duplicates) -> Error {
 
 #[async_trait]
 impl DuplicateStore for PgStore {
-    #[tracing::instrument(name = "crm.postgres.find_duplicates", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.find_duplicates", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "find_duplicates", tenant_id = %viewer.tenant_id))]
     async fn find_duplicates(&self, viewer: Viewer, probe: Probe) -> Result<Duplicates> {
         let mut tx = self.tx(viewer).await?;
         let found = find(&mut tx, viewer, &probe).await?;

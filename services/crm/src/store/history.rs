@@ -100,7 +100,7 @@ fn paged<T>(mut items: Vec<T>, page_size: u32, key: impl Fn(&T) -> Cursor) -> Pa
 
 #[async_trait]
 impl HistoryStore for PgStore {
-    #[tracing::instrument(name = "crm.postgres.field_history", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.field_history", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "field_history", tenant_id = %viewer.tenant_id))]
     async fn field_history(
         &self,
         viewer: Viewer,
@@ -138,7 +138,7 @@ impl HistoryStore for PgStore {
         })))
     }
 
-    #[tracing::instrument(name = "crm.postgres.timeline", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.timeline", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "timeline", tenant_id = %viewer.tenant_id))]
     async fn timeline(
         &self,
         viewer: Viewer,

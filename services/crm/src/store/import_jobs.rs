@@ -189,7 +189,7 @@ fn not_uploading(job: &ImportJob) -> Error {
 
 #[async_trait]
 impl ImportJobStore for PgStore {
-    #[tracing::instrument(name = "crm.postgres.create_import_job", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.create_import_job", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "create_import_job", tenant_id = %viewer.tenant_id))]
     async fn create_import_job(&self, viewer: Viewer, new: NewImportJob) -> Result<ImportJob> {
         let at = now();
         let job = ImportJob {
@@ -234,7 +234,7 @@ impl ImportJobStore for PgStore {
         Ok(job)
     }
 
-    #[tracing::instrument(name = "crm.postgres.apply_import_chunk", skip_all, fields(tenant_id = %viewer.tenant_id, rows = rows.len()))]
+    #[tracing::instrument(name = "crm.postgres.apply_import_chunk", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "apply_import_chunk", tenant_id = %viewer.tenant_id, rows = rows.len()))]
     async fn apply_import_chunk(
         &self,
         viewer: Viewer,
@@ -286,7 +286,7 @@ impl ImportJobStore for PgStore {
         Ok(job)
     }
 
-    #[tracing::instrument(name = "crm.postgres.cancel_import_job", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.cancel_import_job", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "cancel_import_job", tenant_id = %viewer.tenant_id))]
     async fn cancel_import_job(&self, viewer: Viewer, id: Uuid) -> Result<Option<ImportJob>> {
         let mut tx = self.tx(viewer).await?;
         let Some(mut job) = load(&mut tx, viewer, id, true).await? else {

@@ -108,7 +108,7 @@ pub(crate) async fn insert_rows(
 
 #[async_trait]
 impl ImportStore for PgStore {
-    #[tracing::instrument(name = "crm.postgres.import_batch", skip_all, fields(tenant_id = %viewer.tenant_id, rows = rows.len()))]
+    #[tracing::instrument(name = "crm.postgres.import_batch", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "import_batch", tenant_id = %viewer.tenant_id, rows = rows.len()))]
     async fn import_batch(
         &self,
         viewer: Viewer,

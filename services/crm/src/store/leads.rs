@@ -468,7 +468,7 @@ async fn create(
 
 #[async_trait]
 impl LeadStore for PgStore {
-    #[tracing::instrument(name = "crm.postgres.create_lead", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.create_lead", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "create_lead", tenant_id = %viewer.tenant_id))]
     async fn create_lead(
         &self,
         viewer: Viewer,
@@ -478,7 +478,7 @@ impl LeadStore for PgStore {
         create(self, viewer, data, false, duplicates).await
     }
 
-    #[tracing::instrument(name = "crm.postgres.create_unowned_lead", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.create_unowned_lead", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "create_unowned_lead", tenant_id = %viewer.tenant_id))]
     async fn create_unowned_lead(
         &self,
         viewer: Viewer,
@@ -498,7 +498,7 @@ impl LeadStore for PgStore {
         Ok(lead)
     }
 
-    #[tracing::instrument(name = "crm.postgres.list_leads", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.list_leads", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "list_leads", tenant_id = %viewer.tenant_id))]
     async fn list_leads(&self, viewer: Viewer, query: ListQuery) -> Result<Page<Lead>> {
         let mut tx = self.tx(viewer).await?;
         let read = record_scope(&mut tx, viewer, RecordKind::Lead, Access::Read).await?;
@@ -517,7 +517,7 @@ impl LeadStore for PgStore {
         Ok(page)
     }
 
-    #[tracing::instrument(name = "crm.postgres.update_lead", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.update_lead", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "update_lead", tenant_id = %viewer.tenant_id))]
     async fn update_lead(
         &self,
         viewer: Viewer,
@@ -569,7 +569,7 @@ impl LeadStore for PgStore {
         Ok(Some(updated))
     }
 
-    #[tracing::instrument(name = "crm.postgres.delete_lead", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.delete_lead", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "delete_lead", tenant_id = %viewer.tenant_id))]
     async fn delete_lead(&self, viewer: Viewer, id: Uuid) -> Result<bool> {
         let mut tx = self.tx(viewer).await?;
         let Some(lead) = reachable(&mut tx, viewer, id, Access::Control).await? else {
@@ -596,7 +596,7 @@ impl LeadStore for PgStore {
 
     /// One transaction: the lead is locked, the account (new or existing), contact and optional
     /// opportunity are written, the lead is linked to them; any failure rolls everything back.
-    #[tracing::instrument(name = "crm.postgres.convert_lead", skip_all, fields(tenant_id = %viewer.tenant_id, lead_id = %id))]
+    #[tracing::instrument(name = "crm.postgres.convert_lead", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "convert_lead", tenant_id = %viewer.tenant_id, lead_id = %id))]
     async fn convert_lead(
         &self,
         viewer: Viewer,

@@ -375,7 +375,7 @@ async fn check(
 
 #[async_trait]
 impl MergeStore for PgStore {
-    #[tracing::instrument(name = "crm.postgres.merge", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.merge", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "merge", tenant_id = %viewer.tenant_id))]
     async fn merge(
         &self,
         viewer: Viewer,

@@ -526,7 +526,7 @@ fn move_error(error: MoveError) -> Error {
 
 #[async_trait]
 impl OpportunityStore for PgStore {
-    #[tracing::instrument(name = "crm.postgres.create_opportunity", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.create_opportunity", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "create_opportunity", tenant_id = %viewer.tenant_id))]
     async fn create_opportunity(&self, viewer: Viewer, new: NewOpportunity) -> Result<Opportunity> {
         let (mut tx, config) = self.open(viewer).await?;
         check_links(&mut tx, viewer, &new.data, None).await?;
@@ -551,7 +551,7 @@ impl OpportunityStore for PgStore {
         Ok(opportunity)
     }
 
-    #[tracing::instrument(name = "crm.postgres.list_opportunities", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.list_opportunities", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "list_opportunities", tenant_id = %viewer.tenant_id))]
     async fn list_opportunities(
         &self,
         viewer: Viewer,
@@ -567,7 +567,7 @@ impl OpportunityStore for PgStore {
         Ok(page)
     }
 
-    #[tracing::instrument(name = "crm.postgres.update_opportunity", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.update_opportunity", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "update_opportunity", tenant_id = %viewer.tenant_id))]
     async fn update_opportunity(
         &self,
         viewer: Viewer,
@@ -618,7 +618,7 @@ impl OpportunityStore for PgStore {
         Ok(Some(updated))
     }
 
-    #[tracing::instrument(name = "crm.postgres.delete_opportunity", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.delete_opportunity", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "delete_opportunity", tenant_id = %viewer.tenant_id))]
     async fn delete_opportunity(&self, viewer: Viewer, id: Uuid) -> Result<bool> {
         let mut tx = self.tx(viewer).await?;
         let Some(opportunity) = reachable(&mut tx, viewer, id, Access::Control).await? else {
@@ -643,7 +643,7 @@ impl OpportunityStore for PgStore {
         Ok(true)
     }
 
-    #[tracing::instrument(name = "crm.postgres.move_stage", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.move_stage", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "move_stage", tenant_id = %viewer.tenant_id))]
     async fn move_stage(
         &self,
         viewer: Viewer,

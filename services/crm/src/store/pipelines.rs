@@ -195,7 +195,7 @@ pub(crate) async fn stage(tx: &mut Tx, id: Uuid) -> Result<Option<(Uuid, Stage)>
 
 #[async_trait]
 impl PipelineStore for PgStore {
-    #[tracing::instrument(name = "crm.postgres.list_pipelines", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.list_pipelines", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "list_pipelines", tenant_id = %viewer.tenant_id))]
     async fn list_pipelines(&self, viewer: Viewer) -> Result<Vec<Pipeline>> {
         let mut tx = self.tx(viewer).await?;
         ensure_default(&mut tx, viewer.tenant_id).await?;
@@ -211,7 +211,7 @@ impl PipelineStore for PgStore {
         Ok(pipeline)
     }
 
-    #[tracing::instrument(name = "crm.postgres.create_pipeline", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.create_pipeline", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "create_pipeline", tenant_id = %viewer.tenant_id))]
     async fn create_pipeline(&self, viewer: Viewer, pipeline: NewPipeline) -> Result<Pipeline> {
         let mut tx = self.tx(viewer).await?;
         // The default comes first, so a custom pipeline can never take its place.

@@ -514,7 +514,7 @@ async fn set_opportunity_amount(tx: &mut Tx, viewer: Viewer, quote: &Quote) -> R
 
 #[async_trait]
 impl QuoteStore for PgStore {
-    #[tracing::instrument(name = "crm.postgres.create_quote", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.create_quote", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "create_quote", tenant_id = %viewer.tenant_id))]
     async fn create_quote(&self, viewer: Viewer, new: NewQuote) -> Result<Quote> {
         let mut tx = self.tx(viewer).await?;
         let Some(opportunity) =
@@ -613,7 +613,7 @@ impl QuoteStore for PgStore {
         Ok(quote)
     }
 
-    #[tracing::instrument(name = "crm.postgres.list_quotes", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.list_quotes", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "list_quotes", tenant_id = %viewer.tenant_id))]
     async fn list_quotes(&self, viewer: Viewer, query: ListQuery) -> Result<Page<Quote>> {
         let mut tx = self.tx(viewer).await?;
         let read = scope(&mut tx, viewer, RecordKind::Opportunity, Access::Read).await?;
@@ -623,7 +623,7 @@ impl QuoteStore for PgStore {
         Ok(page)
     }
 
-    #[tracing::instrument(name = "crm.postgres.update_quote", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.update_quote", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "update_quote", tenant_id = %viewer.tenant_id))]
     async fn update_quote(
         &self,
         viewer: Viewer,
@@ -701,7 +701,7 @@ impl QuoteStore for PgStore {
         Ok(Some(after))
     }
 
-    #[tracing::instrument(name = "crm.postgres.delete_quote", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.delete_quote", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "delete_quote", tenant_id = %viewer.tenant_id))]
     async fn delete_quote(&self, viewer: Viewer, id: Uuid) -> Result<bool> {
         let mut tx = self.tx(viewer).await?;
         let Some(quote) = visible(&mut tx, viewer, id, Access::Write).await? else {
@@ -730,7 +730,7 @@ impl QuoteStore for PgStore {
         Ok(true)
     }
 
-    #[tracing::instrument(name = "crm.postgres.transition_quote", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.transition_quote", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "transition_quote", tenant_id = %viewer.tenant_id))]
     async fn transition_quote(
         &self,
         viewer: Viewer,

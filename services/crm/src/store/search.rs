@@ -92,7 +92,7 @@ fn push_tsquery(qb: &mut QueryBuilder<Postgres>, text: &str) {
 
 #[async_trait]
 impl SearchStore for PgStore {
-    #[tracing::instrument(name = "crm.postgres.search", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.search", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "search", tenant_id = %viewer.tenant_id))]
     async fn search(&self, viewer: Viewer, query: SearchQuery) -> Result<Hits> {
         let mut tx = self.tx(viewer).await?;
         // Local to the transaction; lets `<%` use the trigram indexes at our threshold.

@@ -146,7 +146,7 @@ async fn existing(tx: &mut Tx, kind: RecordKind, id: Uuid, user_id: Uuid) -> Res
 
 #[async_trait]
 impl SharingStore for PgStore {
-    #[tracing::instrument(name = "crm.postgres.share_record", skip_all, fields(tenant_id = %viewer.tenant_id, record_id = %id))]
+    #[tracing::instrument(name = "crm.postgres.share_record", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "share_record", tenant_id = %viewer.tenant_id, record_id = %id))]
     async fn share(
         &self,
         viewer: Viewer,
@@ -231,7 +231,7 @@ impl SharingStore for PgStore {
         Ok(share)
     }
 
-    #[tracing::instrument(name = "crm.postgres.record_shares", skip_all, fields(tenant_id = %viewer.tenant_id, record_id = %id))]
+    #[tracing::instrument(name = "crm.postgres.record_shares", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "record_shares", tenant_id = %viewer.tenant_id, record_id = %id))]
     async fn shares(&self, viewer: Viewer, kind: RecordKind, id: Uuid) -> Result<Vec<Share>> {
         let mut tx = self.tx(viewer).await?;
         reached_owner(&mut tx, viewer, kind, id, Access::Read).await?;
@@ -248,7 +248,7 @@ impl SharingStore for PgStore {
         rows.iter().map(|r| from_row(kind, r)).collect()
     }
 
-    #[tracing::instrument(name = "crm.postgres.unshare_record", skip_all, fields(tenant_id = %viewer.tenant_id, record_id = %id))]
+    #[tracing::instrument(name = "crm.postgres.unshare_record", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "unshare_record", tenant_id = %viewer.tenant_id, record_id = %id))]
     async fn unshare(
         &self,
         viewer: Viewer,

@@ -15,13 +15,13 @@ use crate::helpers::{Platform, client, expect_json, expect_problem, gateway_for}
 /// Generous: events cross two services and the broker on a shared 2-core machine.
 const DEADLINE: Duration = Duration::from_secs(30);
 
-struct CommissionsPlatform {
-    platform: Platform,
+pub(crate) struct CommissionsPlatform {
+    pub(crate) platform: Platform,
     _crm: crm::testing::TestCrm,
     _commissions: commissions::testing::TestCommissions,
 }
 
-async fn commissions_platform() -> CommissionsPlatform {
+pub(crate) async fn commissions_platform() -> CommissionsPlatform {
     let tenants = tenants::testing::spawn().await;
     let crm = crm::testing::spawn_with_tenants(&tenants.url()).await;
     let commissions = commissions::testing::spawn_on_platform(&tenants.url()).await;

@@ -14,3 +14,4 @@ mod idempotency;
 mod in_process;
 mod openapi;
 mod rate_limits;
+mod tracing;
