@@ -48,10 +48,13 @@ impl TenantsKeys {
 #[async_trait]
 impl KeySource for TenantsKeys {
     async fn fetch(&self) -> Result<Vec<Jwk>, String> {
+        let mut request = tonic::Request::new(pb::GetJwksRequest {});
+        // A refresh triggered by a request's unknown key id stays in that request's trace.
+        runtime::trace_context::inject_metadata(&tracing::Span::current(), request.metadata_mut());
         let response = self
             .client
             .clone()
-            .get_jwks(pb::GetJwksRequest {})
+            .get_jwks(request)
             .await
             .map_err(|status| format!("GetJwks failed: {}", status.message()))?;
         Ok(response
