@@ -148,11 +148,7 @@ where
             Ok(response) => {
                 // Trailers-only: the status is already known and the body is empty.
                 let done = record_status(&span, response.headers());
-                Ok(response.map(|inner| TracedBody {
-                    inner,
-                    span,
-                    done,
-                }))
+                Ok(response.map(|inner| TracedBody { inner, span, done }))
             }
             Err(error) => {
                 span.record("otel.status_code", "ERROR");
@@ -198,7 +194,8 @@ impl<B: Body> Body for TracedBody<B> {
                 }
                 Poll::Ready(None) => {
                     // Ended cleanly without a status in trailers: tonic's OK.
-                    this.span.record("rpc.grpc.status_code", tonic::Code::Ok as i32);
+                    this.span
+                        .record("rpc.grpc.status_code", tonic::Code::Ok as i32);
                     *this.done = true;
                 }
                 Poll::Pending => {}

@@ -7,7 +7,9 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider};
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider,
+};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -45,7 +47,13 @@ pub fn init(service_name: &str, settings: &TelemetrySettings) -> Result<Telemetr
 pub fn subscriber(
     service_name: &str,
     settings: &TelemetrySettings,
-) -> Result<(impl tracing::Subscriber + Send + Sync + 'static, TelemetryGuard), Error> {
+) -> Result<
+    (
+        impl tracing::Subscriber + Send + Sync + 'static,
+        TelemetryGuard,
+    ),
+    Error,
+> {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     let filter = EnvFilter::try_new(&settings.log_filter)
         .map_err(|e| Error::Telemetry(format!("telemetry.log_filter: {e}")))?;

@@ -43,11 +43,7 @@ impl Injector for HeaderInjector<'_> {
 /// bad header starts a new trace; it never fails the request).
 pub fn remote_parent(headers: &HeaderMap) -> Option<Context> {
     let context = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
-    context
-        .span()
-        .span_context()
-        .is_valid()
-        .then_some(context)
+    context.span().span_context().is_valid().then_some(context)
 }
 
 /// Makes `span` a child of the caller's context in `headers`, when there is a valid one.
@@ -80,6 +76,12 @@ pub fn inject_metadata(span: &tracing::Span, metadata: &mut tonic::metadata::Met
             metadata.insert(key, value);
         }
     }
+}
+
+/// Renames `span` once what names it is known (the gateway's route). Recording `otel.name`
+/// would be ignored by the OpenTelemetry layer for a span already started.
+pub fn rename(span: &tracing::Span, name: String) {
+    span.context().span().update_name(name);
 }
 
 /// The trace id of `span` as 32 lower-case hex digits, `None` without a valid context.
@@ -125,8 +127,14 @@ mod tests {
             let mut outgoing = HeaderMap::new();
             inject(&span, &mut outgoing);
             let sent = outgoing[TRACEPARENT].to_str().expect("ascii");
-            assert!(sent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"), "{sent}");
-            assert!(!sent.contains("00f067aa0ba902b7"), "the span's own id is the parent");
+            assert!(
+                sent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+                "{sent}"
+            );
+            assert!(
+                !sent.contains("00f067aa0ba902b7"),
+                "the span's own id is the parent"
+            );
             assert!(sent.ends_with("-01"));
             assert_eq!(outgoing[TRACESTATE], "vendor=abc");
         });

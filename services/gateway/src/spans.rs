@@ -29,7 +29,7 @@ pub fn server_span(method: &Method, path: &str, headers: &HeaderMap) -> Span {
 /// Names the span `"{method} {route}"` and records the status; a 5xx is an error of ours, a 4xx
 /// the client's (OpenTelemetry HTTP server conventions).
 pub fn record_response(span: &Span, method: &Method, route: &str, status: StatusCode) {
-    span.record("otel.name", format!("{method} {route}"));
+    runtime::trace_context::rename(span, format!("{method} {route}"));
     span.record("http.route", route);
     span.record("http.response.status_code", status.as_u16());
     if status.is_server_error() {
@@ -68,4 +68,3 @@ pub fn record_client_result(span: &Span, result: &Result<Bytes, Error>) {
         span.record("otel.status_description", error.to_string());
     }
 }
-

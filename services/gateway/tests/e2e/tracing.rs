@@ -45,8 +45,9 @@ fn telemetry() -> &'static Telemetry {
                 let settings = runtime::config::TelemetrySettings {
                     otlp_endpoint: Some(receiver.endpoint()),
                     otlp_batch_delay_ms: 50,
-                    log_filter: "warn,runtime=info,gateway=info,crm=info,commissions=info,events=info"
-                        .to_owned(),
+                    log_filter:
+                        "warn,runtime=info,gateway=info,crm=info,commissions=info,events=info"
+                            .to_owned(),
                     ..Default::default()
                 };
                 let (subscriber, _guard) =
@@ -86,7 +87,10 @@ async fn trace_when(
     })
 }
 
-fn find<'a>(spans: &'a [ReceivedSpan], what: impl Fn(&ReceivedSpan) -> bool) -> Option<&'a ReceivedSpan> {
+fn find<'a>(
+    spans: &'a [ReceivedSpan],
+    what: impl Fn(&ReceivedSpan) -> bool,
+) -> Option<&'a ReceivedSpan> {
     spans.iter().find(|s| what(s))
 }
 
@@ -192,10 +196,16 @@ async fn one_rest_call_is_one_trace_from_the_caller_to_the_commissions_consumer(
     .await;
 
     let edge = find(&spans, is_gateway_server).expect("gateway server span");
-    assert_eq!(edge.parent_span_id, caller_span, "the caller's span is the parent");
+    assert_eq!(
+        edge.parent_span_id, caller_span,
+        "the caller's span is the parent"
+    );
     assert_eq!(edge.name, "POST /v1/opportunities/{id}:moveStage");
     assert_eq!(edge.attr("http.request.method"), Some("POST"));
-    assert_eq!(edge.attr("http.route"), Some("/v1/opportunities/{id}:moveStage"));
+    assert_eq!(
+        edge.attr("http.route"),
+        Some("/v1/opportunities/{id}:moveStage")
+    );
     assert_eq!(edge.attr("http.response.status_code"), Some("200"));
     assert_eq!(edge.attr("tenant.id"), Some(tenant.tenant_id.as_str()));
 
@@ -217,23 +227,40 @@ async fn one_rest_call_is_one_trace_from_the_caller_to_the_commissions_consumer(
 
     let store = find(&spans, |s| is_store(s) && descends_from(&spans, s, server))
         .expect("a store span under the crm server span");
-    assert!(store.attr("db.operation.name").is_some_and(|op| !op.is_empty()));
+    assert!(
+        store
+            .attr("db.operation.name")
+            .is_some_and(|op| !op.is_empty())
+    );
     let outbox = find(&spans, |s| s.name.starts_with("events.outbox.enqueue"));
     assert!(
         outbox.is_some_and(|s| descends_from(&spans, s, server)),
         "the outbox write is under the crm server span"
     );
 
-    let relay = find(&spans, |s| is_relay(s) && descends_from(&spans, s, server))
-        .expect("the relay's publish span continues the request's trace");
+    // The win is one of the move's events: its publish span continues the request's trace and
+    // is the parent of the commissions consumer's span.
     let consumer = find(&spans, is_consumer).expect("commissions consumer span");
-    assert_eq!(consumer.parent_span_id, relay.span_id, "consumed from that publish");
+    let relay = find(&spans, |s| s.span_id == consumer.parent_span_id)
+        .expect("the consumer's parent is in the trace");
+    assert!(
+        is_relay(relay),
+        "the consumer's parent is a publish span: {relay:?}"
+    );
+    assert_eq!(relay.attr("event_type"), Some("crm.opportunity.won"));
+    assert!(
+        descends_from(&spans, relay, server),
+        "the publish continues the request's trace"
+    );
 
     // The caller's trace is the only one: no other trace holds this request's spans.
     let elsewhere = receiver.spans(|s| {
         s.trace_id != trace_id && is_crm_server(s) && s.attr("tenant.id") == Some(&tenant.tenant_id)
     });
-    assert!(elsewhere.is_empty(), "MoveStage spans in other traces: {elsewhere:?}");
+    assert!(
+        elsewhere.is_empty(),
+        "MoveStage spans in other traces: {elsewhere:?}"
+    );
 
     // An error body names its trace, and that trace shows the error.
     let missing = uuid::Uuid::now_v7();
@@ -250,7 +277,10 @@ async fn one_rest_call_is_one_trace_from_the_caller_to_the_commissions_consumer(
     .await;
     let edge = find(&spans, is_gateway_server).expect("gateway server span");
     assert_eq!(edge.attr("http.response.status_code"), Some("404"));
-    assert!(edge.parent_span_id.is_empty(), "no caller context: a new trace");
+    assert!(
+        edge.parent_span_id.is_empty(),
+        "no caller context: a new trace"
+    );
     let failed = find(&spans, |s| s.status_code == STATUS_ERROR).expect("error span");
     assert_eq!(failed.attr("rpc.grpc.status_code"), Some("5"), "NOT_FOUND");
 }
