@@ -87,10 +87,7 @@ async fn trace_when(
     })
 }
 
-fn find<'a>(
-    spans: &'a [ReceivedSpan],
-    what: impl Fn(&ReceivedSpan) -> bool,
-) -> Option<&'a ReceivedSpan> {
+fn find(spans: &[ReceivedSpan], what: impl Fn(&ReceivedSpan) -> bool) -> Option<&ReceivedSpan> {
     spans.iter().find(|s| what(s))
 }
 
