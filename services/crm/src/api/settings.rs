@@ -14,7 +14,11 @@ use crate::error::{Error, Result};
 use crate::store::handover::{Orphan, OrphanKey};
 use crate::store::settings::SettingsStore;
 
-const UPDATABLE: &[&str] = &["deactivated_owner_policy", "fallback_owner_id"];
+const UPDATABLE: &[&str] = &[
+    "deactivated_owner_policy",
+    "fallback_owner_id",
+    "lost_reason_required",
+];
 
 pub struct SettingsApi {
     store: Arc<dyn SettingsStore>,
@@ -36,6 +40,7 @@ fn to_pb(settings: CrmSettings) -> pb::CrmSettings {
             .fallback_owner_id
             .map(|id| id.to_string())
             .unwrap_or_default(),
+        lost_reason_required: settings.lost_reason_required,
     }
 }
 
@@ -62,6 +67,7 @@ fn apply(current: CrmSettings, patch: &pb::CrmSettings, paths: &[String]) -> Res
                 next.fallback_owner_id = optional_id(&patch.fallback_owner_id)
                     .map_err(|e| Error::invalid("settings.fallback_owner_id", e))?;
             }
+            "lost_reason_required" => next.lost_reason_required = patch.lost_reason_required,
             other => {
                 return Err(Error::invalid(
                     "update_mask",
