@@ -597,6 +597,12 @@ impl OpportunityStore for PgStore {
             .data
             .apply(patch, before.stage.category)
             .map_err(|e| Error::invalid("lost_reason", e.to_string()))?;
+        // A changed reason on a lost deal follows the picklist like a move does.
+        if after.lost_reason != before.data.lost_reason {
+            let picklist = lost_reasons::picklist(&mut tx).await?;
+            after.lost_reason = lost_reason::resolve(&picklist, &after.lost_reason, true)
+                .map_err(|e| Error::invalid("lost_reason", e.to_string()))?;
+        }
         if new_custom_fields {
             after.custom_fields = custom_fields::checked(
                 &mut tx,
