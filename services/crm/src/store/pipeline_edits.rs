@@ -87,7 +87,14 @@ pub(crate) async fn set_default(
     if pipeline.is_default {
         return Ok(pipeline.clone());
     }
-    // Two statements: the one-default index is checked row by row.
+    // The lock ensure_default takes: concurrent hand-overs queue, and each then sees the
+    // other's committed default. Two statements: the one-default index is checked row by row.
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(hashtextextended('crm.default_pipeline:' || $1::text, 0))",
+    )
+    .bind(viewer.tenant_id)
+    .execute(&mut *tx)
+    .await?;
     let previous: Option<Uuid> = sqlx::query_scalar(
         "UPDATE pipelines SET is_default = false WHERE is_default RETURNING id",
     )

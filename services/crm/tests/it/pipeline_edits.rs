@@ -528,6 +528,20 @@ async fn lost_reasons_are_an_ordered_archivable_picklist_required_by_setting() {
         .await
         .expect("a picklist reason");
     assert_eq!(moved.lost_reason, "Price", "stored as the picklist spells it");
+    let status = team
+        .rep
+        .opportunities()
+        .update_opportunity(team.rep.req(pb::UpdateOpportunityRequest {
+            opportunity: Some(pb::Opportunity {
+                id: deal.id.clone(),
+                lost_reason: "Went dark".into(),
+                ..Default::default()
+            }),
+            update_mask: mask(&["lost_reason"]),
+        }))
+        .await
+        .expect_err("not in the picklist");
+    assert_invalid(&status, &["lost_reason"]);
 
     // The tenant may let deals be lost without a reason.
     team.admin
