@@ -192,6 +192,7 @@ mod tests {
         let patch = pb::CrmSettings {
             deactivated_owner_policy: pb::DeactivatedOwnerPolicy::Keep as i32,
             fallback_owner_id: Uuid::from_u128(7).to_string(),
+            lost_reason_required: false,
         };
         let next = apply(
             current.clone(),
@@ -201,8 +202,11 @@ mod tests {
         .expect("valid");
         assert_eq!(next.deactivated_owner_policy, DeactivatedOwnerPolicy::Keep);
         assert_eq!(next.fallback_owner_id, None);
-        let next = apply(current, &patch, &["fallback_owner_id".into()]).expect("valid");
+        assert!(next.lost_reason_required, "unmasked: the default stays");
+        let next = apply(current.clone(), &patch, &["fallback_owner_id".into()]).expect("valid");
         assert_eq!(next.fallback_owner_id, Some(Uuid::from_u128(7)));
+        let next = apply(current, &patch, &["lost_reason_required".into()]).expect("valid");
+        assert!(!next.lost_reason_required);
     }
 
     #[test]
@@ -210,6 +214,7 @@ mod tests {
         let patch = pb::CrmSettings {
             deactivated_owner_policy: 0,
             fallback_owner_id: "not-a-uuid".into(),
+            ..Default::default()
         };
         for (path, field) in [
             (
