@@ -217,7 +217,7 @@ async fn admins_rename_reorder_and_archive_stages_moving_their_open_deals() {
         }))
         .await
         .expect_err("archived");
-    assert_invalid(&status, &["stage_id"]);
+    assert_invalid(&status, &["opportunity.stage_id"]);
     // New deals start in the first open stage that is not archived.
     let c = team.rep.create_opportunity("Deal C").await;
     assert_eq!(c.stage_id, proposal);
@@ -418,7 +418,7 @@ async fn the_default_moves_and_archived_pipelines_take_no_new_deals() {
         }))
         .await
         .expect_err("archived pipeline");
-    assert_invalid(&status, &["pipeline_id"]);
+    assert_invalid(&status, &["opportunity.pipeline_id"]);
     let status = set_default(renewals.id.clone()).await.expect_err("archived");
     assert_eq!(status.code(), Code::FailedPrecondition);
     let renamed = team
@@ -541,7 +541,7 @@ async fn lost_reasons_are_an_ordered_archivable_picklist_required_by_setting() {
         }))
         .await
         .expect_err("not in the picklist");
-    assert_invalid(&status, &["lost_reason"]);
+    assert_invalid(&status, &["opportunity.lost_reason"]);
 
     // The tenant may let deals be lost without a reason.
     team.admin
