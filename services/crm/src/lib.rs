@@ -187,7 +187,7 @@ impl Application {
             ))
             .add_service(guarded!(
                 pb::pipeline_service_server::PipelineServiceServer<_>,
-                api::pipelines::PipelineApi::new(pg_store.clone())
+                api::pipelines::PipelineApi::new(pg_store.clone(), pg_store.clone())
             ))
             .add_service(guarded!(
                 pb::opportunity_service_server::OpportunityServiceServer<_>,

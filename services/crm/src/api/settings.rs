@@ -14,7 +14,11 @@ use crate::error::{Error, Result};
 use crate::store::handover::{Orphan, OrphanKey};
 use crate::store::settings::SettingsStore;
 
-const UPDATABLE: &[&str] = &["deactivated_owner_policy", "fallback_owner_id"];
+const UPDATABLE: &[&str] = &[
+    "deactivated_owner_policy",
+    "fallback_owner_id",
+    "lost_reason_required",
+];
 
 pub struct SettingsApi {
     store: Arc<dyn SettingsStore>,
@@ -36,6 +40,7 @@ fn to_pb(settings: CrmSettings) -> pb::CrmSettings {
             .fallback_owner_id
             .map(|id| id.to_string())
             .unwrap_or_default(),
+        lost_reason_required: settings.lost_reason_required,
     }
 }
 
@@ -62,6 +67,7 @@ fn apply(current: CrmSettings, patch: &pb::CrmSettings, paths: &[String]) -> Res
                 next.fallback_owner_id = optional_id(&patch.fallback_owner_id)
                     .map_err(|e| Error::invalid("settings.fallback_owner_id", e))?;
             }
+            "lost_reason_required" => next.lost_reason_required = patch.lost_reason_required,
             other => {
                 return Err(Error::invalid(
                     "update_mask",
@@ -186,6 +192,7 @@ mod tests {
         let patch = pb::CrmSettings {
             deactivated_owner_policy: pb::DeactivatedOwnerPolicy::Keep as i32,
             fallback_owner_id: Uuid::from_u128(7).to_string(),
+            lost_reason_required: false,
         };
         let next = apply(
             current.clone(),
@@ -195,8 +202,11 @@ mod tests {
         .expect("valid");
         assert_eq!(next.deactivated_owner_policy, DeactivatedOwnerPolicy::Keep);
         assert_eq!(next.fallback_owner_id, None);
-        let next = apply(current, &patch, &["fallback_owner_id".into()]).expect("valid");
+        assert!(next.lost_reason_required, "unmasked: the default stays");
+        let next = apply(current.clone(), &patch, &["fallback_owner_id".into()]).expect("valid");
         assert_eq!(next.fallback_owner_id, Some(Uuid::from_u128(7)));
+        let next = apply(current, &patch, &["lost_reason_required".into()]).expect("valid");
+        assert!(!next.lost_reason_required);
     }
 
     #[test]
@@ -204,6 +214,7 @@ mod tests {
         let patch = pb::CrmSettings {
             deactivated_owner_policy: 0,
             fallback_owner_id: "not-a-uuid".into(),
+            ..Default::default()
         };
         for (path, field) in [
             (

@@ -7,6 +7,7 @@ use crate::domain::account::{Account, Address};
 use crate::domain::contact::{Consent, Contact};
 use crate::domain::day;
 use crate::domain::lead::{Lead, LeadRating, LeadStatus};
+use crate::domain::lost_reason::LostReason;
 use crate::domain::opportunity::{CreditSplit, Opportunity, StageChange};
 use crate::domain::pipeline::{Pipeline, Stage, StageCategory};
 
@@ -130,6 +131,7 @@ pub fn stage_to_pb(s: Stage) -> pb::Stage {
         probability: s.probability,
         category: stage_category_to_pb(s.category) as i32,
         position: s.position,
+        archived: s.archived,
     }
 }
 
@@ -140,6 +142,16 @@ pub fn pipeline_to_pb(p: Pipeline) -> pb::Pipeline {
         is_default: p.is_default,
         stages: p.stages.into_iter().map(stage_to_pb).collect(),
         create_time: Some(timestamp_to_pb(p.created_at)),
+        archived: p.archived,
+    }
+}
+
+pub fn lost_reason_to_pb(r: LostReason) -> pb::LostReason {
+    pb::LostReason {
+        id: r.id.to_string(),
+        label: r.label,
+        position: r.position,
+        archived: r.archived,
     }
 }
 

@@ -193,6 +193,8 @@ pub enum MoveError {
     LostReasonRequired,
     #[error("is only allowed when moving to a lost stage")]
     LostReasonNotAllowed,
+    #[error("is archived; move to a stage that is not")]
+    ArchivedStage,
 }
 
 /// A validated stage move: the outcomes to announce, in order, and the lost reason to keep.
@@ -205,14 +207,26 @@ pub struct MovePlan {
 }
 
 /// The stage transition rules. Moving between categories reopens a closed deal before closing
-/// it again, so won → lost announces `reopened` (undo the win) and then `lost`.
-pub fn plan_move(from: &Stage, to: &Stage, lost_reason: &str) -> Result<MovePlan, MoveError> {
+/// it again, so won → lost announces `reopened` (undo the win) and then `lost`. A lost stage
+/// needs a reason when the tenant's `reason_required` setting says so; archived stages take no
+/// moves.
+pub fn plan_move(
+    from: &Stage,
+    to: &Stage,
+    lost_reason: &str,
+    reason_required: bool,
+) -> Result<MovePlan, MoveError> {
     if from.id == to.id {
         return Err(MoveError::SameStage);
     }
+    if to.archived {
+        return Err(MoveError::ArchivedStage);
+    }
     let reason = lost_reason.trim();
     match to.category {
-        StageCategory::Lost if reason.is_empty() => return Err(MoveError::LostReasonRequired),
+        StageCategory::Lost if reason.is_empty() && reason_required => {
+            return Err(MoveError::LostReasonRequired);
+        }
         StageCategory::Open | StageCategory::Won if !reason.is_empty() => {
             return Err(MoveError::LostReasonNotAllowed);
         }
@@ -254,16 +268,17 @@ mod tests {
             probability: 0,
             category,
             position: 0,
+            archived: false,
         }
     }
 
     #[test]
     fn moving_between_open_stages_is_a_plain_stage_change() {
         let (a, b) = (stage(StageCategory::Open), stage(StageCategory::Open));
-        let plan = plan_move(&a, &b, "").expect("valid");
+        let plan = plan_move(&a, &b, "", true).expect("valid");
         assert!(plan.outcomes.is_empty());
         assert!(!plan.closes);
-        assert_eq!(plan_move(&a, &a, ""), Err(MoveError::SameStage));
+        assert_eq!(plan_move(&a, &a, "", true), Err(MoveError::SameStage));
     }
 
     #[test]
@@ -271,32 +286,32 @@ mod tests {
         use StageCategory::{Lost, Open, Won};
         let (open, won, lost) = (stage(Open), stage(Won), stage(Lost));
         assert_eq!(
-            plan_move(&open, &won, "").map(|p| p.outcomes),
+            plan_move(&open, &won, "", true).map(|p| p.outcomes),
             Ok(vec![MoveOutcome::Won])
         );
         assert_eq!(
-            plan_move(&open, &lost, "budget").map(|p| (p.outcomes, p.lost_reason)),
+            plan_move(&open, &lost, "budget", true).map(|p| (p.outcomes, p.lost_reason)),
             Ok((vec![MoveOutcome::Lost], "budget".to_owned()))
         );
         assert_eq!(
-            plan_move(&won, &open, "").map(|p| p.outcomes),
+            plan_move(&won, &open, "", true).map(|p| p.outcomes),
             Ok(vec![MoveOutcome::Reopened { previous: Won }])
         );
         assert_eq!(
-            plan_move(&won, &lost, "churned").map(|p| p.outcomes),
+            plan_move(&won, &lost, "churned", true).map(|p| p.outcomes),
             Ok(vec![
                 MoveOutcome::Reopened { previous: Won },
                 MoveOutcome::Lost
             ])
         );
         assert_eq!(
-            plan_move(&lost, &won, "").map(|p| p.outcomes),
+            plan_move(&lost, &won, "", true).map(|p| p.outcomes),
             Ok(vec![
                 MoveOutcome::Reopened { previous: Lost },
                 MoveOutcome::Won
             ])
         );
-        assert!(plan_move(&open, &won, "").is_ok_and(|p| p.closes));
+        assert!(plan_move(&open, &won, "", true).is_ok_and(|p| p.closes));
     }
 
     #[test]
@@ -304,16 +319,31 @@ mod tests {
         use StageCategory::{Lost, Open, Won};
         let (open, won, lost) = (stage(Open), stage(Won), stage(Lost));
         assert_eq!(
-            plan_move(&open, &lost, "  "),
+            plan_move(&open, &lost, "  ", true),
             Err(MoveError::LostReasonRequired)
         );
         assert_eq!(
-            plan_move(&open, &won, "why"),
+            plan_move(&open, &won, "why", true),
             Err(MoveError::LostReasonNotAllowed)
         );
         assert_eq!(
-            plan_move(&lost, &open, "why"),
+            plan_move(&lost, &open, "why", true),
             Err(MoveError::LostReasonNotAllowed)
+        );
+        // The tenant may let deals be lost without a reason.
+        assert!(plan_move(&open, &lost, "", false).is_ok());
+    }
+
+    #[test]
+    fn archived_stages_take_no_moves() {
+        let open = stage(StageCategory::Open);
+        let archived = Stage {
+            archived: true,
+            ..stage(StageCategory::Open)
+        };
+        assert_eq!(
+            plan_move(&open, &archived, "", true),
+            Err(MoveError::ArchivedStage)
         );
     }
 

@@ -45,6 +45,8 @@ pub struct Stage {
     pub probability: i32,
     pub category: StageCategory,
     pub position: i32,
+    /// Kept for history and the board; takes no new opportunities or moves.
+    pub archived: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,17 +54,19 @@ pub struct Pipeline {
     pub id: Uuid,
     pub name: String,
     pub is_default: bool,
-    /// In position order.
+    /// Takes no new opportunities.
+    pub archived: bool,
+    /// In position order, archived stages included.
     pub stages: Vec<Stage>,
     pub created_at: DateTime<Utc>,
 }
 
 impl Pipeline {
-    /// Where new opportunities start.
+    /// Where new opportunities start: the first open stage that is not archived.
     pub fn first_open_stage(&self) -> Option<&Stage> {
         self.stages
             .iter()
-            .find(|s| s.category == StageCategory::Open)
+            .find(|s| s.category == StageCategory::Open && !s.archived)
     }
 
     pub fn stage(&self, id: Uuid) -> Option<&Stage> {
@@ -113,38 +117,11 @@ impl NewPipeline {
         let mut specs = Vec::with_capacity(stages.len());
         let mut seen_names: Vec<String> = Vec::new();
         for (i, stage) in stages.iter().enumerate() {
-            let field = |f: &str| format!("{prefix}stages[{i}].{f}");
-            let stage_name = v.check(&field("name"), text::required(&stage.name, MAX_NAME_LEN));
-            if let Some(n) = &stage_name {
-                let key = n.to_lowercase();
-                if seen_names.contains(&key) {
-                    v.add(field("name"), "must be unique within the pipeline");
-                }
-                seen_names.push(key);
+            let spec = check_stage(&mut v, &format!("{prefix}stages[{i}]."), stage, &seen_names);
+            if let Some(n) = name_key(stage) {
+                seen_names.push(n);
             }
-            if !(0..=100).contains(&stage.probability) {
-                v.add(field("probability"), "must be between 0 and 100");
-            }
-            match stage.category {
-                None => v.add(
-                    field("category"),
-                    "is required (STAGE_CATEGORY_OPEN, STAGE_CATEGORY_WON or STAGE_CATEGORY_LOST)",
-                ),
-                Some(StageCategory::Won) if stage.probability != 100 => {
-                    v.add(field("probability"), "must be 100 for a won stage")
-                }
-                Some(StageCategory::Lost) if stage.probability != 0 => {
-                    v.add(field("probability"), "must be 0 for a lost stage")
-                }
-                _ => {}
-            }
-            if let (Some(name), Some(category)) = (stage_name, stage.category) {
-                specs.push(StageSpec {
-                    name,
-                    probability: stage.probability,
-                    category,
-                });
-            }
+            specs.extend(spec);
         }
         for category in [StageCategory::Open, StageCategory::Won, StageCategory::Lost] {
             if !stages.is_empty() && !stages.iter().any(|s| s.category == Some(category)) {
@@ -159,6 +136,58 @@ impl NewPipeline {
             name: name.unwrap_or_default(),
             stages: specs,
         })
+    }
+}
+
+/// The case-insensitive key names are unique by.
+fn name_key(stage: &RawStage) -> Option<String> {
+    let name = stage.name.trim();
+    (!name.is_empty()).then(|| name.to_lowercase())
+}
+
+/// Checks one stage (fields under `prefix`, e.g. `stages[2].`): a name unique among `taken`
+/// (lowercased), a probability 0–100 that is 100 for won and 0 for lost, a category.
+pub(crate) fn check_stage(
+    v: &mut Violations,
+    prefix: &str,
+    stage: &RawStage,
+    taken: &[String],
+) -> Option<StageSpec> {
+    let field = |f: &str| format!("{prefix}{f}");
+    let stage_name = v.check(&field("name"), text::required(&stage.name, MAX_NAME_LEN));
+    if let Some(n) = &stage_name
+        && taken.contains(&n.to_lowercase())
+    {
+        v.add(field("name"), "must be unique within the pipeline");
+    }
+    check_probability(v, &field("probability"), stage.probability, stage.category);
+    if stage.category.is_none() {
+        v.add(
+            field("category"),
+            "is required (STAGE_CATEGORY_OPEN, STAGE_CATEGORY_WON or STAGE_CATEGORY_LOST)",
+        );
+    }
+    Some(StageSpec {
+        name: stage_name?,
+        probability: stage.probability,
+        category: stage.category?,
+    })
+}
+
+/// 0–100; a won stage is certain (100) and a lost one hopeless (0).
+pub(crate) fn check_probability(
+    v: &mut Violations,
+    field: &str,
+    probability: i32,
+    category: Option<StageCategory>,
+) {
+    if !(0..=100).contains(&probability) {
+        v.add(field, "must be between 0 and 100");
+    }
+    match category {
+        Some(StageCategory::Won) if probability != 100 => v.add(field, "must be 100 for a won stage"),
+        Some(StageCategory::Lost) if probability != 0 => v.add(field, "must be 0 for a lost stage"),
+        _ => {}
     }
 }
 

@@ -28,11 +28,23 @@ impl DeactivatedOwnerPolicy {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CrmSettings {
     pub deactivated_owner_policy: DeactivatedOwnerPolicy,
     /// Receives records when the deactivated user has no active manager.
     pub fallback_owner_id: Option<Uuid>,
+    /// A move to a lost stage needs a lost reason.
+    pub lost_reason_required: bool,
+}
+
+impl Default for CrmSettings {
+    fn default() -> Self {
+        Self {
+            deactivated_owner_policy: DeactivatedOwnerPolicy::default(),
+            fallback_owner_id: None,
+            lost_reason_required: true,
+        }
+    }
 }
 
 /// Who inherits a deactivated user's records: their manager if active, else the tenant's

@@ -10,6 +10,7 @@ use crate::domain::account::Account;
 use crate::domain::contact::Contact;
 use crate::domain::day;
 use crate::domain::lead::Lead;
+use crate::domain::lost_reason::LostReason;
 use crate::domain::opportunity::{MoveOutcome, Opportunity};
 use crate::domain::pipeline::{Pipeline, StageCategory};
 use crate::domain::quote::ClosedProduct;
@@ -207,6 +208,47 @@ pub fn pipeline_created(
         &pb::PipelineCreated {
             pipeline: Some(convert::pipeline_to_pb(pipeline)),
             actor_id: actor_id.map(|a| a.to_string()).unwrap_or_default(),
+        },
+    )
+}
+
+/// `crm.pipeline.updated`: an admin's change to a pipeline or its stages.
+pub fn pipeline_updated(
+    tenant_id: Uuid,
+    actor_id: Uuid,
+    pipeline: Pipeline,
+    changed_fields: &[&str],
+) -> Result<NewEvent> {
+    let id = pipeline.id;
+    NewEvent::new(
+        "crm.pipeline.updated",
+        tenant_id,
+        "pipeline",
+        id,
+        &pb::PipelineUpdated {
+            pipeline: Some(convert::pipeline_to_pb(pipeline)),
+            changed_fields: changed_fields.iter().map(|f| (*f).to_owned()).collect(),
+            actor_id: actor_id.to_string(),
+        },
+    )
+}
+
+/// `crm.lost_reason.created|updated|deleted`.
+pub fn lost_reason_changed(
+    tenant_id: Uuid,
+    actor_id: Uuid,
+    change: Change,
+    reason: LostReason,
+) -> Result<NewEvent> {
+    let id = reason.id;
+    NewEvent::new(
+        &format!("crm.lost_reason.{}", change.verb()),
+        tenant_id,
+        "lost_reason",
+        id,
+        &pb::LostReasonChanged {
+            lost_reason: Some(convert::lost_reason_to_pb(reason)),
+            actor_id: actor_id.to_string(),
         },
     )
 }

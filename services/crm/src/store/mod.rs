@@ -22,6 +22,8 @@ pub mod leads;
 pub mod merge;
 pub mod opportunities;
 pub mod page;
+pub mod lost_reasons;
+pub mod pipeline_edits;
 pub mod pipelines;
 pub mod quotes;
 pub mod search;

@@ -7,12 +7,13 @@ use uuid::Uuid;
 
 use super::accounts::money_from;
 use super::page::{PageSql, fetch_page};
-use super::pipelines::{self, stage_from_row};
+use super::pipelines;
 use super::quotes;
 use super::{
-    PgStore, Tx, check_owner, check_reassign, check_reference, custom_fields, now, publish,
-    reaches, record_scope, scope, today, users,
+    PgStore, Tx, check_owner, check_reassign, check_reference, custom_fields, lost_reasons, now,
+    publish, reaches, record_scope, scope, tenant_state, today, users,
 };
+use crate::domain::lost_reason;
 use crate::domain::FieldViolation;
 use crate::domain::opportunity::{
     CreditSplit, CurrentStage, MoveError, MoveOutcome, NewOpportunity, Opportunity,
@@ -282,7 +283,19 @@ pub(crate) async fn place(
             .ok_or_else(|| Error::Internal("stage without pipeline".to_owned()))?,
         (None, None) => pipelines::ensure_default(tx, tenant_id).await?,
     };
+    if pipeline.archived {
+        return Err(Error::invalid(
+            if placement.pipeline_id.is_some() { "pipeline_id" } else { "stage_id" },
+            "the pipeline is archived and takes no new opportunities",
+        ));
+    }
     let stage = match requested_stage {
+        Some((_, stage)) if stage.archived => {
+            return Err(Error::invalid(
+                "stage_id",
+                "is archived and takes no new opportunities",
+            ));
+        }
         Some((pipeline_id, _)) if pipeline_id != pipeline.id => {
             return Err(Error::invalid(
                 "stage_id",
@@ -518,6 +531,7 @@ pub(crate) async fn write_row(tx: &mut Tx, o: &Opportunity) -> Result<()> {
 fn move_error(error: MoveError) -> Error {
     match error {
         MoveError::SameStage => Error::FailedPrecondition(error.to_string()),
+        MoveError::ArchivedStage => Error::invalid("stage_id", error.to_string()),
         MoveError::LostReasonRequired | MoveError::LostReasonNotAllowed => {
             Error::invalid("lost_reason", error.to_string())
         }
@@ -583,6 +597,12 @@ impl OpportunityStore for PgStore {
             .data
             .apply(patch, before.stage.category)
             .map_err(|e| Error::invalid("lost_reason", e.to_string()))?;
+        // A changed reason on a lost deal follows the picklist like a move does.
+        if after.lost_reason != before.data.lost_reason {
+            let picklist = lost_reasons::picklist(&mut tx).await?;
+            after.lost_reason = lost_reason::resolve(&picklist, &after.lost_reason, true)
+                .map_err(|e| Error::invalid("lost_reason", e.to_string()))?;
+        }
         if new_custom_fields {
             after.custom_fields = custom_fields::checked(
                 &mut tx,
@@ -664,8 +684,22 @@ impl OpportunityStore for PgStore {
                 "is not a stage of the opportunity's pipeline",
             ));
         }
+        if pipelines::is_archived(&mut tx, target_pipeline).await? {
+            return Err(Error::FailedPrecondition(
+                "the opportunity's pipeline is archived; its deals no longer move".to_owned(),
+            ));
+        }
         let from = current_stage(&mut tx, before.stage.id).await?;
-        let plan = plan_move(&from, &to, &lost_reason).map_err(move_error)?;
+        let (lost_reason, reason_required) = if to.category == StageCategory::Lost {
+            let required = tenant_state::settings(&mut tx).await?.lost_reason_required;
+            let picklist = lost_reasons::picklist(&mut tx).await?;
+            let reason = lost_reason::resolve(&picklist, &lost_reason, required)
+                .map_err(|e| Error::invalid("lost_reason", e.to_string()))?;
+            (reason, required)
+        } else {
+            (lost_reason, true)
+        };
+        let plan = plan_move(&from, &to, &lost_reason, reason_required).map_err(move_error)?;
         let at = now();
         let today = today();
         let seconds = seconds_in_stage(before.stage_entered_at, at);
@@ -771,10 +805,73 @@ impl OpportunityStore for PgStore {
 }
 
 async fn current_stage(tx: &mut Tx, id: Uuid) -> Result<Stage> {
-    let row =
-        sqlx::query("SELECT id, name, probability, category, position FROM stages WHERE id = $1")
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?;
-    stage_from_row(&row)
+    pipelines::stage(tx, id)
+        .await?
+        .map(|(_, stage)| stage)
+        .ok_or_else(|| Error::Internal("opportunity in a vanished stage".to_owned()))
+}
+
+/// Moves every live opportunity of `from` to `to` (an admin's stage archive; both stages of
+/// one pipeline and category, so nothing is won, lost or reopened). Each move is recorded like
+/// a MoveStage: stage history, field history (the row trigger) and
+/// `crm.opportunity.updated` + `crm.opportunity.stage_changed`. Returns how many moved.
+pub(crate) async fn move_all(tx: &mut Tx, viewer: Viewer, from: &Stage, to: &Stage) -> Result<i64> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} {FROM} WHERE o.stage_id = $1 AND o.deleted_at IS NULL
+         ORDER BY o.id FOR UPDATE OF o"
+    )))
+    .bind(from.id)
+    .fetch_all(&mut *tx)
+    .await?;
+    let at = now();
+    let today = today();
+    for row in &rows {
+        let before = from_row(row)?;
+        let seconds = seconds_in_stage(before.stage_entered_at, at);
+        let moved = Opportunity {
+            stage: CurrentStage {
+                id: to.id,
+                probability: to.probability,
+                category: to.category,
+            },
+            updated_at: at,
+            stage_entered_at: at,
+            ..before
+        };
+        write_row(tx, &moved).await?;
+        record_stage_change(
+            tx,
+            viewer,
+            moved.id,
+            StageChange {
+                from_stage_id: Some(from.id),
+                to_stage_id: to.id,
+                changed_by: viewer.user_id,
+                changed_at: at,
+                seconds_in_stage: seconds,
+            },
+        )
+        .await?;
+        let mut announced = vec![events::record_changed(
+            viewer.tenant_id,
+            viewer.user_id,
+            Change::Updated,
+            Record::Opportunity(moved.clone()),
+            &["stage_id"],
+        )?];
+        announced.extend(events::stage_moved(
+            viewer.tenant_id,
+            viewer.user_id,
+            &moved,
+            StageMove {
+                from_stage_id: from.id,
+                seconds_in_previous_stage: seconds,
+                outcomes: &[],
+                today,
+                products: &[],
+            },
+        )?);
+        publish(tx, &announced).await?;
+    }
+    Ok(i64::try_from(rows.len()).unwrap_or(i64::MAX))
 }

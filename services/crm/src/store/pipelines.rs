@@ -8,8 +8,10 @@ use sqlx::Row;
 use sqlx::postgres::PgRow;
 use uuid::Uuid;
 
+use super::pipeline_edits as edits;
 use super::{PgStore, Tx, now, publish};
-use crate::domain::pipeline::{NewPipeline, Pipeline, Stage, StageCategory, default_pipeline};
+use crate::domain::pipeline::{NewPipeline, Pipeline, RawStage, Stage, StageCategory, default_pipeline};
+use crate::domain::pipeline_edit::StagePatch;
 use crate::domain::visibility::Viewer;
 use crate::error::{Error, Result};
 use crate::events::publish as events;
@@ -22,9 +24,49 @@ pub trait PipelineStore: Send + Sync + 'static {
     async fn list_pipelines(&self, viewer: Viewer) -> Result<Vec<Pipeline>>;
     async fn pipeline(&self, viewer: Viewer, id: Uuid) -> Result<Option<Pipeline>>;
     async fn create_pipeline(&self, viewer: Viewer, pipeline: NewPipeline) -> Result<Pipeline>;
+    /// Renames; `None` when there is no such pipeline.
+    async fn rename_pipeline(&self, viewer: Viewer, id: Uuid, name: String)
+    -> Result<Option<Pipeline>>;
+    async fn set_default_pipeline(&self, viewer: Viewer, id: Uuid) -> Result<Option<Pipeline>>;
+    async fn archive_pipeline(&self, viewer: Viewer, id: Uuid) -> Result<Option<Pipeline>>;
+    async fn create_stage(
+        &self,
+        viewer: Viewer,
+        pipeline_id: Uuid,
+        stage: RawStage,
+    ) -> Result<Option<Pipeline>>;
+    async fn update_stage(
+        &self,
+        viewer: Viewer,
+        pipeline_id: Uuid,
+        stage_id: Uuid,
+        patch: StagePatch,
+    ) -> Result<Option<Pipeline>>;
+    async fn reorder_stages(
+        &self,
+        viewer: Viewer,
+        pipeline_id: Uuid,
+        stage_ids: Vec<Uuid>,
+    ) -> Result<Option<Pipeline>>;
+    /// Archives a stage, moving its live opportunities to `move_to` in the same transaction;
+    /// returns the pipeline and how many moved.
+    async fn archive_stage(
+        &self,
+        viewer: Viewer,
+        pipeline_id: Uuid,
+        stage_id: Uuid,
+        move_to: Option<Uuid>,
+    ) -> Result<Option<(Pipeline, i64)>>;
+    async fn delete_stage(
+        &self,
+        viewer: Viewer,
+        pipeline_id: Uuid,
+        stage_id: Uuid,
+    ) -> Result<Option<Pipeline>>;
 }
 
-const STAGE_COLUMNS: &str = "id, pipeline_id, name, probability, category, position";
+const STAGE_COLUMNS: &str =
+    "id, pipeline_id, name, probability, category, position, archived_at IS NOT NULL AS archived";
 
 pub(crate) fn stage_from_row(row: &PgRow) -> Result<Stage> {
     let category: String = row.try_get("category")?;
@@ -35,13 +77,15 @@ pub(crate) fn stage_from_row(row: &PgRow) -> Result<Stage> {
         category: StageCategory::parse(&category)
             .ok_or_else(|| Error::Internal(format!("unknown stage category {category}")))?,
         position: row.try_get("position")?,
+        archived: row.try_get("archived")?,
     })
 }
 
 /// Pipelines matching `only` (all when `None`), default first, with their stages in order.
 async fn load(tx: &mut Tx, only: Option<Uuid>) -> Result<Vec<Pipeline>> {
     let rows = sqlx::query(
-        "SELECT id, name, is_default, created_at FROM pipelines
+        "SELECT id, name, is_default, archived_at IS NOT NULL AS archived, created_at
+         FROM pipelines
          WHERE $1::uuid IS NULL OR id = $1
          ORDER BY is_default DESC, created_at, id",
     )
@@ -73,6 +117,7 @@ async fn load(tx: &mut Tx, only: Option<Uuid>) -> Result<Vec<Pipeline>> {
                 id,
                 name: row.try_get("name")?,
                 is_default: row.try_get("is_default")?,
+                archived: row.try_get("archived")?,
                 stages: stages.remove(&id).unwrap_or_default(),
                 created_at: row.try_get("created_at")?,
             })
@@ -82,6 +127,13 @@ async fn load(tx: &mut Tx, only: Option<Uuid>) -> Result<Vec<Pipeline>> {
 
 pub(crate) async fn load_one(tx: &mut Tx, id: Uuid) -> Result<Option<Pipeline>> {
     Ok(load(tx, Some(id)).await?.into_iter().next())
+}
+
+pub(crate) fn name_taken() -> Error {
+    Error::AlreadyExists {
+        field: "pipeline.name",
+        message: "a pipeline with this name already exists".to_owned(),
+    }
 }
 
 /// Inserts a pipeline and its stages; a name already in use is ALREADY_EXISTS.
@@ -104,10 +156,7 @@ async fn insert(
     .execute(&mut *tx)
     .await
     .map_err(|error| match db::unique_violation(&error) {
-        Some("pipelines_name_key") => Error::AlreadyExists {
-            field: "pipeline.name",
-            message: "a pipeline with this name already exists".to_owned(),
-        },
+        Some("pipelines_name_key") => name_taken(),
         _ => Error::Store(error),
     })?;
     let count = pipeline.stages.len();
@@ -181,6 +230,15 @@ pub(crate) async fn ensure_default(tx: &mut Tx, tenant_id: Uuid) -> Result<Pipel
     Ok(created)
 }
 
+pub(crate) async fn is_archived(tx: &mut Tx, pipeline_id: Uuid) -> Result<bool> {
+    let archived: Option<bool> =
+        sqlx::query_scalar("SELECT archived_at IS NOT NULL FROM pipelines WHERE id = $1")
+            .bind(pipeline_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    Ok(archived.unwrap_or(false))
+}
+
 /// A stage of any of the tenant's pipelines, with its pipeline id.
 pub(crate) async fn stage(tx: &mut Tx, id: Uuid) -> Result<Option<(Uuid, Stage)>> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -231,5 +289,127 @@ impl PipelineStore for PgStore {
         .await?;
         tx.commit().await?;
         Ok(created)
+    }
+
+    #[tracing::instrument(name = "crm.postgres.rename_pipeline", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    async fn rename_pipeline(
+        &self,
+        viewer: Viewer,
+        id: Uuid,
+        name: String,
+    ) -> Result<Option<Pipeline>> {
+        let mut tx = self.tx(viewer).await?;
+        let Some(pipeline) = edits::lock(&mut tx, id).await? else {
+            return Ok(None);
+        };
+        let after = edits::rename(&mut tx, viewer, &pipeline, &name).await?;
+        tx.commit().await?;
+        Ok(Some(after))
+    }
+
+    #[tracing::instrument(name = "crm.postgres.set_default_pipeline", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    async fn set_default_pipeline(&self, viewer: Viewer, id: Uuid) -> Result<Option<Pipeline>> {
+        let mut tx = self.tx(viewer).await?;
+        // The current default is created first, so it exists to hand the flag over.
+        ensure_default(&mut tx, viewer.tenant_id).await?;
+        let Some(pipeline) = edits::lock(&mut tx, id).await? else {
+            return Ok(None);
+        };
+        let after = edits::set_default(&mut tx, viewer, &pipeline).await?;
+        tx.commit().await?;
+        Ok(Some(after))
+    }
+
+    #[tracing::instrument(name = "crm.postgres.archive_pipeline", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    async fn archive_pipeline(&self, viewer: Viewer, id: Uuid) -> Result<Option<Pipeline>> {
+        let mut tx = self.tx(viewer).await?;
+        let Some(pipeline) = edits::lock(&mut tx, id).await? else {
+            return Ok(None);
+        };
+        let after = edits::archive_pipeline(&mut tx, viewer, &pipeline).await?;
+        tx.commit().await?;
+        Ok(Some(after))
+    }
+
+    #[tracing::instrument(name = "crm.postgres.create_stage", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    async fn create_stage(
+        &self,
+        viewer: Viewer,
+        pipeline_id: Uuid,
+        stage: RawStage,
+    ) -> Result<Option<Pipeline>> {
+        let mut tx = self.tx(viewer).await?;
+        let Some(pipeline) = edits::lock(&mut tx, pipeline_id).await? else {
+            return Ok(None);
+        };
+        let after = edits::create_stage(&mut tx, viewer, &pipeline, &stage).await?;
+        tx.commit().await?;
+        Ok(Some(after))
+    }
+
+    #[tracing::instrument(name = "crm.postgres.update_stage", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    async fn update_stage(
+        &self,
+        viewer: Viewer,
+        pipeline_id: Uuid,
+        stage_id: Uuid,
+        patch: StagePatch,
+    ) -> Result<Option<Pipeline>> {
+        let mut tx = self.tx(viewer).await?;
+        let Some(pipeline) = edits::lock(&mut tx, pipeline_id).await? else {
+            return Ok(None);
+        };
+        let after = edits::update_stage(&mut tx, viewer, &pipeline, stage_id, &patch).await?;
+        tx.commit().await?;
+        Ok(Some(after))
+    }
+
+    #[tracing::instrument(name = "crm.postgres.reorder_stages", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    async fn reorder_stages(
+        &self,
+        viewer: Viewer,
+        pipeline_id: Uuid,
+        stage_ids: Vec<Uuid>,
+    ) -> Result<Option<Pipeline>> {
+        let mut tx = self.tx(viewer).await?;
+        let Some(pipeline) = edits::lock(&mut tx, pipeline_id).await? else {
+            return Ok(None);
+        };
+        let after = edits::reorder_stages(&mut tx, viewer, &pipeline, &stage_ids).await?;
+        tx.commit().await?;
+        Ok(Some(after))
+    }
+
+    #[tracing::instrument(name = "crm.postgres.archive_stage", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    async fn archive_stage(
+        &self,
+        viewer: Viewer,
+        pipeline_id: Uuid,
+        stage_id: Uuid,
+        move_to: Option<Uuid>,
+    ) -> Result<Option<(Pipeline, i64)>> {
+        let mut tx = self.tx(viewer).await?;
+        let Some(pipeline) = edits::lock(&mut tx, pipeline_id).await? else {
+            return Ok(None);
+        };
+        let done = edits::archive_stage(&mut tx, viewer, &pipeline, stage_id, move_to).await?;
+        tx.commit().await?;
+        Ok(Some(done))
+    }
+
+    #[tracing::instrument(name = "crm.postgres.delete_stage", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    async fn delete_stage(
+        &self,
+        viewer: Viewer,
+        pipeline_id: Uuid,
+        stage_id: Uuid,
+    ) -> Result<Option<Pipeline>> {
+        let mut tx = self.tx(viewer).await?;
+        let Some(pipeline) = edits::lock(&mut tx, pipeline_id).await? else {
+            return Ok(None);
+        };
+        let after = edits::delete_stage(&mut tx, viewer, &pipeline, stage_id).await?;
+        tx.commit().await?;
+        Ok(Some(after))
     }
 }

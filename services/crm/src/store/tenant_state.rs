@@ -33,14 +33,16 @@ pub async fn set_suspended(
 
 /// The tenant's settings, defaults when never changed.
 pub async fn settings(tx: &mut Tx) -> Result<CrmSettings> {
-    let row: Option<(String, Option<Uuid>)> =
-        sqlx::query_as("SELECT deactivated_owner_policy, fallback_owner_id FROM crm_tenants")
-            .fetch_optional(&mut *tx)
-            .await?;
+    let row: Option<(String, Option<Uuid>, bool)> = sqlx::query_as(
+        "SELECT deactivated_owner_policy, fallback_owner_id, lost_reason_required FROM crm_tenants",
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
     Ok(match row {
-        Some((policy, fallback_owner_id)) => CrmSettings {
+        Some((policy, fallback_owner_id, lost_reason_required)) => CrmSettings {
             deactivated_owner_policy: DeactivatedOwnerPolicy::from_db(&policy),
             fallback_owner_id,
+            lost_reason_required,
         },
         None => CrmSettings::default(),
     })
@@ -48,16 +50,19 @@ pub async fn settings(tx: &mut Tx) -> Result<CrmSettings> {
 
 pub async fn save_settings(tx: &mut Tx, tenant_id: Uuid, settings: &CrmSettings) -> Result<()> {
     sqlx::query(
-        "INSERT INTO crm_tenants (tenant_id, deactivated_owner_policy, fallback_owner_id)
-         VALUES ($1, $2, $3)
+        "INSERT INTO crm_tenants (tenant_id, deactivated_owner_policy, fallback_owner_id,
+             lost_reason_required)
+         VALUES ($1, $2, $3, $4)
          ON CONFLICT (tenant_id) DO UPDATE SET
              deactivated_owner_policy = EXCLUDED.deactivated_owner_policy,
              fallback_owner_id = EXCLUDED.fallback_owner_id,
+             lost_reason_required = EXCLUDED.lost_reason_required,
              updated_at = now()",
     )
     .bind(tenant_id)
     .bind(settings.deactivated_owner_policy.as_db())
     .bind(settings.fallback_owner_id)
+    .bind(settings.lost_reason_required)
     .execute(&mut *tx)
     .await?;
     Ok(())

@@ -123,7 +123,7 @@ async fn under_the_keep_policy_records_wait_as_orphans_until_an_admin_hands_them
         .update_crm_settings(admin.req(pb::UpdateCrmSettingsRequest {
             settings: Some(pb::CrmSettings {
                 deactivated_owner_policy: pb::DeactivatedOwnerPolicy::Keep as i32,
-                fallback_owner_id: String::new(),
+                ..Default::default()
             }),
             update_mask: Some(prost_types::FieldMask {
                 paths: vec!["deactivated_owner_policy".into()],

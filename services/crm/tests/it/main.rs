@@ -21,6 +21,7 @@ mod imports;
 mod leads_listing;
 mod merge;
 mod opportunities;
+mod pipeline_edits;
 mod pipelines;
 mod quotes;
 mod search;

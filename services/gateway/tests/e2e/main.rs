@@ -13,5 +13,6 @@ mod frontend_flow;
 mod idempotency;
 mod in_process;
 mod openapi;
+mod pipeline_journeys;
 mod rate_limits;
 mod tracing;
