@@ -7,7 +7,7 @@ use tonic::{Request, Response, Status};
 
 use super::{Shared, browse, participant_or_self, viewer};
 use crate::convert::{
-    attainment_to_pb, audit_entry_to_pb, day_from_pb, id_from_pb, line_to_pb, period_from_pb,
+    attainment_to_pb, audit_entry_to_pb, day_from_pb, id_from_pb, period_from_pb,
     quota_from_pb, recalculation_to_pb, statement_to_pb, status_from_pb, uuid_from_pb, validated,
 };
 use crate::domain::Viewer;

@@ -198,7 +198,8 @@ mod tests {
              x,{user},PERIOD_KIND_MONTH,2026-05-02,EURO\n"
         );
         let rows = rows_from_csv(&csv, 1).expect("readable");
-        assert_eq!(rows.iter().map(|r| r.row).collect::<Vec<_>>(), [2, 3, 5]);
+        // Blank lines are skipped and not counted.
+        assert_eq!(rows.iter().map(|r| r.row).collect::<Vec<_>>(), [2, 3, 4]);
         let good = rows[0].quota.as_ref().expect("good row");
         assert_eq!((good.user_id, good.amount), (user, 500_000));
         assert_eq!(columns_at_fault(&rows[1]), ["user_id", "period"]);

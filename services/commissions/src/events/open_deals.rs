@@ -42,7 +42,15 @@ pub async fn project(event: &Event, tx: &mut Tx) -> Result<(), HandlerError> {
     let Some(opportunity) = opportunity else {
         return Ok(());
     };
-    let deal = open_deal(&opportunity).map_err(HandlerError::permanent)?;
+    // The estimator's view must never hold the ledger up: an opportunity it cannot read (a
+    // payload without owner, say) is left out, and the event still reaches the ledger.
+    let deal = match open_deal(&opportunity) {
+        Ok(deal) => deal,
+        Err(reason) => {
+            tracing::warn!(event_id = %event.id, %reason, "opportunity left out of the estimator's view");
+            return Ok(());
+        }
+    };
     if event.event_type() == "crm.opportunity.deleted" {
         open_deals::delete(tx, deal.deal_id).await?;
     } else {
@@ -56,7 +64,7 @@ pub async fn project(event: &Event, tx: &mut Tx) -> Result<(), HandlerError> {
     Ok(())
 }
 
-/// The deal as the estimator needs it; malformed payloads are refused (dead-lettered).
+/// The deal as the estimator needs it, or why it cannot be read.
 pub fn open_deal(opportunity: &pb::Opportunity) -> Result<OpenDeal, String> {
     let deal_id = Uuid::parse_str(&opportunity.id)
         .map_err(|_| format!("opportunity id {:?}", opportunity.id))?;

@@ -161,7 +161,19 @@ async fn statements_are_scoped_to_the_viewer_newest_first_and_lines_page_on() {
         }
         token = page.next_page_token;
     }
-    assert_eq!((pages, amounts), (2, vec![50_000, 100_000, 150_000]));
+    // The pages together are the whole list, in its order (the wins may be applied in any
+    // order: they are different deals).
+    let whole: Vec<i64> = team
+        .rep
+        .lines(rep, &q2)
+        .await
+        .expect("all lines")
+        .iter()
+        .map(|l| l.amount_minor)
+        .collect();
+    assert_eq!((pages, &amounts), (2, &whole));
+    amounts.sort_unstable();
+    assert_eq!(amounts, [50_000, 100_000, 150_000]);
 }
 
 fn csv(rows: &[String]) -> String {
