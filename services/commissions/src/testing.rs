@@ -61,11 +61,12 @@ impl TestCommissions {
             .connect_with(options)
             .await
             .expect("connect to the test schema");
-        let types = sqlx::query_scalar("SELECT event_type FROM outbox WHERE tenant_id = $1 ORDER BY seq")
-            .bind(tenant_id)
-            .fetch_all(&pool)
-            .await
-            .expect("outbox readable");
+        let types =
+            sqlx::query_scalar("SELECT event_type FROM outbox WHERE tenant_id = $1 ORDER BY seq")
+                .bind(tenant_id)
+                .fetch_all(&pool)
+                .await
+                .expect("outbox readable");
         pool.close().await;
         types
     }

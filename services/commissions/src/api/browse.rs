@@ -6,9 +6,8 @@ use uuid::Uuid;
 
 use super::{Shared, participant_or_self};
 use crate::convert::{
-    Paging, day_from_pb, estimate_to_pb, line_to_pb, period_filter_from_pb,
-    period_from_pb, quota_to_pb, rows_from_csv, statement_to_pb, upload_report_to_pb,
-    uuid_from_pb, validated,
+    Paging, day_from_pb, estimate_to_pb, line_to_pb, period_filter_from_pb, period_from_pb,
+    quota_to_pb, rows_from_csv, statement_to_pb, upload_report_to_pb, uuid_from_pb, validated,
 };
 use crate::domain::Viewer;
 use crate::domain::estimate::{EstimateRequest, Subject};
@@ -94,7 +93,10 @@ pub async fn list_quotas(
         request.page_size,
         &request.page_token,
     )?;
-    let page = shared.store.list_quotas(viewer, filter, paging.page).await?;
+    let page = shared
+        .store
+        .list_quotas(viewer, filter, paging.page)
+        .await?;
     Ok(pb::ListQuotasResponse {
         quotas: page.items.into_iter().map(quota_to_pb).collect(),
         next_page_token: paging.next_page_token(page.next),
@@ -188,7 +190,10 @@ pub async fn estimate_commission(
         })
     } else {
         if pipeline_id.is_some() {
-            v.add("pipeline_id", "is the deal's own when opportunity_id is given");
+            v.add(
+                "pipeline_id",
+                "is the deal's own when opportunity_id is given",
+            );
         }
         v.check("opportunity_id", uuid_from_pb(&request.opportunity_id))
             .map(|deal_id| Subject::Deal { deal_id, amount })
@@ -269,7 +274,13 @@ mod tests {
             });
         store
             .expect_list_statements()
-            .withf(move |_, _, page| *page == PageRequest { size: 1, after: Some(cursor) })
+            .withf(move |_, _, page| {
+                *page
+                    == PageRequest {
+                        size: 1,
+                        after: Some(cursor),
+                    }
+            })
             .times(1)
             .returning(|_, _, _| {
                 Ok(Page {
@@ -382,7 +393,11 @@ mod tests {
         .await
         .expect("uploaded");
         assert_eq!(
-            (report.created_count, report.updated_count, report.failed_count),
+            (
+                report.created_count,
+                report.updated_count,
+                report.failed_count
+            ),
             (1, 0, 1)
         );
         let bad = &report.rows[1];

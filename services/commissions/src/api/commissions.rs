@@ -7,8 +7,8 @@ use tonic::{Request, Response, Status};
 
 use super::{Shared, browse, participant_or_self, viewer};
 use crate::convert::{
-    attainment_to_pb, audit_entry_to_pb, day_from_pb, id_from_pb, period_from_pb,
-    quota_from_pb, recalculation_to_pb, statement_to_pb, status_from_pb, uuid_from_pb, validated,
+    attainment_to_pb, audit_entry_to_pb, day_from_pb, id_from_pb, period_from_pb, quota_from_pb,
+    recalculation_to_pb, statement_to_pb, status_from_pb, uuid_from_pb, validated,
 };
 use crate::domain::Viewer;
 use crate::domain::period::{Period, Window};
@@ -462,10 +462,19 @@ mod tests {
                 *who == rep
                     && *participant == rep.user_id
                     && *period == quarter("2026-04-01")
-                    && *page == PageRequest { size: 50, after: None }
+                    && *page
+                        == PageRequest {
+                            size: 50,
+                            after: None,
+                        }
             })
             .times(1)
-            .returning(|_, _, _, _| Ok(Page { items: vec![], next: None }));
+            .returning(|_, _, _, _| {
+                Ok(Page {
+                    items: vec![],
+                    next: None,
+                })
+            });
         let api = CommissionApi::new(shared(store));
         let lines = api
             .list_lines(request(

@@ -98,7 +98,10 @@ fn row_quota(
     let mut own = Vec::new();
     let kind = period_kind(&key.period);
     if kind.is_none() {
-        own.push(FieldViolation::new("period", "must be month, quarter or year"));
+        own.push(FieldViolation::new(
+            "period",
+            "must be month, quarter or year",
+        ));
     }
     let amount_minor = amount.parse::<i64>().ok();
     if amount_minor.is_none() {
@@ -234,6 +237,9 @@ mod tests {
             }
             other => panic!("expected a refusal, got {other:?}"),
         }
-        assert!(matches!(rows_from_csv("", 1), Err(Error::InvalidArgument(_))));
+        assert!(matches!(
+            rows_from_csv("", 1),
+            Err(Error::InvalidArgument(_))
+        ));
     }
 }

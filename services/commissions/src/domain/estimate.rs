@@ -165,7 +165,12 @@ mod tests {
         }
     }
 
-    fn input(rules: Rules, attained: Minor, credited: Minor, quota: Option<Minor>) -> EstimateInput {
+    fn input(
+        rules: Rules,
+        attained: Minor,
+        credited: Minor,
+        quota: Option<Minor>,
+    ) -> EstimateInput {
         let mut state = PeriodState::default();
         if attained > 0 {
             // An earlier win that filled the period so far.
@@ -203,7 +208,12 @@ mod tests {
         let rep = Uuid::now_v7();
         let estimate = estimate(
             rep,
-            input(graduated(), 80_000 * UNIT, 50_000 * UNIT, Some(200_000 * UNIT)),
+            input(
+                graduated(),
+                80_000 * UNIT,
+                50_000 * UNIT,
+                Some(200_000 * UNIT),
+            ),
         );
         let pieces: Vec<(Option<u32>, Minor, Minor)> = estimate
             .lines
@@ -229,9 +239,12 @@ mod tests {
             (4_000, 6_500)
         );
         assert_eq!(estimate.participant_id, rep);
-        assert!(estimate.lines.iter().all(|l| l.kind == LineKind::Commission
-            && l.rule == Rule::Schedule
-            && !l.reversal));
+        assert!(
+            estimate
+                .lines
+                .iter()
+                .all(|l| l.kind == LineKind::Commission && l.rule == Rule::Schedule && !l.reversal)
+        );
     }
 
     #[test]
@@ -264,7 +277,10 @@ mod tests {
     fn without_a_quota_attainment_is_zero_but_the_commission_is_still_rated() {
         let estimate = estimate(Uuid::now_v7(), input(graduated(), 0, 10_000 * UNIT, None));
         assert_eq!(estimate.commission, 500 * UNIT);
-        assert_eq!((estimate.before.attainment, estimate.after.attainment), (0, 0));
+        assert_eq!(
+            (estimate.before.attainment, estimate.after.attainment),
+            (0, 0)
+        );
         assert_eq!(estimate.before.quota, 0);
     }
 

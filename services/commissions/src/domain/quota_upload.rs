@@ -50,7 +50,8 @@ pub struct RowReport {
 
 /// Counts of created, updated and failed rows.
 pub fn counts(reports: &[RowReport]) -> (usize, usize, usize) {
-    let count = |wanted: fn(&RowResult) -> bool| reports.iter().filter(|r| wanted(&r.result)).count();
+    let count =
+        |wanted: fn(&RowResult) -> bool| reports.iter().filter(|r| wanted(&r.result)).count();
     (
         count(|r| matches!(r, RowResult::Created)),
         count(|r| matches!(r, RowResult::Updated)),

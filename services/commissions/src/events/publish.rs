@@ -6,7 +6,8 @@ use proto::commissions as pb;
 use uuid::Uuid;
 
 use crate::convert::{
-    adjustment_to_pb, dispute_to_pb, engine_line_to_pb, period_kind_to_pb, status_to_pb, version_to_pb,
+    adjustment_to_pb, dispute_to_pb, engine_line_to_pb, period_kind_to_pb, status_to_pb,
+    version_to_pb,
 };
 use crate::domain::adjustment::{Adjustment, Dispute};
 use crate::domain::engine::Line;

@@ -28,10 +28,10 @@ use crate::domain::adjustment::{Adjustment, Dispute};
 use crate::domain::audit::AuditEntry;
 use crate::domain::estimate::{Estimate, EstimateRequest};
 use crate::domain::listing::{Page, PageRequest, PeriodCursor, PeriodFilter};
-use crate::domain::quota_upload::{RowReport, UploadRow, settle};
 use crate::domain::period::{Period, Window};
 use crate::domain::plan::{NewVersion, Plan, PlanVersion};
 use crate::domain::quota::{Measured, Quota, TeamFigures};
+use crate::domain::quota_upload::{RowReport, UploadRow, settle};
 use crate::domain::statement::{Recalculation, Statement, Status, StoredLine};
 use crate::error::{Error, Result};
 

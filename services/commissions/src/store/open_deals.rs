@@ -64,12 +64,14 @@ pub async fn open(tx: &mut Tx, deal_id: Uuid) -> Result<Option<OpenDeal>> {
     .bind(deal_id)
     .fetch_optional(&mut **tx)
     .await?;
-    Ok(row.and_then(|(state, currency, amount, pipeline_id, splits)| {
-        (state == "open").then(|| OpenDeal {
-            deal_id,
-            amount: currency.zip(amount),
-            splits: splits.0,
-            pipeline_id,
-        })
-    }))
+    Ok(
+        row.and_then(|(state, currency, amount, pipeline_id, splits)| {
+            (state == "open").then(|| OpenDeal {
+                deal_id,
+                amount: currency.zip(amount),
+                splits: splits.0,
+                pipeline_id,
+            })
+        }),
+    )
 }

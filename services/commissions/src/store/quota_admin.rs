@@ -137,7 +137,11 @@ pub async fn delete(tx: &mut Tx, viewer: Viewer, user: Uuid, period: Period) -> 
 
 /// Writes the good rows of an upload, each after checking its user is known; a row that fails
 /// writes nothing. The caller commits or rolls back as `quota_upload::settle` says.
-pub async fn upload(tx: &mut Tx, viewer: Viewer, mut rows: Vec<UploadRow>) -> Result<Vec<RowReport>> {
+pub async fn upload(
+    tx: &mut Tx,
+    viewer: Viewer,
+    mut rows: Vec<UploadRow>,
+) -> Result<Vec<RowReport>> {
     refuse_repeats(&mut rows);
     let mut reports = Vec::with_capacity(rows.len());
     for row in rows {

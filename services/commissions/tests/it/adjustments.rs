@@ -221,7 +221,11 @@ async fn reps_dispute_their_own_lines_and_admins_resolve() {
             notified[0].period_start.as_str(),
             notified[0].dispute.as_ref().map(|d| d.id.as_str()),
         ),
-        (rep.to_string().as_str(), "2026-04-01", Some(dispute.id.as_str()))
+        (
+            rep.to_string().as_str(),
+            "2026-04-01",
+            Some(dispute.id.as_str())
+        )
     );
     let trail = team
         .admin

@@ -9,7 +9,7 @@ use tonic::Code;
 use uuid::Uuid;
 
 use crate::helpers::{
-    As, Db, DEADLINE, assert_invalid, create_plan, day, declare_consumer_queue, flat_plan,
+    As, DEADLINE, Db, assert_invalid, create_plan, day, declare_consumer_queue, flat_plan,
     lines_until, publish, team, won,
 };
 
@@ -41,7 +41,15 @@ async fn statements_are_scoped_to_the_viewer_newest_first_and_lines_page_on() {
     let team = team(&service, &db).await;
     let (rep, other) = (team.rep.user_id, team.other_rep.user_id);
     create_plan(&team.admin, "Flat 5%", flat_plan(&[rep, other], 50_000)).await;
-    let win = |user, units, on| won(team.tenant_id, Uuid::now_v7(), units, &[(user, 100)], day(on));
+    let win = |user, units, on| {
+        won(
+            team.tenant_id,
+            Uuid::now_v7(),
+            units,
+            &[(user, 100)],
+            day(on),
+        )
+    };
     let wins = [
         win(rep, 10_000, "2026-05-12"),
         win(rep, 20_000, "2026-05-13"),
@@ -238,7 +246,11 @@ async fn a_quota_csv_writes_the_good_rows_and_names_the_column_of_each_bad_one()
     )
     .await;
     assert_eq!(
-        (report.created_count, report.updated_count, report.failed_count),
+        (
+            report.created_count,
+            report.updated_count,
+            report.failed_count
+        ),
         (2, 0, 2)
     );
     let outcome: Vec<(i32, i32, Vec<&str>)> = report
@@ -500,7 +512,10 @@ async fn the_estimator_rates_an_open_deal_on_top_of_the_period_and_writes_nothin
         .await
         .expect("override")
         .into_inner();
-    assert_eq!((higher.credited_minor, higher.commission_minor), (2_000_000, 100_000));
+    assert_eq!(
+        (higher.credited_minor, higher.commission_minor),
+        (2_000_000, 100_000)
+    );
     // An amount without a deal.
     let plain = team
         .rep
@@ -544,7 +559,14 @@ async fn the_estimator_rates_an_open_deal_on_top_of_the_period_and_writes_nothin
     assert_eq!(not_credited.code(), Code::FailedPrecondition);
 
     // Read only: still one line; and the quota the line used cannot be deleted.
-    assert_eq!(team.rep.lines(rep, "2026-04-01").await.expect("lines").len(), 1);
+    assert_eq!(
+        team.rep
+            .lines(rep, "2026-04-01")
+            .await
+            .expect("lines")
+            .len(),
+        1
+    );
     let used = team
         .admin
         .commissions()

@@ -2,8 +2,8 @@
 //! test spawns its own service on free ports with its own schema, queue names and tenants.
 
 mod adjustments;
-mod browsing;
 mod bad_input;
+mod browsing;
 mod deactivated_users;
 mod deal_events;
 mod documents;
