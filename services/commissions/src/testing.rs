@@ -49,6 +49,28 @@ impl TestCommissions {
             .expect("commissions service reachable")
     }
 
+    /// The event types `tenant_id`'s changes wrote to this instance's outbox, in order (read as
+    /// the schema's owner, past row-level security), so journeys see what other services will
+    /// be told.
+    pub async fn outbox_event_types(&self, tenant_id: Uuid) -> Vec<String> {
+        use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+        let options: PgConnectOptions = testkit::database_url().parse().expect("database url");
+        let options = options.options([("search_path", self.schema.name.as_str())]);
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .expect("connect to the test schema");
+        let types =
+            sqlx::query_scalar("SELECT event_type FROM outbox WHERE tenant_id = $1 ORDER BY seq")
+                .bind(tenant_id)
+                .fetch_all(&pool)
+                .await
+                .expect("outbox readable");
+        pool.close().await;
+        types
+    }
+
     /// An access token for `user_id` of `tenant_id` with `role`, valid for ten minutes.
     pub fn token(&self, tenant_id: Uuid, user_id: Uuid, role: BuiltinRole) -> String {
         let now = chrono::Utc::now().timestamp();

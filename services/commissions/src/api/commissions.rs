@@ -5,10 +5,10 @@ use std::sync::Arc;
 use proto::commissions as pb;
 use tonic::{Request, Response, Status};
 
-use super::{Shared, participant_or_self, viewer};
+use super::{Shared, browse, participant_or_self, viewer};
 use crate::convert::{
-    attainment_to_pb, audit_entry_to_pb, day_from_pb, id_from_pb, line_to_pb, period_from_pb,
-    quota_from_pb, recalculation_to_pb, statement_to_pb, status_from_pb, uuid_from_pb, validated,
+    attainment_to_pb, audit_entry_to_pb, day_from_pb, id_from_pb, period_from_pb, quota_from_pb,
+    recalculation_to_pb, statement_to_pb, status_from_pb, uuid_from_pb, validated,
 };
 use crate::domain::Viewer;
 use crate::domain::period::{Period, Window};
@@ -107,19 +107,8 @@ impl pb::commission_service_server::CommissionService for CommissionApi {
         request: Request<pb::ListLinesRequest>,
     ) -> Result<Response<pb::ListLinesResponse>, Status> {
         let viewer = viewer(&request)?;
-        let request = request.get_ref();
-        let participant = participant_or_self(&viewer, &request.participant_id)?;
-        let mut v = Violations::new();
-        let period = period_from_pb(&mut v, request.period, &request.period_start);
-        v.finish().map_err(Error::from)?;
-        let lines = self
-            .shared
-            .store
-            .lines(viewer, participant, validated(period)?)
-            .await?;
-        Ok(Response::new(pb::ListLinesResponse {
-            lines: lines.into_iter().map(line_to_pb).collect(),
-        }))
+        let listed = browse::list_lines(&self.shared, viewer, request.get_ref()).await?;
+        Ok(Response::new(listed))
     }
 
     #[tracing::instrument(skip_all)]
@@ -360,6 +349,66 @@ impl pb::commission_service_server::CommissionService for CommissionApi {
             .await?;
         Ok(Response::new(statement_to_pb(statement)))
     }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_statements(
+        &self,
+        request: Request<pb::ListStatementsRequest>,
+    ) -> Result<Response<pb::ListStatementsResponse>, Status> {
+        let viewer = viewer(&request)?;
+        let listed = browse::list_statements(&self.shared, viewer, request.get_ref()).await?;
+        Ok(Response::new(listed))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_quotas(
+        &self,
+        request: Request<pb::ListQuotasRequest>,
+    ) -> Result<Response<pb::ListQuotasResponse>, Status> {
+        let viewer = viewer(&request)?;
+        let listed = browse::list_quotas(&self.shared, viewer, request.get_ref()).await?;
+        Ok(Response::new(listed))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_quota(
+        &self,
+        request: Request<pb::GetQuotaRequest>,
+    ) -> Result<Response<pb::Quota>, Status> {
+        let viewer = viewer(&request)?;
+        let quota = browse::get_quota(&self.shared, viewer, request.get_ref()).await?;
+        Ok(Response::new(quota))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn delete_quota(
+        &self,
+        request: Request<pb::DeleteQuotaRequest>,
+    ) -> Result<Response<()>, Status> {
+        let viewer = viewer(&request)?;
+        browse::delete_quota(&self.shared, viewer, request.get_ref()).await?;
+        Ok(Response::new(()))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn upload_quotas(
+        &self,
+        request: Request<pb::UploadQuotasRequest>,
+    ) -> Result<Response<pb::UploadQuotasResponse>, Status> {
+        let viewer = viewer(&request)?;
+        let report = browse::upload_quotas(&self.shared, viewer, request.get_ref()).await?;
+        Ok(Response::new(report))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn estimate_commission(
+        &self,
+        request: Request<pb::EstimateCommissionRequest>,
+    ) -> Result<Response<pb::CommissionEstimate>, Status> {
+        let viewer = viewer(&request)?;
+        let estimate = browse::estimate_commission(&self.shared, viewer, request.get_ref()).await?;
+        Ok(Response::new(estimate))
+    }
 }
 
 #[cfg(test)]
@@ -371,6 +420,7 @@ mod tests {
 
     use super::*;
     use crate::api::testing::{bad_fields, quarter, refused, request, shared, viewer};
+    use crate::domain::listing::{Page, PageRequest};
     use crate::domain::quota::TeamFigures;
     use crate::domain::statement::{Statement, Status, Totals};
     use crate::store::MockStore;
@@ -407,12 +457,24 @@ mod tests {
         let rep = viewer(BuiltinRole::SalesRep);
         let mut store = MockStore::new();
         store
-            .expect_lines()
-            .withf(move |who, participant, period| {
-                *who == rep && *participant == rep.user_id && *period == quarter("2026-04-01")
+            .expect_line_page()
+            .withf(move |who, participant, period, page| {
+                *who == rep
+                    && *participant == rep.user_id
+                    && *period == quarter("2026-04-01")
+                    && *page
+                        == PageRequest {
+                            size: 50,
+                            after: None,
+                        }
             })
             .times(1)
-            .returning(|_, _, _| Ok(vec![]));
+            .returning(|_, _, _, _| {
+                Ok(Page {
+                    items: vec![],
+                    next: None,
+                })
+            });
         let api = CommissionApi::new(shared(store));
         let lines = api
             .list_lines(request(
@@ -427,6 +489,7 @@ mod tests {
             .expect("listed")
             .into_inner();
         assert!(lines.lines.is_empty());
+        assert!(lines.next_page_token.is_empty());
     }
 
     #[tokio::test]

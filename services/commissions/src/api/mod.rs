@@ -3,6 +3,7 @@
 //! each is unit-tested on `MockStore`.
 
 pub mod adjustments;
+pub mod browse;
 pub mod commissions;
 pub mod plans;
 #[cfg(test)]

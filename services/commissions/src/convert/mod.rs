@@ -4,8 +4,10 @@
 //! here does I/O or checks permissions.
 
 pub mod adjustment;
+pub mod listing;
 pub mod plan;
 pub mod quota;
+pub mod quota_upload;
 pub mod statement;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
@@ -17,8 +19,10 @@ use crate::domain::violations::Violations;
 use crate::error::{Error, Result};
 
 pub use adjustment::{adjustment_to_pb, dispute_to_pb};
+pub use listing::{Paging, estimate_to_pb, period_filter_from_pb, quota_to_pb};
 pub use plan::{new_version_from_pb, plan_to_pb, version_to_pb};
 pub use quota::{attainment_to_pb, quota_from_pb};
+pub use quota_upload::{rows_from_csv, upload_report_to_pb};
 pub use statement::{
     audit_entry_to_pb, engine_line_to_pb, line_to_pb, recalculation_to_pb, statement_to_pb,
     status_from_pb, status_to_pb,

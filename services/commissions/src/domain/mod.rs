@@ -4,10 +4,13 @@
 pub mod adjustment;
 pub mod audit;
 pub mod engine;
+pub mod estimate;
+pub mod listing;
 pub mod money;
 pub mod period;
 pub mod plan;
 pub mod quota;
+pub mod quota_upload;
 pub mod statement;
 pub mod violations;
 pub mod visibility;

@@ -104,7 +104,7 @@ pub fn won_deal(closed: &pb::OpportunityClosed) -> Result<WonDeal, String> {
 }
 
 /// google.type.Money to minor units of its currency; sub-minor precision is refused.
-fn minor_units(money: &proto::google::r#type::Money) -> Result<i64, String> {
+pub(crate) fn minor_units(money: &proto::google::r#type::Money) -> Result<i64, String> {
     let currency = iso_currency::Currency::from_code(&money.currency_code)
         .ok_or_else(|| format!("currency {:?}", money.currency_code))?;
     let exponent = u32::from(currency.exponent().unwrap_or(0));

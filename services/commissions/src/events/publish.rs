@@ -6,9 +6,10 @@ use proto::commissions as pb;
 use uuid::Uuid;
 
 use crate::convert::{
-    adjustment_to_pb, engine_line_to_pb, period_kind_to_pb, status_to_pb, version_to_pb,
+    adjustment_to_pb, dispute_to_pb, engine_line_to_pb, period_kind_to_pb, status_to_pb,
+    version_to_pb,
 };
-use crate::domain::adjustment::Adjustment;
+use crate::domain::adjustment::{Adjustment, Dispute};
 use crate::domain::engine::Line;
 use crate::domain::period::Period;
 use crate::domain::plan::PlanVersion;
@@ -116,6 +117,30 @@ pub fn adjustment_changed(
         adjustment.participant_id,
         &pb::AdjustmentChanged {
             adjustment: Some(adjustment_to_pb(adjustment.clone())),
+            actor_id: actor.to_string(),
+        },
+    )
+}
+
+/// `commissions.dispute.resolved`, naming the participant and the statement the disputed line
+/// landed in.
+pub fn dispute_resolved(
+    tenant_id: Uuid,
+    actor: Uuid,
+    participant: Uuid,
+    statement: Period,
+    dispute: &Dispute,
+) -> Result<NewEvent> {
+    NewEvent::new(
+        "commissions.dispute.resolved",
+        tenant_id,
+        "participant",
+        participant,
+        &pb::DisputeResolved {
+            dispute: Some(dispute_to_pb(dispute.clone())),
+            participant_id: participant.to_string(),
+            period: period_kind_to_pb(statement.kind) as i32,
+            period_start: statement.start.to_string(),
             actor_id: actor.to_string(),
         },
     )

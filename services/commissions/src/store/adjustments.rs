@@ -280,7 +280,7 @@ pub async fn resolve_dispute(
         &resolution,
     )
     .await?;
-    Ok(Some(Dispute {
+    let dispute = Dispute {
         id,
         line_id,
         comment,
@@ -289,5 +289,26 @@ pub async fn resolve_dispute(
         raised_by,
         resolved_by: Some(viewer.user_id),
         created_at,
-    }))
+    };
+    // The participant learns of it with the statement the disputed line landed in.
+    let (participant, kind, start): (Uuid, String, NaiveDate) = sqlx::query_as(
+        "SELECT participant_id, period_kind, statement_period_start FROM commission_lines WHERE id = $1",
+    )
+    .bind(line_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    let kind = PeriodKind::parse(&kind)
+        .ok_or_else(|| Error::Internal(format!("stored period kind {kind:?}")))?;
+    publish(
+        tx,
+        crate::events::publish::dispute_resolved(
+            viewer.tenant_id,
+            viewer.user_id,
+            participant,
+            Period { kind, start },
+            &dispute,
+        ),
+    )
+    .await?;
+    Ok(Some(dispute))
 }

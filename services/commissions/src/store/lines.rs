@@ -406,3 +406,37 @@ pub async fn set_status(
     )
     .await
 }
+
+#[derive(sqlx::FromRow)]
+struct SequencedRow {
+    seq: i64,
+    #[sqlx(flatten)]
+    line: LineRow,
+}
+
+/// Up to `limit` lines landing in `participant`'s statement for `period` after the line
+/// recorded at `after` (its `seq`), in order, each with its `seq` (the page cursor).
+pub async fn in_statement_after(
+    tx: &mut Tx,
+    participant: Uuid,
+    period: Period,
+    after: Option<i64>,
+    limit: i64,
+) -> Result<Vec<(i64, StoredLine)>> {
+    let rows: Vec<SequencedRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT seq, {COLUMNS} FROM commission_lines
+         WHERE participant_id = $1 AND period_kind = $2 AND statement_period_start = $3
+           AND ($4::bigint IS NULL OR seq > $4)
+         ORDER BY seq LIMIT $5"
+    )))
+    .bind(participant)
+    .bind(period.kind.as_str())
+    .bind(period.start)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(&mut **tx)
+    .await?;
+    rows.into_iter()
+        .map(|row| Ok((row.seq, StoredLine::try_from(row.line)?)))
+        .collect()
+}

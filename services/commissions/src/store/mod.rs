@@ -7,9 +7,13 @@
 //! rules about the data itself (nobody pays or adjusts their own statement) are the store's.
 
 pub mod adjustments;
+pub mod browse;
+pub mod estimates;
 pub mod ledger;
 pub mod lines;
+pub mod open_deals;
 pub mod plans;
+pub mod quota_admin;
 pub mod quotas;
 pub mod tenant_state;
 pub mod users;
@@ -22,9 +26,12 @@ use uuid::Uuid;
 use crate::domain::Viewer;
 use crate::domain::adjustment::{Adjustment, Dispute};
 use crate::domain::audit::AuditEntry;
+use crate::domain::estimate::{Estimate, EstimateRequest};
+use crate::domain::listing::{Page, PageRequest, PeriodCursor, PeriodFilter};
 use crate::domain::period::{Period, Window};
 use crate::domain::plan::{NewVersion, Plan, PlanVersion};
 use crate::domain::quota::{Measured, Quota, TeamFigures};
+use crate::domain::quota_upload::{RowReport, UploadRow, settle};
 use crate::domain::statement::{Recalculation, Statement, Status, StoredLine};
 use crate::error::{Error, Result};
 
@@ -51,13 +58,6 @@ pub trait Store: Send + Sync + 'static {
     async fn plan(&self, viewer: Viewer, id: Uuid) -> Result<Option<Plan>>;
     async fn list_plans(&self, viewer: Viewer) -> Result<Vec<Plan>>;
     async fn set_quota(&self, viewer: Viewer, quota: Quota) -> Result<Quota>;
-    /// Lines landing in `participant`'s statement for `period`, in order.
-    async fn lines(
-        &self,
-        viewer: Viewer,
-        participant: Uuid,
-        period: Period,
-    ) -> Result<Vec<StoredLine>>;
     async fn recalculate(
         &self,
         viewer: Viewer,
@@ -124,6 +124,40 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<TeamFigures>;
     /// First month (1-12) of the tenant's fiscal year.
     async fn fiscal_year_start_month(&self, viewer: Viewer) -> Result<u32>;
+    /// Statements the viewer may see, newest period first, without lines and adjustments.
+    async fn list_statements(
+        &self,
+        viewer: Viewer,
+        filter: PeriodFilter,
+        page: PageRequest<PeriodCursor>,
+    ) -> Result<Page<Statement, PeriodCursor>>;
+    /// One page of the lines landing in `participant`'s statement for `period`.
+    async fn line_page(
+        &self,
+        viewer: Viewer,
+        participant: Uuid,
+        period: Period,
+        page: PageRequest<i64>,
+    ) -> Result<Page<StoredLine, i64>>;
+    /// Quotas the viewer may see, newest period first.
+    async fn list_quotas(
+        &self,
+        viewer: Viewer,
+        filter: PeriodFilter,
+        page: PageRequest<PeriodCursor>,
+    ) -> Result<Page<Quota, PeriodCursor>>;
+    async fn quota(&self, viewer: Viewer, user: Uuid, period: Period) -> Result<Quota>;
+    /// Deletes a quota no line was calculated against.
+    async fn delete_quota(&self, viewer: Viewer, user: Uuid, period: Period) -> Result<()>;
+    /// Writes the good rows of an upload (none of them when `all_or_nothing` and a row failed).
+    async fn upload_quotas(
+        &self,
+        viewer: Viewer,
+        rows: Vec<UploadRow>,
+        all_or_nothing: bool,
+    ) -> Result<Vec<RowReport>>;
+    /// What a deal or amount would pay; reads only.
+    async fn estimate(&self, viewer: Viewer, request: EstimateRequest) -> Result<Estimate>;
 }
 
 /// The Postgres store.
@@ -301,20 +335,6 @@ impl Store for PgStore {
         quotas::set(&mut tx, viewer, quotas::Holder::User, &quota).await?;
         tx.commit().await?;
         Ok(quota)
-    }
-
-    #[tracing::instrument(name = "commissions.postgres.list_lines", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "list_lines", tenant_id = %viewer.tenant_id))]
-    async fn lines(
-        &self,
-        viewer: Viewer,
-        participant: Uuid,
-        period: Period,
-    ) -> Result<Vec<StoredLine>> {
-        let mut tx = self.tx(viewer).await?;
-        check_visible(&mut tx, viewer, participant).await?;
-        let found = lines::in_statement(&mut tx, participant, period).await?;
-        tx.commit().await?;
-        Ok(found)
     }
 
     #[tracing::instrument(name = "commissions.postgres.recalculate_period", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "recalculate_period", tenant_id = %viewer.tenant_id))]
@@ -519,5 +539,86 @@ impl Store for PgStore {
         .await?;
         tx.commit().await?;
         Ok(rows.into_iter().map(AuditEntry::from).collect())
+    }
+
+    #[tracing::instrument(name = "commissions.postgres.list_statements", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "list_statements", tenant_id = %viewer.tenant_id))]
+    async fn list_statements(
+        &self,
+        viewer: Viewer,
+        filter: PeriodFilter,
+        page: PageRequest<PeriodCursor>,
+    ) -> Result<Page<Statement, PeriodCursor>> {
+        let mut tx = self.tx(viewer).await?;
+        let found = browse::statements(&mut tx, viewer, filter, page).await?;
+        tx.commit().await?;
+        Ok(found)
+    }
+
+    #[tracing::instrument(name = "commissions.postgres.list_lines_page", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "list_lines_page", tenant_id = %viewer.tenant_id))]
+    async fn line_page(
+        &self,
+        viewer: Viewer,
+        participant: Uuid,
+        period: Period,
+        page: PageRequest<i64>,
+    ) -> Result<Page<StoredLine, i64>> {
+        let mut tx = self.tx(viewer).await?;
+        let found = browse::lines(&mut tx, viewer, participant, period, page).await?;
+        tx.commit().await?;
+        Ok(found)
+    }
+
+    #[tracing::instrument(name = "commissions.postgres.list_quotas", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "list_quotas", tenant_id = %viewer.tenant_id))]
+    async fn list_quotas(
+        &self,
+        viewer: Viewer,
+        filter: PeriodFilter,
+        page: PageRequest<PeriodCursor>,
+    ) -> Result<Page<Quota, PeriodCursor>> {
+        let mut tx = self.tx(viewer).await?;
+        let found = quota_admin::list(&mut tx, viewer, filter, page).await?;
+        tx.commit().await?;
+        Ok(found)
+    }
+
+    #[tracing::instrument(name = "commissions.postgres.get_quota", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "get_quota", tenant_id = %viewer.tenant_id))]
+    async fn quota(&self, viewer: Viewer, user: Uuid, period: Period) -> Result<Quota> {
+        let mut tx = self.tx(viewer).await?;
+        let found = quota_admin::get(&mut tx, viewer, user, period).await?;
+        tx.commit().await?;
+        Ok(found)
+    }
+
+    #[tracing::instrument(name = "commissions.postgres.delete_quota", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "delete_quota", tenant_id = %viewer.tenant_id))]
+    async fn delete_quota(&self, viewer: Viewer, user: Uuid, period: Period) -> Result<()> {
+        let mut tx = self.tx(viewer).await?;
+        quota_admin::delete(&mut tx, viewer, user, period).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(name = "commissions.postgres.upload_quotas", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "upload_quotas", tenant_id = %viewer.tenant_id, rows = rows.len()))]
+    async fn upload_quotas(
+        &self,
+        viewer: Viewer,
+        rows: Vec<UploadRow>,
+        all_or_nothing: bool,
+    ) -> Result<Vec<RowReport>> {
+        let mut tx = self.tx(viewer).await?;
+        let mut reports = quota_admin::upload(&mut tx, viewer, rows).await?;
+        if settle(&mut reports, all_or_nothing) {
+            tx.commit().await?;
+        } else {
+            tx.rollback().await?;
+        }
+        Ok(reports)
+    }
+
+    #[tracing::instrument(name = "commissions.postgres.estimate", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "estimate", tenant_id = %viewer.tenant_id))]
+    async fn estimate(&self, viewer: Viewer, request: EstimateRequest) -> Result<Estimate> {
+        let mut tx = self.tx(viewer).await?;
+        let estimate = estimates::run(&mut tx, viewer, request).await?;
+        tx.commit().await?;
+        Ok(estimate)
     }
 }

@@ -210,6 +210,23 @@ async fn reps_dispute_their_own_lines_and_admins_resolve() {
         .expect_err("already resolved");
     assert_eq!(again.code(), Code::FailedPrecondition);
     assert_eq!(db.audit_count(team.tenant_id, "dispute.resolved").await, 1);
+    // The rep hears of it, with the statement the disputed line is in.
+    let notified: Vec<pb::DisputeResolved> = db
+        .outbox_payloads(team.tenant_id, "commissions.dispute.resolved")
+        .await;
+    assert_eq!(notified.len(), 1);
+    assert_eq!(
+        (
+            notified[0].participant_id.as_str(),
+            notified[0].period_start.as_str(),
+            notified[0].dispute.as_ref().map(|d| d.id.as_str()),
+        ),
+        (
+            rep.to_string().as_str(),
+            "2026-04-01",
+            Some(dispute.id.as_str())
+        )
+    );
     let trail = team
         .admin
         .commissions()

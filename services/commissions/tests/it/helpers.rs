@@ -59,6 +59,7 @@ impl As {
                 participant_id: participant.to_string(),
                 period: pb::PeriodKind::Quarter as i32,
                 period_start: start.to_owned(),
+                ..Default::default()
             }))
             .await?
             .into_inner()
@@ -173,6 +174,30 @@ impl Db {
             .fetch_all(&self.pool)
             .await
             .expect("outbox readable")
+    }
+
+    /// The payloads of `tenant_id`'s outbox events of `event_type`, in order.
+    pub async fn outbox_payloads<M: prost::Message + Default>(
+        &self,
+        tenant_id: Uuid,
+        event_type: &str,
+    ) -> Vec<M> {
+        let envelopes: Vec<Vec<u8>> = sqlx::query_scalar(
+            "SELECT envelope FROM outbox WHERE tenant_id = $1 AND event_type = $2 ORDER BY seq",
+        )
+        .bind(tenant_id)
+        .bind(event_type)
+        .fetch_all(&self.pool)
+        .await
+        .expect("outbox readable");
+        envelopes
+            .iter()
+            .map(|bytes| {
+                let envelope = Envelope::decode(bytes.as_slice()).expect("envelope");
+                let any = envelope.payload.expect("payload");
+                M::decode(any.value.as_slice()).expect("payload decodes")
+            })
+            .collect()
     }
 
     pub async fn audit_count(&self, tenant_id: Uuid, action: &str) -> i64 {

@@ -3,6 +3,7 @@
 
 mod adjustments;
 mod bad_input;
+mod browsing;
 mod deactivated_users;
 mod deal_events;
 mod documents;

@@ -18,7 +18,7 @@ const DEADLINE: Duration = Duration::from_secs(30);
 pub(crate) struct CommissionsPlatform {
     pub(crate) platform: Platform,
     _crm: crm::testing::TestCrm,
-    _commissions: commissions::testing::TestCommissions,
+    commissions: commissions::testing::TestCommissions,
 }
 
 pub(crate) async fn commissions_platform() -> CommissionsPlatform {
@@ -39,7 +39,7 @@ pub(crate) async fn commissions_platform() -> CommissionsPlatform {
     CommissionsPlatform {
         platform: Platform::from_parts(base, admin, client(), tenants, stop),
         _crm: crm,
-        _commissions: commissions,
+        commissions,
     }
 }
 
@@ -455,4 +455,207 @@ async fn a_suspended_tenant_is_refused_by_commissions_until_reactivated_over_res
     .await
     .expect("commissions never let the reactivated tenant back in");
     expect_json(back, StatusCode::OK).await;
+}
+
+/// `body[field]` as the string it must be (int64 fields are JSON strings).
+fn text(body: &Value, field: &str) -> String {
+    body[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("{field} in {body}"))
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_statement_browsed_quotas_uploaded_and_a_deal_estimated_over_rest() {
+    let platform = commissions_platform().await;
+    let p = &platform.platform;
+    let tenant = p.tenant("commbrowse").await;
+    let admin = tenant.token.as_str();
+    let rep = p.create_user(&tenant, "sara", "ROLE_SALES_REP").await;
+    let rep_id = text(&rep, "id");
+    let rep_token = p
+        .login(
+            &tenant.slug,
+            &format!("sara@{}.test", tenant.slug),
+            crate::helpers::PASSWORD,
+        )
+        .await;
+    let quarter = quarter_start(Utc::now().date_naive()).to_string();
+    let period = format!("period=PERIOD_KIND_QUARTER&periodStart={quarter}");
+
+    // A 10 % plan, accepted once commissions knows the rep.
+    let plan = json!({
+        "name": "Sara's plan",
+        "version": {
+            "effectiveFrom": quarter,
+            "participantIds": [rep_id],
+            "currencyCode": "USD",
+            "period": "PERIOD_KIND_QUARTER",
+            "flatRateMillionths": "100000"
+        }
+    });
+    let created = testkit::poll_until(DEADLINE, || async {
+        let response = p
+            .authed(Method::POST, "/v1/commissionPlans", admin)
+            .json(&plan)
+            .send()
+            .await
+            .expect("sent");
+        (response.status() == StatusCode::OK).then_some(())
+    })
+    .await;
+    assert!(created.is_some(), "the plan was never accepted");
+
+    // The admin uploads the quarter's quotas; a row for a user the tenant does not have fails
+    // alone, naming its column.
+    let stranger = "0190c0de-0000-7000-8000-000000000000";
+    let csv = format!(
+        "user_id,period,period_start,currency_code,amount_minor\n\
+         {rep_id},quarter,{quarter},USD,10000000\n\
+         {stranger},quarter,{quarter},USD,5000000\n"
+    );
+    let report = p
+        .call(
+            Method::POST,
+            "/v1/commissionQuotas:upload",
+            admin,
+            Some(json!({"csv": csv})),
+        )
+        .await;
+    assert_eq!(report["createdCount"], 1, "{report}");
+    assert_eq!(report["failedCount"], 1, "{report}");
+    let bad = &report["rows"][1];
+    assert_eq!(bad["row"], 3);
+    assert_eq!(bad["result"], "QUOTA_ROW_RESULT_FAILED");
+    assert_eq!(bad["errors"][0]["column"], "user_id");
+    let own_quotas = p
+        .call(Method::GET, "/v1/commissionQuotas", &rep_token, None)
+        .await;
+    assert_eq!(own_quotas["quotas"][0]["amountMinor"], "10000000");
+
+    // The rep wins two deals (12,000.00 and 3,000.00) and keeps a third one open.
+    let pipelines = p.call(Method::GET, "/v1/pipelines", &rep_token, None).await;
+    let won_stage = pipelines["pipelines"][0]["stages"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["category"] == "STAGE_CATEGORY_WON"))
+        .expect("a won stage")["id"]
+        .clone();
+    let mut deals = Vec::new();
+    for (name, units) in [("Alpha", "12000"), ("Beta", "3000"), ("Gamma", "20000")] {
+        let deal = p
+            .call(
+                Method::POST,
+                "/v1/opportunities",
+                &rep_token,
+                Some(json!({
+                    "name": name,
+                    "amount": {"currencyCode": "USD", "units": units, "nanos": 0}
+                })),
+            )
+            .await;
+        deals.push(text(&deal, "id"));
+    }
+    for deal in &deals[..2] {
+        p.call(
+            Method::POST,
+            &format!("/v1/opportunities/{deal}:moveStage"),
+            &rep_token,
+            Some(json!({"stageId": won_stage})),
+        )
+        .await;
+    }
+    lines_when(p, &rep_token, &quarter, |lines| lines.len() == 2).await;
+
+    // The rep's statements: this quarter's, without its lines.
+    let listed = p
+        .call(
+            Method::GET,
+            "/v1/commissionStatements:list",
+            &rep_token,
+            None,
+        )
+        .await;
+    let statements = listed["statements"].as_array().expect("statements");
+    assert_eq!(statements.len(), 1, "{listed}");
+    assert_eq!(statements[0]["participantId"], rep_id.as_str());
+    assert_eq!(statements[0]["periodStart"], quarter.as_str());
+    assert_eq!(statements[0]["earnedMinor"], "150000");
+
+    // Its lines, one page at a time.
+    let first = p
+        .call(
+            Method::GET,
+            &format!("/v1/commissionLines?{period}&pageSize=1"),
+            &rep_token,
+            None,
+        )
+        .await;
+    assert_eq!(first["lines"].as_array().map(Vec::len), Some(1));
+    let token = text(&first, "nextPageToken");
+    let second = p
+        .call(
+            Method::GET,
+            &format!("/v1/commissionLines?{period}&pageSize=1&pageToken={token}"),
+            &rep_token,
+            None,
+        )
+        .await;
+    assert_eq!(second["lines"].as_array().map(Vec::len), Some(1));
+    assert!(
+        second["nextPageToken"].as_str().is_none_or(str::is_empty),
+        "{second}"
+    );
+    let amounts = [&first, &second].map(|page| page["lines"][0]["amountMinor"].clone());
+    assert_eq!(amounts, [json!("120000"), json!("30000")]);
+
+    // What the open deal would pay if it closed today: 10 % of 20,000.00, taking the rep from
+    // 15 % to 35 % of quota.
+    let open = &deals[2];
+    let estimate = testkit::poll_until(DEADLINE, || async {
+        let response = p
+            .authed(
+                Method::GET,
+                &format!("/v1/commissionEstimate?opportunityId={open}"),
+                &rep_token,
+            )
+            .send()
+            .await
+            .ok()?;
+        if response.status() != StatusCode::OK {
+            return None;
+        }
+        response.json::<Value>().await.ok()
+    })
+    .await
+    .expect("the open deal never reached the estimator");
+    assert_eq!(estimate["creditedMinor"], "2000000", "{estimate}");
+    assert_eq!(estimate["commissionMinor"], "200000");
+    assert_eq!(estimate["attainedBeforeMinor"], "1500000");
+    assert_eq!(estimate["attainmentBeforeBasisPoints"], "1500");
+    assert_eq!(estimate["attainmentAfterBasisPoints"], "3500");
+    assert_eq!(estimate["lines"][0]["rateMillionths"], "100000");
+    // Reading only: still two lines.
+    assert_eq!(lines_when(p, &rep_token, &quarter, |_| true).await.len(), 2);
+
+    // The admin approves the statement: the rep is told through the outbox.
+    let approved = p
+        .call(
+            Method::POST,
+            "/v1/commissionStatements:setStatus",
+            admin,
+            Some(json!({
+                "participantId": rep_id,
+                "period": "PERIOD_KIND_QUARTER",
+                "periodStart": quarter,
+                "status": "STATEMENT_STATUS_APPROVED"
+            })),
+        )
+        .await;
+    assert_eq!(approved["status"], "STATEMENT_STATUS_APPROVED");
+    let tenant_id = tenant.tenant_id.parse().expect("tenant uuid");
+    let events = platform.commissions.outbox_event_types(tenant_id).await;
+    assert!(
+        events.iter().any(|e| e == "commissions.statement.approved"),
+        "{events:?}"
+    );
 }
