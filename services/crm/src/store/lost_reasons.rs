@@ -95,7 +95,7 @@ impl LostReasonStore for PgStore {
         Ok(reasons)
     }
 
-    #[tracing::instrument(name = "crm.postgres.create_lost_reason", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.create_lost_reason", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "create_lost_reason", tenant_id = %viewer.tenant_id))]
     async fn create_lost_reason(&self, viewer: Viewer, label: String) -> Result<LostReason> {
         let mut tx = self.tx(viewer).await?;
         lock_picklist(&mut tx, viewer.tenant_id).await?;
@@ -117,7 +117,7 @@ impl LostReasonStore for PgStore {
         Ok(reason)
     }
 
-    #[tracing::instrument(name = "crm.postgres.update_lost_reason", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.update_lost_reason", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "update_lost_reason", tenant_id = %viewer.tenant_id))]
     async fn update_lost_reason(
         &self,
         viewer: Viewer,
@@ -150,7 +150,7 @@ impl LostReasonStore for PgStore {
         Ok(Some(reason))
     }
 
-    #[tracing::instrument(name = "crm.postgres.reorder_lost_reasons", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.reorder_lost_reasons", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "reorder_lost_reasons", tenant_id = %viewer.tenant_id))]
     async fn reorder_lost_reasons(
         &self,
         viewer: Viewer,
@@ -180,7 +180,7 @@ impl LostReasonStore for PgStore {
         Ok(reasons)
     }
 
-    #[tracing::instrument(name = "crm.postgres.delete_lost_reason", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.delete_lost_reason", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "delete_lost_reason", tenant_id = %viewer.tenant_id))]
     async fn delete_lost_reason(&self, viewer: Viewer, id: Uuid) -> Result<bool> {
         let mut tx = self.tx(viewer).await?;
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(

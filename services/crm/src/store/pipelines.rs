@@ -291,7 +291,7 @@ impl PipelineStore for PgStore {
         Ok(created)
     }
 
-    #[tracing::instrument(name = "crm.postgres.rename_pipeline", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.rename_pipeline", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "rename_pipeline", tenant_id = %viewer.tenant_id))]
     async fn rename_pipeline(
         &self,
         viewer: Viewer,
@@ -307,7 +307,7 @@ impl PipelineStore for PgStore {
         Ok(Some(after))
     }
 
-    #[tracing::instrument(name = "crm.postgres.set_default_pipeline", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.set_default_pipeline", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "set_default_pipeline", tenant_id = %viewer.tenant_id))]
     async fn set_default_pipeline(&self, viewer: Viewer, id: Uuid) -> Result<Option<Pipeline>> {
         let mut tx = self.tx(viewer).await?;
         // The current default is created first, so it exists to hand the flag over.
@@ -320,7 +320,7 @@ impl PipelineStore for PgStore {
         Ok(Some(after))
     }
 
-    #[tracing::instrument(name = "crm.postgres.archive_pipeline", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.archive_pipeline", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "archive_pipeline", tenant_id = %viewer.tenant_id))]
     async fn archive_pipeline(&self, viewer: Viewer, id: Uuid) -> Result<Option<Pipeline>> {
         let mut tx = self.tx(viewer).await?;
         let Some(pipeline) = edits::lock(&mut tx, id).await? else {
@@ -331,7 +331,7 @@ impl PipelineStore for PgStore {
         Ok(Some(after))
     }
 
-    #[tracing::instrument(name = "crm.postgres.create_stage", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.create_stage", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "create_stage", tenant_id = %viewer.tenant_id))]
     async fn create_stage(
         &self,
         viewer: Viewer,
@@ -347,7 +347,7 @@ impl PipelineStore for PgStore {
         Ok(Some(after))
     }
 
-    #[tracing::instrument(name = "crm.postgres.update_stage", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.update_stage", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "update_stage", tenant_id = %viewer.tenant_id))]
     async fn update_stage(
         &self,
         viewer: Viewer,
@@ -364,7 +364,7 @@ impl PipelineStore for PgStore {
         Ok(Some(after))
     }
 
-    #[tracing::instrument(name = "crm.postgres.reorder_stages", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.reorder_stages", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "reorder_stages", tenant_id = %viewer.tenant_id))]
     async fn reorder_stages(
         &self,
         viewer: Viewer,
@@ -380,7 +380,7 @@ impl PipelineStore for PgStore {
         Ok(Some(after))
     }
 
-    #[tracing::instrument(name = "crm.postgres.archive_stage", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.archive_stage", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "archive_stage", tenant_id = %viewer.tenant_id))]
     async fn archive_stage(
         &self,
         viewer: Viewer,
@@ -397,7 +397,7 @@ impl PipelineStore for PgStore {
         Ok(Some(done))
     }
 
-    #[tracing::instrument(name = "crm.postgres.delete_stage", skip_all, fields(tenant_id = %viewer.tenant_id))]
+    #[tracing::instrument(name = "crm.postgres.delete_stage", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "delete_stage", tenant_id = %viewer.tenant_id))]
     async fn delete_stage(
         &self,
         viewer: Viewer,
