@@ -6,8 +6,13 @@ pub mod admin;
 pub mod component;
 pub mod config;
 pub mod cpu;
+pub mod exemplars;
+pub mod exposition;
 pub mod grpc;
 pub mod metrics;
+#[cfg(test)]
+mod metrics_tests;
+pub mod process;
 pub mod shutdown;
 pub mod telemetry;
 
