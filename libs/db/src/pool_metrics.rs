@@ -162,3 +162,86 @@ impl Drop for Acquiring {
         METRICS.waiters.with_label_values(&[&self.component]).dec();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::DatabaseSettings;
+
+    /// A series' value (a histogram's count) in the default registry, or `None` if absent.
+    fn value(name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        prometheus::default_registry()
+            .gather()
+            .iter()
+            .filter(|family| family.name() == name)
+            .flat_map(|family| family.get_metric().iter())
+            .find(|metric| {
+                labels.iter().all(|(key, value)| {
+                    metric
+                        .get_label()
+                        .iter()
+                        .any(|pair| pair.name() == *key && pair.value() == *value)
+                })
+            })
+            .map(|metric| {
+                metric.get_gauge().get_value()
+                    + metric.get_histogram().get_sample_count() as f64
+            })
+    }
+
+    async fn until(what: &str, condition: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !condition() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn the_pool_reports_its_connections_waiters_and_acquire_times() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.subsec_nanos());
+        let schema = format!("pool_metrics_{nanos}");
+        let settings = DatabaseSettings {
+            url: "postgres://postgres@127.0.0.1:5432/postgres".to_owned(),
+            migrate_url: None,
+            schema: schema.clone(),
+            // The login role itself: no SET ROLE, no role to create.
+            app_role: Some("postgres".to_owned()),
+            max_connections: 1,
+            acquire_timeout_secs: 10,
+            test_before_acquire: false,
+            migrate_on_start: false,
+        };
+        let pool = crate::connect(&settings).await.expect("postgres reachable");
+        let component = [(COMPONENT, schema.as_str())];
+        let in_use = [(COMPONENT, schema.as_str()), ("state", "in_use")];
+        let duration = "db_pool_acquire_duration_seconds";
+        assert_eq!(value("db_pool_max_connections", &component), Some(1.0));
+        assert_eq!(value("db_pool_acquire_waiters", &component), Some(0.0));
+        assert_eq!(value(duration, &component), Some(0.0), "created at zero");
+
+        let first = crate::begin(&pool).await.expect("begins");
+        assert_eq!(value(duration, &component), Some(1.0));
+        assert_eq!(value("db_pool_connections", &in_use), Some(1.0));
+
+        // The only connection is taken: the second transaction waits for it.
+        let second = tokio::spawn({
+            let pool = pool.clone();
+            async move { crate::begin(&pool).await }
+        });
+        until("a waiter", || {
+            value("db_pool_acquire_waiters", &component) == Some(1.0)
+        })
+        .await;
+        first.rollback().await.expect("rolls back");
+        let second = second.await.expect("joined").expect("begins");
+        assert_eq!(value("db_pool_acquire_waiters", &component), Some(0.0));
+        assert_eq!(value(duration, &component), Some(2.0));
+        second.rollback().await.expect("rolls back");
+        pool.close().await;
+    }
+}

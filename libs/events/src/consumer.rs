@@ -31,7 +31,9 @@ use uuid::Uuid;
 
 use crate::{
     Backoff, EXCHANGE, Envelope, Error, amqp, backoff::Reconnects, event_type::validate_binding,
-    metrics::METRICS, outbox::from_timestamp, trace::TraceContext,
+    metrics::{METRICS, component_of},
+    outbox::from_timestamp,
+    trace::TraceContext,
 };
 
 /// Stored errors are cut to this many bytes; the full error is in the logs.

@@ -143,19 +143,21 @@ pub fn openmetrics_text(families: &[MetricFamily]) -> String {
                     sample(&mut out, name, &labels, None, metric.get_gauge().get_value(), None);
                 }
                 MetricType::UNTYPED => {
+                    // No SalesCompass metric is untyped; the accessor is only deprecated.
+                    #[allow(deprecated)]
                     let value = metric.get_untyped().get_value();
                     sample(&mut out, name, &labels, None, value, None);
                 }
                 MetricType::SUMMARY => {
                     let summary = metric.get_summary();
                     for quantile in summary.get_quantile() {
-                        let q = float(quantile.get_quantile());
+                        let q = float(quantile.quantile());
                         let extra = Some(("quantile", q.as_str()));
-                        sample(&mut out, name, &labels, extra, quantile.get_value(), None);
+                        sample(&mut out, name, &labels, extra, quantile.value(), None);
                     }
-                    let count = summary.get_sample_count() as f64;
+                    let count = summary.sample_count() as f64;
                     sample(&mut out, &format!("{name}_count"), &labels, None, count, None);
-                    let sum = summary.get_sample_sum();
+                    let sum = summary.sample_sum();
                     sample(&mut out, &format!("{name}_sum"), &labels, None, sum, None);
                 }
                 MetricType::HISTOGRAM => histogram(&mut out, name, &labels, metric),

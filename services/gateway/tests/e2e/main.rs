@@ -12,5 +12,6 @@ mod edge;
 mod frontend_flow;
 mod idempotency;
 mod in_process;
+mod metric_names;
 mod openapi;
 mod rate_limits;
