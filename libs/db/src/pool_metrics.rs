@@ -2,11 +2,12 @@
 //! runtime's component label; schemas are named after their service):
 //!
 //! - `db_pool_connections{state="in_use"|"idle"}` and `db_pool_max_connections`: sampled every
-//!   [`SAMPLE_INTERVAL`] and at every [`crate::begin`];
-//! - `db_pool_acquire_waiters`: tasks inside [`crate::begin`] / [`crate::begin_with`] that have not
-//!   got their transaction yet;
+//!   [`SAMPLE_INTERVAL`] and at every transaction start; `in_use` counts every connection the
+//!   pool lent, including those a [`crate::Sessions`] cache keeps between its transactions;
+//! - `db_pool_acquire_waiters`: tasks inside [`crate::begin`] / [`crate::begin_with`] /
+//!   [`crate::Sessions::begin`] that have not got their connection yet;
 //! - `db_pool_acquire_duration_seconds`: how long those took (waiting for a connection, or
-//!   opening one, plus the `BEGIN` round trip, which is what a request waits for).
+//!   opening one; through `begin`/`begin_with` also the `BEGIN` round trip).
 
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
@@ -132,6 +133,7 @@ fn sample(pool: &PgPool, component: &str) {
 }
 
 /// Measures one acquisition: a waiter until dropped, its time recorded by [`Acquiring::done`].
+#[must_use = "an acquisition counts as waiting until dropped"]
 pub(crate) struct Acquiring {
     component: String,
     started: Instant,
