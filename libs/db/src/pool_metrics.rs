@@ -125,7 +125,9 @@ fn sample(pool: &PgPool, component: &str) {
     connections
         .with_label_values(&[component, "in_use"])
         .set((size - idle).max(0));
-    connections.with_label_values(&[component, "idle"]).set(idle);
+    connections
+        .with_label_values(&[component, "idle"])
+        .set(idle);
     METRICS
         .max_connections
         .with_label_values(&[component])
@@ -188,8 +190,7 @@ mod tests {
                 })
             })
             .map(|metric| {
-                metric.get_gauge().get_value()
-                    + metric.get_histogram().get_sample_count() as f64
+                metric.get_gauge().get_value() + metric.get_histogram().get_sample_count() as f64
             })
     }
 

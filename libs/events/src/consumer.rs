@@ -30,7 +30,9 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::{
-    Backoff, EXCHANGE, Envelope, Error, amqp, backoff::Reconnects, event_type::validate_binding,
+    Backoff, EXCHANGE, Envelope, Error, amqp,
+    backoff::Reconnects,
+    event_type::validate_binding,
     metrics::{METRICS, component_of},
     outbox::from_timestamp,
     trace::TraceContext,
@@ -721,7 +723,10 @@ impl Inner {
     ) -> Result<(Event, tracing::Span), Error> {
         let queue = self.config.queue.as_str();
         if delivery.redelivered {
-            METRICS.redeliveries.with_label_values(&[&self.component, queue]).inc();
+            METRICS
+                .redeliveries
+                .with_label_values(&[&self.component, queue])
+                .inc();
         }
         let event = envelope.and_then(|e| Event::from_envelope(e, delivery.redelivered))?;
         let span = tracing::info_span!(
@@ -802,7 +807,10 @@ impl Inner {
             }
             Outcome::Duplicate => "duplicate",
         };
-        METRICS.consumed.with_label_values(&[&self.component, queue, label]).inc();
+        METRICS
+            .consumed
+            .with_label_values(&[&self.component, queue, label])
+            .inc();
         ack(&item.delivery).await;
     }
 

@@ -206,7 +206,8 @@ impl Metrics {
     pub(crate) fn precreate_outbox(&self, schema: &str) {
         let labels = outbox_labels(schema);
         self.outbox_backlog.with_label_values(&labels);
-        self.outbox_oldest_pending_seconds.with_label_values(&labels);
+        self.outbox_oldest_pending_seconds
+            .with_label_values(&labels);
         self.published.with_label_values(&labels);
         self.publish_failures.with_label_values(&labels);
         self.relay_batch_seconds.with_label_values(&labels);
@@ -218,7 +219,8 @@ impl Metrics {
     pub(crate) fn precreate_queue(&self, component: &str, queue: &str) {
         let labels = [component, queue];
         for outcome in OUTCOMES {
-            self.consumed.with_label_values(&[component, queue, outcome]);
+            self.consumed
+                .with_label_values(&[component, queue, outcome]);
         }
         self.consumer_lag_seconds.with_label_values(&labels);
         self.consumer_queue_depth.with_label_values(&labels);

@@ -16,7 +16,8 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::{
-    Backoff, EXCHANGE, Envelope, Error, amqp, backoff::Reconnects,
+    Backoff, EXCHANGE, Envelope, Error, amqp,
+    backoff::Reconnects,
     metrics::{METRICS, component_of, outbox_labels},
     trace::TraceContext,
 };

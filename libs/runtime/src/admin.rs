@@ -68,14 +68,17 @@ impl AdminServer {
         let claim = self.component;
         let component: Option<std::sync::Arc<str>> =
             claim.as_ref().map(|claim| claim.name().into());
-        let app = Router::new()
-            .route("/healthz", get(|| async { "ok" }))
-            .route("/readyz", get(readyz))
-            .route(
-                "/metrics",
-                get(move |headers: HeaderMap| async move { metrics(component.as_deref(), &headers) }),
-            )
-            .with_state(self.readiness);
+        let app =
+            Router::new()
+                .route("/healthz", get(|| async { "ok" }))
+                .route("/readyz", get(readyz))
+                .route(
+                    "/metrics",
+                    get(move |headers: HeaderMap| async move {
+                        metrics(component.as_deref(), &headers)
+                    }),
+                )
+                .with_state(self.readiness);
         axum::serve(self.listener, app)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
             .await?;

@@ -137,10 +137,24 @@ pub fn openmetrics_text(families: &[MetricFamily]) -> String {
             match family.get_field_type() {
                 MetricType::COUNTER => {
                     let value = metric.get_counter().get_value();
-                    sample(&mut out, &format!("{base}_total"), &labels, None, value, None);
+                    sample(
+                        &mut out,
+                        &format!("{base}_total"),
+                        &labels,
+                        None,
+                        value,
+                        None,
+                    );
                 }
                 MetricType::GAUGE => {
-                    sample(&mut out, name, &labels, None, metric.get_gauge().get_value(), None);
+                    sample(
+                        &mut out,
+                        name,
+                        &labels,
+                        None,
+                        metric.get_gauge().get_value(),
+                        None,
+                    );
                 }
                 MetricType::UNTYPED => {
                     // No SalesCompass metric is untyped; the accessor is only deprecated.
@@ -156,7 +170,14 @@ pub fn openmetrics_text(families: &[MetricFamily]) -> String {
                         sample(&mut out, name, &labels, extra, quantile.value(), None);
                     }
                     let count = summary.sample_count() as f64;
-                    sample(&mut out, &format!("{name}_count"), &labels, None, count, None);
+                    sample(
+                        &mut out,
+                        &format!("{name}_count"),
+                        &labels,
+                        None,
+                        count,
+                        None,
+                    );
                     let sum = summary.sample_sum();
                     sample(&mut out, &format!("{name}_sum"), &labels, None, sum, None);
                 }
@@ -177,11 +198,25 @@ fn histogram(out: &mut String, name: &str, labels: &[(&str, &str)], metric: &Met
         let le = float(bucket.upper_bound());
         let exemplar = exemplars.get(index).and_then(Option::as_ref);
         let count = bucket.cumulative_count() as f64;
-        sample(out, &bucket_name, labels, Some(("le", &le)), count, exemplar);
+        sample(
+            out,
+            &bucket_name,
+            labels,
+            Some(("le", &le)),
+            count,
+            exemplar,
+        );
     }
     let count = histogram.get_sample_count() as f64;
     let exemplar = exemplars.get(buckets.len()).and_then(Option::as_ref);
-    sample(out, &bucket_name, labels, Some(("le", "+Inf")), count, exemplar);
+    sample(
+        out,
+        &bucket_name,
+        labels,
+        Some(("le", "+Inf")),
+        count,
+        exemplar,
+    );
     sample(out, &format!("{name}_count"), labels, None, count, None);
     let sum = histogram.get_sample_sum();
     sample(out, &format!("{name}_sum"), labels, None, sum, None);
@@ -252,10 +287,11 @@ mod tests {
 
     fn families() -> Vec<MetricFamily> {
         let registry = Registry::new();
-        let counter = IntCounterVec::new(Opts::new("demo_calls_total", "Calls"), &["code"])
-            .expect("valid");
+        let counter =
+            IntCounterVec::new(Opts::new("demo_calls_total", "Calls"), &["code"]).expect("valid");
         let histogram = HistogramVec::new(
-            HistogramOpts::new("demo_latency_seconds", "Latency \"quoted\"").buckets(vec![0.5, 1.0]),
+            HistogramOpts::new("demo_latency_seconds", "Latency \"quoted\"")
+                .buckets(vec![0.5, 1.0]),
             &["route"],
         )
         .expect("valid");
@@ -277,7 +313,10 @@ mod tests {
     fn openmetrics_names_counters_without_total_and_puts_exemplars_on_buckets() {
         let text = openmetrics_text(&families());
         assert!(text.contains("# TYPE demo_calls counter\n"), "{text}");
-        assert!(text.contains("demo_calls_total{code=\"OK\"} 3.0\n"), "{text}");
+        assert!(
+            text.contains("demo_calls_total{code=\"OK\"} 3.0\n"),
+            "{text}"
+        );
         assert!(text.contains("# HELP demo_latency_seconds Latency \\\"quoted\\\"\n"));
         assert!(
             text.contains(
@@ -331,7 +370,11 @@ mod tests {
         let components = ["alpha".to_owned(), "beta".to_owned()];
         assert_eq!(
             series(&select(mixed(), "alpha", &components)),
-            ["mixed_process:-", "mixed_total:alpha", "mixed_total:renamed"]
+            [
+                "mixed_process:-",
+                "mixed_total:alpha",
+                "mixed_total:renamed"
+            ]
         );
         assert_eq!(
             series(&select(mixed(), "beta", &components)),

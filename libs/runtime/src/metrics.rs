@@ -34,8 +34,11 @@ static HANDLED: LazyLock<Option<IntCounterVec>> = LazyLock::new(|| {
 
 static LATENCY: LazyLock<Option<HistogramVec>> = LazyLock::new(|| {
     register_histogram_vec!(
-        HistogramOpts::new(LATENCY_NAME, "Time from request headers to response headers")
-            .buckets(LATENCY_BUCKETS.to_vec()),
+        HistogramOpts::new(
+            LATENCY_NAME,
+            "Time from request headers to response headers"
+        )
+        .buckets(LATENCY_BUCKETS.to_vec()),
         &[COMPONENT_LABEL, "grpc_service", "grpc_method"]
     )
     .ok()

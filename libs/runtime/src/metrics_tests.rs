@@ -5,8 +5,7 @@ use std::net::SocketAddr;
 use std::task::{Context, Poll};
 
 use opentelemetry::trace::{
-    SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState,
-    TracerProvider as _,
+    SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState, TracerProvider as _,
 };
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tonic::transport::Channel;
@@ -42,10 +41,7 @@ async fn scrape(admin: SocketAddr, accept: &str) -> (String, String) {
     let request = format!(
         "GET /metrics HTTP/1.1\r\nHost: {admin}\r\nAccept: {accept}\r\nConnection: close\r\n\r\n"
     );
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .expect("request");
+    stream.write_all(request.as_bytes()).await.expect("request");
     let mut response = String::new();
     stream
         .read_to_string(&mut response)
@@ -83,7 +79,10 @@ async fn each_admin_port_shows_only_its_components_grpc_series() {
     let beta = GrpcServer::bind("beta-metrics", &settings())
         .await
         .expect("binds");
-    let (alpha_grpc, alpha_admin) = (alpha.grpc_addr().expect("a"), alpha.admin_addr().expect("a"));
+    let (alpha_grpc, alpha_admin) = (
+        alpha.grpc_addr().expect("a"),
+        alpha.admin_addr().expect("a"),
+    );
     let (beta_grpc, beta_admin) = (beta.grpc_addr().expect("b"), beta.admin_addr().expect("b"));
     let stop = CancellationToken::new();
     let servers = [
@@ -118,7 +117,10 @@ async fn each_admin_port_shows_only_its_components_grpc_series() {
     let (content_type, open) = scrape(alpha_admin, "application/openmetrics-text").await;
     assert_eq!(content_type, exposition::OPENMETRICS_TYPE);
     assert!(open.ends_with("# EOF\n"), "{open}");
-    assert!(open.contains("# TYPE grpc_server_handled counter\n"), "{open}");
+    assert!(
+        open.contains("# TYPE grpc_server_handled counter\n"),
+        "{open}"
+    );
 
     stop.cancel();
     for server in servers {
@@ -190,10 +192,16 @@ async fn a_traced_call_leaves_its_trace_id_as_an_exemplar_in_openmetrics_only() 
         bucket.starts_with("grpc_server_handling_seconds_bucket{"),
         "{bucket}"
     );
-    assert!(!open.contains(&unsampled.to_string()), "unsampled traces leave none");
+    assert!(
+        !open.contains(&unsampled.to_string()),
+        "unsampled traces leave none"
+    );
 
     let plain = exposition::prometheus_text(&families).expect("renders");
-    assert!(!plain.contains("trace_id"), "no exemplars in the Prometheus format");
+    assert!(
+        !plain.contains("trace_id"),
+        "no exemplars in the Prometheus format"
+    );
     for line in plain.lines().filter(|line| !line.starts_with('#')) {
         // `name{labels} value`: the value is the last field and a number.
         let (series, value) = line.rsplit_once(' ').expect("a value");

@@ -205,7 +205,10 @@ fn max_open_files(limits: &str) -> Option<f64> {
     let line = limits
         .lines()
         .find(|line| line.starts_with("Max open files"))?;
-    let soft = line.trim_start_matches("Max open files").split_whitespace().next()?;
+    let soft = line
+        .trim_start_matches("Max open files")
+        .split_whitespace()
+        .next()?;
     match soft {
         "unlimited" => Some(f64::INFINITY),
         number => number.parse().ok(),
@@ -226,7 +229,10 @@ mod tests {
         let stat = "42 (a) b (c) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 9 0 12345 \
                     1000 200 18446744073709551615";
         let fields = StatFields::parse(stat).expect("parses");
-        assert_eq!((fields.utime, fields.stime, fields.start_ticks), (250, 50, 12345));
+        assert_eq!(
+            (fields.utime, fields.stime, fields.start_ticks),
+            (250, 50, 12345)
+        );
     }
 
     #[test]
@@ -235,7 +241,10 @@ mod tests {
                       Max open files            1024                 524288               files\n";
         assert_eq!(max_open_files(limits), Some(1024.0));
         assert_eq!(resident_kib("Name:\tx\nVmRSS:\t  2048 kB\n"), Some(2048.0));
-        assert_eq!(boot_time("cpu 1 2\nbtime 1700000000\n"), Some(1_700_000_000.0));
+        assert_eq!(
+            boot_time("cpu 1 2\nbtime 1700000000\n"),
+            Some(1_700_000_000.0)
+        );
     }
 
     #[cfg(target_os = "linux")]

@@ -64,7 +64,11 @@ pub fn observe(method: &str, route: &str, status: u16, elapsed: Duration) {
         .with_label_values(&[COMPONENT, method, route])
         .observe(seconds);
     if let Some(trace_id) = exemplars::current_trace_id() {
-        let labels = [(COMPONENT_LABEL, COMPONENT), ("method", method), ("route", route)];
+        let labels = [
+            (COMPONENT_LABEL, COMPONENT),
+            ("method", method),
+            ("route", route),
+        ];
         exemplars::record(LATENCY_NAME, &labels, LATENCY_BUCKETS, seconds, trace_id);
     }
 }

@@ -401,7 +401,10 @@ async fn every_alerting_series_exists_at_zero_once_relay_and_consumer_are_built(
         EffectHandler::default(),
     );
 
-    let outbox = [("component", db.schema.as_str()), ("outbox", db.schema.as_str())];
+    let outbox = [
+        ("component", db.schema.as_str()),
+        ("outbox", db.schema.as_str()),
+    ];
     for name in [
         "events_outbox_backlog",
         "events_outbox_oldest_pending_seconds",

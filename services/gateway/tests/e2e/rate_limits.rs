@@ -92,7 +92,9 @@ async fn login_has_a_stricter_limit_per_client_address() {
         let series = r#"route="/v1/auth:login",status="429"} "#;
         metrics
             .lines()
-            .filter(|line| line.starts_with("gateway_http_requests_total{") && line.contains(series))
+            .filter(|line| {
+                line.starts_with("gateway_http_requests_total{") && line.contains(series)
+            })
             .filter_map(|line| line.rsplit_once(' ')?.1.parse::<u64>().ok())
             .sum::<u64>()
     };
@@ -120,7 +122,10 @@ async fn login_has_a_stricter_limit_per_client_address() {
         ]
     );
     // The client bucket answers before the token is read, yet the 429 counts under its route.
-    assert!(limited_logins().await > limited_before, "a 429 on the login route");
+    assert!(
+        limited_logins().await > limited_before,
+        "a 429 on the login route"
+    );
     // Other routes from the same address are in another class.
     let r = p
         .request(Method::GET, "/v1/auth/jwks")
