@@ -9,7 +9,7 @@
 # Swagger UI is vendored, sqlx builds with SQLX_OFFLINE. The dependency layer (cargo-chef) is
 # reused until Cargo.toml or Cargo.lock change; the registry sits in a BuildKit cache mount.
 #
-#   docker buildx build -t salescompass:dev .
+#   docker buildx build -t salescompass:dev --build-arg SALESCOMPASS_COMMIT=$(git rev-parse --short HEAD) .
 #   docker buildx build --target binaries --output type=local,dest=out .   # just the binaries
 
 ARG RUST_VERSION=1.95
@@ -35,6 +35,11 @@ COPY --from=planner /src/recipe.json recipe.json
 RUN --mount=type=cache,id=salescompass-cargo-registry,target=/usr/local/cargo/registry,sharing=locked \
     cargo chef cook --profile "${CARGO_PROFILE}" --locked --recipe-path recipe.json
 COPY . .
+# The context has no .git: the commit for `salescompass_build_info` comes in as a build argument,
+#   docker buildx build --build-arg SALESCOMPASS_COMMIT=$(git rev-parse --short HEAD) ...
+# Declared after the dependency layer, so a new commit does not rebuild the dependencies.
+ARG SALESCOMPASS_COMMIT=unknown
+ENV SALESCOMPASS_COMMIT=${SALESCOMPASS_COMMIT}
 RUN --mount=type=cache,id=salescompass-cargo-registry,target=/usr/local/cargo/registry,sharing=locked \
     cargo build --profile "${CARGO_PROFILE}" --locked --bins \
     && case "${CARGO_PROFILE}" in dev) dir=debug ;; *) dir="${CARGO_PROFILE}" ;; esac \

@@ -4,6 +4,7 @@
 
 pub mod page;
 pub mod pool;
+pub mod pool_metrics;
 pub mod session;
 pub mod tenant_tx;
 pub mod transaction;

@@ -124,6 +124,7 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<PgPool, Error> {
         })
         .connect_with(options)
         .await?;
+    crate::pool_metrics::watch(&pool);
     Ok(pool)
 }
 

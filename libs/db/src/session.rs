@@ -124,8 +124,11 @@ impl Sessions {
     pub async fn begin(&self, opening: &str) -> Result<(SessionTx, Option<PgRow>), sqlx::Error> {
         // The guard exists before anything is sent: from here on a drop (a failed opening
         // statement, a cancelled request) rolls back before the connection is used again.
+        let acquiring = crate::pool_metrics::Acquiring::start(&self.pool);
+        let connection = self.acquire().await;
+        acquiring.done(&self.pool);
         let mut tx = SessionTx {
-            connection: Some(self.acquire().await?),
+            connection: Some(connection?),
             idle: self.idle.clone(),
         };
         let row = sqlx::raw_sql(AssertSqlSafe(format!("BEGIN; {opening}")))

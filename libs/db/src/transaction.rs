@@ -35,10 +35,14 @@ async fn run_to_completion(
 ) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
     let pool = pool.clone();
     let begun = tokio::spawn(async move {
-        match statement {
+        // Inside the task, which always finishes: a cancelled caller cannot leave a waiter.
+        let acquiring = crate::pool_metrics::Acquiring::start(&pool);
+        let begun = match statement {
             Some(statement) => pool.begin_with(statement).await,
             None => pool.begin().await,
-        }
+        };
+        acquiring.done(&pool);
+        begun
     });
     match begun.await {
         Ok(result) => result,

@@ -30,8 +30,12 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::{
-    Backoff, EXCHANGE, Envelope, Error, amqp, backoff::Reconnects, event_type::validate_binding,
-    metrics::METRICS, outbox::from_timestamp, trace::TraceContext,
+    Backoff, EXCHANGE, Envelope, Error, amqp,
+    backoff::Reconnects,
+    event_type::validate_binding,
+    metrics::{METRICS, component_of},
+    outbox::from_timestamp,
+    trace::TraceContext,
 };
 
 /// Stored errors are cut to this many bytes; the full error is in the logs.
@@ -292,6 +296,8 @@ pub struct Consumer {
 
 struct Inner {
     pool: PgPool,
+    /// The service the consumer belongs to, for its metrics' `component` label.
+    component: String,
     amqp_url: String,
     config: ConsumerConfig,
     handler: Arc<dyn Handler>,
@@ -342,9 +348,13 @@ impl Consumer {
         config: ConsumerConfig,
         handler: impl Handler,
     ) -> Self {
+        // Unnamed pools (not from `db::connect`) are served with the process-wide series.
+        let component = component_of(&pool).unwrap_or_else(|| "unknown".to_owned());
+        METRICS.precreate_queue(&component, &config.queue);
         Self {
             inner: Arc::new(Inner {
                 pool,
+                component,
                 amqp_url: amqp_url.into(),
                 config,
                 handler: Arc::new(handler),
@@ -386,7 +396,7 @@ impl Consumer {
                 Err(error) => {
                     METRICS
                         .consumer_reconnects
-                        .with_label_values(&[&queue])
+                        .with_label_values(&[&inner.component, &queue])
                         .inc();
                     let (attempt, delay) = reconnects.after_failure(started.elapsed());
                     tracing::warn!(
@@ -611,7 +621,7 @@ impl Inner {
             .await?;
         METRICS
             .consumer_queue_depth
-            .with_label_values(&[&self.config.queue])
+            .with_label_values(&[&self.component, &self.config.queue])
             .set(i64::from(queue.message_count()));
 
         if let Some(retention) = self.config.processed_retention
@@ -713,7 +723,10 @@ impl Inner {
     ) -> Result<(Event, tracing::Span), Error> {
         let queue = self.config.queue.as_str();
         if delivery.redelivered {
-            METRICS.redeliveries.with_label_values(&[queue]).inc();
+            METRICS
+                .redeliveries
+                .with_label_values(&[&self.component, queue])
+                .inc();
         }
         let event = envelope.and_then(|e| Event::from_envelope(e, delivery.redelivered))?;
         let span = tracing::info_span!(
@@ -791,13 +804,16 @@ impl Inner {
                     .unwrap_or_default();
                 METRICS
                     .consumer_lag_seconds
-                    .with_label_values(&[queue])
+                    .with_label_values(&[&self.component, queue])
                     .observe(lag.as_secs_f64());
                 "applied"
             }
             Outcome::Duplicate => "duplicate",
         };
-        METRICS.consumed.with_label_values(&[queue, label]).inc();
+        METRICS
+            .consumed
+            .with_label_values(&[&self.component, queue, label])
+            .inc();
         ack(&item.delivery).await;
     }
 
@@ -855,7 +871,7 @@ impl Inner {
                     }
                     METRICS
                         .handler_retries
-                        .with_label_values(&[&self.config.queue])
+                        .with_label_values(&[&self.component, &self.config.queue])
                         .inc();
                     tracing::warn!(%error, attempt = event.attempt, "handler failed, retrying");
                     if !exhausted {
@@ -996,11 +1012,11 @@ impl Inner {
         }
         METRICS
             .dead_letters
-            .with_label_values(&[&self.config.queue])
+            .with_label_values(&[&self.component, &self.config.queue])
             .inc();
         METRICS
             .consumed
-            .with_label_values(&[&self.config.queue, "dead_lettered"])
+            .with_label_values(&[&self.component, &self.config.queue, "dead_lettered"])
             .inc();
         ack(delivery).await;
         Ok(())

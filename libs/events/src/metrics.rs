@@ -1,6 +1,11 @@
 //! Prometheus metrics in the default registry, which the runtime serves on the admin port.
 //! Label `outbox` is the producer's schema, `queue` the consumer's queue, so services sharing one
-//! process (the local launcher) keep separate series.
+//! process (the local launcher) keep separate series; `component` is the service's schema (named
+//! after the service), by which each service's admin port shows only its own series.
+//!
+//! Every series is created at zero when the relay or consumer is built, so alerts on them
+//! (`increase(events_dead_letters_total[10m]) > 0`, absent-series checks) work before the first
+//! event, failure or reconnect.
 
 use std::sync::LazyLock;
 
@@ -8,6 +13,25 @@ use prometheus::{
     GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
     core::Collector,
 };
+
+/// The runtime's component label (`runtime::exposition::COMPONENT_LABEL`; this crate does not
+/// depend on the runtime).
+const COMPONENT: &str = "component";
+
+/// How a consumer settles a delivery (`events_consumed_total{outcome}`).
+pub(crate) const OUTCOMES: [&str; 3] = ["applied", "duplicate", "dead_lettered"];
+
+/// The label values of a relay's series: its component is its outbox's schema.
+pub(crate) fn outbox_labels(schema: &str) -> [&str; 2] {
+    [schema, schema]
+}
+
+/// The component of a service's pool: the schema `db::connect` names its sessions after.
+pub(crate) fn component_of(pool: &sqlx::PgPool) -> Option<String> {
+    pool.connect_options()
+        .get_application_name()
+        .map(str::to_owned)
+}
 
 pub(crate) struct Metrics {
     pub(crate) outbox_backlog: IntGaugeVec,
@@ -39,7 +63,7 @@ pub(crate) static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             registry,
             IntGaugeVec::new(
                 Opts::new("events_outbox_backlog", "Outbox rows not yet published"),
-                &["outbox"],
+                &[COMPONENT, "outbox"],
             ),
         ),
         outbox_oldest_pending_seconds: register(
@@ -49,7 +73,7 @@ pub(crate) static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
                     "events_outbox_oldest_pending_seconds",
                     "Age of the oldest outbox row not yet published",
                 ),
-                &["outbox"],
+                &[COMPONENT, "outbox"],
             ),
         ),
         published: register(
@@ -59,7 +83,7 @@ pub(crate) static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
                     "events_published_total",
                     "Events published and confirmed by the broker",
                 ),
-                &["outbox"],
+                &[COMPONENT, "outbox"],
             ),
         ),
         publish_failures: register(
@@ -69,7 +93,7 @@ pub(crate) static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
                     "events_publish_failures_total",
                     "Publishes rejected by the broker or lost with the connection",
                 ),
-                &["outbox"],
+                &[COMPONENT, "outbox"],
             ),
         ),
         relay_batch_seconds: register(
@@ -80,7 +104,7 @@ pub(crate) static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
                     "Time to claim, publish, confirm and mark one outbox batch",
                 )
                 .buckets(LAG_BUCKETS.to_vec()),
-                &["outbox"],
+                &[COMPONENT, "outbox"],
             ),
         ),
         relay_reconnects: register(
@@ -90,7 +114,7 @@ pub(crate) static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
                     "events_relay_reconnects_total",
                     "Relay sessions ended by an error",
                 ),
-                &["outbox"],
+                &[COMPONENT, "outbox"],
             ),
         ),
         outbox_pruned: register(
@@ -100,7 +124,7 @@ pub(crate) static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
                     "events_outbox_pruned_total",
                     "Sent outbox rows deleted after retention",
                 ),
-                &["outbox"],
+                &[COMPONENT, "outbox"],
             ),
         ),
         consumed: register(
@@ -110,7 +134,7 @@ pub(crate) static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
                     "events_consumed_total",
                     "Deliveries settled, by outcome (applied, duplicate, dead_lettered)",
                 ),
-                &["queue", "outcome"],
+                &[COMPONENT, "queue", "outcome"],
             ),
         ),
         consumer_lag_seconds: register(
@@ -121,7 +145,7 @@ pub(crate) static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
                     "From the event's commit (occurred_at) to its effect committed",
                 )
                 .buckets(LAG_BUCKETS.to_vec()),
-                &["queue"],
+                &[COMPONENT, "queue"],
             ),
         ),
         consumer_queue_depth: register(
@@ -131,7 +155,7 @@ pub(crate) static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
                     "events_consumer_queue_depth",
                     "Messages ready in the consumer's queue",
                 ),
-                &["queue"],
+                &[COMPONENT, "queue"],
             ),
         ),
         redeliveries: register(
@@ -141,7 +165,7 @@ pub(crate) static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
                     "events_redeliveries_total",
                     "Deliveries the broker flagged as redelivered",
                 ),
-                &["queue"],
+                &[COMPONENT, "queue"],
             ),
         ),
         handler_retries: register(
@@ -151,7 +175,7 @@ pub(crate) static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
                     "events_handler_retries_total",
                     "Handler failures that were retried",
                 ),
-                &["queue"],
+                &[COMPONENT, "queue"],
             ),
         ),
         dead_letters: register(
@@ -161,7 +185,7 @@ pub(crate) static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
                     "events_dead_letters_total",
                     "Events moved to the dead-letter queue",
                 ),
-                &["queue"],
+                &[COMPONENT, "queue"],
             ),
         ),
         consumer_reconnects: register(
@@ -171,11 +195,41 @@ pub(crate) static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
                     "events_consumer_reconnects_total",
                     "Consumer sessions ended by an error",
                 ),
-                &["queue"],
+                &[COMPONENT, "queue"],
             ),
         ),
     }
 });
+
+impl Metrics {
+    /// Creates every series of the relay of `schema` at zero (or keeps them).
+    pub(crate) fn precreate_outbox(&self, schema: &str) {
+        let labels = outbox_labels(schema);
+        self.outbox_backlog.with_label_values(&labels);
+        self.outbox_oldest_pending_seconds
+            .with_label_values(&labels);
+        self.published.with_label_values(&labels);
+        self.publish_failures.with_label_values(&labels);
+        self.relay_batch_seconds.with_label_values(&labels);
+        self.relay_reconnects.with_label_values(&labels);
+        self.outbox_pruned.with_label_values(&labels);
+    }
+
+    /// Creates every series of the consumer of `queue` in `component` at zero (or keeps them).
+    pub(crate) fn precreate_queue(&self, component: &str, queue: &str) {
+        let labels = [component, queue];
+        for outcome in OUTCOMES {
+            self.consumed
+                .with_label_values(&[component, queue, outcome]);
+        }
+        self.consumer_lag_seconds.with_label_values(&labels);
+        self.consumer_queue_depth.with_label_values(&labels);
+        self.redeliveries.with_label_values(&labels);
+        self.handler_retries.with_label_values(&labels);
+        self.dead_letters.with_label_values(&labels);
+        self.consumer_reconnects.with_label_values(&labels);
+    }
+}
 
 /// Registers `collector`; a name clash (another crate registered the same name) is logged and the
 /// metric still works, unregistered, so metrics can never take the service down.

@@ -16,7 +16,9 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::{
-    Backoff, EXCHANGE, Envelope, Error, amqp, backoff::Reconnects, metrics::METRICS,
+    Backoff, EXCHANGE, Envelope, Error, amqp,
+    backoff::Reconnects,
+    metrics::{METRICS, component_of, outbox_labels},
     trace::TraceContext,
 };
 
@@ -198,6 +200,11 @@ struct ClaimedRow {
 impl Relay {
     /// A relay for the outbox reachable through `pool`, publishing to the broker at `amqp_url`.
     pub fn new(pool: PgPool, amqp_url: impl Into<String>, config: RelayConfig) -> Self {
+        // A pool from `db::connect` names its schema: its series exist from now on. Other
+        // pools get theirs when `run` has asked the database.
+        if let Some(schema) = component_of(&pool) {
+            METRICS.precreate_outbox(&schema);
+        }
         Self {
             pool,
             amqp_url: amqp_url.into(),
@@ -224,17 +231,31 @@ impl Relay {
             .await?;
         let schema =
             schema.ok_or_else(|| Error::Config("the pool's search_path names no schema".into()))?;
+        METRICS.precreate_outbox(&schema);
+        // The backlog is read from the table on its own timer, so it keeps rising while the
+        // broker is down; it ends with the sessions (which return on shutdown).
+        tokio::select! {
+            result = self.sessions(&schema, &shutdown) => result,
+            never = self.watch_backlog(&schema) => match never {},
+        }
+    }
+
+    /// Relay sessions, reconnecting with backoff, until shutdown or a fatal error.
+    async fn sessions(&self, schema: &str, shutdown: &CancellationToken) -> Result<(), Error> {
         let mut reconnects = Reconnects::new(self.config.reconnect_backoff);
         loop {
             if shutdown.is_cancelled() {
                 return Ok(());
             }
             let started = Instant::now();
-            match self.session(&schema, &shutdown).await {
+            match self.session(schema, shutdown).await {
                 Ok(()) => return Ok(()),
                 Err(Error::SimulatedCrash) => return Err(Error::SimulatedCrash),
                 Err(error) => {
-                    METRICS.relay_reconnects.with_label_values(&[&schema]).inc();
+                    METRICS
+                        .relay_reconnects
+                        .with_label_values(&outbox_labels(schema))
+                        .inc();
                     let (attempt, delay) = reconnects.after_failure(started.elapsed());
                     tracing::warn!(
                         %error, outbox = %schema, attempt, delay_ms = delay.as_millis(),
@@ -305,7 +326,6 @@ impl Relay {
         in_flight: &mut InFlight,
     ) -> Result<(), Error> {
         let mut next_prune = Instant::now();
-        let mut next_metrics = Instant::now();
         // A lease another (possibly crashed) relay left behind silences NOTIFY until it ends, so
         // poll through it as if it were ours.
         let mut lease_ends = self.lease_end(false).await?;
@@ -362,10 +382,6 @@ impl Relay {
                 self.prune(schema).await?;
                 next_prune = now + self.config.prune_interval;
             }
-            if now >= next_metrics {
-                self.refresh_backlog(schema).await?;
-                next_metrics = now + self.config.metrics_interval;
-            }
             // Keep polling past the lease by a grace period: a producer that checked the lease
             // just before it ended skipped NOTIFY but commits a moment later.
             let polling = now < lease_ends + self.config.lease_grace;
@@ -377,7 +393,6 @@ impl Relay {
                 self.config
                     .poll_interval
                     .min(next_prune.saturating_duration_since(now))
-                    .min(next_metrics.saturating_duration_since(now))
             };
             tokio::select! {
                 () = shutdown.cancelled() => return Ok(()),
@@ -545,11 +560,21 @@ impl Relay {
                 .await?;
             METRICS
                 .outbox_pruned
-                .with_label_values(&[schema])
+                .with_label_values(&outbox_labels(schema))
                 .inc_by(u64::try_from(deleted).unwrap_or_default());
             if deleted < PRUNE_CHUNK {
                 return Ok(());
             }
+        }
+    }
+
+    /// Refreshes the backlog gauges every `metrics_interval`, through the pool alone.
+    async fn watch_backlog(&self, schema: &str) -> std::convert::Infallible {
+        loop {
+            if let Err(error) = self.refresh_backlog(schema).await {
+                tracing::debug!(%error, outbox = %schema, "outbox backlog not measured");
+            }
+            tokio::time::sleep(self.config.metrics_interval).await;
         }
     }
 
@@ -560,11 +585,11 @@ impl Relay {
                 .await?;
         METRICS
             .outbox_backlog
-            .with_label_values(&[schema])
+            .with_label_values(&outbox_labels(schema))
             .set(count);
         METRICS
             .outbox_oldest_pending_seconds
-            .with_label_values(&[schema])
+            .with_label_values(&outbox_labels(schema))
             .set(oldest_secs);
         Ok(())
     }
@@ -632,16 +657,16 @@ async fn settle(
 
     METRICS
         .published
-        .with_label_values(&[&schema])
+        .with_label_values(&outbox_labels(&schema))
         .inc_by(sent.len() as u64);
     METRICS
         .relay_batch_seconds
-        .with_label_values(&[&schema])
+        .with_label_values(&outbox_labels(&schema))
         .observe(started.elapsed().as_secs_f64());
     if let Some(seq) = rejected.first() {
         METRICS
             .publish_failures
-            .with_label_values(&[&schema])
+            .with_label_values(&outbox_labels(&schema))
             .inc_by(rejected.len() as u64);
         // Back off through the session's reconnect: a broker that rejects is unhealthy.
         return Err(Error::PublishRejected(format!("outbox seq {seq}")));

@@ -59,7 +59,17 @@ impl GrpcServices {
 
     /// These services for a caller in the same process; see [`local_service`].
     pub fn local_service(&self) -> LocalService {
-        local_service(self.routes.clone())
+        local_service(self.component(), self.routes.clone())
+    }
+
+    /// The component these services belong to, for metrics: `<name>` in the first service's
+    /// package `salescompass.<name>.v1`, the package the gateway routes to that component.
+    fn component(&self) -> &str {
+        self.names
+            .first()
+            .and_then(|name| name.strip_prefix("salescompass."))
+            .and_then(|rest| rest.split('.').next())
+            .unwrap_or("unknown")
     }
 }
 
@@ -80,7 +90,9 @@ impl GrpcServer {
             .await
             .map_err(|source| Error::Bind { addr, source })?;
         let readiness = Readiness::default();
-        let admin = AdminServer::bind(settings.admin_listen, readiness.clone()).await?;
+        let admin = AdminServer::bind(settings.admin_listen, readiness.clone())
+            .await?
+            .for_component(name);
         Ok(Self {
             name: name.to_owned(),
             settings: settings.clone(),
@@ -134,7 +146,7 @@ impl GrpcServer {
         let server = builder(&self.settings)
             // The span is outside the metrics layer, so metrics are recorded inside the span.
             .layer(GrpcTraceLayer)
-            .layer(GrpcMetricsLayer)
+            .layer(GrpcMetricsLayer::new(&self.name))
             .add_routes(routes)
             .serve_with_incoming_shutdown(
                 // Without TCP_NODELAY a response that spans several segments waits on the
@@ -212,13 +224,13 @@ pub type LocalService = tower::util::BoxCloneSyncService<
     std::convert::Infallible,
 >;
 
-/// `routes` as a [`LocalService`]. The server's per-connection concurrency limit has no
+/// `routes` of `component` as a [`LocalService`]. The server's per-connection concurrency limit has no
 /// connection to apply to, and its request timeout is the caller's deadline here: the gateway
 /// drops a call that outlives its route's timeout, as the server drops a call over its own.
-pub fn local_service(routes: Routes) -> LocalService {
+pub fn local_service(component: &str, routes: Routes) -> LocalService {
     let service = tower::ServiceBuilder::new()
         .layer(GrpcTraceLayer)
-        .layer(GrpcMetricsLayer)
+        .layer(GrpcMetricsLayer::new(component))
         .service(routes)
         // Identity: names the request body type, which the layers leave generic, for the box.
         .map_request(|request: http::Request<tonic::body::Body>| request)

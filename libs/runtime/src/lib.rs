@@ -6,9 +6,14 @@ pub mod admin;
 pub mod component;
 pub mod config;
 pub mod cpu;
+pub mod exemplars;
+pub mod exposition;
 pub mod grpc;
 pub mod grpc_trace;
 pub mod metrics;
+#[cfg(test)]
+mod metrics_tests;
+pub mod process;
 pub mod shutdown;
 pub mod telemetry;
 pub mod trace_context;

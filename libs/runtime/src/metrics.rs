@@ -1,17 +1,25 @@
-//! Prometheus metrics for every gRPC call, recorded by one tower layer, and the text rendering
-//! of the default registry for `/metrics`.
+//! Prometheus metrics for every gRPC call, recorded by one tower layer and labelled with the
+//! component that serves it, and the text rendering of the whole default registry.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, TextEncoder, register_histogram_vec,
+    HistogramOpts, HistogramVec, IntCounterVec, Opts, register_histogram_vec,
     register_int_counter_vec,
 };
 use tower::{Layer, Service};
+
+use crate::exemplars;
+use crate::exposition::COMPONENT_LABEL;
+
+const LATENCY_NAME: &str = "grpc_server_handling_seconds";
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
 
 static HANDLED: LazyLock<Option<IntCounterVec>> = LazyLock::new(|| {
     register_int_counter_vec!(
@@ -19,7 +27,7 @@ static HANDLED: LazyLock<Option<IntCounterVec>> = LazyLock::new(|| {
             "grpc_server_handled_total",
             "gRPC calls completed, by method and status code"
         ),
-        &["grpc_service", "grpc_method", "grpc_code"]
+        &[COMPONENT_LABEL, "grpc_service", "grpc_method", "grpc_code"]
     )
     .ok()
 });
@@ -27,38 +35,49 @@ static HANDLED: LazyLock<Option<IntCounterVec>> = LazyLock::new(|| {
 static LATENCY: LazyLock<Option<HistogramVec>> = LazyLock::new(|| {
     register_histogram_vec!(
         HistogramOpts::new(
-            "grpc_server_handling_seconds",
+            LATENCY_NAME,
             "Time from request headers to response headers"
         )
-        .buckets(vec![
-            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0
-        ]),
-        &["grpc_service", "grpc_method"]
+        .buckets(LATENCY_BUCKETS.to_vec()),
+        &[COMPONENT_LABEL, "grpc_service", "grpc_method"]
     )
     .ok()
 });
 
-/// Renders the default registry in the Prometheus text exposition format.
+/// Renders the whole default registry (every component) in the Prometheus text format.
 pub fn render() -> Result<String, prometheus::Error> {
-    let mut buf = Vec::new();
-    TextEncoder::new().encode(&prometheus::gather(), &mut buf)?;
-    Ok(String::from_utf8_lossy(&buf).into_owned())
+    crate::exposition::prometheus_text(&crate::exposition::gather(None))
 }
 
-/// Records `grpc_server_handled_total` and `grpc_server_handling_seconds` for each call.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct GrpcMetricsLayer;
+/// Records `grpc_server_handled_total` and `grpc_server_handling_seconds` for each call, under
+/// the serving component's name, with the call's trace as the latency exemplar when sampled.
+#[derive(Debug, Clone)]
+pub struct GrpcMetricsLayer {
+    component: Arc<str>,
+}
+
+impl GrpcMetricsLayer {
+    pub fn new(component: &str) -> Self {
+        Self {
+            component: component.into(),
+        }
+    }
+}
 
 impl<S> Layer<S> for GrpcMetricsLayer {
     type Service = GrpcMetrics<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        GrpcMetrics { inner }
+        GrpcMetrics {
+            inner,
+            component: self.component.clone(),
+        }
     }
 }
 
 #[derive(Debug, Clone)]
 pub struct GrpcMetrics<S> {
     inner: S,
+    component: Arc<str>,
 }
 
 impl<S, B, ResB> Service<http::Request<B>> for GrpcMetrics<S>
@@ -76,6 +95,9 @@ where
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let (service, method) = split_path(request.uri().path());
+        let component = self.component.clone();
+        // The server span encloses this layer: its trace is the request's.
+        let trace_id = exemplars::current_trace_id();
         let started = Instant::now();
         let future = self.inner.call(request);
         Box::pin(async move {
@@ -91,14 +113,23 @@ where
                     .unwrap_or("OK"),
                 Err(_) => "TRANSPORT_ERROR",
             };
+            let elapsed = started.elapsed().as_secs_f64();
             if let Some(latency) = LATENCY.as_ref() {
                 latency
-                    .with_label_values(&[service.as_str(), method.as_str()])
-                    .observe(started.elapsed().as_secs_f64());
+                    .with_label_values(&[&*component, service.as_str(), method.as_str()])
+                    .observe(elapsed);
+            }
+            if let Some(trace_id) = trace_id {
+                let labels = [
+                    (COMPONENT_LABEL, &*component),
+                    ("grpc_service", service.as_str()),
+                    ("grpc_method", method.as_str()),
+                ];
+                exemplars::record(LATENCY_NAME, &labels, LATENCY_BUCKETS, elapsed, trace_id);
             }
             if let Some(handled) = HANDLED.as_ref() {
                 handled
-                    .with_label_values(&[service.as_str(), method.as_str(), code])
+                    .with_label_values(&[&*component, service.as_str(), method.as_str(), code])
                     .inc();
             }
             result

@@ -188,7 +188,9 @@ impl Server {
         let app = app(gateway.clone(), openapi, &settings)?;
         let readiness = Readiness::default();
         let listener = bind(gw.listen).await?;
-        let admin = AdminServer::bind(settings.server.admin_listen, readiness.clone()).await?;
+        let admin = AdminServer::bind(settings.server.admin_listen, readiness.clone())
+            .await?
+            .for_component(metrics::COMPONENT);
         tracing::info!(
             routes = gateway.routes.len(),
             idempotency = ?gateway.idempotency,

@@ -90,6 +90,10 @@ impl Gateway {
                 path: request.uri().path().to_owned(),
             }),
         };
+        // Labelled before the rate limits answer, so a 429 is counted under its route.
+        if let Ok((route, _)) = &matched {
+            *label = route.template.to_string();
+        }
         let class = self.limits.class_of(
             matched
                 .as_ref()
@@ -106,7 +110,6 @@ impl Gateway {
             }
         }
         let (route, bindings) = matched?;
-        *label = route.template.to_string();
 
         let token = bearer::bearer(request.headers().get(header::AUTHORIZATION))?;
         let caller = self.verifier.authenticate(token).await?;

@@ -6,7 +6,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::support::{
     Broker, EffectHandler, ITEM_CHANGED, ItemChanged, Proxy, TestDb, amqp_url, commit_event,
-    eventually, item_event, metric, postgres_address,
+    eventually, item_event, metric, postgres_address, series_exists,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -384,4 +384,81 @@ async fn a_relay_dropped_mid_batch_returns_no_connection_to_the_pool_inside_a_tr
     .await;
     assert_eq!(idle_in_transaction(&db, &application_name).await, 0);
     pool.close().await;
+}
+
+#[tokio::test]
+async fn every_alerting_series_exists_at_zero_once_relay_and_consumer_are_built() {
+    let db = TestDb::new().await;
+    let broker = Broker::new();
+    // Named like `db::connect` names a service's pool: after its schema.
+    let pool = db.named_pool(&db.schema, None).await;
+    let queue = broker.queue("precreated");
+    let _relay = Relay::new(pool.clone(), amqp_url(), broker.relay_config());
+    let _consumer = Consumer::new(
+        pool,
+        amqp_url(),
+        broker.consumer_config(&queue, &[ITEM_CHANGED]),
+        EffectHandler::default(),
+    );
+
+    let outbox = [
+        ("component", db.schema.as_str()),
+        ("outbox", db.schema.as_str()),
+    ];
+    for name in [
+        "events_outbox_backlog",
+        "events_outbox_oldest_pending_seconds",
+        "events_published_total",
+        "events_publish_failures_total",
+        "events_relay_reconnects_total",
+        "events_outbox_pruned_total",
+    ] {
+        assert!(series_exists(name, &outbox), "{name} {outbox:?}");
+        assert_eq!(metric(name, &outbox), 0.0, "{name}");
+    }
+    let consumer = [("component", db.schema.as_str()), ("queue", queue.as_str())];
+    for name in [
+        "events_consumer_queue_depth",
+        "events_redeliveries_total",
+        "events_handler_retries_total",
+        "events_dead_letters_total",
+        "events_consumer_reconnects_total",
+    ] {
+        assert!(series_exists(name, &consumer), "{name} {consumer:?}");
+        assert_eq!(metric(name, &consumer), 0.0, "{name}");
+    }
+    for outcome in ["applied", "duplicate", "dead_lettered"] {
+        let labels = [("queue", queue.as_str()), ("outcome", outcome)];
+        assert!(series_exists("events_consumed_total", &labels), "{outcome}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_backlog_gauges_rise_from_the_table_while_the_broker_is_unreachable() {
+    let db = TestDb::new().await;
+    let broker = Broker::new();
+    let shutdown = CancellationToken::new();
+    // Nothing listens on the discard port: every session fails before it publishes.
+    let relay = tokio::spawn(
+        Relay::new(
+            db.pool.clone(),
+            "amqp://guest:guest@127.0.0.1:9/%2f",
+            broker.relay_config(),
+        )
+        .run(shutdown.clone()),
+    );
+    for n in 1..=3 {
+        commit_event(&db.pool, &item_event(ITEM_CHANGED, "agg", n, n)).await;
+    }
+    let outbox = [("outbox", db.schema.as_str())];
+    eventually("the backlog counted from the table", || async {
+        metric("events_outbox_backlog", &outbox) == 3.0
+            && metric("events_outbox_oldest_pending_seconds", &outbox) > 0.0
+            // The sessions did fail: the gauges did not come from a connected relay.
+            && metric("events_relay_reconnects_total", &outbox) >= 1.0
+    })
+    .await;
+    assert_eq!(metric("events_published_total", &outbox), 0.0);
+    shutdown.cancel();
+    relay.await.expect("joined").expect("stops cleanly");
 }

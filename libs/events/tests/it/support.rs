@@ -634,3 +634,20 @@ pub fn postgres_address() -> SocketAddr {
 pub fn broker_address() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 5672))
 }
+
+/// Whether the default registry has a series of `name` with these label values (at any value).
+pub fn series_exists(name: &str, labels: &[(&str, &str)]) -> bool {
+    prometheus::default_registry()
+        .gather()
+        .iter()
+        .filter(|family| family.name() == name)
+        .flat_map(|family| family.get_metric().iter())
+        .any(|metric| {
+            labels.iter().all(|(key, value)| {
+                metric
+                    .get_label()
+                    .iter()
+                    .any(|label| label.name() == *key && label.value() == *value)
+            })
+        })
+}

@@ -123,7 +123,7 @@ async fn health_readiness_and_metrics_are_on_the_admin_port() {
         .expect("text");
     assert!(
         metrics.contains(
-            r#"gateway_http_requests_total{method="GET",route="/v1/auth/jwks",status="200"}"#
+            r#"gateway_http_requests_total{component="gateway",method="GET",route="/v1/auth/jwks",status="200"}"#
         ),
         "{metrics}"
     );

@@ -12,6 +12,7 @@ mod edge;
 mod frontend_flow;
 mod idempotency;
 mod in_process;
+mod metric_names;
 mod openapi;
 mod pipeline_journeys;
 mod rate_limits;

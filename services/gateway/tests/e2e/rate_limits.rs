@@ -79,6 +79,26 @@ async fn login_has_a_stricter_limit_per_client_address() {
         ),
     ])
     .await;
+    let limited_logins = || async {
+        let metrics = p
+            .http
+            .get(format!("{}/metrics", p.admin))
+            .send()
+            .await
+            .expect("scraped")
+            .text()
+            .await
+            .expect("text");
+        let series = r#"route="/v1/auth:login",status="429"} "#;
+        metrics
+            .lines()
+            .filter(|line| {
+                line.starts_with("gateway_http_requests_total{") && line.contains(series)
+            })
+            .filter_map(|line| line.rsplit_once(' ')?.1.parse::<u64>().ok())
+            .sum::<u64>()
+    };
+    let limited_before = limited_logins().await;
     let mut statuses = Vec::new();
     for _ in 0..4 {
         let r = p
@@ -100,6 +120,11 @@ async fn login_has_a_stricter_limit_per_client_address() {
             StatusCode::UNAUTHORIZED,
             StatusCode::TOO_MANY_REQUESTS
         ]
+    );
+    // The client bucket answers before the token is read, yet the 429 counts under its route.
+    assert!(
+        limited_logins().await > limited_before,
+        "a 429 on the login route"
     );
     // Other routes from the same address are in another class.
     let r = p
