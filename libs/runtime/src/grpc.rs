@@ -19,6 +19,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::Error;
 use crate::admin::{AdminServer, Readiness};
+use crate::logs::GrpcFailureLog;
 use crate::config::ServerSettings;
 use crate::metrics::GrpcMetricsLayer;
 
@@ -132,7 +133,7 @@ impl GrpcServer {
         let stop_accepting = CancellationToken::new();
         let grpc_addr = self.grpc_addr()?;
         let server = builder(&self.settings)
-            .layer(TraceLayer::new_for_grpc())
+            .layer(TraceLayer::new_for_grpc().on_failure(GrpcFailureLog))
             .layer(GrpcMetricsLayer)
             .add_routes(routes)
             .serve_with_incoming_shutdown(
@@ -216,7 +217,7 @@ pub type LocalService = tower::util::BoxCloneSyncService<
 /// drops a call that outlives its route's timeout, as the server drops a call over its own.
 pub fn local_service(routes: Routes) -> LocalService {
     let service = tower::ServiceBuilder::new()
-        .layer(TraceLayer::new_for_grpc())
+        .layer(TraceLayer::new_for_grpc().on_failure(GrpcFailureLog))
         .layer(GrpcMetricsLayer)
         .service(routes)
         // Identity: names the request body type, which the layers leave generic, for the box.

@@ -7,6 +7,7 @@ pub mod component;
 pub mod config;
 pub mod cpu;
 pub mod grpc;
+pub mod logs;
 pub mod metrics;
 pub mod shutdown;
 pub mod telemetry;

@@ -1,5 +1,5 @@
 //! One `init` for logs and traces: a `tracing` subscriber with an env filter, human or JSON
-//! output, and an OpenTelemetry OTLP exporter only when an endpoint is configured (a missing
+//! output (see [`crate::logs`]), and an OpenTelemetry OTLP exporter only when an endpoint is configured (a missing
 //! collector would otherwise log an export error every batch).
 
 use opentelemetry::trace::TracerProvider as _;
@@ -9,10 +9,10 @@ use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{EnvFilter, Layer};
+use tracing_subscriber::EnvFilter;
 
 use crate::Error;
-use crate::config::{LogFormat, TelemetrySettings};
+use crate::config::TelemetrySettings;
 
 /// Flushes pending spans when dropped; keep it alive for the life of the process.
 #[must_use = "dropping the guard stops trace export"]
@@ -34,13 +34,11 @@ pub fn init(service_name: &str, settings: &TelemetrySettings) -> Result<Telemetr
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     let filter = EnvFilter::try_new(&settings.log_filter)
         .map_err(|e| Error::Telemetry(format!("telemetry.log_filter: {e}")))?;
-    let fmt_layer = match settings.log_format {
-        LogFormat::Json => tracing_subscriber::fmt::layer()
-            .json()
-            .with_current_span(true)
-            .boxed(),
-        LogFormat::Pretty => tracing_subscriber::fmt::layer().compact().boxed(),
-    };
+    let fmt_layer = crate::logs::fmt_layer(
+        settings.log_format,
+        crate::logs::stdout_colour(),
+        std::io::stdout,
+    );
 
     let provider = match &settings.otlp_endpoint {
         Some(endpoint) if !endpoint.is_empty() => Some(otlp_provider(service_name, endpoint)?),

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use sqlx::Connection;
 
 pub mod amqp;
+pub mod logs;
 
 /// Database used by tests: `TEST_DATABASE_URL`, else the local `salescompass_test` database.
 pub fn database_url() -> String {

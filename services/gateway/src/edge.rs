@@ -1,5 +1,6 @@
-//! The outermost layer: request id and trace context in, security headers, request id and
-//! metrics out, and a problem+json body for any error response that lacks one.
+//! The outermost layer: request id and trace context in, security headers, request id,
+//! metrics and the access log line out, and a problem+json body for any error response that
+//! lacks one.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,6 +10,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use http::{HeaderValue, header};
 
+use crate::access_log::{self, Access, TenantSlot};
 use crate::metrics::{self, UNMATCHED};
 use crate::problem::{PROBLEM_JSON, Problem, RequestInfo};
 use crate::proxy::RouteLabel;
@@ -29,6 +31,8 @@ pub async fn layer(
     let started = Instant::now();
     let context = RequestContext::from_headers(request.headers());
     request.extensions_mut().insert(context.clone());
+    let tenant = TenantSlot::default();
+    request.extensions_mut().insert(tenant.clone());
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
 
@@ -46,12 +50,17 @@ pub async fn layer(
         .extensions()
         .get::<RouteLabel>()
         .map_or(UNMATCHED, |label| label.0.as_str());
-    metrics::observe(
-        method.as_str(),
+    let elapsed = started.elapsed();
+    metrics::observe(method.as_str(), route, response.status().as_u16(), elapsed);
+    access_log::record(&Access {
+        method: &method,
         route,
-        response.status().as_u16(),
-        started.elapsed(),
-    );
+        status: response.status(),
+        duration: elapsed,
+        tenant: tenant.get(),
+        request_id: &context.request_id,
+        trace_id: &access_log::trace_id(&context.trace_id),
+    });
     response
 }
 

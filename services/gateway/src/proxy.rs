@@ -12,6 +12,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use http_body_util::{BodyExt as _, Limited};
 use tonic::metadata::{AsciiMetadataValue, MetadataMap, MetadataValue};
 
+use crate::access_log;
 use crate::bearer::{self, Caller, TokenVerifier};
 use crate::error::Error;
 use crate::idempotency::{self, Begin, IdempotencyStore, StoredResponse};
@@ -88,6 +89,10 @@ impl Gateway {
                 path: request.uri().path().to_owned(),
             }),
         };
+        // Known before the rate limits: a refused request is logged and counted by its route.
+        if let Ok((route, _)) = &matched {
+            *label = route.template.to_string();
+        }
         let class = self.limits.class_of(
             matched
                 .as_ref()
@@ -104,10 +109,15 @@ impl Gateway {
             }
         }
         let (route, bindings) = matched?;
-        *label = route.template.to_string();
 
         let token = bearer::bearer(request.headers().get(header::AUTHORIZATION))?;
         let caller = self.verifier.authenticate(token).await?;
+        if let (Some(tenant), Some(slot)) = (
+            caller.tenant_id(),
+            request.extensions().get::<access_log::TenantSlot>(),
+        ) {
+            slot.set(tenant);
+        }
         if let Some(tenant) = caller.tenant_id() {
             match self.limits.check_tenant(class, tenant).await {
                 Ok(tenant_quotas) => *quotas = tighter(quotas.take(), tenant_quotas),
@@ -215,7 +225,9 @@ impl Gateway {
             .await
         {
             // The request did run; answer it, but say loudly that a retry would run it again.
-            tracing::error!(%error, "could not store idempotent response");
+            // The caller has its answer; only a retry of it may run again. Redis being away
+            // is an outage the idempotency store reports, not a failure of this request.
+            tracing::warn!(%error, "could not store idempotent response");
         }
         Ok(Response::from_parts(parts, Body::from(bytes)))
     }
