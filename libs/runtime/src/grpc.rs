@@ -19,8 +19,8 @@ use tower_http::trace::TraceLayer;
 
 use crate::Error;
 use crate::admin::{AdminServer, Readiness};
-use crate::logs::GrpcFailureLog;
 use crate::config::ServerSettings;
+use crate::logs::GrpcFailureLog;
 use crate::metrics::GrpcMetricsLayer;
 
 /// The gRPC services a server routes, each added together with the name health reports it

@@ -34,7 +34,11 @@ pub fn stdout_colour() -> bool {
 
 /// The formatting layer for `format`, writing to `writer`, with ANSI colours only if `colour`
 /// (JSON never has any).
-pub fn fmt_layer<S, W>(format: LogFormat, colour: bool, writer: W) -> Box<dyn Layer<S> + Send + Sync>
+pub fn fmt_layer<S, W>(
+    format: LogFormat,
+    colour: bool,
+    writer: W,
+) -> Box<dyn Layer<S> + Send + Sync>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,

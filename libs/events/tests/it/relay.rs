@@ -405,7 +405,9 @@ async fn a_broker_outage_is_one_warning_and_quiet_reconnect_attempts() {
                 .with_ansi(false)
                 .with_writer(logs.clone()),
         )
-        .with(tracing_subscriber::filter::Targets::new().with_target("events", tracing::Level::DEBUG));
+        .with(
+            tracing_subscriber::filter::Targets::new().with_target("events", tracing::Level::DEBUG),
+        );
     // This test's runtime is single-threaded: the relay logs on this thread.
     let _guard = tracing::subscriber::set_default(subscriber);
     let shutdown = CancellationToken::new();
@@ -425,7 +427,10 @@ async fn a_broker_outage_is_one_warning_and_quiet_reconnect_attempts() {
     };
     eventually("four failed reconnects", || async { attempts() >= 4 }).await;
     shutdown.cancel();
-    relaying.await.expect("joined").expect("relay stops cleanly");
+    relaying
+        .await
+        .expect("joined")
+        .expect("relay stops cleanly");
 
     let lines = logs.lines();
     let warnings: Vec<&String> = lines.iter().filter(|l| l.contains(" WARN ")).collect();

@@ -45,9 +45,8 @@ impl OnFailure<GrpcFailureClass> for GrpcFailureLog {
                     tracing::warn!(parent: span, ?code, message, latency_ms, "call failed");
                 }
             }
-            GrpcFailureClass::Error(error) => {
-                tracing::warn!(parent: span, %error, latency_ms, "call failed");
-            }
+            // A transport error, or a kind of failure tower-http adds later.
+            other => tracing::warn!(parent: span, failure = %other, latency_ms, "call failed"),
         }
     }
 }

@@ -141,12 +141,21 @@ async fn a_client_error_is_logged_at_debug_and_ours_at_warn() {
         tonic::Code::ResourceExhausted,
     ] {
         let text = logged_for(code).await;
-        assert!(text.contains("DEBUG") && text.contains("call refused"), "{code:?}: {text}");
-        assert!(!text.contains("ERROR") && !text.contains("WARN"), "{code:?}: {text}");
+        assert!(
+            text.contains("DEBUG") && text.contains("call refused"),
+            "{code:?}: {text}"
+        );
+        assert!(
+            !text.contains("ERROR") && !text.contains("WARN"),
+            "{code:?}: {text}"
+        );
     }
     for code in [tonic::Code::Internal, tonic::Code::Unavailable] {
         let text = logged_for(code).await;
-        assert!(text.contains("WARN") && text.contains("call failed"), "{code:?}: {text}");
+        assert!(
+            text.contains("WARN") && text.contains("call failed"),
+            "{code:?}: {text}"
+        );
         assert!(!text.contains("ERROR"), "{code:?}: {text}");
     }
 }

@@ -2,7 +2,7 @@
 //! an error body or a trace finds the lines of that request.
 
 use std::cell::RefCell;
-use std::fmt::{self, Write as _};
+use std::fmt;
 
 use opentelemetry::trace::{SpanId, TraceContextExt as _, TraceId};
 use tracing::{Event, Subscriber};
@@ -85,11 +85,12 @@ where
         };
         // An event that names its own trace id (the access log's fallback) keeps a text line
         // free of a second one.
-        if matches!(self.style, Style::Text) && event.metadata().fields().field("trace_id").is_some()
+        if matches!(self.style, Style::Text)
+            && event.metadata().fields().field("trace_id").is_some()
         {
             return self.inner.format_event(ctx, writer, event);
         }
-        let format = |line: &mut String| -> fmt::Result {
+        let mut format = |line: &mut String| -> fmt::Result {
             line.clear();
             self.inner.format_event(ctx, Writer::new(line), event)?;
             let at = match self.style {

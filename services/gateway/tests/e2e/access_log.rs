@@ -24,7 +24,11 @@ fn access_lines(logs: &CapturedLogs, request_id: &str) -> Vec<Value> {
 
 fn one_line(logs: &CapturedLogs, request_id: &str) -> Value {
     let lines = access_lines(logs, request_id);
-    assert_eq!(lines.len(), 1, "one access line for {request_id}: {lines:?}");
+    assert_eq!(
+        lines.len(),
+        1,
+        "one access line for {request_id}: {lines:?}"
+    );
     lines[0]["fields"].clone()
 }
 
@@ -56,11 +60,11 @@ async fn every_request_gets_one_access_line_and_client_errors_no_error_lines() {
         .with(tracing_subscriber::filter::LevelFilter::INFO);
     let _guard = tracing::subscriber::set_default(subscriber);
 
-    // Authenticated, with the caller's trace and a token in the query string.
+    // Authenticated, with the caller's trace.
     let r = p
         .authed(
             Method::GET,
-            &format!("/v1/users/{}?access_token={SECRET}", tenant.admin_id),
+            &format!("/v1/users/{}", tenant.admin_id),
             &tenant.token,
         )
         .header("x-request-id", "acc-ok")
@@ -78,7 +82,25 @@ async fn every_request_gets_one_access_line_and_client_errors_no_error_lines() {
     assert_eq!(line["status"], 200);
     assert_eq!(line["tenant_id"], tenant.tenant_id.as_str());
     assert_eq!(line["trace_id"], CALLER_TRACE);
-    assert!(line["duration_ms"].as_f64().is_some_and(|ms| ms > 0.0), "{line}");
+    assert!(
+        line["duration_ms"].as_f64().is_some_and(|ms| ms > 0.0),
+        "{line}"
+    );
+
+    // A token in the query string (refused: no such parameter) stays out of the line.
+    let r = p
+        .authed(
+            Method::GET,
+            &format!("/v1/users/{}?access_token={SECRET}", tenant.admin_id),
+            &tenant.token,
+        )
+        .header("x-request-id", "acc-query")
+        .send()
+        .await
+        .expect("sent");
+    let line = one_line(&logs, "acc-query");
+    assert_eq!(line["status"], r.status().as_u16());
+    assert_eq!(line["route"], "/v1/users/{id}");
 
     // 404: no route.
     let r = p
