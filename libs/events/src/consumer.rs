@@ -399,10 +399,18 @@ impl Consumer {
                         .with_label_values(&[&inner.component, &queue])
                         .inc();
                     let (attempt, delay) = reconnects.after_failure(started.elapsed());
-                    tracing::warn!(
-                        %error, %queue, attempt, delay_ms = delay.as_millis(),
-                        "consumer session failed, reconnecting"
-                    );
+                    // One WARN per outage, as the relay's.
+                    if attempt == 1 {
+                        tracing::warn!(
+                            %error, %queue, delay_ms = delay.as_millis(),
+                            "consumer session failed, reconnecting"
+                        );
+                    } else {
+                        tracing::debug!(
+                            %error, %queue, attempt, delay_ms = delay.as_millis(),
+                            "consumer reconnect failed"
+                        );
+                    }
                     tokio::select! {
                         () = shutdown.cancelled() => return Ok(()),
                         () = tokio::time::sleep(delay) => {}

@@ -257,10 +257,20 @@ impl Relay {
                         .with_label_values(&outbox_labels(schema))
                         .inc();
                     let (attempt, delay) = reconnects.after_failure(started.elapsed());
-                    tracing::warn!(
-                        %error, outbox = %schema, attempt, delay_ms = delay.as_millis(),
-                        "relay session failed, reconnecting"
-                    );
+                    // One WARN per outage (its first failure); the attempts that follow are
+                    // DEBUG, `events_relay_reconnects_total` counts them, and "relay connected"
+                    // (INFO) ends it.
+                    if attempt == 1 {
+                        tracing::warn!(
+                            %error, outbox = %schema, delay_ms = delay.as_millis(),
+                            "relay session failed, reconnecting"
+                        );
+                    } else {
+                        tracing::debug!(
+                            %error, outbox = %schema, attempt, delay_ms = delay.as_millis(),
+                            "relay reconnect failed"
+                        );
+                    }
                     tokio::select! {
                         () = shutdown.cancelled() => return Ok(()),
                         () = tokio::time::sleep(delay) => {}

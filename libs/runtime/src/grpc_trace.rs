@@ -93,15 +93,7 @@ fn server_span(path: &str, headers: &HeaderMap) -> Span {
 /// Whether a gRPC status is a fault of the server (the OpenTelemetry semantic conventions for
 /// server spans): a client's mistake (NOT_FOUND, INVALID_ARGUMENT, …) leaves the status unset.
 fn is_server_fault(code: tonic::Code) -> bool {
-    matches!(
-        code,
-        tonic::Code::Unknown
-            | tonic::Code::DeadlineExceeded
-            | tonic::Code::Unimplemented
-            | tonic::Code::Internal
-            | tonic::Code::Unavailable
-            | tonic::Code::DataLoss
-    )
+    code != tonic::Code::Ok && !crate::logs::is_client_error(code)
 }
 
 /// Records `grpc-status` (and for a server fault the error status with `grpc-message`) from
@@ -112,6 +104,9 @@ fn record_status(span: &Span, headers: &HeaderMap) -> bool {
     };
     let code = status.code();
     span.record("rpc.grpc.status_code", code as i32);
+    if code != tonic::Code::Ok {
+        crate::logs::log_failed_call(span, &status);
+    }
     if is_server_fault(code) {
         span.record("otel.status_code", "ERROR");
         span.record("otel.status_description", status.message());

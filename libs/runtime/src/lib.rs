@@ -10,6 +10,7 @@ pub mod exemplars;
 pub mod exposition;
 pub mod grpc;
 pub mod grpc_trace;
+pub mod logs;
 pub mod metrics;
 #[cfg(test)]
 mod metrics_tests;

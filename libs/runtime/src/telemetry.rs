@@ -1,7 +1,8 @@
 //! One `init` for logs and traces: a `tracing` subscriber with an env filter, human or JSON
-//! output, and an OpenTelemetry layer (unless `tracing_enabled` is off) that gives spans real
-//! trace ids, sampled `ParentBased(TraceIdRatioBased)`, exported over OTLP only when an endpoint
-//! is configured (a missing collector would otherwise log an export error every batch).
+//! output (see [`crate::logs`]: trace ids on each line, colours only on a terminal), and an
+//! OpenTelemetry layer (unless `tracing_enabled` is off) that gives spans real trace ids, sampled
+//! `ParentBased(TraceIdRatioBased)`, exported over OTLP only when an endpoint is configured (a
+//! missing collector would otherwise log an export error every batch).
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig;
@@ -10,12 +11,12 @@ use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{
     BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider,
 };
+use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::Error;
-use crate::config::{LogFormat, TelemetrySettings};
+use crate::config::TelemetrySettings;
 
 /// Flushes pending spans when dropped; keep it alive for the life of the process.
 #[must_use = "dropping the guard stops trace export"]
@@ -57,13 +58,11 @@ pub fn subscriber(
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     let filter = EnvFilter::try_new(&settings.log_filter)
         .map_err(|e| Error::Telemetry(format!("telemetry.log_filter: {e}")))?;
-    let fmt_layer = match settings.log_format {
-        LogFormat::Json => tracing_subscriber::fmt::layer()
-            .json()
-            .with_current_span(true)
-            .boxed(),
-        LogFormat::Pretty => tracing_subscriber::fmt::layer().compact().boxed(),
-    };
+    let fmt_layer = crate::logs::fmt_layer(
+        settings.log_format,
+        crate::logs::stdout_colour(),
+        std::io::stdout,
+    );
 
     let provider = if settings.tracing_enabled {
         Some(tracer_provider(service_name, settings)?)

@@ -8,6 +8,7 @@ use sqlx::Connection;
 
 pub mod amqp;
 pub mod otlp;
+pub mod logs;
 
 /// Database used by tests: `TEST_DATABASE_URL`, else the local `salescompass_test` database.
 pub fn database_url() -> String {

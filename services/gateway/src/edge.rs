@@ -1,5 +1,6 @@
 //! The outermost layer: request id and the request's server span in (see `spans`), security
-//! headers, request id, span status and metrics out, and a problem+json body for any error response that lacks one.
+//! headers, request id, span status, metrics and the access log line out, and a problem+json
+//! body for any error response that lacks one.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,6 +11,7 @@ use axum::response::Response;
 use http::{HeaderValue, header};
 use tracing::Instrument as _;
 
+use crate::access_log::{self, Access, TenantSlot};
 use crate::metrics::{self, UNMATCHED};
 use crate::problem::{PROBLEM_JSON, Problem, RequestInfo};
 use crate::proxy::RouteLabel;
@@ -29,6 +31,8 @@ pub async fn layer(
     next: Next,
 ) -> Response {
     let started = Instant::now();
+    let tenant = TenantSlot::default();
+    request.extensions_mut().insert(tenant.clone());
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let span = spans::server_span(&method, &path, request.headers());
@@ -50,12 +54,20 @@ pub async fn layer(
         .get::<RouteLabel>()
         .map_or(UNMATCHED, |label| label.0.as_str());
     spans::record_response(&span, &method, route, response.status());
-    metrics::observe(
-        method.as_str(),
-        route,
-        response.status().as_u16(),
-        started.elapsed(),
-    );
+    let elapsed = started.elapsed();
+    // Inside the request's span: the latency exemplar and the access line carry its trace.
+    span.in_scope(|| {
+        metrics::observe(method.as_str(), route, response.status().as_u16(), elapsed);
+        access_log::record(&Access {
+            method: &method,
+            route,
+            status: response.status(),
+            duration: elapsed,
+            tenant: tenant.get(),
+            request_id: &context.request_id,
+            trace_id: &context.trace_id,
+        });
+    });
     response
 }
 

@@ -44,6 +44,7 @@
 //! - Security headers on every response, CORS from `gateway.cors.allowed_origins`, HSTS when
 //!   `gateway.hsts` is set (TLS terminated in front). Health and metrics on `server.admin_listen`.
 
+mod access_log;
 mod bearer;
 mod docs;
 mod edge;

@@ -259,7 +259,21 @@ impl Problem {
     }
 
     pub fn into_response(self, info: &RequestInfo) -> Response {
-        if self.status.is_server_error() {
+        // A service that is away or too slow (503, 504) is an outage its own logs and
+        // readiness report; any other 5xx is a failure someone has to look at.
+        let unavailable = matches!(
+            self.status,
+            StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT
+        );
+        if unavailable {
+            tracing::warn!(
+                status = self.status.as_u16(),
+                code = self.code,
+                trace_id = %info.trace_id,
+                request_id = %info.request_id,
+                "request failed"
+            );
+        } else if self.status.is_server_error() {
             tracing::error!(
                 status = self.status.as_u16(),
                 code = self.code,

@@ -13,6 +13,7 @@ use http_body_util::{BodyExt as _, Limited};
 use tonic::metadata::{AsciiMetadataValue, MetadataMap, MetadataValue};
 use tracing::Instrument as _;
 
+use crate::access_log;
 use crate::bearer::{self, Caller, TokenVerifier};
 use crate::error::Error;
 use crate::idempotency::{self, Begin, IdempotencyStore, StoredResponse};
@@ -90,7 +91,7 @@ impl Gateway {
                 path: request.uri().path().to_owned(),
             }),
         };
-        // Labelled before the rate limits answer, so a 429 is counted under its route.
+        // Known before the rate limits: a refused request is logged and counted by its route.
         if let Ok((route, _)) = &matched {
             *label = route.template.to_string();
         }
@@ -113,6 +114,12 @@ impl Gateway {
 
         let token = bearer::bearer(request.headers().get(header::AUTHORIZATION))?;
         let caller = self.verifier.authenticate(token).await?;
+        if let (Some(tenant), Some(slot)) = (
+            caller.tenant_id(),
+            request.extensions().get::<access_log::TenantSlot>(),
+        ) {
+            slot.set(tenant);
+        }
         if let Some(tenant) = caller.tenant_id() {
             // The request's server span (edge layer) declares the field.
             tracing::Span::current().record("tenant.id", tenant);
@@ -222,7 +229,9 @@ impl Gateway {
             .await
         {
             // The request did run; answer it, but say loudly that a retry would run it again.
-            tracing::error!(%error, "could not store idempotent response");
+            // The caller has its answer; only a retry of it may run again. Redis being away
+            // is an outage the idempotency store reports, not a failure of this request.
+            tracing::warn!(%error, "could not store idempotent response");
         }
         Ok(Response::from_parts(parts, Body::from(bytes)))
     }

@@ -462,3 +462,64 @@ async fn the_backlog_gauges_rise_from_the_table_while_the_broker_is_unreachable(
     shutdown.cancel();
     relay.await.expect("joined").expect("stops cleanly");
 }
+
+
+/// A broker that stays away is one WARN, not one per attempt: the attempts after the first are
+/// DEBUG (the reconnect counter keeps counting them), and none is an ERROR.
+#[tokio::test]
+async fn a_broker_outage_is_one_warning_and_quiet_reconnect_attempts() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    let db = TestDb::new().await;
+    let broker = Broker::new();
+    // A port nothing listens on: every attempt fails at connect.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = closed.local_addr().expect("address").port();
+    drop(closed);
+    let logs = testkit::logs::CapturedLogs::new();
+    let subscriber = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_writer(logs.clone()),
+        )
+        .with(
+            tracing_subscriber::filter::Targets::new().with_target("events", tracing::Level::DEBUG),
+        );
+    // This test's runtime is single-threaded: the relay logs on this thread.
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let shutdown = CancellationToken::new();
+    let relaying = tokio::spawn(
+        Relay::new(
+            db.pool.clone(),
+            format!("amqp://guest:guest@127.0.0.1:{port}/%2f"),
+            broker.relay_config(),
+        )
+        .run(shutdown.clone()),
+    );
+    let attempts = || {
+        logs.lines()
+            .iter()
+            .filter(|l| l.contains("relay reconnect failed"))
+            .count()
+    };
+    eventually("four failed reconnects", || async { attempts() >= 4 }).await;
+    shutdown.cancel();
+    relaying
+        .await
+        .expect("joined")
+        .expect("relay stops cleanly");
+
+    let lines = logs.lines();
+    let warnings: Vec<&String> = lines.iter().filter(|l| l.contains(" WARN ")).collect();
+    assert_eq!(warnings.len(), 1, "{lines:#?}");
+    assert!(warnings[0].contains("relay session failed"), "{lines:#?}");
+    assert!(
+        lines
+            .iter()
+            .filter(|l| l.contains("relay reconnect failed"))
+            .all(|l| l.contains("DEBUG")),
+        "{lines:#?}"
+    );
+    assert!(!lines.iter().any(|l| l.contains("ERROR")), "{lines:#?}");
+}

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod access_log;
 mod auth_and_tenancy;
 mod bad_input;
 mod commissions_journeys;
