@@ -7,6 +7,8 @@
 //! PUBLIC) — but not ownership, so row-level security applies to it. Runtime
 //! connections then `SET ROLE` to that application role when they log in as someone else.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -100,7 +102,9 @@ fn identifier(key: &'static str, value: &str) -> Result<String, Error> {
 }
 
 /// Opens the runtime pool: `search_path` is the service schema and every connection acts as the
-/// application role.
+/// application role. Lazy: only the settings are checked here, connections open on first use,
+/// so a service starts (not ready, see [`ping`]) while the database is unreachable instead of
+/// exiting.
 pub async fn connect(settings: &DatabaseSettings) -> Result<PgPool, Error> {
     let (_, role) = settings.validated_names()?;
     let options = settings.connect_options(&settings.url, "database.url")?;
@@ -122,9 +126,56 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<PgPool, Error> {
                 Ok(())
             })
         })
-        .connect_with(options)
-        .await?;
+        .connect_lazy_with(options);
     Ok(pool)
+}
+
+/// The readiness check of a pool: one `SELECT 1` (which also opens a connection when the pool
+/// has none). The caller bounds it with a timeout. The error is a short reason for `/readyz`,
+/// never the URL.
+pub async fn ping(pool: &PgPool) -> Result<(), PingError> {
+    match sqlx::query("SELECT 1").execute(pool).await {
+        Ok(_) => Ok(()),
+        Err(error) => Err(PingError::of(&error)),
+    }
+}
+
+/// [`ping`] on (a handle of) `pool`, as a repeatable check for a readiness probe.
+pub fn pinger(
+    pool: &PgPool,
+) -> impl Fn() -> Pin<Box<dyn Future<Output = Result<(), PingError>> + Send>> + Send + Sync + 'static
+{
+    let pool = pool.clone();
+    move || {
+        let pool = pool.clone();
+        Box::pin(async move { ping(&pool).await })
+    }
+}
+
+/// Why a [`ping`] failed, worded for an operator reading `/readyz`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PingError {
+    #[error("unreachable: {0}")]
+    Unreachable(std::io::ErrorKind),
+    #[error("no connection within the pool's acquire timeout")]
+    PoolTimedOut,
+    #[error("database error {0}")]
+    Database(String),
+    #[error("connection failed")]
+    Other,
+}
+
+impl PingError {
+    fn of(error: &sqlx::Error) -> Self {
+        match error {
+            sqlx::Error::Io(io) => Self::Unreachable(io.kind()),
+            sqlx::Error::PoolTimedOut => Self::PoolTimedOut,
+            sqlx::Error::Database(db) => {
+                Self::Database(db.code().map_or_else(String::new, |code| code.into_owned()))
+            }
+            _ => Self::Other,
+        }
+    }
 }
 
 /// Creates the database and schema if missing, applies `migrators` in order (the service's own

@@ -8,6 +8,8 @@ pub mod config;
 pub mod cpu;
 pub mod grpc;
 pub mod metrics;
+pub mod readiness;
+pub mod retry;
 pub mod shutdown;
 pub mod telemetry;
 
