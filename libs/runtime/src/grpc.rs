@@ -424,4 +424,81 @@ mod tests {
         stop.cancel();
         serving.await.expect("joins").expect("stops cleanly");
     }
+
+    /// Status line and body of a GET on the admin port.
+    async fn admin_get(addr: SocketAddr, path: &str) -> (u16, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connects");
+        let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.expect("writes");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.expect("reads");
+        let status = response.get(9..12).and_then(|s| s.parse().ok()).expect("status");
+        let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned());
+        (status, body.unwrap_or_default())
+    }
+
+    async fn health_of(health: &mut HealthClient<Channel>, service: &str) -> Reported {
+        health
+            .check(HealthCheckRequest {
+                service: service.to_owned(),
+            })
+            .await
+            .expect("known to health")
+            .into_inner()
+            .status()
+    }
+
+    #[tokio::test]
+    async fn health_and_readyz_follow_a_dependency_and_liveness_does_not() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+
+        let up = Arc::new(AtomicBool::new(true));
+        let flag = up.clone();
+        let mut settings = settings();
+        settings.readiness_interval_ms = 20;
+        let mut server = GrpcServer::bind("test", &settings).await.expect("binds");
+        server.require(Dependency::new("database", move || {
+            let up = flag.load(Ordering::SeqCst);
+            async move { if up { Ok(()) } else { Err("unreachable") } }
+        }));
+        let (grpc, admin) = (server.grpc_addr().expect("grpc"), server.admin_addr().expect("admin"));
+        // The admin port answers before the server serves: alive, not ready.
+        assert_eq!(admin_get(admin, "/healthz").await.0, 200);
+        let (status, body) = admin_get(admin, "/readyz").await;
+        assert_eq!((status, body.as_str()), (503, "not ready (starting or draining)\ndatabase: pending\n"));
+
+        let services = GrpcServices::new().add_service(Alpha);
+        let stop = CancellationToken::new();
+        let serving = tokio::spawn(server.serve(services, stop.clone()));
+        let channel = Channel::from_shared(format!("http://{grpc}")).expect("uri").connect().await.expect("connects");
+        let mut health = HealthClient::new(channel);
+        // Checked once before the first call is served.
+        assert_eq!(health_of(&mut health, "test.v1.Alpha").await, Reported::Serving);
+        assert_eq!(admin_get(admin, "/readyz").await, (200, "ready\ndatabase: up\n".to_owned()));
+
+        for (dependency_up, want, readyz) in [
+            (false, Reported::NotServing, 503),
+            (true, Reported::Serving, 200),
+        ] {
+            up.store(dependency_up, Ordering::SeqCst);
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+            loop {
+                let overall = health_of(&mut health, "").await;
+                let service = health_of(&mut health, "test.v1.Alpha").await;
+                let ready = admin_get(admin, "/readyz").await.0;
+                if (overall, service, ready) == (want, want, readyz) {
+                    break;
+                }
+                assert!(tokio::time::Instant::now() < deadline, "{overall:?} {service:?} {ready}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            assert_eq!(admin_get(admin, "/healthz").await.0, 200, "liveness ignores the dependency");
+        }
+
+        stop.cancel();
+        serving.await.expect("joins").expect("stops cleanly");
+    }
+
 }
