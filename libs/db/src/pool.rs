@@ -133,11 +133,23 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<PgPool, Error> {
 /// The readiness check of a pool: one `SELECT 1` (which also opens a connection when the pool
 /// has none). The caller bounds it with a timeout. The error is a short reason for `/readyz`,
 /// never the URL.
+///
+/// A saturated pool (every connection open and in use) counts as up without a query: the check
+/// would queue behind the requests and time out, and taking a busy pod out of the load balancer
+/// only moves its load to the others. Connections that fail are closed, so an outage empties the
+/// pool and the next check queries again.
 pub async fn ping(pool: &PgPool) -> Result<(), PingError> {
+    if saturated(pool) {
+        return Ok(());
+    }
     match sqlx::query("SELECT 1").execute(pool).await {
         Ok(_) => Ok(()),
         Err(error) => Err(PingError::of(&error)),
     }
+}
+
+fn saturated(pool: &PgPool) -> bool {
+    pool.num_idle() == 0 && pool.size() >= pool.options().get_max_connections()
 }
 
 /// [`ping`] on (a handle of) `pool`, as a repeatable check for a readiness probe.
@@ -291,6 +303,61 @@ async fn ensure_database(options: &PgConnectOptions) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn settings(url: &str) -> DatabaseSettings {
+        DatabaseSettings {
+            url: url.to_owned(),
+            migrate_url: None,
+            schema: "ping_test".to_owned(),
+            app_role: Some("postgres".to_owned()),
+            max_connections: 1,
+            acquire_timeout_secs: 5,
+            test_before_acquire: false,
+            migrate_on_start: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_database_starts_a_pool_and_fails_its_ping() {
+        // Port 1 on loopback: nothing listens, the connection is refused.
+        let settings = settings("postgres://postgres@127.0.0.1:1/salescompass");
+        let pool = connect(&settings)
+            .await
+            .expect("lazy: no connection at start");
+        assert_eq!(
+            ping(&pool).await,
+            Err(PingError::Unreachable(
+                std::io::ErrorKind::ConnectionRefused
+            ))
+        );
+        let migrated = migrate(&settings, Vec::new())
+            .await
+            .expect_err("unreachable");
+        assert!(migrated.is_unavailable(), "{migrated}: retried at start");
+        let bad = Error::Setting {
+            key: "database.url",
+            reason: "x".to_owned(),
+        };
+        assert!(!bad.is_unavailable(), "a bad setting is not retried");
+    }
+
+    #[tokio::test]
+    async fn a_saturated_pool_counts_as_up_without_queueing_behind_requests() {
+        let settings = settings("postgres://postgres@127.0.0.1:5432/postgres");
+        let pool = connect(&settings).await.expect("pool");
+        ping(&pool).await.expect("reachable");
+        let held = pool.acquire().await.expect("the only connection");
+        let answered = tokio::time::timeout(Duration::from_millis(500), ping(&pool)).await;
+        assert_eq!(
+            answered,
+            Ok(Ok(())),
+            "answered at once, not after the acquire timeout"
+        );
+        drop(held);
+        ping(&pool)
+            .await
+            .expect("queries again once a connection is free");
+    }
 
     #[test]
     fn identifiers_reject_quotes_and_uppercase() {

@@ -21,9 +21,9 @@ use tower_http::trace::TraceLayer;
 
 use crate::Error;
 use crate::admin::{AdminServer, Readiness};
-use crate::readiness::{Dependency, check, probe};
 use crate::config::ServerSettings;
 use crate::metrics::GrpcMetricsLayer;
+use crate::readiness::{Dependency, check, probe};
 
 /// The gRPC services a server routes, each added together with the name health reports it
 /// under: a service cannot be routed yet unknown to health, or reported without a route.
@@ -428,12 +428,17 @@ mod tests {
     /// Status line and body of a GET on the admin port.
     async fn admin_get(addr: SocketAddr, path: &str) -> (u16, String) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connects");
+        let mut stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .expect("connects");
         let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
         stream.write_all(request.as_bytes()).await.expect("writes");
         let mut response = String::new();
         stream.read_to_string(&mut response).await.expect("reads");
-        let status = response.get(9..12).and_then(|s| s.parse().ok()).expect("status");
+        let status = response
+            .get(9..12)
+            .and_then(|s| s.parse().ok())
+            .expect("status");
         let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned());
         (status, body.unwrap_or_default())
     }
@@ -463,20 +468,36 @@ mod tests {
             let up = flag.load(Ordering::SeqCst);
             async move { if up { Ok(()) } else { Err("unreachable") } }
         }));
-        let (grpc, admin) = (server.grpc_addr().expect("grpc"), server.admin_addr().expect("admin"));
+        let (grpc, admin) = (
+            server.grpc_addr().expect("grpc"),
+            server.admin_addr().expect("admin"),
+        );
         // The admin port answers before the server serves: alive, not ready.
         assert_eq!(admin_get(admin, "/healthz").await.0, 200);
         let (status, body) = admin_get(admin, "/readyz").await;
-        assert_eq!((status, body.as_str()), (503, "not ready (starting or draining)\ndatabase: pending\n"));
+        assert_eq!(
+            (status, body.as_str()),
+            (503, "not ready (starting or draining)\ndatabase: pending\n")
+        );
 
         let services = GrpcServices::new().add_service(Alpha);
         let stop = CancellationToken::new();
         let serving = tokio::spawn(server.serve(services, stop.clone()));
-        let channel = Channel::from_shared(format!("http://{grpc}")).expect("uri").connect().await.expect("connects");
+        let channel = Channel::from_shared(format!("http://{grpc}"))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connects");
         let mut health = HealthClient::new(channel);
         // Checked once before the first call is served.
-        assert_eq!(health_of(&mut health, "test.v1.Alpha").await, Reported::Serving);
-        assert_eq!(admin_get(admin, "/readyz").await, (200, "ready\ndatabase: up\n".to_owned()));
+        assert_eq!(
+            health_of(&mut health, "test.v1.Alpha").await,
+            Reported::Serving
+        );
+        assert_eq!(
+            admin_get(admin, "/readyz").await,
+            (200, "ready\ndatabase: up\n".to_owned())
+        );
 
         for (dependency_up, want, readyz) in [
             (false, Reported::NotServing, 503),
@@ -491,14 +512,20 @@ mod tests {
                 if (overall, service, ready) == (want, want, readyz) {
                     break;
                 }
-                assert!(tokio::time::Instant::now() < deadline, "{overall:?} {service:?} {ready}");
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "{overall:?} {service:?} {ready}"
+                );
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
-            assert_eq!(admin_get(admin, "/healthz").await.0, 200, "liveness ignores the dependency");
+            assert_eq!(
+                admin_get(admin, "/healthz").await.0,
+                200,
+                "liveness ignores the dependency"
+            );
         }
 
         stop.cancel();
         serving.await.expect("joins").expect("stops cleanly");
     }
-
 }

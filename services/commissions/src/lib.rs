@@ -159,7 +159,8 @@ impl Application {
         // database.
         let mut server = GrpcServer::bind("commissions", &settings.server).await?;
         if settings.database.migrate_on_start {
-            let unavailable = |e: &StartError| matches!(e, StartError::Database(e) if e.is_unavailable());
+            let unavailable =
+                |e: &StartError| matches!(e, StartError::Database(e) if e.is_unavailable());
             runtime::retry::until_ok("database migrations", unavailable, || migrate(&settings))
                 .await?;
         }

@@ -215,7 +215,9 @@ async fn a_service_started_without_its_database_waits_for_it() {
 #[tokio::test]
 async fn without_migrations_at_start_the_service_starts_at_once_and_becomes_ready_later() {
     let (mut settings, schema) = tenants::testing::test_settings();
-    tenants::migrate(&settings).await.expect("migrates directly");
+    tenants::migrate(&settings)
+        .await
+        .expect("migrates directly");
     let proxy = PgProxy::start(false, upstream(&settings.database.url)).await;
     settings.database.url = proxy.url_for(&settings.database.url);
     settings.database.migrate_on_start = false;
