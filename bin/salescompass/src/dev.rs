@@ -42,14 +42,23 @@ pub async fn run(in_process: bool) -> anyhow::Result<()> {
     warn_unapplied(&env);
     let signal = runtime::shutdown::on_signal();
     let mut supervisor = Supervisor::default();
-    match start(&env, in_process, &mut supervisor).await {
-        Ok(banner) => {
+    // A service waits for its database at start (not ready, retrying): Ctrl-C still stops it.
+    let started = tokio::select! {
+        started = start(&env, in_process, &mut supervisor) => Some(started),
+        () = signal.cancelled() => None,
+    };
+    match started {
+        Some(Ok(banner)) => {
             banner.print();
             supervisor.run(signal).await
         }
-        Err(error) => {
+        Some(Err(error)) => {
             supervisor.stop().await;
             Err(error)
+        }
+        None => {
+            supervisor.stop().await;
+            Ok(())
         }
     }
 }

@@ -10,7 +10,7 @@ pub mod tenant_tx;
 pub mod transaction;
 
 pub use page::{PageSize, PageToken, PageTokenError};
-pub use pool::{DatabaseSettings, connect, migrate};
+pub use pool::{DatabaseSettings, PingError, connect, migrate, ping, pinger};
 pub use session::{SessionTx, Sessions};
 pub use tenant_tx::begin_for_tenant;
 pub use transaction::{begin, begin_with};
@@ -24,6 +24,24 @@ pub enum Error {
     Sqlx(#[from] sqlx::Error),
     #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl Error {
+    /// The database could not be reached (refused, reset, timed out, or still starting up), so
+    /// a start-up step may succeed when retried; a bad setting or a failing migration cannot.
+    pub fn is_unavailable(&self) -> bool {
+        let sqlx = match self {
+            Error::Sqlx(error) => error,
+            Error::Migrate(sqlx::migrate::MigrateError::Execute(error)) => error,
+            Error::Migrate(_) | Error::Setting { .. } => return false,
+        };
+        match sqlx {
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => true,
+            // 57P03 cannot_connect_now: the server is starting up or shutting down.
+            sqlx::Error::Database(db) => db.code().as_deref() == Some("57P03"),
+            _ => false,
+        }
+    }
 }
 
 /// Postgres SQLSTATE for a unique violation; stores map it to ALREADY_EXISTS.

@@ -7,6 +7,8 @@
 //! PUBLIC) — but not ownership, so row-level security applies to it. Runtime
 //! connections then `SET ROLE` to that application role when they log in as someone else.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -100,7 +102,9 @@ fn identifier(key: &'static str, value: &str) -> Result<String, Error> {
 }
 
 /// Opens the runtime pool: `search_path` is the service schema and every connection acts as the
-/// application role.
+/// application role. Lazy: only the settings are checked here, connections open on first use,
+/// so a service starts (not ready, see [`ping`]) while the database is unreachable instead of
+/// exiting.
 pub async fn connect(settings: &DatabaseSettings) -> Result<PgPool, Error> {
     let (_, role) = settings.validated_names()?;
     let options = settings.connect_options(&settings.url, "database.url")?;
@@ -122,10 +126,69 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<PgPool, Error> {
                 Ok(())
             })
         })
-        .connect_with(options)
-        .await?;
+        .connect_lazy_with(options);
     crate::pool_metrics::watch(&pool);
     Ok(pool)
+}
+
+/// The readiness check of a pool: one `SELECT 1` (which also opens a connection when the pool
+/// has none). The caller bounds it with a timeout. The error is a short reason for `/readyz`,
+/// never the URL.
+///
+/// A saturated pool (every connection open and in use) counts as up without a query: the check
+/// would queue behind the requests and time out, and taking a busy pod out of the load balancer
+/// only moves its load to the others. Connections that fail are closed, so an outage empties the
+/// pool and the next check queries again.
+pub async fn ping(pool: &PgPool) -> Result<(), PingError> {
+    if saturated(pool) {
+        return Ok(());
+    }
+    match sqlx::query("SELECT 1").execute(pool).await {
+        Ok(_) => Ok(()),
+        Err(error) => Err(PingError::of(&error)),
+    }
+}
+
+fn saturated(pool: &PgPool) -> bool {
+    pool.num_idle() == 0 && pool.size() >= pool.options().get_max_connections()
+}
+
+/// [`ping`] on (a handle of) `pool`, as a repeatable check for a readiness probe.
+pub fn pinger(
+    pool: &PgPool,
+) -> impl Fn() -> Pin<Box<dyn Future<Output = Result<(), PingError>> + Send>> + Send + Sync + 'static
+{
+    let pool = pool.clone();
+    move || {
+        let pool = pool.clone();
+        Box::pin(async move { ping(&pool).await })
+    }
+}
+
+/// Why a [`ping`] failed, worded for an operator reading `/readyz`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PingError {
+    #[error("unreachable: {0}")]
+    Unreachable(std::io::ErrorKind),
+    #[error("no connection within the pool's acquire timeout")]
+    PoolTimedOut,
+    #[error("database error {0}")]
+    Database(String),
+    #[error("connection failed")]
+    Other,
+}
+
+impl PingError {
+    fn of(error: &sqlx::Error) -> Self {
+        match error {
+            sqlx::Error::Io(io) => Self::Unreachable(io.kind()),
+            sqlx::Error::PoolTimedOut => Self::PoolTimedOut,
+            sqlx::Error::Database(db) => {
+                Self::Database(db.code().map_or_else(String::new, |code| code.into_owned()))
+            }
+            _ => Self::Other,
+        }
+    }
 }
 
 /// Creates the database and schema if missing, applies `migrators` in order (the service's own
@@ -241,6 +304,61 @@ async fn ensure_database(options: &PgConnectOptions) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn settings(url: &str) -> DatabaseSettings {
+        DatabaseSettings {
+            url: url.to_owned(),
+            migrate_url: None,
+            schema: "ping_test".to_owned(),
+            app_role: Some("postgres".to_owned()),
+            max_connections: 1,
+            acquire_timeout_secs: 5,
+            test_before_acquire: false,
+            migrate_on_start: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_database_starts_a_pool_and_fails_its_ping() {
+        // Port 1 on loopback: nothing listens, the connection is refused.
+        let settings = settings("postgres://postgres@127.0.0.1:1/salescompass");
+        let pool = connect(&settings)
+            .await
+            .expect("lazy: no connection at start");
+        assert_eq!(
+            ping(&pool).await,
+            Err(PingError::Unreachable(
+                std::io::ErrorKind::ConnectionRefused
+            ))
+        );
+        let migrated = migrate(&settings, Vec::new())
+            .await
+            .expect_err("unreachable");
+        assert!(migrated.is_unavailable(), "{migrated}: retried at start");
+        let bad = Error::Setting {
+            key: "database.url",
+            reason: "x".to_owned(),
+        };
+        assert!(!bad.is_unavailable(), "a bad setting is not retried");
+    }
+
+    #[tokio::test]
+    async fn a_saturated_pool_counts_as_up_without_queueing_behind_requests() {
+        let settings = settings("postgres://postgres@127.0.0.1:5432/postgres");
+        let pool = connect(&settings).await.expect("pool");
+        ping(&pool).await.expect("reachable");
+        let held = pool.acquire().await.expect("the only connection");
+        let answered = tokio::time::timeout(Duration::from_millis(500), ping(&pool)).await;
+        assert_eq!(
+            answered,
+            Ok(Ok(())),
+            "answered at once, not after the acquire timeout"
+        );
+        drop(held);
+        ping(&pool)
+            .await
+            .expect("queries again once a connection is free");
+    }
 
     #[test]
     fn identifiers_reject_quotes_and_uppercase() {

@@ -1,10 +1,9 @@
-//! The admin HTTP port: `/healthz` (the process is alive), `/readyz` (it should get traffic) and
-//! `/metrics` (the component's series, see [`crate::exposition`]: Prometheus text, or
-//! OpenMetrics with exemplars when the scraper's `Accept` asks for it).
+//! The admin HTTP port: `/healthz` (the process is alive), `/readyz` (it should get traffic:
+//! serving and its dependencies up, see [`crate::readiness`]) and `/metrics` (the component's
+//! series, see [`crate::exposition`]: Prometheus text, or OpenMetrics with exemplars when the
+//! scraper's `Accept` asks for it).
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
 use axum::extract::State;
@@ -17,18 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::Error;
 use crate::exposition::{self, ComponentClaim};
 
-/// Shared readiness flag: set once the service can serve, cleared when draining.
-#[derive(Debug, Clone, Default)]
-pub struct Readiness(Arc<AtomicBool>);
-
-impl Readiness {
-    pub fn set_ready(&self, ready: bool) {
-        self.0.store(ready, Ordering::SeqCst);
-    }
-    pub fn is_ready(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
-    }
-}
+pub use crate::readiness::Readiness;
 
 /// A bound admin server; call [`AdminServer::serve`] to run it.
 pub struct AdminServer {
@@ -87,12 +75,15 @@ impl AdminServer {
     }
 }
 
+/// 200 or 503, with one line per dependency so an operator sees why (`database: down (…)`).
 async fn readyz(State(readiness): State<Readiness>) -> impl IntoResponse {
-    if readiness.is_ready() {
-        (StatusCode::OK, "ready")
+    let (ready, body) = readiness.describe();
+    let status = if ready {
+        StatusCode::OK
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready")
-    }
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, body)
 }
 
 fn metrics(component: Option<&str>, headers: &HeaderMap) -> axum::response::Response {

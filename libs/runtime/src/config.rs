@@ -172,9 +172,24 @@ pub struct ServerSettings {
     /// traffic of clients that connected before them. 0 keeps connections forever.
     #[serde(default = "default_max_connection_age_secs")]
     pub max_connection_age_secs: u64,
+    /// Milliseconds between readiness probes of a dependency (the database) while it is up;
+    /// while it is down the re-checks start at 250 ms and back off to this.
+    #[serde(default = "default_readiness_interval_ms")]
+    pub readiness_interval_ms: u64,
+    /// Milliseconds one readiness check may take before the dependency counts as down.
+    #[serde(default = "default_readiness_timeout_ms")]
+    pub readiness_timeout_ms: u64,
 }
 
 impl ServerSettings {
+    /// How dependencies are probed for readiness.
+    pub fn readiness_timing(&self) -> crate::readiness::ProbeTiming {
+        crate::readiness::ProbeTiming {
+            interval: std::time::Duration::from_millis(self.readiness_interval_ms.max(1)),
+            timeout: std::time::Duration::from_millis(self.readiness_timeout_ms.max(1)),
+        }
+    }
+
     /// The connection age limit, `None` when disabled.
     pub fn max_connection_age(&self) -> Option<std::time::Duration> {
         (self.max_connection_age_secs > 0)
@@ -193,6 +208,12 @@ fn default_shutdown_grace_secs() -> u64 {
 }
 fn default_max_connection_age_secs() -> u64 {
     300
+}
+fn default_readiness_interval_ms() -> u64 {
+    2000
+}
+fn default_readiness_timeout_ms() -> u64 {
+    1000
 }
 
 /// Logging and tracing export.

@@ -1,14 +1,16 @@
 //! The gRPC server every service runs: health (`grpc.health.v1`), reflection (v1 and v1alpha, so
 //! grpcurl works), per-request timeout, per-connection concurrency limit, tracing and metrics
 //! layers, a maximum connection age (so clients reconnect and reach pods started after them),
-//! and the shutdown sequence: readiness off → drain delay → stop accepting → grace period
-//! for in-flight calls.
+//! readiness that follows the service's dependencies (health reports NOT_SERVING while the
+//! database is down), and the shutdown sequence: readiness off → drain delay → stop accepting →
+//! grace period for in-flight calls.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
+use tokio::task::JoinHandle;
+use tokio_util::sync::{CancellationToken, DropGuard};
 use tonic::server::NamedService;
 use tonic::service::Routes;
 use tonic::transport::Server;
@@ -21,6 +23,7 @@ use crate::admin::{AdminServer, Readiness};
 use crate::config::ServerSettings;
 use crate::grpc_trace::GrpcTraceLayer;
 use crate::metrics::GrpcMetricsLayer;
+use crate::readiness::{Dependency, check, probe};
 
 /// The gRPC services a server routes, each added together with the name health reports it
 /// under: a service cannot be routed yet unknown to health, or reported without a route.
@@ -73,17 +76,24 @@ impl GrpcServices {
     }
 }
 
-/// A service's gRPC and admin listeners, bound but not yet serving.
+/// A service's gRPC listener, bound but not yet serving, and its admin port, already answering
+/// (`/healthz` 200, `/readyz` 503 until [`GrpcServer::serve`] runs and the dependencies are up),
+/// so a service waiting for its database at start is seen alive and not ready.
 pub struct GrpcServer {
     name: String,
     settings: ServerSettings,
     listener: TcpListener,
-    admin: AdminServer,
+    admin_addr: SocketAddr,
+    admin: JoinHandle<Result<(), Error>>,
+    // Stops the admin port when the server is dropped without serving (a failed start).
+    admin_stop: DropGuard,
     readiness: Readiness,
+    dependencies: Vec<Dependency>,
 }
 
 impl GrpcServer {
-    /// Binds both listeners (port 0 picks a free port; see the `*_addr` methods).
+    /// Binds both listeners (port 0 picks a free port; see the `*_addr` methods) and starts
+    /// answering on the admin port.
     pub async fn bind(name: &str, settings: &ServerSettings) -> Result<Self, Error> {
         let addr = settings.grpc_listen;
         let listener = TcpListener::bind(addr)
@@ -93,13 +103,32 @@ impl GrpcServer {
         let admin = AdminServer::bind(settings.admin_listen, readiness.clone())
             .await?
             .for_component(name);
+        let admin_addr = admin.local_addr()?;
+        let admin_stop = CancellationToken::new();
+        let admin = tokio::spawn(admin.serve(admin_stop.clone()));
         Ok(Self {
             name: name.to_owned(),
             settings: settings.clone(),
             listener,
+            admin_addr,
             admin,
+            admin_stop: admin_stop.drop_guard(),
             readiness,
+            dependencies: Vec::new(),
         })
+    }
+
+    /// Makes readiness (`/readyz` and gRPC health) require `dependency`, probed in the
+    /// background while the server runs.
+    pub fn require(&mut self, dependency: Dependency) {
+        self.readiness.require(dependency.name());
+        self.dependencies.push(dependency);
+    }
+
+    /// The server's readiness, for background work that waits for a dependency
+    /// ([`Readiness::until_up`]).
+    pub fn readiness(&self) -> Readiness {
+        self.readiness.clone()
     }
 
     pub fn grpc_addr(&self) -> Result<SocketAddr, Error> {
@@ -107,11 +136,12 @@ impl GrpcServer {
     }
 
     pub fn admin_addr(&self) -> Result<SocketAddr, Error> {
-        self.admin.local_addr()
+        Ok(self.admin_addr)
     }
 
     /// Serves `services` until `shutdown` is cancelled, then drains. Health reports each of
-    /// them (and the server as a whole, `""`) SERVING until the drain starts.
+    /// them (and the server as a whole, `""`) SERVING while ready (every required dependency
+    /// answered its last probe), NOT_SERVING otherwise and from the start of the drain.
     pub async fn serve(
         self,
         services: GrpcServices,
@@ -121,12 +151,8 @@ impl GrpcServer {
             routes,
             names: service_names,
         } = services;
+        let grpc_addr = self.grpc_addr()?;
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
-        for name in service_names.iter().copied().chain([""]) {
-            health_reporter
-                .set_service_status(name, ServingStatus::Serving)
-                .await;
-        }
         let reflection_v1 = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -141,8 +167,32 @@ impl GrpcServer {
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha);
 
+        // Each dependency is checked once before the first call is served, so health answers
+        // the truth from the first call on; the probes then keep checking in the background.
+        let timing = self.settings.readiness_timing();
+        for dependency in &self.dependencies {
+            let status = check(dependency, timing).await;
+            self.readiness.report(dependency.name(), status);
+        }
+        let probes_stop = CancellationToken::new();
+        for dependency in self.dependencies {
+            let readiness = self.readiness.clone();
+            tokio::spawn(probe(readiness, dependency, timing, probes_stop.clone()));
+        }
+        self.readiness.set_ready(true);
+        // Subscribed before the first report, so no change between the two is missed.
+        let changes = self.readiness.changes();
+        let ready = self.readiness.is_ready();
+        report_health(&health_reporter, &service_names, ready).await;
+        let follower = tokio::spawn(follow_readiness(
+            self.readiness.clone(),
+            changes,
+            ready,
+            health_reporter.clone(),
+            service_names.clone(),
+        ));
+
         let stop_accepting = CancellationToken::new();
-        let grpc_addr = self.grpc_addr()?;
         let server = builder(&self.settings)
             // The span is outside the metrics layer, so metrics are recorded inside the span.
             .layer(GrpcTraceLayer)
@@ -158,25 +208,19 @@ impl GrpcServer {
             );
         let mut server = tokio::spawn(server);
 
-        let admin_stop = CancellationToken::new();
-        let admin = tokio::spawn(self.admin.serve(admin_stop.clone()));
-
-        self.readiness.set_ready(true);
-        tracing::info!(service = %self.name, %grpc_addr, "grpc server ready");
+        tracing::info!(service = %self.name, %grpc_addr, "grpc server serving");
 
         let early = tokio::select! {
             _ = shutdown.cancelled() => None,
             result = &mut server => Some(result),
         };
         self.readiness.set_ready(false);
+        follower.abort();
+        probes_stop.cancel();
         let result = match early {
             Some(result) => flatten(result),
             None => {
-                for name in service_names.iter().copied().chain([""]) {
-                    health_reporter
-                        .set_service_status(name, ServingStatus::NotServing)
-                        .await;
-                }
+                report_health(&health_reporter, &service_names, false).await;
                 tokio::time::sleep(Duration::from_secs(self.settings.drain_delay_secs)).await;
                 stop_accepting.cancel();
                 let grace = Duration::from_secs(self.settings.shutdown_grace_secs);
@@ -190,14 +234,48 @@ impl GrpcServer {
                 }
             }
         };
-        admin_stop.cancel();
-        match admin.await {
+        drop(self.admin_stop);
+        match self.admin.await {
             Ok(Err(error)) => tracing::warn!(%error, "admin server stopped with an error"),
             Err(error) => tracing::warn!(%error, "admin server task failed"),
             Ok(Ok(())) => {}
         }
         tracing::info!(service = %self.name, "grpc server stopped");
         result
+    }
+}
+
+/// Sets every service's health status (and the server's, `""`).
+async fn report_health(
+    reporter: &tonic_health::server::HealthReporter,
+    names: &[&'static str],
+    ready: bool,
+) {
+    let status = if ready {
+        ServingStatus::Serving
+    } else {
+        ServingStatus::NotServing
+    };
+    for name in names.iter().copied().chain([""]) {
+        reporter.set_service_status(name, status).await;
+    }
+}
+
+/// Keeps gRPC health equal to readiness: a dependency going down or coming back flips every
+/// service's status, as `/readyz` flips.
+async fn follow_readiness(
+    readiness: Readiness,
+    mut changes: tokio::sync::watch::Receiver<crate::readiness::State>,
+    mut reported: bool,
+    reporter: tonic_health::server::HealthReporter,
+    names: Vec<&'static str>,
+) {
+    while changes.changed().await.is_ok() {
+        let ready = readiness.is_ready();
+        if ready != reported {
+            report_health(&reporter, &names, ready).await;
+            reported = ready;
+        }
     }
 }
 
@@ -294,6 +372,8 @@ mod tests {
             drain_delay_secs: 0,
             shutdown_grace_secs: 1,
             max_connection_age_secs: 0,
+            readiness_interval_ms: 2000,
+            readiness_timeout_ms: 1000,
         }
     }
 
@@ -353,6 +433,110 @@ mod tests {
             grpc_status_of_call(&services, "test.v1.Gamma").await,
             Some(unimplemented.to_string())
         );
+
+        stop.cancel();
+        serving.await.expect("joins").expect("stops cleanly");
+    }
+
+    /// Status line and body of a GET on the admin port.
+    async fn admin_get(addr: SocketAddr, path: &str) -> (u16, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .expect("connects");
+        let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.expect("writes");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.expect("reads");
+        let status = response
+            .get(9..12)
+            .and_then(|s| s.parse().ok())
+            .expect("status");
+        let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned());
+        (status, body.unwrap_or_default())
+    }
+
+    async fn health_of(health: &mut HealthClient<Channel>, service: &str) -> Reported {
+        health
+            .check(HealthCheckRequest {
+                service: service.to_owned(),
+            })
+            .await
+            .expect("known to health")
+            .into_inner()
+            .status()
+    }
+
+    #[tokio::test]
+    async fn health_and_readyz_follow_a_dependency_and_liveness_does_not() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+
+        let up = Arc::new(AtomicBool::new(true));
+        let flag = up.clone();
+        let mut settings = settings();
+        settings.readiness_interval_ms = 20;
+        let mut server = GrpcServer::bind("test", &settings).await.expect("binds");
+        server.require(Dependency::new("database", move || {
+            let up = flag.load(Ordering::SeqCst);
+            async move { if up { Ok(()) } else { Err("unreachable") } }
+        }));
+        let (grpc, admin) = (
+            server.grpc_addr().expect("grpc"),
+            server.admin_addr().expect("admin"),
+        );
+        // The admin port answers before the server serves: alive, not ready.
+        assert_eq!(admin_get(admin, "/healthz").await.0, 200);
+        let (status, body) = admin_get(admin, "/readyz").await;
+        assert_eq!(
+            (status, body.as_str()),
+            (503, "not ready (starting or draining)\ndatabase: pending\n")
+        );
+
+        let services = GrpcServices::new().add_service(Alpha);
+        let stop = CancellationToken::new();
+        let serving = tokio::spawn(server.serve(services, stop.clone()));
+        let channel = Channel::from_shared(format!("http://{grpc}"))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connects");
+        let mut health = HealthClient::new(channel);
+        // Checked once before the first call is served.
+        assert_eq!(
+            health_of(&mut health, "test.v1.Alpha").await,
+            Reported::Serving
+        );
+        assert_eq!(
+            admin_get(admin, "/readyz").await,
+            (200, "ready\ndatabase: up\n".to_owned())
+        );
+
+        for (dependency_up, want, readyz) in [
+            (false, Reported::NotServing, 503),
+            (true, Reported::Serving, 200),
+        ] {
+            up.store(dependency_up, Ordering::SeqCst);
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+            loop {
+                let overall = health_of(&mut health, "").await;
+                let service = health_of(&mut health, "test.v1.Alpha").await;
+                let ready = admin_get(admin, "/readyz").await.0;
+                if (overall, service, ready) == (want, want, readyz) {
+                    break;
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "{overall:?} {service:?} {ready}"
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            assert_eq!(
+                admin_get(admin, "/healthz").await.0,
+                200,
+                "liveness ignores the dependency"
+            );
+        }
 
         stop.cancel();
         serving.await.expect("joins").expect("stops cleanly");

@@ -15,6 +15,8 @@ pub mod metrics;
 #[cfg(test)]
 mod metrics_tests;
 pub mod process;
+pub mod readiness;
+pub mod retry;
 pub mod shutdown;
 pub mod telemetry;
 pub mod trace_context;

@@ -33,6 +33,7 @@ use proto::commissions::{
 use runtime::CancellationToken;
 use runtime::config::{ServerSettings, TelemetrySettings};
 use runtime::grpc::{GrpcServer, GrpcServices};
+use runtime::readiness::Dependency;
 use serde::Deserialize;
 
 use crate::api::Shared;
@@ -154,10 +155,19 @@ impl Application {
         settings: Settings,
         source: Arc<dyn KeySource>,
     ) -> Result<Self, StartError> {
+        // Bound first: the admin port answers (alive, not ready) while start-up waits for the
+        // database.
+        let mut server = GrpcServer::bind("commissions", &settings.server).await?;
         if settings.database.migrate_on_start {
-            migrate(&settings).await?;
+            let unavailable =
+                |e: &StartError| matches!(e, StartError::Database(e) if e.is_unavailable());
+            runtime::retry::until_ok("database migrations", unavailable, || migrate(&settings))
+                .await?;
         }
         let pool = db::connect(&settings.database).await?;
+        // Every RPC reads or writes the database; the broker is not required to serve (writes
+        // go to the outbox, published once the broker is back), so readiness ignores it.
+        server.require(Dependency::new("database", db::pinger(&pool)));
 
         let no_keys = Verifier::from_jwks(&[]).map_err(|e| StartError::Config(e.to_string()))?;
         let authenticator = Authenticator::new(no_keys, None);
@@ -215,7 +225,6 @@ impl Application {
             consumer_config,
             events::CommissionsHandler,
         );
-        let server = GrpcServer::bind("commissions", &settings.server).await?;
         Ok(Self {
             server,
             services,
@@ -247,14 +256,20 @@ impl Application {
     /// Serves, relays the outbox and consumes CRM and tenants events until `shutdown` is cancelled.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), StartError> {
         let background = shutdown.child_token();
-        let relay = tokio::spawn(self.relay.run(background.clone()));
-        let consumer = tokio::spawn(self.consumer.run(background.clone()));
+        // Each starts once the database is there (the process may start during an outage).
+        let ready = self.server.readiness();
+        let relay = self.relay.run(background.clone());
+        let relay = tokio::spawn(ready.after_up("database", &background, relay));
+        let consumer = self.consumer.run(background.clone());
+        let consumer = tokio::spawn(ready.after_up("database", &background, consumer));
         let served = self.server.serve(self.services, shutdown).await;
         background.cancel();
         for (name, task) in [("relay", relay), ("consumer", consumer)] {
             match task.await {
-                Ok(Ok(())) => {}
-                Ok(Err(error)) => tracing::error!(%error, task = name, "background task failed"),
+                Ok(None | Some(Ok(()))) => {}
+                Ok(Some(Err(error))) => {
+                    tracing::error!(%error, task = name, "background task failed");
+                }
                 Err(error) => tracing::error!(%error, task = name, "background task panicked"),
             }
         }

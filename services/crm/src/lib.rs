@@ -32,6 +32,7 @@ use proto::crm as pb;
 use runtime::CancellationToken;
 use runtime::config::{ServerSettings, TelemetrySettings};
 use runtime::grpc::{GrpcServer, GrpcServices};
+use runtime::readiness::Dependency;
 use serde::Deserialize;
 
 use crate::store::PgStore;
@@ -144,10 +145,19 @@ impl Application {
         settings: Settings,
         source: Arc<dyn KeySource>,
     ) -> Result<Self, StartError> {
+        // Bound first: the admin port answers (alive, not ready) while start-up waits for the
+        // database.
+        let mut server = GrpcServer::bind("crm", &settings.server).await?;
         if settings.database.migrate_on_start {
-            migrate(&settings).await?;
+            let unavailable =
+                |e: &StartError| matches!(e, StartError::Database(e) if e.is_unavailable());
+            runtime::retry::until_ok("database migrations", unavailable, || migrate(&settings))
+                .await?;
         }
         let pool = db::connect(&settings.database).await?;
+        // Every RPC reads or writes the database; the broker is not required to serve (writes
+        // go to the outbox, published once the broker is back), so readiness ignores it.
+        server.require(Dependency::new("database", db::pinger(&pool)));
 
         let no_keys = Verifier::from_jwks(&[]).map_err(|e| StartError::Config(e.to_string()))?;
         let authenticator = Authenticator::new(no_keys, None);
@@ -265,7 +275,6 @@ impl Application {
             ),
             events::TenantsHandler,
         );
-        let server = GrpcServer::bind("crm", &settings.server).await?;
         Ok(Self {
             server,
             services,
@@ -292,9 +301,14 @@ impl Application {
     /// Serves, relays the outbox and consumes tenants events until `shutdown` is cancelled.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), StartError> {
         let background = shutdown.child_token();
-        let relay = tokio::spawn(self.relay.run(background.clone()));
-        let consumer = tokio::spawn(self.consumer.run(background.clone()));
-        let sweeper = tokio::spawn(self.sweeper.run(background.clone()));
+        // Each starts once the database is there (the process may start during an outage).
+        let ready = self.server.readiness();
+        let relay = self.relay.run(background.clone());
+        let relay = tokio::spawn(ready.after_up("database", &background, relay));
+        let consumer = self.consumer.run(background.clone());
+        let consumer = tokio::spawn(ready.after_up("database", &background, consumer));
+        let sweeper = self.sweeper.run(background.clone());
+        let sweeper = tokio::spawn(ready.after_up("database", &background, sweeper));
         let served = self.server.serve(self.services, shutdown).await;
         background.cancel();
         if let Err(error) = sweeper.await {
@@ -302,8 +316,10 @@ impl Application {
         }
         for (name, task) in [("relay", relay), ("consumer", consumer)] {
             match task.await {
-                Ok(Ok(())) => {}
-                Ok(Err(error)) => tracing::error!(%error, task = name, "background task failed"),
+                Ok(None | Some(Ok(()))) => {}
+                Ok(Some(Err(error))) => {
+                    tracing::error!(%error, task = name, "background task failed");
+                }
                 Err(error) => tracing::error!(%error, task = name, "background task panicked"),
             }
         }

@@ -24,6 +24,7 @@ use proto::tenants as pb;
 use runtime::CancellationToken;
 use runtime::config::{ServerSettings, TelemetrySettings};
 use runtime::grpc::{GrpcServer, GrpcServices};
+use runtime::readiness::Dependency;
 use serde::Deserialize;
 
 use crate::api::{Shared, TokenLifetimes};
@@ -216,10 +217,19 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
+        // Bound first: the admin port answers (alive, not ready) while start-up waits for the
+        // database.
+        let mut server = GrpcServer::bind("tenants", &settings.server).await?;
         if settings.database.migrate_on_start {
-            migrate(&settings).await?;
+            let unavailable =
+                |e: &StartError| matches!(e, StartError::Database(e) if e.is_unavailable());
+            runtime::retry::until_ok("database migrations", unavailable, || migrate(&settings))
+                .await?;
         }
         let pool = db::connect(&settings.database).await?;
+        // Every RPC reads or writes the database; the broker is not required to serve (writes
+        // go to the outbox, published once the broker is back), so readiness ignores it.
+        server.require(Dependency::new("database", db::pinger(&pool)));
         let relay = settings.events.relay_enabled.then(|| {
             ::events::Relay::new(
                 pool.clone(),
@@ -280,7 +290,6 @@ impl Application {
                     authenticator,
                 ),
             );
-        let server = GrpcServer::bind("tenants", &settings.server).await?;
         Ok(Self {
             server,
             services,
@@ -307,10 +316,12 @@ impl Application {
     /// `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), StartError> {
         let relay_stop = shutdown.child_token();
+        let readiness = self.server.readiness();
         let relay = self.relay.map(|relay| {
             let token = relay_stop.clone();
+            let relay = readiness.after_up("database", &token, relay.run(token.clone()));
             tokio::spawn(async move {
-                if let Err(error) = relay.run(token).await {
+                if let Some(Err(error)) = relay.await {
                     tracing::error!(%error, "outbox relay stopped");
                 }
             })

@@ -7,5 +7,6 @@ mod events;
 mod helpers;
 mod isolation;
 mod provisioning;
+mod readiness;
 mod service_tokens;
 mod users;
