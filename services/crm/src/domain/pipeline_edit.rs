@@ -47,7 +47,7 @@ pub fn require_categories(stages: &[Stage], culprit: &Stage) -> Result<(), EditE
     Ok(())
 }
 
-fn stage<'a>(pipeline: &'a Pipeline, id: Uuid) -> Result<&'a Stage, EditError> {
+fn stage(pipeline: &Pipeline, id: Uuid) -> Result<&Stage, EditError> {
     pipeline
         .stage(id)
         .ok_or_else(|| invalid("stage_id", "is not a stage of this pipeline"))
