@@ -198,7 +198,9 @@ impl pb::pipeline_service_server::PipelineService for PipelineApi {
             probability: stage.probability,
             category: category(stage.category),
         };
-        Ok(found(self.store.create_stage(viewer, pipeline_id, raw).await?)?)
+        Ok(found(
+            self.store.create_stage(viewer, pipeline_id, raw).await?,
+        )?)
     }
 
     #[tracing::instrument(skip_all)]
@@ -245,8 +247,8 @@ impl pb::pipeline_service_server::PipelineService for PipelineApi {
         let r = request.into_inner();
         let pipeline_id = parse_id("pipeline_id", &r.pipeline_id)?;
         let stage_id = parse_id("stage_id", &r.stage_id)?;
-        let move_to = optional_id(&r.move_to_stage_id)
-            .map_err(|e| Error::invalid("move_to_stage_id", e))?;
+        let move_to =
+            optional_id(&r.move_to_stage_id).map_err(|e| Error::invalid("move_to_stage_id", e))?;
         let (pipeline, moved) = self
             .store
             .archive_stage(viewer, pipeline_id, stage_id, move_to)
@@ -293,8 +295,8 @@ impl pb::pipeline_service_server::PipelineService for PipelineApi {
             .into_inner()
             .lost_reason
             .ok_or_else(|| Error::invalid("lost_reason", "is required"))?;
-        let label = lost_reason::parse_label(&reason.label)
-            .map_err(|v| Error::InvalidArgument(vec![v]))?;
+        let label =
+            lost_reason::parse_label(&reason.label).map_err(|v| Error::InvalidArgument(vec![v]))?;
         let created = self.lost_reasons.create_lost_reason(viewer, label).await?;
         Ok(Response::new(convert::lost_reason_to_pb(created)))
     }

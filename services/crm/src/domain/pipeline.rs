@@ -185,7 +185,9 @@ pub(crate) fn check_probability(
         v.add(field, "must be between 0 and 100");
     }
     match category {
-        Some(StageCategory::Won) if probability != 100 => v.add(field, "must be 100 for a won stage"),
+        Some(StageCategory::Won) if probability != 100 => {
+            v.add(field, "must be 100 for a won stage")
+        }
         Some(StageCategory::Lost) if probability != 0 => v.add(field, "must be 0 for a lost stage"),
         _ => {}
     }

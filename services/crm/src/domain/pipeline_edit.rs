@@ -34,10 +34,7 @@ fn invalid(field: &str, description: impl Into<String>) -> EditError {
 /// whose change or removal would leave the gap).
 pub fn require_categories(stages: &[Stage], culprit: &Stage) -> Result<(), EditError> {
     for category in [StageCategory::Open, StageCategory::Won, StageCategory::Lost] {
-        if !stages
-            .iter()
-            .any(|s| s.category == category && !s.archived)
-        {
+        if !stages.iter().any(|s| s.category == category && !s.archived) {
             return Err(EditError::Precondition(format!(
                 "stage {:?} ({}) is the pipeline's last {} stage; a pipeline keeps at least one \
                  open, one won and one lost stage that is not archived",
@@ -50,7 +47,7 @@ pub fn require_categories(stages: &[Stage], culprit: &Stage) -> Result<(), EditE
     Ok(())
 }
 
-fn stage<'a>(pipeline: &'a Pipeline, id: Uuid) -> Result<&'a Stage, EditError> {
+fn stage(pipeline: &Pipeline, id: Uuid) -> Result<&Stage, EditError> {
     pipeline
         .stage(id)
         .ok_or_else(|| invalid("stage_id", "is not a stage of this pipeline"))
@@ -350,7 +347,9 @@ mod tests {
 
     fn fields(result: Result<impl std::fmt::Debug, EditError>) -> Vec<String> {
         match result {
-            Err(EditError::Invalid(violations)) => violations.into_iter().map(|v| v.field).collect(),
+            Err(EditError::Invalid(violations)) => {
+                violations.into_iter().map(|v| v.field).collect()
+            }
             other => panic!("expected invalid input, got {other:?}"),
         }
     }

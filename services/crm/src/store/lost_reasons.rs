@@ -56,10 +56,12 @@ pub(crate) async fn picklist(tx: &mut Tx) -> Result<Vec<LostReason>> {
 
 /// Serializes the tenant's picklist edits, so appended positions never collide.
 async fn lock_picklist(tx: &mut Tx, tenant_id: Uuid) -> Result<()> {
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('crm.lost_reasons:' || $1::text, 0))")
-        .bind(tenant_id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(hashtextextended('crm.lost_reasons:' || $1::text, 0))",
+    )
+    .bind(tenant_id)
+    .execute(&mut *tx)
+    .await?;
     Ok(())
 }
 

@@ -13,8 +13,8 @@ use super::{
     PgStore, Tx, check_owner, check_reassign, check_reference, custom_fields, lost_reasons, now,
     publish, reaches, record_scope, scope, tenant_state, today, users,
 };
-use crate::domain::lost_reason;
 use crate::domain::FieldViolation;
+use crate::domain::lost_reason;
 use crate::domain::opportunity::{
     CreditSplit, CurrentStage, MoveError, MoveOutcome, NewOpportunity, Opportunity,
     OpportunityData, OpportunityPatch, Placement, StageChange, plan_move, seconds_in_stage,
@@ -285,7 +285,11 @@ pub(crate) async fn place(
     };
     if pipeline.archived {
         return Err(Error::invalid(
-            if placement.pipeline_id.is_some() { "pipeline_id" } else { "stage_id" },
+            if placement.pipeline_id.is_some() {
+                "pipeline_id"
+            } else {
+                "stage_id"
+            },
             "the pipeline is archived and takes no new opportunities",
         ));
     }

@@ -22,10 +22,11 @@ pub(crate) fn edit_error(error: EditError) -> Error {
 
 /// The pipeline, locked against concurrent edits for the rest of the transaction.
 pub(crate) async fn lock(tx: &mut Tx, id: Uuid) -> Result<Option<Pipeline>> {
-    let found: Option<Uuid> = sqlx::query_scalar("SELECT id FROM pipelines WHERE id = $1 FOR UPDATE")
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let found: Option<Uuid> =
+        sqlx::query_scalar("SELECT id FROM pipelines WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
     match found {
         Some(id) => load_one(tx, id).await,
         None => Ok(None),
@@ -33,12 +34,7 @@ pub(crate) async fn lock(tx: &mut Tx, id: Uuid) -> Result<Option<Pipeline>> {
 }
 
 /// Reloads the pipeline after a change and publishes it.
-async fn announce(
-    tx: &mut Tx,
-    viewer: Viewer,
-    id: Uuid,
-    changed: &[&str],
-) -> Result<Pipeline> {
+async fn announce(tx: &mut Tx, viewer: Viewer, id: Uuid, changed: &[&str]) -> Result<Pipeline> {
     let after = load_one(tx, id)
         .await?
         .ok_or_else(|| Error::Internal("edited pipeline vanished".to_owned()))?;
@@ -95,11 +91,10 @@ pub(crate) async fn set_default(
     .bind(viewer.tenant_id)
     .execute(&mut *tx)
     .await?;
-    let previous: Option<Uuid> = sqlx::query_scalar(
-        "UPDATE pipelines SET is_default = false WHERE is_default RETURNING id",
-    )
-    .fetch_optional(&mut *tx)
-    .await?;
+    let previous: Option<Uuid> =
+        sqlx::query_scalar("UPDATE pipelines SET is_default = false WHERE is_default RETURNING id")
+            .fetch_optional(&mut *tx)
+            .await?;
     sqlx::query("UPDATE pipelines SET is_default = true WHERE id = $1")
         .bind(pipeline.id)
         .execute(&mut *tx)
@@ -178,9 +173,7 @@ pub(crate) async fn update_stage(
     stage_id: Uuid,
     patch: &StagePatch,
 ) -> Result<Pipeline> {
-    let stage = pipeline
-        .stage(stage_id)
-        .ok_or(Error::NotFound("stage"))?;
+    let stage = pipeline.stage(stage_id).ok_or(Error::NotFound("stage"))?;
     let deals = if patch.category.is_some_and(|c| c != stage.category) {
         live_deals(tx, stage).await?
     } else {
@@ -243,9 +236,7 @@ pub(crate) async fn archive_stage(
     stage_id: Uuid,
     move_to: Option<Uuid>,
 ) -> Result<(Pipeline, i64)> {
-    let stage = pipeline
-        .stage(stage_id)
-        .ok_or(Error::NotFound("stage"))?;
+    let stage = pipeline.stage(stage_id).ok_or(Error::NotFound("stage"))?;
     let open: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM opportunities o JOIN stages s ON s.id = o.stage_id
          WHERE o.stage_id = $1 AND o.deleted_at IS NULL AND s.category = 'open'",
@@ -273,9 +264,7 @@ pub(crate) async fn delete_stage(
     pipeline: &Pipeline,
     stage_id: Uuid,
 ) -> Result<Pipeline> {
-    pipeline
-        .stage(stage_id)
-        .ok_or(Error::NotFound("stage"))?;
+    pipeline.stage(stage_id).ok_or(Error::NotFound("stage"))?;
     // Deleted opportunities and history rows still name the stage: it must stay resolvable.
     let used: i64 = sqlx::query_scalar(
         "SELECT (SELECT count(*) FROM opportunities WHERE stage_id = $1)

@@ -10,7 +10,9 @@ use uuid::Uuid;
 
 use super::pipeline_edits as edits;
 use super::{PgStore, Tx, now, publish};
-use crate::domain::pipeline::{NewPipeline, Pipeline, RawStage, Stage, StageCategory, default_pipeline};
+use crate::domain::pipeline::{
+    NewPipeline, Pipeline, RawStage, Stage, StageCategory, default_pipeline,
+};
 use crate::domain::pipeline_edit::StagePatch;
 use crate::domain::visibility::Viewer;
 use crate::error::{Error, Result};
@@ -25,8 +27,12 @@ pub trait PipelineStore: Send + Sync + 'static {
     async fn pipeline(&self, viewer: Viewer, id: Uuid) -> Result<Option<Pipeline>>;
     async fn create_pipeline(&self, viewer: Viewer, pipeline: NewPipeline) -> Result<Pipeline>;
     /// Renames; `None` when there is no such pipeline.
-    async fn rename_pipeline(&self, viewer: Viewer, id: Uuid, name: String)
-    -> Result<Option<Pipeline>>;
+    async fn rename_pipeline(
+        &self,
+        viewer: Viewer,
+        id: Uuid,
+        name: String,
+    ) -> Result<Option<Pipeline>>;
     async fn set_default_pipeline(&self, viewer: Viewer, id: Uuid) -> Result<Option<Pipeline>>;
     async fn archive_pipeline(&self, viewer: Viewer, id: Uuid) -> Result<Option<Pipeline>>;
     async fn create_stage(

@@ -27,7 +27,12 @@ fn named<'a>(pipeline: &'a pb::Pipeline, name: &str) -> &'a pb::Stage {
         .unwrap_or_else(|| panic!("stage {name}"))
 }
 
-async fn move_stage(who: &As, deal: &str, stage: &str, reason: &str) -> Result<pb::Opportunity, tonic::Status> {
+async fn move_stage(
+    who: &As,
+    deal: &str,
+    stage: &str,
+    reason: &str,
+) -> Result<pb::Opportunity, tonic::Status> {
     who.opportunities()
         .move_stage(who.req(pb::MoveStageRequest {
             id: deal.to_owned(),
@@ -150,7 +155,10 @@ async fn admins_rename_reorder_and_archive_stages_moving_their_open_deals() {
             .collect();
         assert_eq!(
             moves,
-            [("", prospecting.as_str()), (prospecting.as_str(), qualification.as_str())]
+            [
+                ("", prospecting.as_str()),
+                (prospecting.as_str(), qualification.as_str())
+            ]
         );
     }
     let stage_field_changes: i64 = sqlx::query_scalar(
@@ -163,10 +171,16 @@ async fn admins_rename_reorder_and_archive_stages_moving_their_open_deals() {
     .fetch_one(&db.pool)
     .await
     .expect("field history");
-    assert_eq!(stage_field_changes, 2, "one field-history row per moved deal");
+    assert_eq!(
+        stage_field_changes, 2,
+        "one field-history row per moved deal"
+    );
     let types = db.outbox_types(team.tenant_id).await;
     assert_eq!(
-        types.iter().filter(|t| *t == "crm.opportunity.stage_changed").count(),
+        types
+            .iter()
+            .filter(|t| *t == "crm.opportunity.stage_changed")
+            .count(),
         2
     );
     assert!(types.iter().any(|t| t == "crm.pipeline.updated"));
@@ -280,7 +294,11 @@ async fn the_last_won_stage_stays_and_refusals_write_nothing() {
         .expect_err("held deals");
     assert_eq!(status.code(), Code::FailedPrecondition);
 
-    assert_eq!(team.admin.default_pipeline().await, sales, "nothing changed");
+    assert_eq!(
+        team.admin.default_pipeline().await,
+        sales,
+        "nothing changed"
+    );
     assert_eq!(db.outbox_types(team.tenant_id).await.len(), events_before);
     let still = team
         .rep
@@ -311,7 +329,9 @@ async fn the_last_won_stage_stays_and_refusals_write_nothing() {
         .expect("stage added")
         .into_inner();
     assert_eq!(grown.stages.last().map(|s| s.position), Some(6));
-    archive_stage(&team, &sales, &won, "").await.expect("another won stage remains");
+    archive_stage(&team, &sales, &won, "")
+        .await
+        .expect("another won stage remains");
     let spare = team
         .admin
         .pipelines()
@@ -390,7 +410,13 @@ async fn the_default_moves_and_archived_pipelines_take_no_new_deals() {
         }
     };
 
-    assert!(set_default(renewals.id.clone()).await.expect("default").into_inner().is_default);
+    assert!(
+        set_default(renewals.id.clone())
+            .await
+            .expect("default")
+            .into_inner()
+            .is_default
+    );
     assert_eq!(team.rep.default_pipeline().await.id, renewals.id);
     let deal = team.rep.create_opportunity("Renewal").await;
     assert_eq!(deal.pipeline_id, renewals.id, "new deals go to the default");
@@ -403,7 +429,10 @@ async fn the_default_moves_and_archived_pipelines_take_no_new_deals() {
     move_stage(&team.rep, &deal.id, &named(&renewals, "Renewed").id, "")
         .await
         .expect("won");
-    let archived = archive(renewals.id.clone()).await.expect("archived").into_inner();
+    let archived = archive(renewals.id.clone())
+        .await
+        .expect("archived")
+        .into_inner();
     assert!(archived.archived);
 
     let status = team
@@ -419,7 +448,9 @@ async fn the_default_moves_and_archived_pipelines_take_no_new_deals() {
         .await
         .expect_err("archived pipeline");
     assert_invalid(&status, &["opportunity.pipeline_id"]);
-    let status = set_default(renewals.id.clone()).await.expect_err("archived");
+    let status = set_default(renewals.id.clone())
+        .await
+        .expect_err("archived");
     assert_eq!(status.code(), Code::FailedPrecondition);
     let renamed = team
         .admin
@@ -500,7 +531,11 @@ async fn lost_reasons_are_an_ordered_archivable_picklist_required_by_setting() {
         .await
         .expect("reordered")
         .into_inner();
-    let labels: Vec<&str> = listed.lost_reasons.iter().map(|r| r.label.as_str()).collect();
+    let labels: Vec<&str> = listed
+        .lost_reasons
+        .iter()
+        .map(|r| r.label.as_str())
+        .collect();
     assert_eq!(labels, ["No budget", "Price", "Timing"]);
     team.admin
         .pipelines()
@@ -527,7 +562,10 @@ async fn lost_reasons_are_an_ordered_archivable_picklist_required_by_setting() {
     let moved = move_stage(&team.rep, &deal.id, &lost, " price ")
         .await
         .expect("a picklist reason");
-    assert_eq!(moved.lost_reason, "Price", "stored as the picklist spells it");
+    assert_eq!(
+        moved.lost_reason, "Price",
+        "stored as the picklist spells it"
+    );
     let status = team
         .rep
         .opportunities()
@@ -562,7 +600,10 @@ async fn lost_reasons_are_an_ordered_archivable_picklist_required_by_setting() {
     assert_eq!(moved.state, "lost");
     let types = db.outbox_types(team.tenant_id).await;
     assert_eq!(
-        types.iter().filter(|t| t.starts_with("crm.lost_reason.")).count(),
+        types
+            .iter()
+            .filter(|t| t.starts_with("crm.lost_reason."))
+            .count(),
         3 + 3 + 1,
         "created ×3, reordered ×3, archived: {types:?}"
     );

@@ -156,7 +156,12 @@ async fn an_admin_reshapes_the_pipeline_while_a_rep_works_and_loses_deals() {
 
     // Bad input: the last won stage cannot be archived, and nothing is half-written.
     let before = crm
-        .call(Method::GET, &format!("/v1/pipelines/{sales_id}"), admin, None)
+        .call(
+            Method::GET,
+            &format!("/v1/pipelines/{sales_id}"),
+            admin,
+            None,
+        )
         .await;
     let response = p
         .authed(
@@ -171,9 +176,17 @@ async fn an_admin_reshapes_the_pipeline_while_a_rep_works_and_loses_deals() {
     let problem = expect_problem(response, StatusCode::BAD_REQUEST).await;
     assert_eq!(problem["code"], "FAILED_PRECONDITION");
     let detail = problem["detail"].as_str().expect("detail");
-    assert!(detail.contains("Closed Won") && detail.contains(&won), "{detail}");
+    assert!(
+        detail.contains("Closed Won") && detail.contains(&won),
+        "{detail}"
+    );
     let after = crm
-        .call(Method::GET, &format!("/v1/pipelines/{sales_id}"), admin, None)
+        .call(
+            Method::GET,
+            &format!("/v1/pipelines/{sales_id}"),
+            admin,
+            None,
+        )
         .await;
     assert_eq!(before, after);
 
@@ -246,7 +259,12 @@ async fn an_admin_reshapes_the_pipeline_while_a_rep_works_and_loses_deals() {
         .expect("sent");
     let doc = expect_json(doc, StatusCode::OK).await;
     let paths: Vec<&String> = doc["paths"].as_object().expect("paths").keys().collect();
-    for wanted in ["/v1/lostReasons", ":setDefault", "stages:reorder", ":archive"] {
+    for wanted in [
+        "/v1/lostReasons",
+        ":setDefault",
+        "stages:reorder",
+        ":archive",
+    ] {
         assert!(
             paths.iter().any(|p| p.contains(wanted)),
             "{wanted} not in {paths:?}"
