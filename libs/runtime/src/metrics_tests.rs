@@ -30,6 +30,8 @@ fn settings() -> ServerSettings {
         drain_delay_secs: 0,
         shutdown_grace_secs: 1,
         max_connection_age_secs: 0,
+        readiness_interval_ms: 2_000,
+        readiness_timeout_ms: 1_000,
     }
 }
 

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use sqlx::Connection;
 
 pub mod amqp;
-pub mod otlp;
 pub mod logs;
+pub mod otlp;
 
 /// Database used by tests: `TEST_DATABASE_URL`, else the local `salescompass_test` database.
 pub fn database_url() -> String {

@@ -463,7 +463,6 @@ async fn the_backlog_gauges_rise_from_the_table_while_the_broker_is_unreachable(
     relay.await.expect("joined").expect("stops cleanly");
 }
 
-
 /// A broker that stays away is one WARN, not one per attempt: the attempts after the first are
 /// DEBUG (the reconnect counter keeps counting them), and none is an ERROR.
 #[tokio::test]
