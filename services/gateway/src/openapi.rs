@@ -995,6 +995,15 @@ mod tests {
             let Some(resource) = rpc.strip_prefix("Create") else {
                 continue;
             };
+            // A create that answers with its parent (`CreateStage` → the Pipeline) carries no
+            // id of what it made, so nothing can link to it.
+            let answers_with_resource =
+                create["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+                    .as_str()
+                    .is_some_and(|r| r.ends_with(&format!(".{resource}")));
+            if !answers_with_resource {
+                continue;
+            }
             let links = &create["responses"]["200"]["links"];
             for verb in ["Get", "Update", "Delete"] {
                 let Some(target) = by_method(&format!("{service}/{verb}{resource}")) else {
