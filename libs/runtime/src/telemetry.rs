@@ -11,9 +11,10 @@ use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{
     BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider,
 };
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer as _};
 
 use crate::Error;
 use crate::config::TelemetrySettings;
@@ -69,13 +70,16 @@ pub fn subscriber(
     } else {
         None
     };
-    let otel_layer = provider
-        .as_ref()
-        .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer(service_name.to_owned())));
+    // Spans at INFO and above are traced whatever the log level: a quiet `log_filter` (`warn`)
+    // must not switch tracing off, so each layer has its own filter.
+    let otel_layer = provider.as_ref().map(|p| {
+        tracing_opentelemetry::layer()
+            .with_tracer(p.tracer(service_name.to_owned()))
+            .with_filter(LevelFilter::INFO)
+    });
 
     let subscriber = tracing_subscriber::registry()
-        .with(filter)
-        .with(fmt_layer)
+        .with(fmt_layer.with_filter(filter))
         .with(otel_layer);
     Ok((subscriber, TelemetryGuard { provider }))
 }
@@ -119,4 +123,30 @@ fn tracer_provider(
         );
     }
     Ok(builder.build())
+}
+
+#[cfg(test)]
+mod tests {
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+    use super::*;
+
+    /// A quiet log filter still traces: the span at INFO gets a real, sampled trace id.
+    #[test]
+    fn a_warn_log_filter_does_not_switch_tracing_off() {
+        let settings = TelemetrySettings {
+            log_filter: "warn".to_owned(),
+            ..TelemetrySettings::default()
+        };
+        let (subscriber, _guard) = subscriber("test", &settings).expect("subscriber");
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("request");
+            let context = span.context();
+            let span_context = opentelemetry::trace::TraceContextExt::span(&context)
+                .span_context()
+                .clone();
+            assert!(span_context.is_valid(), "no trace id under a warn filter");
+            assert!(span_context.is_sampled());
+        });
+    }
 }
