@@ -75,6 +75,11 @@ pub fn subscriber(
     let otel_layer = provider.as_ref().map(|p| {
         tracing_opentelemetry::layer()
             .with_tracer(p.tracer(service_name.to_owned()))
+            // Busy/idle timings cost two clock reads and a lock on every poll of every span, and
+            // thread attributes a string per span; nothing reads them (BENCHMARKS.md, "Tracing
+            // overhead").
+            .with_tracked_inactivity(false)
+            .with_threads(false)
             .with_filter(LevelFilter::INFO)
     });
 
