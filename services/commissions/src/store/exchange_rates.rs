@@ -14,7 +14,7 @@ static RATES: LazyLock<RateProjection> =
 
 /// Applies a set or a deletion, unless a newer event already wrote that rate.
 pub async fn apply(tx: &mut Tx, change: &RateChange) -> Result<()> {
-    Ok(RATES.apply(&mut **tx, change).await?)
+    Ok(RATES.apply(tx, change).await?)
 }
 
 /// The tenant's rate table against its current currency; `None` while the tenant's currency is
@@ -27,7 +27,7 @@ pub async fn table(tx: &mut Tx) -> Result<Option<RateTable>> {
     .fetch_optional(&mut **tx)
     .await?;
     match base {
-        Some(base) => Ok(Some(RATES.table(&mut **tx, &base).await?)),
+        Some(base) => Ok(Some(RATES.table(tx, &base).await?)),
         None => Ok(None),
     }
 }
