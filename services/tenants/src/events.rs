@@ -2,9 +2,12 @@
 //! the same transaction as the change (see the store).
 
 use ::events::NewEvent;
+use chrono::NaiveDate;
 use proto::tenants as pb;
+use uuid::Uuid;
 
 use crate::api::convert;
+use crate::domain::exchange_rate::{self, ExchangeRate};
 use crate::domain::tenant::Tenant;
 use crate::domain::user::User;
 use crate::error::Result;
@@ -101,4 +104,38 @@ pub fn user_deactivated(user: &User) -> Result<NewEvent> {
             user: Some(convert::user(user.clone())),
         },
     )
+}
+
+pub const EXCHANGE_RATE_SET: &str = "tenants.exchange_rate.set";
+pub const EXCHANGE_RATE_DELETED: &str = "tenants.exchange_rate.deleted";
+
+pub fn exchange_rate_set(rate: &ExchangeRate) -> Result<NewEvent> {
+    let payload = pb::ExchangeRateSet {
+        exchange_rate: Some(convert::exchange_rate(rate.clone())),
+    };
+    Ok(NewEvent::new(
+        EXCHANGE_RATE_SET,
+        rate.tenant_id,
+        "exchange_rate",
+        exchange_rate::key(&rate.currency_code, rate.effective_date),
+        &payload,
+    )?)
+}
+
+pub fn exchange_rate_deleted(
+    tenant_id: Uuid,
+    currency_code: &str,
+    effective_date: NaiveDate,
+) -> Result<NewEvent> {
+    let payload = pb::ExchangeRateDeleted {
+        currency_code: currency_code.to_owned(),
+        effective_date: effective_date.to_string(),
+    };
+    Ok(NewEvent::new(
+        EXCHANGE_RATE_DELETED,
+        tenant_id,
+        "exchange_rate",
+        exchange_rate::key(currency_code, effective_date),
+        &payload,
+    )?)
 }

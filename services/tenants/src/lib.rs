@@ -286,7 +286,13 @@ impl Application {
             )
             .add_service(
                 pb::role_service_server::RoleServiceServer::with_interceptor(
-                    api::role_service::RoleApi::new(shared),
+                    api::role_service::RoleApi::new(shared.clone()),
+                    authenticator.clone(),
+                ),
+            )
+            .add_service(
+                pb::exchange_rate_service_server::ExchangeRateServiceServer::with_interceptor(
+                    api::exchange_rate_service::ExchangeRateApi::new(shared),
                     authenticator,
                 ),
             );

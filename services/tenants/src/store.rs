@@ -4,11 +4,12 @@
 //! forgot it.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{PgPool, Postgres, QueryBuilder, Row, Transaction, postgres::PgRow};
 use uuid::Uuid;
 
 use crate::domain::email::Email;
+use crate::domain::exchange_rate::{ExchangeRate, NewExchangeRate};
 use crate::domain::filter::{Condition, UserOrder};
 use crate::domain::role::{CustomRole, NewRole, RolePatch};
 use crate::domain::settings::TenantSettings;
@@ -16,6 +17,8 @@ use crate::domain::tenant::{NewTenant, Tenant, TenantPatch, TenantStatus};
 use crate::domain::user::{Credentials, NewUser, User, UserPatch};
 use crate::error::{Error, Result};
 use crate::events;
+
+mod exchange_rates;
 
 /// A refresh token to store (only its hash).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,6 +136,28 @@ pub trait Store: Send + Sync + 'static {
         patch: RolePatch,
     ) -> Result<Option<CustomRole>>;
     async fn delete_role(&self, tenant_id: Uuid, id: Uuid) -> Result<bool>;
+
+    /// Sets (or replaces) a rate against the tenant's current currency and publishes it.
+    async fn set_exchange_rate(
+        &self,
+        tenant_id: Uuid,
+        rate: NewExchangeRate,
+    ) -> Result<ExchangeRate>;
+    /// Rates by currency, then effective date newest first, after the keyset `after`.
+    async fn list_exchange_rates(
+        &self,
+        tenant_id: Uuid,
+        currency_code: Option<String>,
+        after: Option<(String, NaiveDate)>,
+        limit: i64,
+    ) -> Result<Vec<ExchangeRate>>;
+    /// Deletes a rate and publishes it; false when there was none.
+    async fn delete_exchange_rate(
+        &self,
+        tenant_id: Uuid,
+        currency_code: String,
+        effective_date: NaiveDate,
+    ) -> Result<bool>;
 }
 
 /// The Postgres store.
@@ -894,6 +919,51 @@ impl Store for PgStore {
             .await?;
         tx.commit().await?;
         Ok(deleted.rows_affected() > 0)
+    }
+
+    async fn set_exchange_rate(
+        &self,
+        tenant_id: Uuid,
+        rate: NewExchangeRate,
+    ) -> Result<ExchangeRate> {
+        let mut tx = self.tx(tenant_id).await?;
+        let saved = exchange_rates::set(&mut tx, tenant_id, &rate).await?;
+        publish(&mut tx, events::exchange_rate_set(&saved)?).await?;
+        tx.commit().await?;
+        Ok(saved)
+    }
+
+    async fn list_exchange_rates(
+        &self,
+        tenant_id: Uuid,
+        currency_code: Option<String>,
+        after: Option<(String, NaiveDate)>,
+        limit: i64,
+    ) -> Result<Vec<ExchangeRate>> {
+        let mut tx = self.tx(tenant_id).await?;
+        let rates =
+            exchange_rates::list(&mut tx, currency_code.as_deref(), after.as_ref(), limit).await?;
+        tx.commit().await?;
+        Ok(rates)
+    }
+
+    async fn delete_exchange_rate(
+        &self,
+        tenant_id: Uuid,
+        currency_code: String,
+        effective_date: NaiveDate,
+    ) -> Result<bool> {
+        let mut tx = self.tx(tenant_id).await?;
+        let deleted = exchange_rates::delete(&mut tx, &currency_code, effective_date).await?;
+        if deleted {
+            publish(
+                &mut tx,
+                events::exchange_rate_deleted(tenant_id, &currency_code, effective_date)?,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(deleted)
     }
 }
 

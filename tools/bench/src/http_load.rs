@@ -126,6 +126,7 @@ pub async fn peer_fixture(
         search: search.unwrap_or_else(|| search_term(&last_names)),
         deep_token: String::new(),
         deep_offset,
+        ..Fixture::default()
     })
 }
 

@@ -205,8 +205,12 @@ async fn run_http(args: HttpArgs) -> anyhow::Result<()> {
             Loopback::parse("http://127.0.0.1:8001").map_err(anyhow::Error::msg)?
         }
     };
+    anyhow::ensure!(
+        !(load.scenario == Scenario::Forecast && args.side == Side::Peer),
+        "the peer has no forecast: run the forecast scenario with --side sc"
+    );
     let bearer = args.auth.bearer().await?;
-    let fixture = match args.side {
+    let mut fixture = match args.side {
         Side::Sc => {
             grpc_load::sc_fixture(
                 &args.crm_addr,
@@ -228,6 +232,10 @@ async fn run_http(args: HttpArgs) -> anyhow::Result<()> {
             .await?
         }
     };
+    // The seed spreads the deals' close dates over the 180 days from the day it ran.
+    let today = chrono::Utc::now().date_naive();
+    fixture.forecast_start = today.to_string();
+    fixture.forecast_end = (today + chrono::Duration::days(179)).to_string();
     let tag = run_tag();
     http_load::probe(&target, &bearer, args.side, load.scenario, &fixture, &tag).await?;
     let job = Arc::new(http_load::HttpJob {
@@ -254,6 +262,10 @@ async fn run_http(args: HttpArgs) -> anyhow::Result<()> {
 
 async fn run_grpc(args: GrpcArgs) -> anyhow::Result<()> {
     let load = &args.load;
+    anyhow::ensure!(
+        load.scenario != Scenario::Forecast,
+        "the forecast scenario runs over REST: use sc-bench http"
+    );
     let bearer = args.auth.bearer().await?;
     let fixture = grpc_load::sc_fixture(
         &args.crm_addr,

@@ -22,6 +22,9 @@ pub enum Scenario {
     Deep,
     /// Search by name (first or last name contains a term).
     Search,
+    /// The forecast of every seeded deal: per currency, per rep and per manager (SalesCompass
+    /// over REST only; BottleCRM has no forecast).
+    Forecast,
 }
 
 impl Scenario {
@@ -33,6 +36,7 @@ impl Scenario {
             Scenario::Filter => "filter",
             Scenario::Deep => "deep",
             Scenario::Search => "search",
+            Scenario::Forecast => "forecast",
         }
     }
 }
@@ -48,6 +52,9 @@ pub struct Fixture {
     /// SalesCompass: the page token `deep_offset` rows in.
     pub deep_token: String,
     pub deep_offset: usize,
+    /// The forecast's period (YYYY-MM-DD, inclusive): where the seeded deals close.
+    pub forecast_start: String,
+    pub forecast_end: String,
 }
 
 impl Fixture {
@@ -174,6 +181,10 @@ pub fn http_call(
             "/v1/leads?pageSize={PAGE_SIZE}&filter={}",
             enc(&fixture.search_expression())
         )),
+        (Side::Sc, Scenario::Forecast) => get(format!(
+            "/v1/forecast?startDate={}&endDate={}",
+            fixture.forecast_start, fixture.forecast_end
+        )),
         // The same body as the peer's own wrk script (../shared/peer/wrk/post_lead.lua).
         (Side::Peer, Scenario::Create) => HttpCall {
             post: true,
@@ -218,6 +229,8 @@ pub fn http_call(
             "/api/leads/?limit={PAGE_SIZE}&name={}",
             enc(&fixture.search)
         )),
+        // Never sent: `sc-bench http` refuses a forecast run against the peer.
+        (Side::Peer, Scenario::Forecast) => get(format!("/api/opportunities/?limit={PAGE_SIZE}")),
     }
 }
 
@@ -233,6 +246,8 @@ mod tests {
             search: "sm\"i".into(),
             deep_token: "tok/+=".into(),
             deep_offset: 5000,
+            forecast_start: "2026-12-07".into(),
+            forecast_end: "2027-06-04".into(),
         }
     }
 
@@ -279,6 +294,14 @@ mod tests {
         assert_eq!(
             http_call(Side::Peer, Scenario::Deep, &f, "t", 0, 0).path,
             "/api/leads/?limit=50&offset=5000"
+        );
+    }
+
+    #[test]
+    fn the_forecast_asks_for_the_seeded_window() {
+        assert_eq!(
+            http_call(Side::Sc, Scenario::Forecast, &fixture(), "t", 0, 0).path,
+            "/v1/forecast?startDate=2026-12-07&endDate=2027-06-04"
         );
     }
 

@@ -51,6 +51,10 @@ pub struct SeedArgs {
     /// Sales reps besides the admin; leads are owned round-robin by all of them.
     #[arg(long, default_value_t = 3)]
     reps: usize,
+    /// Managers the reps report to (round-robin; 0: the reps report to nobody), for the
+    /// forecast's per-manager roll-up.
+    #[arg(long, default_value_t = 0)]
+    managers: usize,
     #[arg(long, default_value_t = 10_000)]
     leads: usize,
     #[arg(long, default_value_t = 0)]
@@ -116,7 +120,32 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
     let bearer = login(&args.tenants_addr, &login_triple).await?;
 
     let mut users = UserServiceClient::new(channel(&args.tenants_addr).await?);
+    let mut manager_ids = Vec::with_capacity(args.managers);
+    for m in 1..=args.managers {
+        let created = users
+            .create_user(authorized(
+                CreateUserRequest {
+                    email: format!("manager{m}@{}.test", args.slug),
+                    password: args.password.clone(),
+                    display_name: format!("Manager {m}"),
+                    role: Role::Manager as i32,
+                    ..Default::default()
+                },
+                &bearer,
+            )?)
+            .await;
+        match created {
+            Ok(user) => manager_ids.push(user.into_inner().id),
+            Err(status) if status.code() == tonic::Code::AlreadyExists => {}
+            Err(status) => return Err(status).context("creating a manager"),
+        }
+    }
     for r in 1..=args.reps {
+        let manager_id = if manager_ids.is_empty() {
+            String::new()
+        } else {
+            manager_ids[r % manager_ids.len()].clone()
+        };
         let created = users
             .create_user(authorized(
                 CreateUserRequest {
@@ -124,6 +153,7 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
                     password: args.password.clone(),
                     display_name: format!("Rep {r}"),
                     role: Role::SalesRep as i32,
+                    manager_id,
                     ..Default::default()
                 },
                 &bearer,

@@ -3,6 +3,7 @@
 
 pub mod adjustment;
 pub mod audit;
+pub mod conversion;
 pub mod engine;
 pub mod estimate;
 pub mod listing;

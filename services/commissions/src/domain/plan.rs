@@ -15,8 +15,10 @@
 //!   rate earn it on their net amounts; the rest of the deal amount is rated as usual. They count
 //!   toward attainment and tiers as pipeline-rated bookings do.
 //! - **Caps**: the commission of one deal, and of one period, never exceed the cap.
-//! - **Currency**: the plan's currency; deals in another currency are not commissionable under
-//!   the plan and are refused (recorded, no line), rather than converted at a guessed rate.
+//! - **Currency**: the plan's currency; a deal in another currency is converted with the
+//!   tenant's exchange-rate table at the rates in force on its close date. Without a rate in
+//!   force the deal is refused (recorded in the audit log, no line) rather than converted at a
+//!   guessed rate.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};

@@ -1,7 +1,8 @@
 //! The events commissions consumes: the CRM's opportunities (kept for the estimator,
 //! `open_deals`) and deal outcomes (wins credit the split owners,
 //! reopenings and losses claw back), the tenants service's users (the management chain and
-//! who may hold a quota) and tenants (name, fiscal year, suspension). Exactly-once comes from
+//! who may hold a quota), tenants (name, fiscal year, currency, suspension) and their exchange
+//! rates. Exactly-once comes from
 //! `events::Consumer`, which records the event id in the handler's transaction; a second win of
 //! a deal already in force creates nothing.
 
@@ -29,6 +30,7 @@ pub const BINDINGS: &[&str] = &[
     "tenants.tenant.updated",
     "tenants.tenant.suspended",
     "tenants.tenant.reactivated",
+    rate_projection::BINDING,
 ];
 
 pub struct CommissionsHandler;

@@ -13,6 +13,7 @@ use crate::domain::adjustment::{Adjustment, Dispute};
 use crate::domain::engine::Line;
 use crate::domain::period::Period;
 use crate::domain::plan::PlanVersion;
+use crate::domain::quota::Quota;
 use crate::domain::statement::Status;
 
 pub type Result<T> = std::result::Result<T, events::Error>;
@@ -144,4 +145,47 @@ pub fn dispute_resolved(
             actor_id: actor.to_string(),
         },
     )
+}
+
+/// `commissions.quota.set`.
+pub fn quota_set(tenant_id: Uuid, quota: &Quota) -> Result<NewEvent> {
+    let payload = pb::QuotaSet {
+        quota: Some(pb::Quota {
+            user_id: quota.user_id.to_string(),
+            period: period_kind_to_pb(quota.period.kind) as i32,
+            period_start: quota.period.start.to_string(),
+            currency_code: quota.currency.clone(),
+            amount_minor: quota.amount,
+            fiscal_year_start_month: 0,
+        }),
+        period_end: quota.period.end().to_string(),
+    };
+    NewEvent::new(
+        "commissions.quota.set",
+        tenant_id,
+        "quota",
+        quota_key(quota.user_id, quota.period),
+        &payload,
+    )
+}
+
+/// `commissions.quota.deleted`.
+pub fn quota_deleted(tenant_id: Uuid, user_id: Uuid, period: Period) -> Result<NewEvent> {
+    let payload = pb::QuotaDeleted {
+        user_id: user_id.to_string(),
+        period: period_kind_to_pb(period.kind) as i32,
+        period_start: period.start.to_string(),
+    };
+    NewEvent::new(
+        "commissions.quota.deleted",
+        tenant_id,
+        "quota",
+        quota_key(user_id, period),
+        &payload,
+    )
+}
+
+/// The aggregate of a quota event: `<user>/<kind>/<start>`.
+fn quota_key(user_id: Uuid, period: Period) -> String {
+    format!("{user_id}/{}/{}", period.kind.as_str(), period.start)
 }

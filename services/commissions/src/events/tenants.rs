@@ -1,11 +1,12 @@
 //! The tenants service's users, projected (manager, role, active) for visibility and quotas,
-//! and its tenants (name and fiscal year for statements, suspension for refusing requests).
+//! its tenants (name and fiscal year for statements, currency and exchange rates for converting
+//! deals in other currencies, suspension for refusing requests).
 //! The projections ignore events older than what they hold.
 
 use events::{Event, HandlerError};
 use proto::tenants as pb;
 
-use crate::store::{Tx, tenant_state, users};
+use crate::store::{Tx, exchange_rates, tenant_state, users};
 
 pub async fn handle(event: &Event, tx: &mut Tx) -> Result<(), HandlerError> {
     let user = match event.event_type() {
@@ -33,8 +34,15 @@ pub async fn handle(event: &Event, tx: &mut Tx) -> Result<(), HandlerError> {
             }
             None
         }
-        // The users' events (and others, which it ignores) are the projection's to read.
-        _ => user_projection::user_of(event)?,
+        // The rates' events are the rate projection's to read, the users' events (and others,
+        // which it ignores) the user projection's.
+        _ => match rate_projection::change_of(event)? {
+            Some(change) => {
+                exchange_rates::apply(tx, &change).await?;
+                None
+            }
+            None => user_projection::user_of(event)?,
+        },
     };
     if let Some(user) = user {
         let projected =
@@ -56,11 +64,17 @@ async fn upsert_tenant(
         .and_then(|s| u32::try_from(s.fiscal_year_start_month).ok())
         .filter(|m| (1..=12).contains(m))
         .unwrap_or(1);
+    let currency = tenant
+        .settings
+        .as_ref()
+        .map(|s| s.currency_code.as_str())
+        .unwrap_or_default();
     users::upsert_tenant(
         tx,
         event.tenant_id,
         &tenant.display_name,
         fiscal,
+        currency,
         event.occurred_at,
     )
     .await?;

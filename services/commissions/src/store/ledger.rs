@@ -6,11 +6,13 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
+use fx::RateTable;
 use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::lines::{self, statement_period};
-use super::{Tx, audit, now, plans, publish, quotas};
+use super::{Tx, audit, exchange_rates, now, plans, publish, quotas};
+use crate::domain::conversion;
 use crate::domain::engine::{self, Credit, Line, PeriodState, ProductCredit, Step};
 use crate::domain::money::{Minor, split};
 use crate::domain::period::{Period, PeriodKind};
@@ -130,6 +132,8 @@ pub async fn record_win(
         return Ok(0);
     };
     let mut written = 0;
+    // Loaded when a participant's plan is in another currency than the deal.
+    let mut rates: Option<Option<RateTable>> = None;
     for (participant, credited, products) in shares(deal, *amount) {
         let Some(version) = plans::in_force(tx, participant, deal.close_date).await? else {
             audit(
@@ -146,21 +150,47 @@ pub async fn record_win(
             .await?;
             continue;
         };
-        if &version.rules.currency != currency {
-            audit(
-                tx,
-                tenant_id,
-                None,
-                "deal.currency_refused",
-                Some(deal.deal_id),
-                &format!(
-                    "deal in {currency}, plan {} in {}: not converted",
-                    version.id, version.rules.currency
-                ),
-            )
-            .await?;
-            continue;
-        }
+        let (credited, products) = if &version.rules.currency == currency {
+            (credited, products)
+        } else {
+            if rates.is_none() {
+                rates = Some(exchange_rates::table(tx).await?);
+            }
+            let plan_currency = &version.rules.currency;
+            let converted = match rates.as_ref().and_then(Option::as_ref) {
+                Some(table) => conversion::credit_in(
+                    table,
+                    currency,
+                    plan_currency,
+                    deal.close_date,
+                    credited,
+                    products,
+                )
+                .map_err(|e| e.to_string()),
+                None => Err("the tenant's currency is not known yet".to_owned()),
+            };
+            match converted {
+                Ok(converted) => {
+                    audit(tx, tenant_id, None, "deal.converted", Some(deal.deal_id), &format!("participant {participant}: {credited} {currency} credited as {} {plan_currency} at the rates of {}", converted.0, deal.close_date)).await?;
+                    converted
+                }
+                Err(reason) => {
+                    audit(
+                        tx,
+                        tenant_id,
+                        None,
+                        "deal.currency_refused",
+                        Some(deal.deal_id),
+                        &format!(
+                            "deal in {currency}, plan {} in {plan_currency}: not converted ({reason})",
+                            version.id
+                        ),
+                    )
+                    .await?;
+                    continue;
+                }
+            }
+        };
         lock(
             tx,
             format!("commissions.participant:{tenant_id}:{participant}"),
@@ -229,7 +259,19 @@ pub async fn record_win(
             .await?;
         }
         let total: Minor = computed.iter().map(|l| l.amount).sum();
-        audit(tx, tenant_id, None, "deal.credited", Some(deal.deal_id), &format!("participant {participant} credited {credited}, {} line(s) totalling {total} {currency}", computed.len())).await?;
+        audit(
+            tx,
+            tenant_id,
+            None,
+            "deal.credited",
+            Some(deal.deal_id),
+            &format!(
+                "participant {participant} credited {credited}, {} line(s) totalling {total} {}",
+                computed.len(),
+                rules.currency
+            ),
+        )
+        .await?;
         written += computed.len();
     }
     Ok(written)

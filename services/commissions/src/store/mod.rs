@@ -9,6 +9,7 @@
 pub mod adjustments;
 pub mod browse;
 pub mod estimates;
+pub mod exchange_rates;
 pub mod ledger;
 pub mod lines;
 pub mod open_deals;

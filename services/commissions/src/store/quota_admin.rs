@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::browse::{KeyRow, cursor_of, holders, keyed};
 use super::quotas::{self, Holder};
-use super::{Tx, audit, check_visible, users};
+use super::{Tx, audit, check_visible, publish, users};
 use crate::domain::listing::{Page, PageRequest, PeriodCursor, PeriodFilter};
 use crate::domain::period::{Period, PeriodKind};
 use crate::domain::quota::Quota;
@@ -120,6 +120,11 @@ pub async fn delete(tx: &mut Tx, viewer: Viewer, user: Uuid, period: Period) -> 
             period.start
         )));
     }
+    publish(
+        tx,
+        crate::events::publish::quota_deleted(viewer.tenant_id, user, period),
+    )
+    .await?;
     audit(
         tx,
         viewer.tenant_id,

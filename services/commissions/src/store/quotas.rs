@@ -2,7 +2,7 @@
 
 use uuid::Uuid;
 
-use super::{Tx, audit, now};
+use super::{Tx, audit, now, publish};
 use crate::domain::Viewer;
 use crate::domain::period::{Period, PeriodKind, Window};
 use crate::domain::quota::Quota;
@@ -58,6 +58,14 @@ pub async fn set(tx: &mut Tx, viewer: Viewer, holder: Holder, quota: &Quota) -> 
     .bind(now())
     .execute(&mut **tx)
     .await?;
+    // The CRM's forecast shows each rep's quota and gap from these.
+    if holder == Holder::User {
+        publish(
+            tx,
+            crate::events::publish::quota_set(viewer.tenant_id, quota),
+        )
+        .await?;
+    }
     audit(
         tx,
         viewer.tenant_id,

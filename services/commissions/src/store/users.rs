@@ -37,27 +37,31 @@ pub async fn is_active(tx: &mut Tx, user_id: Uuid) -> Result<Option<bool>> {
     Ok(USERS.is_active(tx, user_id).await?)
 }
 
-/// Keeps the tenant's display name (for statement headers) and fiscal year's first month,
-/// unless a newer event wrote them.
+/// Keeps the tenant's display name (for statement headers), fiscal year's first month and
+/// currency (the base of its exchange rates), unless a newer event wrote them.
 pub async fn upsert_tenant(
     tx: &mut Tx,
     tenant_id: Uuid,
     display_name: &str,
     fiscal_year_start_month: u32,
+    currency_code: &str,
     source_time: DateTime<Utc>,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO commission_tenants (tenant_id, display_name, fiscal_year_start_month, source_time)
-         VALUES ($1, $2, $3, $4)
+        "INSERT INTO commission_tenants
+             (tenant_id, display_name, fiscal_year_start_month, currency_code, source_time)
+         VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (tenant_id) DO UPDATE SET
              display_name = EXCLUDED.display_name,
              fiscal_year_start_month = EXCLUDED.fiscal_year_start_month,
+             currency_code = EXCLUDED.currency_code,
              source_time = EXCLUDED.source_time
          WHERE commission_tenants.source_time <= EXCLUDED.source_time",
     )
     .bind(tenant_id)
     .bind(display_name)
     .bind(i16::try_from(fiscal_year_start_month.clamp(1, 12)).unwrap_or(1))
+    .bind(currency_code)
     .bind(source_time)
     .execute(&mut **tx)
     .await?;

@@ -289,13 +289,28 @@ pub fn won_with_products(
     close_date: NaiveDate,
     products: Vec<crm_pb::ClosedProduct>,
 ) -> Envelope {
+    won_in(
+        "USD", tenant_id, deal_id, units, splits, close_date, products,
+    )
+}
+
+/// [`won_with_products`] of a deal in `currency`.
+pub fn won_in(
+    currency: &str,
+    tenant_id: Uuid,
+    deal_id: Uuid,
+    units: i64,
+    splits: &[(Uuid, i32)],
+    close_date: NaiveDate,
+    products: Vec<crm_pb::ClosedProduct>,
+) -> Envelope {
     let payload = crm_pb::OpportunityClosed {
         opportunity: Some(crm_pb::Opportunity {
             id: deal_id.to_string(),
             ..Default::default()
         }),
         amount: Some(proto::google::r#type::Money {
-            currency_code: "USD".into(),
+            currency_code: currency.into(),
             units,
             nanos: 0,
         }),

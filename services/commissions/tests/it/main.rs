@@ -4,6 +4,7 @@
 mod adjustments;
 mod bad_input;
 mod browsing;
+mod currency_conversion;
 mod deactivated_users;
 mod deal_events;
 mod documents;

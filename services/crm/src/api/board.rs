@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use auth::permissions::CRM_DEALS_READ;
+use chrono::NaiveDate;
 use db::{PageSize, PageToken};
 use proto::crm as pb;
 use tonic::{Request, Response, Status};
@@ -10,8 +11,9 @@ use uuid::Uuid;
 
 use super::{optional_id, parse_id, viewer};
 use crate::convert::{opportunity_to_pb, stage_to_pb, sum_money_to_pb};
+use crate::domain::fiscal::FiscalCalendar;
 use crate::domain::forecast::{
-    ForecastCategory, ForecastQuery, OwnerFilter, check_period, parse_period,
+    CategoryTotals, ForecastCategory, ForecastQuery, OwnerFilter, check_period, parse_period,
 };
 use crate::domain::{Violations, day};
 use crate::error::{Error, Result};
@@ -65,8 +67,25 @@ impl BoardApi {
     }
 }
 
-/// Parses a forecast request into its query.
-fn forecast_query(r: &pb::GetForecastRequest) -> Result<ForecastQuery> {
+/// A named period: in the tenant's fiscal calendar (`FY2027-Q1`), or a calendar month or
+/// quarter (`2026-05`, `2026-Q2`).
+fn named_period(calendar: FiscalCalendar, raw: &str) -> Result<(NaiveDate, NaiveDate), String> {
+    if raw.starts_with("FY") {
+        calendar
+            .parse(raw)
+            .map(|p| (p.start, p.end))
+            .map_err(|e| e.to_string())
+    } else {
+        parse_period(raw).map_err(|_| {
+            "must be a fiscal period (FY2027, FY2027-Q1, FY2027-M01), a month (2026-05) or a \
+             quarter (2026-Q2)"
+                .to_owned()
+        })
+    }
+}
+
+/// Parses a forecast request into its query; named periods follow `calendar`.
+fn forecast_query(calendar: FiscalCalendar, r: &pb::GetForecastRequest) -> Result<ForecastQuery> {
     let mut v = Violations::new();
     let (start, end) = if r.period.is_empty() {
         (
@@ -77,7 +96,7 @@ fn forecast_query(r: &pb::GetForecastRequest) -> Result<ForecastQuery> {
         v.add("period", "give either period or start_date and end_date");
         (None, None)
     } else {
-        v.check("period", parse_period(&r.period)).unzip()
+        v.check("period", named_period(calendar, &r.period)).unzip()
     };
     let owner = v.check("owner_id", optional_id(&r.owner_id));
     let manager = v.check("team_manager_id", optional_id(&r.team_manager_id));
@@ -186,12 +205,44 @@ impl pb::board_service_server::BoardService for BoardApi {
         request: Request<pb::GetForecastRequest>,
     ) -> Result<Response<pb::Forecast>, Status> {
         let viewer = viewer(&request, CRM_DEALS_READ)?;
-        let query = forecast_query(request.get_ref())?;
-        let lines = self.store.forecast(viewer, query).await?;
+        let r = request.into_inner();
+        let calendar = if r.period.is_empty() {
+            FiscalCalendar::default()
+        } else {
+            self.store.fiscal_calendar(viewer).await?
+        };
+        let query = forecast_query(calendar, &r)?;
+        let report = self.store.forecast(viewer, query).await?;
+        let rows = |totals: std::collections::BTreeMap<Uuid, CategoryTotals>| -> Result<Vec<_>> {
+            let Some(currency) = report.currency else {
+                return Ok(Vec::new());
+            };
+            totals
+                .into_iter()
+                .map(|(user, t)| forecast_row(currency, user, &t))
+                .collect()
+        };
         Ok(Response::new(pb::Forecast {
             start_date: day::format(query.start),
             end_date: day::format(query.end),
-            lines: lines
+            currency_code: report
+                .currency
+                .map(|c| c.code().to_owned())
+                .unwrap_or_default(),
+            period: if r.period.starts_with("FY") {
+                r.period.clone()
+            } else {
+                String::new()
+            },
+            reps: rows(report.reps.clone())?,
+            managers: rows(report.managers.clone())?,
+            unconverted_currency_codes: report
+                .unconverted
+                .iter()
+                .map(|c| (*c).to_owned())
+                .collect(),
+            lines: report
+                .lines
                 .into_iter()
                 .map(|l| {
                     Ok(pb::ForecastLine {
@@ -202,6 +253,29 @@ impl pb::board_service_server::BoardService for BoardApi {
                 .collect::<Result<_>>()?,
         }))
     }
+}
+
+/// One user's (or team's) converted forecast.
+fn forecast_row(
+    currency: iso_currency::Currency,
+    user: Uuid,
+    t: &CategoryTotals,
+) -> Result<pb::ForecastRow> {
+    let amount = |minor: i128| {
+        sum_money_to_pb(currency, minor)
+            .ok_or_else(|| Error::Internal("sum exceeds the money range".to_owned()))
+    };
+    let money = |c: ForecastCategory| amount(t.amount(c));
+    Ok(pb::ForecastRow {
+        user_id: user.to_string(),
+        count: t.count,
+        pipeline: Some(money(ForecastCategory::Pipeline)?),
+        best_case: Some(money(ForecastCategory::BestCase)?),
+        commit: Some(money(ForecastCategory::Commit)?),
+        closed: Some(money(ForecastCategory::Closed)?),
+        quota: t.quota().map(amount).transpose()?,
+        gap_to_quota: t.gap_to_quota().map(amount).transpose()?,
+    })
 }
 
 #[cfg(test)]
@@ -217,24 +291,30 @@ mod tests {
 
     #[test]
     fn forecast_requests_name_every_bad_field() {
-        let error = forecast_query(&pb::GetForecastRequest {
-            start_date: "2026-13-01".into(),
-            end_date: "".into(),
-            owner_id: Uuid::now_v7().to_string(),
-            team_manager_id: Uuid::now_v7().to_string(),
-            pipeline_id: "x".into(),
-            ..Default::default()
-        })
+        let error = forecast_query(
+            FiscalCalendar::default(),
+            &pb::GetForecastRequest {
+                start_date: "2026-13-01".into(),
+                end_date: "".into(),
+                owner_id: Uuid::now_v7().to_string(),
+                team_manager_id: Uuid::now_v7().to_string(),
+                pipeline_id: "x".into(),
+                ..Default::default()
+            },
+        )
         .expect_err("invalid");
         assert_eq!(
             fields(error),
             ["start_date", "end_date", "pipeline_id", "team_manager_id"]
         );
-        let reversed = forecast_query(&pb::GetForecastRequest {
-            start_date: "2026-02-01".into(),
-            end_date: "2026-01-31".into(),
-            ..Default::default()
-        })
+        let reversed = forecast_query(
+            FiscalCalendar::default(),
+            &pb::GetForecastRequest {
+                start_date: "2026-02-01".into(),
+                end_date: "2026-01-31".into(),
+                ..Default::default()
+            },
+        )
         .expect_err("invalid");
         assert_eq!(fields(reversed), ["end_date"]);
     }
@@ -242,12 +322,15 @@ mod tests {
     #[test]
     fn a_forecast_names_one_owner_or_one_team() {
         let manager = Uuid::now_v7();
-        let query = forecast_query(&pb::GetForecastRequest {
-            start_date: "2026-01-01".into(),
-            end_date: "2026-03-31".into(),
-            team_manager_id: manager.to_string(),
-            ..Default::default()
-        })
+        let query = forecast_query(
+            FiscalCalendar::default(),
+            &pb::GetForecastRequest {
+                start_date: "2026-01-01".into(),
+                end_date: "2026-03-31".into(),
+                team_manager_id: manager.to_string(),
+                ..Default::default()
+            },
+        )
         .expect("valid");
         assert_eq!(query.owners, OwnerFilter::TeamOf(manager));
         assert_eq!(query.pipeline_id, None);
@@ -255,28 +338,63 @@ mod tests {
 
     #[test]
     fn a_forecast_period_is_named_or_given_by_dates_not_both() {
-        let quarter = forecast_query(&pb::GetForecastRequest {
-            period: "2026-Q3".into(),
-            ..Default::default()
-        })
+        let quarter = forecast_query(
+            FiscalCalendar::default(),
+            &pb::GetForecastRequest {
+                period: "2026-Q3".into(),
+                ..Default::default()
+            },
+        )
         .expect("valid");
         assert_eq!(
             (day::format(quarter.start), day::format(quarter.end)),
             ("2026-07-01".to_owned(), "2026-09-30".to_owned())
         );
-        let both = forecast_query(&pb::GetForecastRequest {
-            period: "2026-Q3".into(),
-            start_date: "2026-07-01".into(),
-            ..Default::default()
-        })
+        let both = forecast_query(
+            FiscalCalendar::default(),
+            &pb::GetForecastRequest {
+                period: "2026-Q3".into(),
+                start_date: "2026-07-01".into(),
+                ..Default::default()
+            },
+        )
         .expect_err("ambiguous");
         assert_eq!(fields(both), ["period"]);
-        let bad = forecast_query(&pb::GetForecastRequest {
-            period: "Q3".into(),
-            ..Default::default()
-        })
+        let bad = forecast_query(
+            FiscalCalendar::default(),
+            &pb::GetForecastRequest {
+                period: "Q3".into(),
+                ..Default::default()
+            },
+        )
         .expect_err("invalid");
         assert_eq!(fields(bad), ["period"]);
+    }
+
+    #[test]
+    fn fiscal_periods_follow_the_tenant_calendar_and_name_the_field() {
+        let april = FiscalCalendar::new(4);
+        let q1 = forecast_query(
+            april,
+            &pb::GetForecastRequest {
+                period: "FY2027-Q1".into(),
+                ..Default::default()
+            },
+        )
+        .expect("valid");
+        assert_eq!(
+            (day::format(q1.start), day::format(q1.end)),
+            ("2026-04-01".to_owned(), "2026-06-30".to_owned())
+        );
+        let outside = forecast_query(
+            april,
+            &pb::GetForecastRequest {
+                period: "FY2027-Q5".into(),
+                ..Default::default()
+            },
+        )
+        .expect_err("outside the calendar");
+        assert_eq!(fields(outside), ["period"]);
     }
 
     #[test]

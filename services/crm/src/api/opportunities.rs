@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::read_mask::ReadMask;
 use super::{ListRequest, mask_paths, optional_id, parse_amount, parse_id, required_id, viewer};
 use crate::convert;
+use crate::domain::forecast::CategoryOverride;
 use crate::domain::opportunity::{
     CreditSplit, DEFAULT_CLOSE_DAYS, MAX_LOST_REASON_LEN, MAX_NAME_LEN, NewOpportunity,
     OpportunityData, OpportunityPatch, Placement, parse_splits,
@@ -78,6 +79,10 @@ impl OpportunityApi {
             &o.custom_fields,
             "opportunity.custom_fields.",
         ));
+        let forecast_category = v.check(
+            "opportunity.forecast_category",
+            CategoryOverride::parse(&o.forecast_category),
+        );
         v.finish()?;
         let (
             Some(name),
@@ -90,6 +95,7 @@ impl OpportunityApi {
             Some(primary_contact_id),
             Some(splits),
             Some(custom_values),
+            Some(forecast_category),
         ) = (
             name,
             amount,
@@ -101,6 +107,7 @@ impl OpportunityApi {
             primary_contact_id,
             splits,
             custom_values,
+            forecast_category,
         )
         else {
             return Err(Error::Internal("validated fields missing".to_owned()));
@@ -120,6 +127,7 @@ impl OpportunityApi {
                         lost_reason: String::new(),
                         splits,
                         custom_fields: custom_values,
+                        forecast_category,
                     },
                     placement: Placement {
                         pipeline_id,
@@ -180,6 +188,12 @@ impl OpportunityApi {
                     )
                 }
                 "splits" => patch.splits = v.check("opportunity.splits", splits(&o.splits)),
+                "forecast_category" => {
+                    patch.forecast_category = v.check(
+                        "opportunity.forecast_category",
+                        CategoryOverride::parse(&o.forecast_category),
+                    )
+                }
                 _ => {}
             }
         }

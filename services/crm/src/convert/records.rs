@@ -5,11 +5,11 @@ use proto::crm as pb;
 use super::{custom_values_to_pb, money_to_pb, optional_id_to_pb, timestamp_to_pb};
 use crate::domain::account::{Account, Address};
 use crate::domain::contact::{Consent, Contact};
-use crate::domain::day;
 use crate::domain::lead::{Lead, LeadRating, LeadStatus};
 use crate::domain::lost_reason::LostReason;
 use crate::domain::opportunity::{CreditSplit, Opportunity, StageChange};
 use crate::domain::pipeline::{Pipeline, Stage, StageCategory};
+use crate::domain::{day, forecast};
 
 fn address_to_pb(a: Address) -> pb::Address {
     pb::Address {
@@ -182,6 +182,17 @@ pub fn opportunity_to_pb(o: Opportunity) -> pb::Opportunity {
         update_time: Some(timestamp_to_pb(o.updated_at)),
         stage_change_time: Some(timestamp_to_pb(o.stage_entered_at)),
         custom_fields: custom_values_to_pb(d.custom_fields),
+        forecast_category: d
+            .forecast_category
+            .map(|c| c.as_str().to_owned())
+            .unwrap_or_default(),
+        effective_forecast_category: forecast::effective(
+            o.stage.category,
+            o.stage.probability,
+            d.forecast_category,
+        )
+        .map(|c| c.as_str().to_owned())
+        .unwrap_or_default(),
     }
 }
 

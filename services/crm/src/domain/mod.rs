@@ -15,6 +15,7 @@ pub mod custom_fields;
 pub mod day;
 pub mod duplicates;
 pub mod email;
+pub mod fiscal;
 pub mod forecast;
 pub mod history;
 pub mod import_job;

@@ -4,6 +4,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
 use super::custom_fields::CustomValues;
+use super::forecast::CategoryOverride;
 use super::money::Money;
 use super::pipeline::{Stage, StageCategory};
 
@@ -33,6 +34,8 @@ pub struct OpportunityData {
     pub splits: Vec<CreditSplit>,
     /// Validated against the tenant's opportunity custom field definitions by the store.
     pub custom_fields: CustomValues,
+    /// The owner's forecast category; `None` follows the stage.
+    pub forecast_category: Option<CategoryOverride>,
 }
 
 /// The stage an opportunity is in, with what clients see of it.
@@ -88,6 +91,7 @@ pub struct OpportunityPatch {
     pub splits: Option<Vec<CreditSplit>>,
     /// Replaces every custom value.
     pub custom_fields: Option<CustomValues>,
+    pub forecast_category: Option<Option<CategoryOverride>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -125,6 +129,7 @@ impl OpportunityData {
             lost_reason: patch.lost_reason.unwrap_or(c.lost_reason),
             splits: patch.splits.unwrap_or(c.splits),
             custom_fields: patch.custom_fields.unwrap_or(c.custom_fields),
+            forecast_category: patch.forecast_category.unwrap_or(c.forecast_category),
         })
     }
 
@@ -142,6 +147,10 @@ impl OpportunityData {
             ("lost_reason", self.lost_reason != after.lost_reason),
             ("splits", self.splits != after.splits),
             ("custom_fields", self.custom_fields != after.custom_fields),
+            (
+                "forecast_category",
+                self.forecast_category != after.forecast_category,
+            ),
         ]
         .into_iter()
         .filter_map(|(name, changed)| changed.then_some(name))
@@ -372,6 +381,7 @@ mod tests {
                 lost_reason: String::new(),
                 splits: vec![],
                 custom_fields: CustomValues::new(),
+                forecast_category: None,
             },
             pipeline_id: Uuid::now_v7(),
             stage: CurrentStage {
@@ -404,6 +414,7 @@ mod tests {
             lost_reason: String::new(),
             splits: vec![],
             custom_fields: CustomValues::new(),
+            forecast_category: None,
         };
         let patch = OpportunityPatch {
             lost_reason: Some("price".into()),

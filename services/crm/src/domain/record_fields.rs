@@ -344,6 +344,8 @@ pub static OPPORTUNITIES: FieldTable = FieldTable {
         UPDATE_TIME,
         field("stage_change_time"),
         field("custom_fields").updatable(),
+        field("forecast_category").updatable(),
+        field("effective_forecast_category"),
     ],
 };
 

@@ -5,6 +5,7 @@ pub mod commerce;
 pub mod custom_fields;
 pub mod imports;
 pub mod publish;
+pub mod quotas;
 pub mod records;
 pub mod support;
 pub mod tenants;

@@ -274,6 +274,7 @@ mod tests {
                 lost_reason: String::new(),
                 splits,
                 custom_fields: Default::default(),
+                forecast_category: None,
             },
             pipeline_id: Uuid::now_v7(),
             stage: CurrentStage {

@@ -1,6 +1,7 @@
 //! Consumes the tenants service's events: a provisioned tenant gets its default pipeline, a
 //! suspended tenant is locked out, users are projected (manager, role, active) for record
-//! visibility, and a deactivated user's records are handed over per tenant policy. Idempotency comes from
+//! visibility, a deactivated user's records are handed over per tenant policy, and the tenant's
+//! fiscal calendar, currency and exchange rates are kept for the forecast. Idempotency comes from
 //! `events::Consumer`; the projection also ignores events older than what it holds.
 
 use async_trait::async_trait;
@@ -8,10 +9,16 @@ use events::{Event, Handler, HandlerError};
 use proto::tenants as pb;
 use sqlx::{Postgres, Transaction};
 
-use crate::store::{cases, handover, pipelines, tenant_state, users};
+use crate::domain::fiscal::FiscalCalendar;
+use crate::store::{cases, exchange_rates, handover, pipelines, tenant_state, users};
 
 /// Queue bindings of the handler.
-pub const BINDINGS: &[&str] = &["tenants.tenant.*", "tenants.user.*"];
+pub const BINDINGS: &[&str] = &[
+    "tenants.tenant.*",
+    "tenants.user.*",
+    rate_projection::BINDING,
+    super::quotas::BINDING,
+];
 
 pub struct TenantsHandler;
 
@@ -22,6 +29,10 @@ impl Handler for TenantsHandler {
         event: &Event,
         tx: &mut Transaction<'static, Postgres>,
     ) -> Result<(), HandlerError> {
+        // The one consumer also keeps the commissions service's quotas (see `BINDINGS`).
+        if event.event_type().starts_with("commissions.") {
+            return super::quotas::handle(event, tx).await;
+        }
         let user = match event.event_type() {
             "tenants.tenant.provisioned" => {
                 let provisioned: pb::TenantProvisioned =
@@ -30,6 +41,7 @@ impl Handler for TenantsHandler {
                 if let Some(zone) = time_zone(provisioned.tenant.as_ref()) {
                     cases::follow_tenant_time_zone(tx, event.tenant_id, zone).await?;
                 }
+                follow_calendar(tx, event, provisioned.tenant.as_ref()).await?;
                 provisioned.admin
             }
             "tenants.tenant.suspended" => {
@@ -50,10 +62,18 @@ impl Handler for TenantsHandler {
                 if settings_changed && let Some(zone) = time_zone(updated.tenant.as_ref()) {
                     cases::follow_tenant_time_zone(tx, event.tenant_id, zone).await?;
                 }
+                follow_calendar(tx, event, updated.tenant.as_ref()).await?;
                 None
             }
-            // The users' events (and others, which it ignores) are the projection's to read.
-            _ => user_projection::user_of(event)?,
+            // The rates' events are the rate projection's to read, the users' events (and
+            // others, which it ignores) the user projection's.
+            _ => match rate_projection::change_of(event)? {
+                Some(change) => {
+                    exchange_rates::apply(tx, &change).await?;
+                    None
+                }
+                None => user_projection::user_of(event)?,
+            },
         };
         if let Some(user) = user {
             let projected = user_projection::project(event.tenant_id, &user)
@@ -76,4 +96,25 @@ fn time_zone(tenant: Option<&pb::Tenant>) -> Option<&str> {
         .and_then(|t| t.settings.as_ref())
         .map(|s| s.timezone.as_str())
         .filter(|z| !z.is_empty())
+}
+
+/// Keeps the tenant's fiscal year start and currency (the forecast's periods and currency).
+async fn follow_calendar(
+    tx: &mut Transaction<'static, Postgres>,
+    event: &Event,
+    tenant: Option<&pb::Tenant>,
+) -> Result<(), HandlerError> {
+    let Some(settings) = tenant.and_then(|t| t.settings.as_ref()) else {
+        return Ok(());
+    };
+    let month = u32::try_from(settings.fiscal_year_start_month).unwrap_or_default();
+    tenant_state::set_calendar(
+        tx,
+        event.tenant_id,
+        FiscalCalendar::new(month),
+        &settings.currency_code,
+        event.occurred_at,
+    )
+    .await?;
+    Ok(())
 }

@@ -640,6 +640,7 @@ impl LeadStore for PgStore {
                     lost_reason: String::new(),
                     splits: Vec::new(),
                     custom_fields: Default::default(),
+                    forecast_category: None,
                 };
                 Some(opportunities::insert(&mut tx, viewer, data, pipeline_id, &stage).await?)
             }

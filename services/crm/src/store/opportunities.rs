@@ -14,6 +14,7 @@ use super::{
     publish, reaches, record_scope, scope, tenant_state, today, users,
 };
 use crate::domain::FieldViolation;
+use crate::domain::forecast::CategoryOverride;
 use crate::domain::lost_reason;
 use crate::domain::opportunity::{
     CreditSplit, CurrentStage, MoveError, MoveOutcome, NewOpportunity, Opportunity,
@@ -159,7 +160,7 @@ pub(crate) const COLUMNS: &str = "o.id, o.name, o.amount_currency, o.amount_unit
     o.close_date, o.pipeline_id, o.stage_id, o.owner_id, o.account_id, o.primary_contact_id, \
     o.lost_reason, o.split_user_ids, o.split_percents, o.stage_entered_at, o.created_at, \
     o.updated_at, s.probability AS stage_probability, s.category AS stage_category, \
-    o.custom_fields::text AS custom_fields";
+    o.custom_fields::text AS custom_fields, o.forecast_category";
 
 /// Where `custom.<key>` filters read.
 const CUSTOM_COLUMN: &str = "o.custom_fields";
@@ -190,6 +191,7 @@ pub(crate) fn from_row(row: &PgRow) -> Result<Opportunity> {
             close_date: row.try_get("close_date")?,
             owner_id: row.try_get("owner_id")?,
             custom_fields: custom_fields::from_json(row)?,
+            forecast_category: forecast_category_from(row.try_get("forecast_category")?)?,
             account_id: row.try_get("account_id")?,
             primary_contact_id: row.try_get("primary_contact_id")?,
             lost_reason: row.try_get("lost_reason")?,
@@ -210,6 +212,14 @@ pub(crate) fn from_row(row: &PgRow) -> Result<Opportunity> {
         updated_at: row.try_get("updated_at")?,
         stage_entered_at: row.try_get("stage_entered_at")?,
     })
+}
+
+fn forecast_category_from(raw: Option<String>) -> Result<Option<CategoryOverride>> {
+    match raw {
+        None => Ok(None),
+        Some(raw) => CategoryOverride::parse(&raw)
+            .map_err(|_| Error::Internal(format!("stored forecast category {raw:?}"))),
+    }
 }
 
 /// A live opportunity (any owner), locked for update unless only read.
@@ -348,9 +358,9 @@ pub(crate) async fn insert(
         "INSERT INTO opportunities (id, tenant_id, name, amount_currency, amount_units,
              amount_nanos, close_date, pipeline_id, stage_id, owner_id, account_id,
              primary_contact_id, lost_reason, split_user_ids, split_percents, stage_entered_at,
-             created_at, updated_at, custom_fields)
+             created_at, updated_at, custom_fields, forecast_category)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16, $16,
-             $17::jsonb)",
+             $17::jsonb, $18)",
     )
     .bind(opportunity.id)
     .bind(viewer.tenant_id)
@@ -369,6 +379,7 @@ pub(crate) async fn insert(
     .bind(d.splits.iter().map(|s| s.percent).collect::<Vec<_>>())
     .bind(at)
     .bind(custom_fields::to_json(&d.custom_fields)?)
+    .bind(d.forecast_category.map(CategoryOverride::as_str))
     .execute(&mut *tx)
     .await?;
     record_stage_change(
@@ -508,7 +519,7 @@ pub(crate) async fn write_row(tx: &mut Tx, o: &Opportunity) -> Result<()> {
              amount_nanos = $5, close_date = $6, stage_id = $7, owner_id = $8, account_id = $9,
              primary_contact_id = $10, lost_reason = $11, split_user_ids = $12,
              split_percents = $13, stage_entered_at = $14, updated_at = $15,
-             custom_fields = $16::jsonb
+             custom_fields = $16::jsonb, forecast_category = $17
          WHERE id = $1",
     )
     .bind(o.id)
@@ -527,6 +538,7 @@ pub(crate) async fn write_row(tx: &mut Tx, o: &Opportunity) -> Result<()> {
     .bind(o.stage_entered_at)
     .bind(o.updated_at)
     .bind(custom_fields::to_json(&d.custom_fields)?)
+    .bind(d.forecast_category.map(CategoryOverride::as_str))
     .execute(&mut *tx)
     .await?;
     Ok(())

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::Tx;
+use crate::domain::fiscal::FiscalCalendar;
 use crate::domain::settings::{CrmSettings, DeactivatedOwnerPolicy};
 use crate::error::Result;
 
@@ -29,6 +30,49 @@ pub async fn set_suspended(
     .execute(&mut *tx)
     .await?;
     Ok(())
+}
+
+/// Records the tenant's fiscal calendar and currency, unless a newer event already did.
+pub async fn set_calendar(
+    tx: &mut Tx,
+    tenant_id: Uuid,
+    calendar: FiscalCalendar,
+    currency_code: &str,
+    source_time: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO crm_tenants (tenant_id, fiscal_year_start_month, currency_code,
+             settings_source_time)
+         VALUES ($1, $2, $3, $4)
+         ON CONFLICT (tenant_id) DO UPDATE SET
+             fiscal_year_start_month = EXCLUDED.fiscal_year_start_month,
+             currency_code = EXCLUDED.currency_code,
+             settings_source_time = EXCLUDED.settings_source_time,
+             updated_at = now()
+         WHERE crm_tenants.settings_source_time <= EXCLUDED.settings_source_time",
+    )
+    .bind(tenant_id)
+    .bind(i16::try_from(calendar.start_month()).unwrap_or(1))
+    .bind(currency_code)
+    .bind(source_time)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// The tenant's fiscal calendar and currency (empty until a tenants event named it).
+pub async fn calendar(tx: &mut Tx) -> Result<(FiscalCalendar, String)> {
+    let row: Option<(i16, String)> =
+        sqlx::query_as("SELECT fiscal_year_start_month, currency_code FROM crm_tenants")
+            .fetch_optional(&mut *tx)
+            .await?;
+    Ok(match row {
+        Some((month, currency)) => (
+            FiscalCalendar::new(u32::try_from(month).unwrap_or(1)),
+            currency,
+        ),
+        None => (FiscalCalendar::default(), String::new()),
+    })
 }
 
 /// The tenant's settings, defaults when never changed.

@@ -2,6 +2,7 @@
 //! chain behind manager visibility, and who may own records. The statements are the shared
 //! `user-projection` lib's; these functions keep the store's own error type.
 
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
@@ -41,4 +42,13 @@ pub async fn is_active(tx: &mut Tx, user_id: Uuid) -> Result<Option<bool>> {
 /// one, in the order given.
 pub async fn activity(tx: &mut Tx, user_ids: &[Uuid]) -> Result<Vec<Option<bool>>> {
     Ok(USERS.activity(tx, user_ids).await?)
+}
+
+/// Every user's manager (users without one are left out), for rolling up team forecasts.
+pub async fn managers(tx: &mut Tx) -> Result<HashMap<Uuid, Uuid>> {
+    let rows: Vec<(Uuid, Uuid)> =
+        sqlx::query_as("SELECT user_id, manager_id FROM crm_users WHERE manager_id IS NOT NULL")
+            .fetch_all(&mut *tx)
+            .await?;
+    Ok(rows.into_iter().collect())
 }

@@ -156,7 +156,7 @@ pub(crate) fn tenants_event<M: prost::Name>(
     event_type: &str,
     tenant_id: Uuid,
     aggregate: &str,
-    id: Uuid,
+    id: impl std::fmt::Display,
     message: &M,
 ) -> proto::events::Envelope {
     NewEvent::new(event_type, tenant_id, aggregate, id, message)

@@ -12,6 +12,7 @@ mod credit_splits;
 mod custom_fields;
 mod duplicates;
 mod events;
+mod forecast;
 mod handover;
 mod health;
 mod helpers;

@@ -84,3 +84,13 @@ pub fn custom_role(r: CustomRole) -> pb::CustomRole {
         update_time: Some(timestamp(r.updated_at)),
     }
 }
+
+pub fn exchange_rate(r: crate::domain::exchange_rate::ExchangeRate) -> pb::ExchangeRate {
+    pb::ExchangeRate {
+        currency_code: r.currency_code,
+        effective_date: r.effective_date.to_string(),
+        rate: fx::format_rate(r.rate),
+        base_currency_code: r.base_currency_code,
+        update_time: Some(timestamp(r.updated_at)),
+    }
+}

@@ -3,6 +3,7 @@
 
 pub mod auth_service;
 pub mod convert;
+pub mod exchange_rate_service;
 pub mod role_service;
 pub mod tenant_service;
 pub mod user_service;

@@ -1,6 +1,7 @@
 //! Pure rules of the tenants service: parsed value types and decisions, no I/O.
 
 pub mod email;
+pub mod exchange_rate;
 pub mod filter;
 pub mod lockout;
 pub mod password;

@@ -169,3 +169,60 @@ async fn tenant_and_user_changes_are_published_through_the_outbox() {
     .expect("decodes");
     assert!(!user.user.expect("user").active);
 }
+
+#[tokio::test]
+async fn exchange_rate_changes_are_published_through_the_outbox() {
+    let (_conn, mut consumer) = listen().await;
+    let svc = tenants::testing::spawn().await;
+    let mut c = clients(&svc).await;
+    let f = provision(&svc, &mut c, "fx-events").await;
+    let rate = pb::ExchangeRate {
+        currency_code: "USD".into(),
+        effective_date: "2026-01-01".into(),
+        rate: "0.92".into(),
+        ..Default::default()
+    };
+    c.rates
+        .set_exchange_rate(authed(
+            &f.admin_token,
+            pb::SetExchangeRateRequest {
+                exchange_rate: Some(rate),
+            },
+        ))
+        .await
+        .expect("set");
+    c.rates
+        .delete_exchange_rate(authed(
+            &f.admin_token,
+            pb::DeleteExchangeRateRequest {
+                currency_code: "USD".into(),
+                effective_date: "2026-01-01".into(),
+            },
+        ))
+        .await
+        .expect("delete");
+
+    let expected = ["tenants.exchange_rate.set", "tenants.exchange_rate.deleted"];
+    let seen = collect(&mut consumer, &f.tenant.id, &expected).await;
+    let set = seen
+        .iter()
+        .find(|e| e.event_type == "tenants.exchange_rate.set")
+        .expect("set published");
+    assert_eq!(set.aggregate_id, "USD/2026-01-01");
+    let payload =
+        pb::ExchangeRateSet::decode(set.payload.as_ref().expect("payload").value.as_slice())
+            .expect("decodes")
+            .exchange_rate
+            .expect("rate");
+    assert_eq!(payload.rate, "0.92");
+    assert_eq!(payload.base_currency_code, "EUR");
+    let deleted = seen
+        .iter()
+        .find(|e| e.event_type == "tenants.exchange_rate.deleted")
+        .expect("deleted published");
+    let payload = pb::ExchangeRateDeleted::decode(
+        deleted.payload.as_ref().expect("payload").value.as_slice(),
+    )
+    .expect("decodes");
+    assert_eq!(payload.effective_date, "2026-01-01");
+}

@@ -1,4 +1,5 @@
 use pb::auth_service_client::AuthServiceClient;
+use pb::exchange_rate_service_client::ExchangeRateServiceClient;
 use pb::role_service_client::RoleServiceClient;
 use pb::tenant_service_client::TenantServiceClient;
 use pb::user_service_client::UserServiceClient;
@@ -15,6 +16,7 @@ pub struct Clients {
     pub auth: AuthServiceClient<Channel>,
     pub users: UserServiceClient<Channel>,
     pub roles: RoleServiceClient<Channel>,
+    pub rates: ExchangeRateServiceClient<Channel>,
 }
 
 pub async fn clients(svc: &TestTenants) -> Clients {
@@ -23,7 +25,8 @@ pub async fn clients(svc: &TestTenants) -> Clients {
         tenants: TenantServiceClient::new(channel.clone()),
         auth: AuthServiceClient::new(channel.clone()),
         users: UserServiceClient::new(channel.clone()),
-        roles: RoleServiceClient::new(channel),
+        roles: RoleServiceClient::new(channel.clone()),
+        rates: ExchangeRateServiceClient::new(channel),
     }
 }
 

@@ -4,6 +4,7 @@
 mod auth_flows;
 mod bad_input;
 mod events;
+mod exchange_rates;
 mod helpers;
 mod isolation;
 mod provisioning;
