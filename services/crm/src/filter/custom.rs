@@ -57,7 +57,8 @@ pub fn resolve(
                 FieldType::Text | FieldType::Url | FieldType::Email | FieldType::Phone => {
                     (Kind::Text { lowercase: false }, text)
                 }
-                FieldType::Lookup => (Kind::Uuid { nullable: true }, format!("{text}::uuid")),
+                // Ids are stored lower-case; compared as text (custom values take no uuids).
+                FieldType::Lookup => (Kind::Text { lowercase: true }, text),
                 FieldType::Picklist => (Kind::Enum(&["picklist"]), text),
                 // `custom.k = "a"`: "a" is among the choices.
                 FieldType::MultiPicklist => (
