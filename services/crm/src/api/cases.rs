@@ -9,7 +9,7 @@ use tonic::{Request, Response, Status as GrpcStatus};
 
 use super::{ListRequest, mask_paths, optional_id, parse_id, required_id, viewer};
 use crate::convert::{
-    business_hours_to_pb, case_priority_from_pb, case_to_pb, working_case_status_from_pb,
+    self, business_hours_to_pb, case_priority_from_pb, case_to_pb, working_case_status_from_pb,
 };
 use crate::domain::Violations;
 use crate::domain::business_hours::{BusinessHours, parse_time, parse_time_zone, parse_weekdays};
@@ -29,6 +29,7 @@ const UPDATABLE: &[&str] = &[
     "account_id",
     "contact_id",
     "owner_id",
+    "custom_fields",
 ];
 
 pub struct CaseApi {
@@ -57,6 +58,10 @@ impl CaseApi {
         let account_id = v.check("case.account_id", optional_id(&c.account_id));
         let contact_id = v.check("case.contact_id", optional_id(&c.contact_id));
         let owner = v.check("case.owner_id", optional_id(&c.owner_id));
+        let custom_values = v.check_all(convert::custom_values_from_pb(
+            &c.custom_fields,
+            "case.custom_fields.",
+        ));
         v.finish()?;
         let (
             Some(subject),
@@ -65,6 +70,7 @@ impl CaseApi {
             Some(account_id),
             Some(contact_id),
             Some(owner),
+            Some(custom_fields),
         ) = (
             subject,
             description,
@@ -72,6 +78,7 @@ impl CaseApi {
             account_id,
             contact_id,
             owner,
+            custom_values,
         )
         else {
             return Err(Error::Internal("validated fields missing".to_owned()));
@@ -87,6 +94,7 @@ impl CaseApi {
                     account_id,
                     contact_id,
                     owner_id: owner.unwrap_or(viewer.user_id),
+                    custom_fields,
                 },
             )
             .await
@@ -128,6 +136,12 @@ impl CaseApi {
                     patch.contact_id = v.check("case.contact_id", optional_id(&c.contact_id))
                 }
                 "owner_id" => patch.owner_id = v.check("case.owner_id", required_id(&c.owner_id)),
+                "custom_fields" => {
+                    patch.custom_fields = v.check_all(convert::custom_values_from_pb(
+                        &c.custom_fields,
+                        "case.custom_fields.",
+                    ))
+                }
                 _ => {}
             }
         }
@@ -202,8 +216,13 @@ impl pb::case_service_server::CaseService for CaseApi {
     ) -> Result<Response<pb::ListCasesResponse>, GrpcStatus> {
         let viewer = viewer(&request, CRM_RECORDS_READ)?;
         let r = request.into_inner();
-        let list =
-            ListRequest::parse(&LISTING, r.page_size, &r.page_token, &r.filter, &r.order_by)?;
+        let list = ListRequest::parse_with_custom(
+            &LISTING,
+            r.page_size,
+            &r.page_token,
+            &r.filter,
+            &r.order_by,
+        )?;
         let page = self.store.list_cases(viewer, list.query.clone()).await?;
         Ok(Response::new(pb::ListCasesResponse {
             next_page_token: list.next_page_token(page.next),

@@ -6,13 +6,13 @@ use auth::permissions::{CRM_FIELDS_WRITE, CRM_RECORDS_READ};
 use proto::crm as pb;
 use tonic::{Request, Response, Status};
 
-use super::{parse_id, viewer};
+use super::{mask_paths, parse_id, viewer};
 use crate::convert::{
-    custom_field_definition_to_pb, custom_field_type_from_pb, record_kind_from_pb,
+    conversion_targets_from_pb, custom_default_from_pb, custom_field_definition_to_pb,
+    custom_field_type_from_pb, field_host_from_pb, record_kind_from_pb,
 };
-use crate::domain::FieldViolation;
-use crate::domain::custom_fields::{DefinitionSpec, RawDefinition};
-use crate::domain::visibility::RecordKind;
+use crate::domain::Violations;
+use crate::domain::custom_fields::{DefinitionPatch, DefinitionSpec, FieldHost, RawDefinition};
 use crate::error::{Error, Result};
 use crate::store::custom_fields::CustomFieldStore;
 
@@ -26,35 +26,113 @@ impl CustomFieldApi {
     }
 }
 
+/// Settings UpdateCustomFieldDefinition changes.
+const UPDATABLE: &[&str] = &[
+    "label",
+    "help_text",
+    "required",
+    "options",
+    "max_length",
+    "min",
+    "max",
+    "currency_code",
+    "default_value",
+    "conversion_targets",
+];
+
 fn parse_definition(
     r: pb::CreateCustomFieldDefinitionRequest,
-) -> Result<(RecordKind, DefinitionSpec)> {
+) -> Result<(FieldHost, DefinitionSpec)> {
     let d = r
         .definition
         .ok_or_else(|| Error::invalid("definition", "is required"))?;
-    let kind = record_kind_from_pb(d.record_type);
-    let spec = DefinitionSpec::parse(
+    let mut v = Violations::new();
+    let kind = v.check("definition.record_type", field_host_from_pb(d.record_type));
+    let lookup = if d.lookup_record_type == i32::from(pb::RecordType::Unspecified) {
+        None
+    } else {
+        v.check(
+            "definition.lookup_record_type",
+            record_kind_from_pb(d.lookup_record_type),
+        )
+    };
+    let default_value = v
+        .check_all(
+            custom_default_from_pb(d.default_value.as_ref(), "definition.default_value")
+                .map_err(|e| vec![e]),
+        )
+        .flatten();
+    let spec = v.check_all(DefinitionSpec::parse(
         RawDefinition {
             key: d.key,
             label: d.label,
+            help_text: d.help_text,
             field_type: custom_field_type_from_pb(d.r#type),
             required: d.required,
             options: d.options,
             max_length: d.max_length.map(i64::from),
             min: d.min,
             max: d.max,
+            currency_code: d.currency_code,
+            lookup,
+            default_value,
+            conversion: conversion_targets_from_pb(d.conversion_targets.as_ref()),
         },
         "definition.",
-    );
+    ));
+    v.finish()?;
     match (kind, spec) {
-        (Ok(kind), Ok(spec)) => Ok((kind, spec)),
-        (Err(message), spec) => {
-            let mut violations = vec![FieldViolation::new("definition.record_type", message)];
-            violations.extend(spec.err().unwrap_or_default());
-            Err(violations.into())
-        }
-        (Ok(_), Err(violations)) => Err(violations.into()),
+        (Some(kind), Some(spec)) => Ok((kind, spec)),
+        _ => Err(Error::invalid("definition", "is invalid")),
     }
+}
+
+fn parse_patch(r: pb::UpdateCustomFieldDefinitionRequest) -> Result<(uuid::Uuid, DefinitionPatch)> {
+    // Renames alone need no mask: they rename the options in place.
+    let renames_only =
+        !r.option_renames.is_empty() && r.update_mask.as_ref().is_none_or(|m| m.paths.is_empty());
+    let paths = if renames_only {
+        Vec::new()
+    } else {
+        mask_paths(r.update_mask, UPDATABLE)?
+    };
+    let d = r
+        .definition
+        .ok_or_else(|| Error::invalid("definition", "is required"))?;
+    let id = parse_id("definition.id", &d.id)?;
+    let mut patch = DefinitionPatch {
+        option_renames: r.option_renames.into_iter().collect(),
+        ..DefinitionPatch::default()
+    };
+    for path in &paths {
+        match path.as_str() {
+            "label" => patch.label = Some(d.label.clone()),
+            "help_text" => patch.help_text = Some(d.help_text.clone()),
+            "required" => patch.required = Some(d.required),
+            "options" => patch.options = Some(d.options.clone()),
+            "max_length" => patch.max_length = Some(d.max_length.map(i64::from)),
+            "min" => patch.min = Some(d.min),
+            "max" => patch.max = Some(d.max),
+            "currency_code" => patch.currency_code = Some(d.currency_code.clone()),
+            "conversion_targets" => {
+                patch.conversion = Some(conversion_targets_from_pb(d.conversion_targets.as_ref()))
+            }
+            "default_value" => {
+                patch.default_value = Some(
+                    custom_default_from_pb(d.default_value.as_ref(), "definition.default_value")
+                        .map_err(|e| Error::InvalidArgument(vec![e]))?,
+                )
+            }
+            // mask_paths admits only UPDATABLE.
+            other => {
+                return Err(Error::invalid(
+                    "update_mask",
+                    format!("cannot update {other:?}"),
+                ));
+            }
+        }
+    }
+    Ok((id, patch))
 }
 
 #[tonic::async_trait]
@@ -80,7 +158,7 @@ impl pb::custom_field_service_server::CustomFieldService for CustomFieldApi {
         let kind = if raw == i32::from(pb::RecordType::Unspecified) {
             None
         } else {
-            Some(record_kind_from_pb(raw).map_err(|m| Error::invalid("record_type", m))?)
+            Some(field_host_from_pb(raw).map_err(|m| Error::invalid("record_type", m))?)
         };
         let definitions = self.store.definitions(viewer, kind).await?;
         Ok(Response::new(pb::ListCustomFieldDefinitionsResponse {
@@ -89,6 +167,21 @@ impl pb::custom_field_service_server::CustomFieldService for CustomFieldApi {
                 .map(custom_field_definition_to_pb)
                 .collect(),
         }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn update_custom_field_definition(
+        &self,
+        request: Request<pb::UpdateCustomFieldDefinitionRequest>,
+    ) -> Result<Response<pb::CustomFieldDefinition>, Status> {
+        let viewer = viewer(&request, CRM_FIELDS_WRITE)?;
+        let (id, patch) = parse_patch(request.into_inner())?;
+        let definition = self
+            .store
+            .update_definition(viewer, id, patch)
+            .await?
+            .ok_or(Error::NotFound("custom field definition"))?;
+        Ok(Response::new(custom_field_definition_to_pb(definition)))
     }
 
     #[tracing::instrument(skip_all)]

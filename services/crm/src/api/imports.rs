@@ -17,7 +17,7 @@ use crate::domain::csv::{RowReader, write_row};
 use crate::domain::import_row::{ImportRow, RowError, row_errors};
 use crate::domain::visibility::{RecordKind, Viewer};
 use crate::error::{Error, Result};
-use crate::import_export::export::{self, header};
+use crate::import_export::export::{self, custom_keys, header_with_custom};
 use crate::import_export::import::RowPreparer;
 use crate::import_export::{
     EXPORT_PAGE_SIZE, IMPORT_BATCH, MAX_REPORTED_ERRORS, RecordStores, listing,
@@ -194,15 +194,18 @@ impl pb::import_export_service_server::ImportExportService for ImportExportApi {
         let first =
             ListRequest::parse_with_custom(listing(kind), page_size, "", &r.filter, &r.order_by)?
                 .query;
+        let keys = custom_keys(&self.records, viewer, kind).await?;
         let mut head = Vec::new();
-        write_row(&mut head, &header(kind));
+        write_row(&mut head, &header_with_custom(kind, &keys));
         let records = self.records.clone();
+        let keys: Arc<[String]> = keys.into();
         // State: the next page's query, or None once the last page was sent.
         let pages = futures::stream::unfold(Some(first), move |state| {
             let records = records.clone();
+            let keys = keys.clone();
             async move {
                 let query = state?;
-                match export::page(&records, viewer, kind, query.clone()).await {
+                match export::page(&records, viewer, kind, &keys, query.clone()).await {
                     Ok((data, next)) => {
                         let following = next.map(|cursor| ListQuery {
                             after: Some(cursor),
@@ -238,11 +241,15 @@ impl pb::import_export_service_server::ImportExportService for ImportExportApi {
             &r.filter,
             &r.order_by,
         )?;
+        // Every page reads the definitions: a field added or removed between pages shifts the
+        // custom columns of later pages (definitions rarely change during an export).
+        let keys = custom_keys(&self.records, viewer, kind).await?;
         let mut csv = Vec::new();
         if r.page_token.is_empty() {
-            write_row(&mut csv, &header(kind));
+            write_row(&mut csv, &header_with_custom(kind, &keys));
         }
-        let (rows, next) = export::page(&self.records, viewer, kind, list.query.clone()).await?;
+        let (rows, next) =
+            export::page(&self.records, viewer, kind, &keys, list.query.clone()).await?;
         csv.extend(rows);
         // Every field written is a Rust String, so the rows are UTF-8.
         let csv = String::from_utf8(csv)

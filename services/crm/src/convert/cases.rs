@@ -2,7 +2,7 @@
 
 use proto::crm as pb;
 
-use super::{optional_id_to_pb, timestamp_to_pb};
+use super::{custom_values_to_pb, optional_id_to_pb, timestamp_to_pb};
 use crate::domain::business_hours::{BusinessHours, format_time};
 use crate::domain::case::{Case, Priority, Status};
 
@@ -74,6 +74,7 @@ pub fn case_to_pb(c: Case) -> pb::Case {
         sla_breach_time: c.sla_breached_at.map(timestamp_to_pb),
         create_time: Some(timestamp_to_pb(c.created_at)),
         update_time: Some(timestamp_to_pb(c.updated_at)),
+        custom_fields: custom_values_to_pb(d.custom_fields),
     }
 }
 

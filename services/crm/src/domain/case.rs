@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::business_hours::BusinessHours;
+use super::custom_fields::CustomValues;
 use super::visibility::{Access, Reach};
 
 pub const MAX_SUBJECT_LEN: usize = 300;
@@ -259,6 +260,7 @@ pub struct CaseData {
     pub account_id: Option<Uuid>,
     pub contact_id: Option<Uuid>,
     pub owner_id: Uuid,
+    pub custom_fields: CustomValues,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -287,6 +289,8 @@ pub struct CasePatch {
     pub owner_id: Option<Uuid>,
     /// Only between the working states new, open and pending; the rest are actions.
     pub status: Option<Status>,
+    /// The complete new set of custom values, not yet checked against the definitions.
+    pub custom_fields: Option<CustomValues>,
 }
 
 impl CaseData {
@@ -304,6 +308,10 @@ impl CaseData {
             account_id: patch.account_id.unwrap_or(self.account_id),
             contact_id: patch.contact_id.unwrap_or(self.contact_id),
             owner_id: patch.owner_id.unwrap_or(self.owner_id),
+            custom_fields: patch
+                .custom_fields
+                .clone()
+                .unwrap_or_else(|| self.custom_fields.clone()),
         }
     }
 
@@ -327,6 +335,9 @@ impl CaseData {
         }
         if self.owner_id != other.owner_id {
             changed.push("owner_id");
+        }
+        if self.custom_fields != other.custom_fields {
+            changed.push("custom_fields");
         }
         changed
     }
@@ -352,6 +363,7 @@ mod tests {
                 account_id: None,
                 contact_id: None,
                 owner_id: Uuid::now_v7(),
+                custom_fields: Default::default(),
             },
             status,
             first_response_due: at("2026-12-01T13:00:00Z"),

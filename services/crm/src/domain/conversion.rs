@@ -100,8 +100,8 @@ pub fn plan(
             shipping_address: Address::default(),
             parent_account_id: None,
             owner_id: data.owner_id,
-            // Custom fields are defined per record type: a lead's keys mean nothing on an
-            // account, so converted records start without custom values.
+            // Custom fields are defined per record type: the store fills these from the
+            // tenant's conversion targets of the lead's fields.
             custom_fields: Default::default(),
         })),
     };

@@ -49,16 +49,42 @@ pub fn resolve(
                         ),
                     )
                 })?;
-            let (kind, cast) = match definition.spec.field_type {
-                FieldType::Text => (Kind::Text { lowercase: false }, ""),
-                FieldType::Picklist => (Kind::Enum(&["picklist"]), ""),
-                FieldType::Number => (Kind::Integer, "::numeric"),
-                FieldType::Date => (Kind::Date, "::date"),
-                FieldType::Bool => (Kind::Bool, "::boolean"),
+            let key = &definition.spec.key;
+            // The key comes from the definition, whose keys are [a-z][a-z0-9_]* (checked on
+            // creation and by the table's CHECK), so it is safe as a SQL literal.
+            let text = format!("({column}->>'{key}')");
+            let (kind, expr) = match definition.spec.field_type {
+                FieldType::Text | FieldType::Url | FieldType::Email | FieldType::Phone => {
+                    (Kind::Text { lowercase: false }, text)
+                }
+                // Ids are stored lower-case; compared as text (custom values take no uuids).
+                FieldType::Lookup => (Kind::Text { lowercase: true }, text),
+                FieldType::Picklist => (Kind::Enum(&["picklist"]), text),
+                // `custom.k = "a"`: "a" is among the choices.
+                FieldType::MultiPicklist => (
+                    Kind::TextList { lowercase: false },
+                    format!(
+                        "ARRAY(SELECT jsonb_array_elements_text(coalesce({column}->'{key}', \
+                         '[]'::jsonb)))"
+                    ),
+                ),
+                FieldType::Number => (Kind::Integer, format!("{text}::numeric")),
+                // Compared by amount, whatever the currency.
+                FieldType::Currency => (
+                    Kind::Integer,
+                    format!(
+                        "(({column}->'{key}'->>'units')::numeric + \
+                         ({column}->'{key}'->>'nanos')::numeric / 1000000000)"
+                    ),
+                ),
+                FieldType::Date => (Kind::Date, format!("{text}::date")),
+                FieldType::Bool => (Kind::Bool, format!("{text}::boolean")),
             };
             let value = typed_value(c, &c.field, kind)?;
-            if definition.spec.field_type == FieldType::Picklist
-                && !definition.spec.options.iter().any(|o| o == &c.value)
+            if matches!(
+                definition.spec.field_type,
+                FieldType::Picklist | FieldType::MultiPicklist
+            ) && !definition.spec.options.iter().any(|o| o == &c.value)
             {
                 return Err(FilterError::at(
                     c.value_pos,
@@ -69,10 +95,8 @@ pub fn resolve(
                     ),
                 ));
             }
-            // The key comes from the definition, whose keys are [a-z][a-z0-9_]* (checked on
-            // creation and by the table's CHECK), so it is safe as a SQL literal.
             custom.resolved = Some(ResolvedCustom {
-                expr: format!("({column}->>'{}'){cast}", definition.spec.key),
+                expr,
                 kind,
                 op: c.op,
                 value,

@@ -1,5 +1,5 @@
 //! CSV export: one page of a filtered List at a time, written from the domain records in the
-//! columns of the record's field table.
+//! columns of the record's field table, then one `custom.<key>` column per custom field.
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -9,6 +9,7 @@ use crate::convert;
 use crate::domain::account::Account;
 use crate::domain::contact::Contact;
 use crate::domain::csv::write_row;
+use crate::domain::custom_fields::{CustomValues, to_csv};
 use crate::domain::day;
 use crate::domain::lead::Lead;
 use crate::domain::opportunity::Opportunity;
@@ -20,6 +21,32 @@ use crate::listing::{Cursor, ListQuery};
 /// An export's columns, from the record's field table.
 pub fn header(kind: RecordKind) -> Vec<&'static str> {
     record_fields::table(kind).export_columns()
+}
+
+/// The custom field keys of `kind` an export writes after the field table's columns, in the
+/// definitions' order. Read once per export (or per page of a paged export).
+pub async fn custom_keys(
+    stores: &RecordStores,
+    viewer: Viewer,
+    kind: RecordKind,
+) -> Result<Vec<String>> {
+    Ok(stores
+        .custom_fields
+        .definitions(viewer, Some(kind.into()))
+        .await?
+        .into_iter()
+        .map(|d| d.spec.key)
+        .collect())
+}
+
+/// The header row: the field table's columns, then `custom.<key>` per custom field (the names
+/// an import maps back).
+pub fn header_with_custom(kind: RecordKind, custom_keys: &[String]) -> Vec<String> {
+    header(kind)
+        .into_iter()
+        .map(str::to_owned)
+        .chain(custom_keys.iter().map(|k| format!("custom.{k}")))
+        .collect()
 }
 
 fn time(t: DateTime<Utc>) -> String {
@@ -133,8 +160,10 @@ fn write_record<R>(
     kind: RecordKind,
     record: &R,
     value: fn(&R, &str) -> Option<String>,
+    custom: (&[String], &CustomValues),
 ) -> Result<()> {
-    let row = header(kind)
+    let (keys, values) = custom;
+    let mut row = header(kind)
         .into_iter()
         .map(|column| {
             value(record, column).ok_or_else(|| {
@@ -142,6 +171,10 @@ fn write_record<R>(
             })
         })
         .collect::<Result<Vec<String>>>()?;
+    row.extend(
+        keys.iter()
+            .map(|k| values.get(k).map(to_csv).unwrap_or_default()),
+    );
     write_row(out, &row);
     Ok(())
 }
@@ -151,6 +184,7 @@ pub async fn page(
     stores: &RecordStores,
     viewer: Viewer,
     kind: RecordKind,
+    custom_keys: &[String],
     query: ListQuery,
 ) -> Result<(Vec<u8>, Option<Cursor>)> {
     let mut out = Vec::new();
@@ -158,21 +192,39 @@ pub async fn page(
         RecordKind::Account => {
             let page = stores.accounts.list_accounts(viewer, query).await?;
             for a in &page.items {
-                write_record(&mut out, kind, a, account_value)?;
+                write_record(
+                    &mut out,
+                    kind,
+                    a,
+                    account_value,
+                    (custom_keys, &a.data.custom_fields),
+                )?;
             }
             page.next
         }
         RecordKind::Contact => {
             let page = stores.contacts.list_contacts(viewer, query).await?;
             for c in &page.items {
-                write_record(&mut out, kind, c, contact_value)?;
+                write_record(
+                    &mut out,
+                    kind,
+                    c,
+                    contact_value,
+                    (custom_keys, &c.data.custom_fields),
+                )?;
             }
             page.next
         }
         RecordKind::Lead => {
             let page = stores.leads.list_leads(viewer, query).await?;
             for l in &page.items {
-                write_record(&mut out, kind, l, lead_value)?;
+                write_record(
+                    &mut out,
+                    kind,
+                    l,
+                    lead_value,
+                    (custom_keys, &l.data.custom_fields),
+                )?;
             }
             page.next
         }
@@ -182,7 +234,13 @@ pub async fn page(
                 .list_opportunities(viewer, query)
                 .await?;
             for o in &page.items {
-                write_record(&mut out, kind, o, opportunity_value)?;
+                write_record(
+                    &mut out,
+                    kind,
+                    o,
+                    opportunity_value,
+                    (custom_keys, &o.data.custom_fields),
+                )?;
             }
             page.next
         }

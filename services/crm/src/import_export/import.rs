@@ -41,12 +41,12 @@ fn importable_fields(kind: RecordKind) -> Result<Vec<&'static str>> {
 fn check_mapping(mapping: &HashMap<String, String>, fields: &[&str]) -> Result<()> {
     let mut violations: Vec<_> = mapping
         .iter()
-        .filter(|(_, target)| !fields.contains(&target.as_str()))
+        .filter(|(_, target)| !fields.contains(&target.as_str()) && custom_key(target).is_none())
         .map(|(column, target)| {
             crate::domain::FieldViolation::new(
                 format!("column_mapping[{column}]"),
                 format!(
-                    "{target:?} is not importable; fields: {}",
+                    "{target:?} is not importable; fields: {} and custom.<key> for custom fields",
                     fields.join(", ")
                 ),
             )
@@ -57,6 +57,31 @@ fn check_mapping(mapping: &HashMap<String, String>, fields: &[&str]) -> Result<(
     }
     violations.sort_by(|a, b| a.field.cmp(&b.field));
     Err(violations.into())
+}
+
+/// The custom field key of a `custom.<key>` column target (the export's header names custom
+/// columns so, and a mapping may too). Whether the key is defined is checked per row, with the
+/// definitions.
+fn custom_key(target: &str) -> Option<&str> {
+    target
+        .strip_prefix(crate::filter::CUSTOM_PREFIX)
+        .filter(|key| !key.is_empty())
+}
+
+/// Which custom field each CSV column feeds (`None`: none).
+fn resolve_custom_columns(
+    header: &[String],
+    mapping: &HashMap<String, String>,
+) -> Vec<Option<String>> {
+    header
+        .iter()
+        .map(|column| {
+            let target = mapping
+                .get(column.trim())
+                .map_or(column.trim(), String::as_str);
+            custom_key(target).map(str::to_owned)
+        })
+        .collect()
 }
 
 /// Which record field each CSV column feeds (`None`: ignored).
@@ -171,7 +196,14 @@ async fn is_duplicate(
 }
 
 /// One row as the record it creates, checked by the same rules as a Create request's body.
-fn parse_row(viewer: Viewer, kind: RecordKind, values: &HashMap<&str, &str>) -> Result<ImportRow> {
+/// `custom` holds the row's custom columns as text; the import store types them with the
+/// definitions.
+fn parse_row(
+    viewer: Viewer,
+    kind: RecordKind,
+    values: &HashMap<&str, &str>,
+    custom: CustomValues,
+) -> Result<ImportRow> {
     let mut v = Violations::new();
     let row = match kind {
         RecordKind::Account => {
@@ -185,9 +217,11 @@ fn parse_row(viewer: Viewer, kind: RecordKind, values: &HashMap<&str, &str>) -> 
                 &mut v,
             );
             let owner = v.check("owner_id", optional_id(&text(values, "owner_id")));
-            basics
-                .zip(owner)
-                .map(|(b, owner)| ImportRow::Account(b.into_data(owner.unwrap_or(viewer.user_id))))
+            basics.zip(owner).map(|(b, owner)| {
+                let mut data = b.into_data(owner.unwrap_or(viewer.user_id));
+                data.custom_fields = custom;
+                ImportRow::Account(data)
+            })
         }
         RecordKind::Contact => {
             let basics = ContactBasics::parse(
@@ -202,9 +236,11 @@ fn parse_row(viewer: Viewer, kind: RecordKind, values: &HashMap<&str, &str>) -> 
             let account = v.check("account_id", optional_id(&text(values, "account_id")));
             let owner = v.check("owner_id", optional_id(&text(values, "owner_id")));
             match (basics, account, owner) {
-                (Some(b), Some(account), Some(owner)) => Some(ImportRow::Contact(
-                    b.into_new(account, owner.unwrap_or(viewer.user_id)),
-                )),
+                (Some(b), Some(account), Some(owner)) => {
+                    let mut contact = b.into_new(account, owner.unwrap_or(viewer.user_id));
+                    contact.custom_fields = custom;
+                    Some(ImportRow::Contact(contact))
+                }
                 _ => None,
             }
         }
@@ -242,7 +278,7 @@ fn parse_row(viewer: Viewer, kind: RecordKind, values: &HashMap<&str, &str>) -> 
                 let data = b.into_data(
                     LeadRating::Unspecified,
                     owner.unwrap_or(viewer.user_id),
-                    CustomValues::default(),
+                    custom,
                 );
                 if unowned {
                     ImportRow::UnownedLead(data)
@@ -289,6 +325,8 @@ pub struct RowPreparer {
     mapping: HashMap<String, String>,
     skip_duplicates: bool,
     columns: Option<Vec<Option<&'static str>>>,
+    /// The custom field key each column feeds, beside `columns`.
+    custom_columns: Vec<Option<String>>,
     /// Dedupe keys of rows prepared but maybe not committed yet (the database does not know
     /// them): a duplicate within the file is caught here.
     pending_keys: HashSet<String>,
@@ -309,6 +347,7 @@ impl RowPreparer {
             mapping,
             skip_duplicates,
             columns: None,
+            custom_columns: Vec::new(),
             pending_keys: HashSet::new(),
         })
     }
@@ -316,6 +355,9 @@ impl RowPreparer {
     /// Takes up a file whose header was read earlier.
     pub fn with_header(mut self, header: Option<&[String]>) -> Self {
         self.columns = header.map(|h| resolve_columns(h, &self.mapping, &self.fields));
+        self.custom_columns = header
+            .map(|h| resolve_custom_columns(h, &self.mapping))
+            .unwrap_or_default();
         self
     }
 
@@ -331,6 +373,7 @@ impl RowPreparer {
         for (row, record) in records {
             let Some(columns) = &self.columns else {
                 self.columns = Some(resolve_columns(&record, &self.mapping, &self.fields));
+                self.custom_columns = resolve_custom_columns(&record, &self.mapping);
                 header = Some(record);
                 continue;
             };
@@ -354,7 +397,17 @@ impl RowPreparer {
                 }
                 self.pending_keys.insert(key);
             }
-            match parse_row(viewer, self.kind, &values) {
+            let custom: CustomValues = self
+                .custom_columns
+                .iter()
+                .zip(record.iter())
+                .filter_map(|(key, value)| {
+                    let key = key.as_ref()?;
+                    (!value.trim().is_empty())
+                        .then(|| (key.clone(), serde_json::Value::String(value.clone())))
+                })
+                .collect();
+            match parse_row(viewer, self.kind, &values, custom) {
                 Ok(parsed) => prepared.rows.push((row, parsed)),
                 Err(error) => {
                     prepared.rejected += 1;
@@ -408,7 +461,9 @@ mod tests {
             role: auth::BuiltinRole::SalesRep,
         };
         let good = HashMap::from([("last_name", "Lovelace"), ("email", "Ada@Example.org")]);
-        let Ok(ImportRow::UnownedLead(lead)) = parse_row(viewer, RecordKind::Lead, &good) else {
+        let Ok(ImportRow::UnownedLead(lead)) =
+            parse_row(viewer, RecordKind::Lead, &good, CustomValues::default())
+        else {
             panic!("expected an unowned lead");
         };
         assert_eq!(
@@ -417,7 +472,8 @@ mod tests {
         );
 
         let bad = HashMap::from([("email", "ada@"), ("owner_id", "me")]);
-        let Err(Error::InvalidArgument(violations)) = parse_row(viewer, RecordKind::Contact, &bad)
+        let Err(Error::InvalidArgument(violations)) =
+            parse_row(viewer, RecordKind::Contact, &bad, CustomValues::default())
         else {
             panic!("expected violations");
         };

@@ -11,6 +11,7 @@ use crate::domain::visibility::RecordKind;
 use crate::listing::Listing;
 use crate::store::accounts::AccountStore;
 use crate::store::contacts::ContactStore;
+use crate::store::custom_fields::CustomFieldStore;
 use crate::store::leads::LeadStore;
 use crate::store::opportunities::OpportunityStore;
 
@@ -38,19 +39,22 @@ pub struct RecordStores {
     pub contacts: Arc<dyn ContactStore>,
     pub leads: Arc<dyn LeadStore>,
     pub opportunities: Arc<dyn OpportunityStore>,
+    /// The definitions whose values an export writes as `custom.<key>` columns.
+    pub custom_fields: Arc<dyn CustomFieldStore>,
 }
 
 impl RecordStores {
     /// Every record store from one implementation of them all (the Postgres store).
     pub fn of<S>(store: Arc<S>) -> Self
     where
-        S: AccountStore + ContactStore + LeadStore + OpportunityStore,
+        S: AccountStore + ContactStore + LeadStore + OpportunityStore + CustomFieldStore,
     {
         Self {
             accounts: store.clone(),
             contacts: store.clone(),
             leads: store.clone(),
-            opportunities: store,
+            opportunities: store.clone(),
+            custom_fields: store,
         }
     }
 }

@@ -319,7 +319,7 @@ impl AccountStore for PgStore {
         let write = scope(&mut tx, viewer, RecordKind::Account, Access::Write).await?;
         check_owner(&mut tx, viewer, &write, data.owner_id).await?;
         let data = AccountData {
-            custom_fields: custom_fields::checked(
+            custom_fields: custom_fields::checked_new(
                 &mut tx,
                 &config,
                 RecordKind::Account,
@@ -373,6 +373,10 @@ impl AccountStore for PgStore {
         patch: AccountPatch,
     ) -> Result<Option<Account>> {
         let (mut tx, config) = self.open(viewer).await?;
+        if patch.custom_fields.is_some() {
+            // Before the record's row lock (see `custom_fields::hold_definitions`).
+            custom_fields::hold_definitions(&mut tx, &config, RecordKind::Account).await?;
+        }
         let Some(before) = reachable(&mut tx, viewer, id, Access::Write).await? else {
             return Ok(None);
         };

@@ -7,12 +7,13 @@ use sqlx::{Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 
 use super::page::{PageSql, fetch_page_scoped};
-use super::{PgStore, Tx, check_owner, check_reference, now, publish, users};
+use super::{PgStore, Tx, check_owner, check_reference, custom_fields, now, publish, users};
 use crate::domain::business_hours::{self, BusinessHours, parse_weekdays};
 use crate::domain::case::{
     self, Action, Breach, Case, CaseData, CasePatch, Priority, Status, missed_target, sla_due,
     transition,
 };
+use crate::domain::custom_fields::FieldHost;
 use crate::domain::visibility::{Access, Reach, RecordKind, Scope, Viewer};
 use crate::error::{Error, Result};
 use crate::events::support as events;
@@ -144,7 +145,11 @@ pub static LISTING: Listing = Listing {
 
 const COLUMNS: &str = "c.id, c.subject, c.description, c.priority, c.status, c.account_id, \
     c.contact_id, c.owner_id, c.first_response_due, c.resolution_due, c.first_response_at, \
-    c.resolved_at, c.closed_at, c.sla_breached_at, c.created_at, c.updated_at";
+    c.resolved_at, c.closed_at, c.sla_breached_at, c.created_at, c.updated_at, \
+    c.custom_fields::text AS custom_fields";
+
+/// The jsonb column `custom.<key>` filters read.
+const CUSTOM_COLUMN: &str = "c.custom_fields";
 
 /// Cases join their account: a sales rep reaches the cases of the accounts they own.
 const FROM: &str =
@@ -171,6 +176,7 @@ fn from_row(row: &PgRow) -> Result<Case> {
             account_id: row.try_get("account_id")?,
             contact_id: row.try_get("contact_id")?,
             owner_id: row.try_get("owner_id")?,
+            custom_fields: custom_fields::from_json(row)?,
         },
         status: Status::parse(&status)
             .ok_or_else(|| Error::Internal(format!("stored status {status:?}")))?,
@@ -286,7 +292,8 @@ async fn save(tx: &mut Tx, case: &Case) -> Result<()> {
         "UPDATE cases SET subject = $2, description = $3, priority = $4, status = $5,
              account_id = $6, contact_id = $7, owner_id = $8, first_response_due = $9,
              resolution_due = $10, first_response_at = $11, resolved_at = $12, closed_at = $13,
-             sla_breached = $14, updated_at = $15, sla_breached_at = $16
+             sla_breached = $14, updated_at = $15, sla_breached_at = $16,
+             custom_fields = $17::jsonb
          WHERE id = $1",
     )
     .bind(case.id)
@@ -305,6 +312,7 @@ async fn save(tx: &mut Tx, case: &Case) -> Result<()> {
     .bind(case.sla_breached_at.is_some())
     .bind(case.updated_at)
     .bind(case.sla_breached_at)
+    .bind(custom_fields::to_json(&d.custom_fields)?)
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -411,10 +419,20 @@ impl PgStore {
 impl CaseStore for PgStore {
     #[tracing::instrument(name = "crm.postgres.create_case", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "create_case", tenant_id = %viewer.tenant_id))]
     async fn create_case(&self, viewer: Viewer, data: CaseData) -> Result<Case> {
-        let mut tx = self.tx(viewer).await?;
+        let (mut tx, config) = self.open(viewer).await?;
         let write = case_scope(&mut tx, viewer, Access::Write).await?;
         check_owner(&mut tx, viewer, &write, data.owner_id).await?;
         check_references(&mut tx, viewer, &data, None).await?;
+        let data = CaseData {
+            custom_fields: custom_fields::checked_new(
+                &mut tx,
+                &config,
+                FieldHost::Case,
+                &data.custom_fields,
+            )
+            .await?,
+            ..data
+        };
         let hours = load_business_hours(&mut tx).await?;
         let at = now();
         let (first_response_due, resolution_due) = sla_due(&hours, data.priority, at);
@@ -434,8 +452,9 @@ impl CaseStore for PgStore {
         let d = &case.data;
         sqlx::query(
             "INSERT INTO cases (id, tenant_id, subject, description, priority, status, account_id,
-                 contact_id, owner_id, first_response_due, resolution_due, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
+                 contact_id, owner_id, first_response_due, resolution_due, created_at, updated_at,
+                 custom_fields)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13::jsonb)",
         )
         .bind(case.id)
         .bind(viewer.tenant_id)
@@ -449,6 +468,7 @@ impl CaseStore for PgStore {
         .bind(case.first_response_due)
         .bind(case.resolution_due)
         .bind(at)
+        .bind(custom_fields::to_json(&d.custom_fields)?)
         .execute(&mut *tx)
         .await?;
         publish(
@@ -473,6 +493,8 @@ impl CaseStore for PgStore {
     #[tracing::instrument(name = "crm.postgres.list_cases", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "list_cases", tenant_id = %viewer.tenant_id))]
     async fn list_cases(&self, viewer: Viewer, query: ListQuery) -> Result<Page<Case>> {
         let mut tx = self.tx(viewer).await?;
+        let query =
+            custom_fields::resolve_filter(&mut tx, FieldHost::Case, CUSTOM_COLUMN, query).await?;
         let read = case_scope(&mut tx, viewer, Access::Read).await?;
         let push = |qb: &mut QueryBuilder<Postgres>| push_case_scope(qb, &read);
         let page = fetch_page_scoped(&mut tx, &PAGE, push, &query, from_row, |c| c.id).await?;
@@ -487,11 +509,20 @@ impl CaseStore for PgStore {
         id: Uuid,
         patch: CasePatch,
     ) -> Result<Option<Case>> {
-        let mut tx = self.tx(viewer).await?;
+        let (mut tx, config) = self.open(viewer).await?;
+        if patch.custom_fields.is_some() {
+            // Before the record's row lock (see `custom_fields::hold_definitions`).
+            custom_fields::hold_definitions(&mut tx, &config, FieldHost::Case).await?;
+        }
         let Some(before) = visible(&mut tx, viewer, id, Access::Write).await? else {
             return Ok(None);
         };
-        let data = before.data.apply(&patch);
+        let mut data = before.data.apply(&patch);
+        if patch.custom_fields.is_some() {
+            data.custom_fields =
+                custom_fields::checked(&mut tx, &config, FieldHost::Case, &data.custom_fields)
+                    .await?;
+        }
         let mut changed = before.data.changed_fields(&data);
         let status = patch.status.unwrap_or(before.status);
         if status != before.status {

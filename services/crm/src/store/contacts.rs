@@ -268,7 +268,7 @@ impl ContactStore for PgStore {
         let write = scope(&mut tx, viewer, RecordKind::Contact, Access::Write).await?;
         check_owner(&mut tx, viewer, &write, contact.owner_id).await?;
         let contact = NewContact {
-            custom_fields: custom_fields::checked(
+            custom_fields: custom_fields::checked_new(
                 &mut tx,
                 &config,
                 RecordKind::Contact,
@@ -315,6 +315,10 @@ impl ContactStore for PgStore {
         patch: ContactPatch,
     ) -> Result<Option<Contact>> {
         let (mut tx, config) = self.open(viewer).await?;
+        if patch.custom_fields.is_some() {
+            // Before the record's row lock (see `custom_fields::hold_definitions`).
+            custom_fields::hold_definitions(&mut tx, &config, RecordKind::Contact).await?;
+        }
         let Some(before) = reachable(&mut tx, viewer, id, Access::Write).await? else {
             return Ok(None);
         };

@@ -6,9 +6,10 @@ use async_trait::async_trait;
 
 use super::tenant_config::TenantConfig;
 use super::{
-    PgStore, Tx, accounts, assignment, check_owner, check_reference, contacts, leads, now, scope,
+    PgStore, Tx, accounts, assignment, check_owner, check_reference, contacts, custom_fields,
+    leads, now, scope,
 };
-use crate::domain::custom_fields::{Definition, validate};
+use crate::domain::custom_fields::Definition;
 use crate::domain::import_row::ImportRow;
 use crate::domain::visibility::{Access, RecordKind, Scope, Viewer};
 use crate::error::{Error, Result};
@@ -37,7 +38,8 @@ async fn check(
     match row {
         ImportRow::Account(data) => {
             check_owner(tx, viewer, write, data.owner_id).await?;
-            data.custom_fields = validate(definitions, &data.custom_fields, "custom_fields.")?;
+            data.custom_fields =
+                custom_fields::imported_values(tx, definitions, &data.custom_fields).await?;
         }
         ImportRow::Contact(contact) => {
             check_owner(tx, viewer, write, contact.owner_id).await?;
@@ -45,11 +47,12 @@ async fn check(
                 check_reference(tx, viewer, RecordKind::Account, account, "account_id").await?;
             }
             contact.custom_fields =
-                validate(definitions, &contact.custom_fields, "custom_fields.")?;
+                custom_fields::imported_values(tx, definitions, &contact.custom_fields).await?;
         }
         ImportRow::Lead(data) => {
             check_owner(tx, viewer, write, data.owner_id).await?;
-            data.custom_fields = validate(definitions, &data.custom_fields, "custom_fields.")?;
+            data.custom_fields =
+                custom_fields::imported_values(tx, definitions, &data.custom_fields).await?;
         }
         ImportRow::UnownedLead(data) => {
             // An owner chosen by the tenant's rules needs no check against the importer's team.
@@ -57,7 +60,8 @@ async fn check(
                 Some(owner_id) => data.owner_id = owner_id,
                 None => check_owner(tx, viewer, write, data.owner_id).await?,
             }
-            data.custom_fields = validate(definitions, &data.custom_fields, "custom_fields.")?;
+            data.custom_fields =
+                custom_fields::imported_values(tx, definitions, &data.custom_fields).await?;
         }
     }
     Ok(())
@@ -75,7 +79,7 @@ pub(crate) async fn insert_rows(
         return Ok(Vec::new());
     };
     let write = scope(tx, viewer, kind, Access::Write).await?;
-    let definitions = config.definitions(tx, kind).await?;
+    let definitions = custom_fields::current_definitions(tx, config, kind).await?;
     let mut refused = Vec::new();
     for (number, mut row) in rows {
         if row.kind() != kind {

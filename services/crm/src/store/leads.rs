@@ -6,6 +6,7 @@ use sqlx::{Column as _, Row};
 use uuid::Uuid;
 
 use super::page::{self, PageSql, fetch_page};
+use super::tenant_config::TenantConfig;
 use super::{
     PgStore, Tx, accounts, assignment, check_owner, check_reassign, contacts, custom_fields, now,
     opportunities, publish, reaches, record_scope, scope, today,
@@ -13,6 +14,7 @@ use super::{
 use crate::domain::conversion::{
     AccountTarget, Conversion, ConvertError, ConvertOptions, plan as plan_conversion,
 };
+use crate::domain::custom_fields::{CustomValues, Definition, FieldHost, converted_values};
 use crate::domain::duplicates::Probe;
 use crate::domain::lead::{ConvertedTo, Lead, LeadData, LeadPatch, LeadRating, LeadStatus};
 use crate::domain::opportunity::{OpportunityData, Placement};
@@ -452,7 +454,7 @@ async fn create(
         }
     };
     let data = LeadData {
-        custom_fields: custom_fields::checked(
+        custom_fields: custom_fields::checked_new(
             &mut tx,
             &config,
             RecordKind::Lead,
@@ -464,6 +466,24 @@ async fn create(
     let lead = insert(&mut tx, viewer, data).await?;
     tx.commit().await?;
     Ok(lead)
+}
+
+/// What a conversion carries over of a lead's custom values.
+struct Mapped<'a> {
+    config: &'a TenantConfig<'a>,
+    lead_fields: &'a [Definition],
+    lead_values: &'a CustomValues,
+}
+
+impl Mapped<'_> {
+    /// The created `host` record's custom values: the lead values the tenant maps to its fields,
+    /// checked (and defaulted) like a create of it; violations are named under `prefix`.
+    async fn values(&self, tx: &mut Tx, host: FieldHost, prefix: &str) -> Result<CustomValues> {
+        let values = converted_values(self.lead_fields, self.lead_values, host);
+        custom_fields::checked_new(tx, self.config, host, &values)
+            .await
+            .map_err(|e| e.prefixed(prefix))
+    }
 }
 
 #[async_trait]
@@ -525,6 +545,10 @@ impl LeadStore for PgStore {
         patch: LeadPatch,
     ) -> Result<Option<Lead>> {
         let (mut tx, config) = self.open(viewer).await?;
+        if patch.custom_fields.is_some() {
+            // Before the record's row lock (see `custom_fields::hold_definitions`).
+            custom_fields::hold_definitions(&mut tx, &config, RecordKind::Lead).await?;
+        }
         let Some(before) = reachable(&mut tx, viewer, id, Access::Write).await? else {
             return Ok(None);
         };
@@ -603,9 +627,18 @@ impl LeadStore for PgStore {
         id: Uuid,
         options: ConvertOptions,
     ) -> Result<Option<Conversion>> {
-        let mut tx = self.tx(viewer).await?;
+        let (mut tx, config) = self.open(viewer).await?;
+        // Before the lead's row lock (see `custom_fields::hold_definitions`).
+        custom_fields::hold_definitions(&mut tx, &config, FieldHost::Lead).await?;
         let Some(lead) = reachable(&mut tx, viewer, id, Access::Control).await? else {
             return Ok(None);
+        };
+        let lead_fields = config.definitions(&mut tx, FieldHost::Lead).await?;
+        let lead_values = lead.data.custom_fields.clone();
+        let mapped = Mapped {
+            config: &config,
+            lead_fields: &lead_fields,
+            lead_values: &lead_values,
         };
         let plan = plan_conversion(&lead, options, today()).map_err(|e| match e {
             ConvertError::AlreadyConverted => Error::FailedPrecondition(e.to_string()),
@@ -617,10 +650,18 @@ impl LeadStore for PgStore {
                     .await?
                     .ok_or_else(|| Error::invalid("existing_account_id", "no such account"))?
             }
-            AccountTarget::New(data) => accounts::insert(&mut tx, viewer, *data).await?,
+            AccountTarget::New(mut data) => {
+                data.custom_fields = mapped
+                    .values(&mut tx, FieldHost::Account, "account.")
+                    .await?;
+                accounts::insert(&mut tx, viewer, *data).await?
+            }
         };
         let mut contact_data = plan.contact;
         contact_data.account_id = Some(account.id);
+        contact_data.custom_fields = mapped
+            .values(&mut tx, FieldHost::Contact, "contact.")
+            .await?;
         let contact = contacts::insert(&mut tx, viewer, contact_data).await?;
         let opportunity = match plan.opportunity {
             Some(draft) => {
@@ -639,7 +680,9 @@ impl LeadStore for PgStore {
                     primary_contact_id: Some(contact.id),
                     lost_reason: String::new(),
                     splits: Vec::new(),
-                    custom_fields: Default::default(),
+                    custom_fields: mapped
+                        .values(&mut tx, FieldHost::Opportunity, "opportunity.")
+                        .await?,
                     forecast_category: None,
                 };
                 Some(opportunities::insert(&mut tx, viewer, data, pipeline_id, &stage).await?)

@@ -561,7 +561,7 @@ impl OpportunityStore for PgStore {
         let (mut tx, config) = self.open(viewer).await?;
         check_links(&mut tx, viewer, &new.data, None).await?;
         let mut new = new;
-        new.data.custom_fields = custom_fields::checked(
+        new.data.custom_fields = custom_fields::checked_new(
             &mut tx,
             &config,
             RecordKind::Opportunity,
@@ -605,6 +605,10 @@ impl OpportunityStore for PgStore {
         patch: OpportunityPatch,
     ) -> Result<Option<Opportunity>> {
         let (mut tx, config) = self.open(viewer).await?;
+        if patch.custom_fields.is_some() {
+            // Before the record's row lock (see `custom_fields::hold_definitions`).
+            custom_fields::hold_definitions(&mut tx, &config, RecordKind::Opportunity).await?;
+        }
         let Some(before) = reachable(&mut tx, viewer, id, Access::Write).await? else {
             return Ok(None);
         };

@@ -15,8 +15,7 @@ use uuid::Uuid;
 
 use super::Tx;
 use crate::domain::assignment::Rule;
-use crate::domain::custom_fields::Definition;
-use crate::domain::visibility::RecordKind;
+use crate::domain::custom_fields::{Definition, FieldHost};
 use crate::error::Result;
 
 /// Bound on the tenants remembered; the cache starts over when it is reached.
@@ -28,15 +27,16 @@ struct Entry {
     version: i64,
     rules: Option<Arc<[Rule]>>,
     /// By [`kind_slot`].
-    definitions: [Option<Arc<[Definition]>>; 4],
+    definitions: [Option<Arc<[Definition]>>; FieldHost::ALL.len()],
 }
 
-fn kind_slot(kind: RecordKind) -> usize {
+fn kind_slot(kind: FieldHost) -> usize {
     match kind {
-        RecordKind::Account => 0,
-        RecordKind::Contact => 1,
-        RecordKind::Lead => 2,
-        RecordKind::Opportunity => 3,
+        FieldHost::Account => 0,
+        FieldHost::Contact => 1,
+        FieldHost::Lead => 2,
+        FieldHost::Opportunity => 3,
+        FieldHost::Case => 4,
     }
 }
 
@@ -103,10 +103,19 @@ pub(crate) struct TenantConfig<'a> {
 }
 
 impl TenantConfig<'_> {
+    pub(crate) fn tenant_id(&self) -> Uuid {
+        self.tenant_id
+    }
+
+    /// The configuration version the transaction opened on.
+    pub(crate) fn version(&self) -> i64 {
+        self.version
+    }
+
     pub(crate) async fn definitions(
         &self,
         tx: &mut Tx,
-        kind: RecordKind,
+        kind: FieldHost,
     ) -> Result<Arc<[Definition]>> {
         let slot = kind_slot(kind);
         self.cached(
@@ -159,7 +168,7 @@ mod tests {
     }
 
     fn lead_definitions(e: &mut Entry) -> &mut Option<Arc<[Definition]>> {
-        &mut e.definitions[kind_slot(RecordKind::Lead)]
+        &mut e.definitions[kind_slot(FieldHost::Lead)]
     }
 
     #[test]

@@ -9,13 +9,13 @@ use tonic::Code;
 
 use crate::helpers::{As, Db, assert_invalid, team, violation_description};
 
-fn client(
+pub(crate) fn client(
     user: &As,
 ) -> pb::custom_field_service_client::CustomFieldServiceClient<tonic::transport::Channel> {
     pb::custom_field_service_client::CustomFieldServiceClient::new(user.channel())
 }
 
-async fn define(
+pub(crate) async fn define(
     user: &As,
     definition: pb::CustomFieldDefinition,
 ) -> Result<pb::CustomFieldDefinition, tonic::Status> {
@@ -27,7 +27,7 @@ async fn define(
         .into_inner())
 }
 
-fn lead_field(key: &str, t: pb::CustomFieldType) -> pb::CustomFieldDefinition {
+pub(crate) fn lead_field(key: &str, t: pb::CustomFieldType) -> pb::CustomFieldDefinition {
     pb::CustomFieldDefinition {
         record_type: pb::RecordType::Lead.into(),
         key: key.to_owned(),
@@ -37,32 +37,32 @@ fn lead_field(key: &str, t: pb::CustomFieldType) -> pb::CustomFieldDefinition {
     }
 }
 
-fn text(s: &str) -> prost_types::Value {
+pub(crate) fn text(s: &str) -> prost_types::Value {
     prost_types::Value {
         kind: Some(Kind::StringValue(s.to_owned())),
     }
 }
 
-fn number(n: f64) -> prost_types::Value {
+pub(crate) fn number(n: f64) -> prost_types::Value {
     prost_types::Value {
         kind: Some(Kind::NumberValue(n)),
     }
 }
 
-fn boolean(b: bool) -> prost_types::Value {
+pub(crate) fn boolean(b: bool) -> prost_types::Value {
     prost_types::Value {
         kind: Some(Kind::BoolValue(b)),
     }
 }
 
-fn values(items: &[(&str, prost_types::Value)]) -> HashMap<String, prost_types::Value> {
+pub(crate) fn values(items: &[(&str, prost_types::Value)]) -> HashMap<String, prost_types::Value> {
     items
         .iter()
         .map(|(k, v)| ((*k).to_owned(), v.clone()))
         .collect()
 }
 
-async fn create_lead(
+pub(crate) async fn create_lead(
     user: &As,
     last_name: &str,
     custom_fields: HashMap<String, prost_types::Value>,
@@ -78,7 +78,7 @@ async fn create_lead(
         .into_inner())
 }
 
-async fn filtered(user: &As, filter: &str) -> Result<Vec<String>, tonic::Status> {
+pub(crate) async fn filtered(user: &As, filter: &str) -> Result<Vec<String>, tonic::Status> {
     let mut names: Vec<String> = user
         .leads()
         .list_leads(user.req(pb::ListLeadsRequest {

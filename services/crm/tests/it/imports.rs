@@ -49,7 +49,7 @@ pub(crate) async fn import(
         .into_inner())
 }
 
-async fn export(
+pub(crate) async fn export(
     user: &As,
     record_type: pb::RecordType,
     filter: &str,

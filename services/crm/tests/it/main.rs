@@ -9,6 +9,7 @@ mod board;
 mod cases;
 mod conversion;
 mod credit_splits;
+mod custom_field_updates;
 mod custom_fields;
 mod duplicates;
 mod events;

@@ -9,6 +9,7 @@ mod bad_input;
 mod commissions_journeys;
 mod crm_data_journeys;
 mod crm_journeys;
+mod custom_field_journeys;
 mod edge;
 mod forecast_journeys;
 mod frontend_flow;
