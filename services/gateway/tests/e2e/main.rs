@@ -10,6 +10,7 @@ mod commissions_journeys;
 mod crm_data_journeys;
 mod crm_journeys;
 mod edge;
+mod engagement_journeys;
 mod frontend_flow;
 mod idempotency;
 mod in_process;
