@@ -10,8 +10,11 @@ use runtime::config::{EnvLayers, key_matches, scoped_env, settings_key};
 pub const TOKEN_ISSUER: &dyn Component = &tenants::component::Tenants;
 
 /// Every other backend service, in start order. Adding a service is one entry here.
-pub const SERVICES: &[&dyn Component] =
-    &[&crm::component::Crm, &commissions::component::Commissions];
+pub const SERVICES: &[&dyn Component] = &[
+    &crm::component::Crm,
+    &commissions::component::Commissions,
+    &engagement::component::Engagement,
+];
 
 /// The gateway's settings are its own `gateway.*` section, so `SALESCOMPASS__GATEWAY__…` keeps
 /// its plain meaning.

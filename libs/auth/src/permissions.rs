@@ -13,6 +13,10 @@
 //! | `crm.records.write`   | ✓     | ✓       | ✓         |         |
 //! | `crm.pipelines.write` | ✓     |         |           |         |
 //! | `crm.settings.write`  | ✓     |         |           |         |
+//! | `crm.cases.write`     | ✓     | ✓       | ✓         | ✓       |
+//! | `engagement.read`     | ✓     | ✓       | ✓         |         |
+//! | `engagement.write`    | ✓     | ✓       | ✓         | ✓       |
+//! | `engagement.model.write` | ✓  |         |           |         |
 //!
 //! A service (see [`crate::service`]) holds no role: exactly the permissions its account lists,
 //! drawn from [`SERVICE_GRANTABLE`].
@@ -107,6 +111,22 @@ pub const CRM_CASES_WRITE: Permission = Permission {
     built_in_roles: &[Admin, Manager, SalesRep, Support],
 };
 
+pub const ENGAGEMENT_READ: Permission = Permission {
+    name: "engagement.read",
+    description: "Read the engagement scores of visible records and touch heatmaps",
+    built_in_roles: &[Admin, Manager, SalesRep],
+};
+pub const ENGAGEMENT_WRITE: Permission = Permission {
+    name: "engagement.write",
+    description: "Record touches (engagement events) on visible records",
+    built_in_roles: &[Admin, Manager, SalesRep, Support],
+};
+pub const ENGAGEMENT_MODEL_WRITE: Permission = Permission {
+    name: "engagement.model.write",
+    description: "Change the tenant's engagement scoring model",
+    built_in_roles: &[Admin],
+};
+
 /// Every permission, in documentation order.
 pub const ALL: &[Permission] = &[
     TENANT_READ,
@@ -122,6 +142,9 @@ pub const ALL: &[Permission] = &[
     CRM_FIELDS_WRITE,
     CRM_SETTINGS_WRITE,
     CRM_CASES_WRITE,
+    ENGAGEMENT_READ,
+    ENGAGEMENT_WRITE,
+    ENGAGEMENT_MODEL_WRITE,
 ];
 
 /// What a service account may be granted (the tenants service refuses to start with any other):
@@ -205,6 +228,7 @@ mod tests {
             CRM_PIPELINES_WRITE,
             CRM_FIELDS_WRITE,
             CRM_SETTINGS_WRITE,
+            ENGAGEMENT_MODEL_WRITE,
         ] {
             assert!(!SERVICE_GRANTABLE.contains(&admin_only), "{admin_only}");
         }

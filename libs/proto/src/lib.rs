@@ -25,6 +25,11 @@ pub mod salescompass {
             include!(concat!(env!("OUT_DIR"), "/salescompass.crm.v1.rs"));
         }
     }
+    pub mod engagement {
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/salescompass.engagement.v1.rs"));
+        }
+    }
     pub mod events {
         pub mod v1 {
             include!(concat!(env!("OUT_DIR"), "/salescompass.events.v1.rs"));
@@ -39,5 +44,6 @@ pub mod salescompass {
 
 pub use salescompass::commissions::v1 as commissions;
 pub use salescompass::crm::v1 as crm;
+pub use salescompass::engagement::v1 as engagement;
 pub use salescompass::events::v1 as events;
 pub use salescompass::tenants::v1 as tenants;

@@ -11,6 +11,7 @@ mod crm_data_journeys;
 mod crm_journeys;
 mod custom_field_journeys;
 mod edge;
+mod engagement_journeys;
 mod forecast_journeys;
 mod frontend_flow;
 mod idempotency;
