@@ -4,10 +4,12 @@
 pub mod commerce;
 pub mod custom_fields;
 pub mod imports;
+pub mod inbound;
 pub mod publish;
 pub mod records;
 pub mod support;
 pub mod tenants;
 
+pub use inbound::InboundHandler;
 pub use publish::Change;
 pub use tenants::TenantsHandler;
