@@ -15,7 +15,10 @@ pub mod filter;
 pub mod import_export;
 #[cfg(test)]
 mod layering;
+pub mod listen;
 pub mod listing;
+pub mod notifications;
+pub mod reminders;
 pub mod sla;
 pub mod store;
 #[cfg(feature = "test-util")]
@@ -60,6 +63,9 @@ jwks_min_refresh_secs = 5
 
 [sla]
 sweep_interval_secs = 30
+
+[reminders]
+max_idle_secs = 30
 "#;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -72,6 +78,8 @@ pub struct Settings {
     pub auth: AuthSettings,
     #[serde(default)]
     pub sla: sla::SlaSettings,
+    #[serde(default)]
+    pub reminders: reminders::ReminderSettings,
 }
 
 impl Settings {
@@ -84,7 +92,8 @@ impl Settings {
 pub struct AmqpSettings {
     /// Broker URL (`AMQP_URL`); carries credentials, so it is never logged.
     pub url: String,
-    /// Durable queue of the tenants events this service consumes.
+    /// Durable queue of the events this service consumes (tenants; commissions, for the
+    /// notification feed).
     pub queue: String,
 }
 
@@ -131,6 +140,13 @@ pub struct Application {
     relay: Relay,
     consumer: Consumer,
     sweeper: sla::SlaSweeper,
+    scheduler: reminders::ReminderScheduler,
+    hub: notifications::hub::NotificationHub,
+    pool: sqlx::PgPool,
+    /// Listening since start-up (when the database was there), so nothing written right after
+    /// the service starts serving goes unseen.
+    reminder_listener: Option<sqlx::postgres::PgListener>,
+    hub_listener: Option<sqlx::postgres::PgListener>,
 }
 
 impl Application {
@@ -182,6 +198,7 @@ impl Application {
                 )
             };
         }
+        let hub = notifications::hub::NotificationHub::default();
         let services = GrpcServices::new()
             .add_service(guarded!(
                 pb::account_service_server::AccountServiceServer<_>,
@@ -262,18 +279,23 @@ impl Application {
             .add_service(guarded!(
                 pb::import_job_service_server::ImportJobServiceServer<_>,
                 api::import_jobs::ImportJobApi::new(records, pg_store.clone())
+            ))
+            .add_service(guarded!(
+                pb::notification_service_server::NotificationServiceServer<_>,
+                api::notifications::NotificationApi::new(pg_store.clone(), hub.clone())
             ));
+        let scheduler =
+            reminders::ReminderScheduler::new(pg_store.clone(), pool.clone(), &settings.reminders);
         let sweeper = sla::SlaSweeper::new(pg_store, &settings.sla);
+        let reminder_listener = listen::listen_at_start(&pool, reminders::CHANNEL).await;
+        let hub_listener = listen::listen_at_start(&pool, notifications::hub::CHANNEL).await;
 
         let relay = Relay::new(pool.clone(), &settings.amqp.url, RelayConfig::default());
         let consumer = Consumer::new(
-            pool,
+            pool.clone(),
             &settings.amqp.url,
-            ConsumerConfig::new(
-                &settings.amqp.queue,
-                events::tenants::BINDINGS.iter().copied(),
-            ),
-            events::TenantsHandler,
+            ConsumerConfig::new(&settings.amqp.queue, events::inbound::bindings()),
+            events::InboundHandler,
         );
         Ok(Self {
             server,
@@ -281,6 +303,11 @@ impl Application {
             relay,
             consumer,
             sweeper,
+            scheduler,
+            hub,
+            pool,
+            reminder_listener,
+            hub_listener,
         })
     }
 
@@ -309,10 +336,24 @@ impl Application {
         let consumer = tokio::spawn(ready.after_up("database", &background, consumer));
         let sweeper = self.sweeper.run(background.clone());
         let sweeper = tokio::spawn(ready.after_up("database", &background, sweeper));
+        let scheduler = self
+            .scheduler
+            .run(self.reminder_listener, background.clone());
+        let scheduler = tokio::spawn(ready.after_up("database", &background, scheduler));
+        let hub = self
+            .hub
+            .run(self.pool, self.hub_listener, background.clone());
+        let hub = tokio::spawn(ready.after_up("database", &background, hub));
         let served = self.server.serve(self.services, shutdown).await;
         background.cancel();
-        if let Err(error) = sweeper.await {
-            tracing::error!(%error, task = "sla sweeper", "background task panicked");
+        for (name, task) in [
+            ("sla sweeper", sweeper),
+            ("reminder scheduler", scheduler),
+            ("notification hub", hub),
+        ] {
+            if let Err(error) = task.await {
+                tracing::error!(%error, task = name, "background task panicked");
+            }
         }
         for (name, task) in [("relay", relay), ("consumer", consumer)] {
             match task.await {

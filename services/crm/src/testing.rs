@@ -31,6 +31,8 @@ pub struct TestCrm {
     pub grpc_addr: SocketAddr,
     pub settings: Settings,
     pub signer: Signer,
+    /// The service's routes for an in-process caller (the launcher's gateway path).
+    pub local: runtime::grpc::LocalService,
     shutdown: CancellationToken,
     // Declared last: dropped after the service was told to stop.
     pub schema: SchemaGuard,
@@ -81,6 +83,23 @@ impl TestCrm {
             .expect("sla sweep");
         pool.close().await;
         marked
+    }
+}
+
+impl TestCrm {
+    /// Fires the reminders due at `at` exactly as the service's scheduler does (same store, same
+    /// role), e.g. from several tasks at once as replicas would. Returns how many this call fired.
+    pub async fn fire_reminders(&self, at: chrono::DateTime<chrono::Utc>) -> u64 {
+        use crate::store::reminders::ReminderStore as _;
+        let pool = db::connect(&self.settings.database)
+            .await
+            .expect("crm database reachable");
+        let fired = crate::store::PgStore::new(pool.clone())
+            .fire_due_reminders(at)
+            .await
+            .expect("reminders fired");
+        pool.close().await;
+        fired
     }
 }
 
@@ -173,12 +192,14 @@ pub async fn spawn_with_tenants(tenants_url: &str) -> TestCrm {
 
 fn start(app: Application, settings: Settings, schema: SchemaGuard, signer: Signer) -> TestCrm {
     let grpc_addr = app.grpc_addr().expect("grpc addr");
+    let local = app.local_service();
     let shutdown = CancellationToken::new();
     tokio::spawn(app.run(shutdown.clone()));
     TestCrm {
         grpc_addr,
         settings,
         signer,
+        local,
         shutdown,
         schema,
     }

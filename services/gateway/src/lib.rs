@@ -61,6 +61,7 @@ mod routes;
 mod security_headers;
 pub mod settings;
 mod spans;
+mod sse;
 mod trace_context;
 mod transcode;
 mod upstream;
@@ -185,6 +186,7 @@ impl Server {
             upstreams,
             idempotency,
             settings: gw.clone(),
+            streams_closing: CancellationToken::new(),
         });
         let app = app(gateway.clone(), openapi, &settings)?;
         let readiness = Readiness::default();
@@ -247,6 +249,7 @@ impl Server {
         readiness.set_ready(true);
         let stop = shutdown.clone();
         let drain_delay = self.drain_delay;
+        let streams_closing = self.gateway.streams_closing.clone();
         // Without TCP_NODELAY a multi-segment JSON response can wait for the client's delayed
         // ACK (~40 ms on Linux).
         let listener = self.listener.tap_io(|tcp| {
@@ -263,6 +266,7 @@ impl Server {
             readiness.set_ready(false);
             tracing::info!(drain_delay_secs = drain_delay.as_secs(), "draining");
             tokio::time::sleep(drain_delay).await;
+            streams_closing.cancel();
         });
         let deadline = self.drain_delay + self.grace;
         let result = tokio::select! {

@@ -256,14 +256,24 @@ retry with the same key and request returns the first response instead of runnin
             None => self.message_ref(&rpc.output()),
         };
         let mut responses = Map::new();
-        responses.insert(
-            "200".into(),
+        let ok = if rpc.is_server_streaming() {
+            // Served as server-sent events (crate::sse): each event's data is one message.
+            json!({
+                "description": "A server-sent event stream (text/event-stream): one `data:` line \
+                    per message, in the schema shown; `: heartbeat` comment lines while idle; an \
+                    `error` event with a problem+json body if the stream fails after it started. \
+                    Closing the connection ends the call.",
+                "headers": header_refs(),
+                "content": { "text/event-stream": { "schema": output_schema } }
+            })
+        } else {
             json!({
                 "description": "OK",
                 "headers": header_refs(),
                 "content": { "application/json": { "schema": output_schema } }
-            }),
-        );
+            })
+        };
+        responses.insert("200".into(), ok);
         for (status, _) in ERROR_RESPONSES {
             responses.insert(
                 (*status).to_owned(),

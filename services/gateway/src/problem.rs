@@ -258,6 +258,22 @@ impl Problem {
         p
     }
 
+    /// The problem+json body, also what a server-sent event stream sends as its `error` event.
+    pub fn to_json(&self, info: &RequestInfo) -> Vec<u8> {
+        let body = Body {
+            kind: "about:blank",
+            title: self.status.canonical_reason().unwrap_or("Error"),
+            status: self.status.as_u16(),
+            detail: &self.detail,
+            instance: &info.path,
+            code: self.code,
+            trace_id: &info.trace_id,
+            request_id: &info.request_id,
+            errors: &self.violations,
+        };
+        serde_json::to_vec(&body).unwrap_or_default()
+    }
+
     pub fn into_response(self, info: &RequestInfo) -> Response {
         // A service that is away or too slow (503, 504) is an outage its own logs and
         // readiness report; any other 5xx is a failure someone has to look at.
@@ -282,18 +298,7 @@ impl Problem {
                 "request failed"
             );
         }
-        let body = Body {
-            kind: "about:blank",
-            title: self.status.canonical_reason().unwrap_or("Error"),
-            status: self.status.as_u16(),
-            detail: &self.detail,
-            instance: &info.path,
-            code: self.code,
-            trace_id: &info.trace_id,
-            request_id: &info.request_id,
-            errors: &self.violations,
-        };
-        let bytes = serde_json::to_vec(&body).unwrap_or_default();
+        let bytes = self.to_json(info);
         let mut response = (self.status, bytes).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));

@@ -23,6 +23,7 @@ use crate::rate_limit::{Quotas, RateLimits};
 use crate::routes::{BodyRule, Lookup, Route, RouteTable};
 use crate::settings::GatewaySettings;
 use crate::spans;
+use crate::sse;
 use crate::trace_context::{REQUEST_ID, RequestContext, TRACEPARENT, TRACESTATE};
 use crate::transcode;
 use crate::upstream::Upstreams;
@@ -37,6 +38,9 @@ pub struct Gateway {
     pub limits: RateLimits,
     pub idempotency: IdempotencyStore,
     pub settings: GatewaySettings,
+    /// Cancelled when the drain ends: open event streams end then, so graceful shutdown is not
+    /// held up by streams that would otherwise run until the client leaves.
+    pub streams_closing: tokio_util::sync::CancellationToken,
 }
 
 /// Route template of the answered request, for metrics labels.
@@ -138,6 +142,11 @@ impl Gateway {
             check_content_type(&parts.headers)?;
         }
         let body = self.read_body(&parts.headers, body).await?;
+        if route.rpc.is_server_streaming() {
+            return self
+                .stream(&route, bindings, &parts, &body, &caller, client, context)
+                .await;
+        }
 
         let key = if parts.method == Method::POST {
             parts
@@ -266,6 +275,51 @@ impl Gateway {
         drop(span);
         let response = response?;
         transcode::response_json(route, self.routes.json_plans(), &response)
+    }
+
+    /// A server-streaming RPC as server-sent events (see [`crate::sse`]). Errors before the
+    /// first message (refused, unauthenticated, bad input) are problem+json responses like any
+    /// other; later ones end the stream with an `error` event.
+    #[allow(clippy::too_many_arguments)]
+    async fn stream(
+        &self,
+        route: &Arc<Route>,
+        bindings: crate::path_template::Bindings,
+        parts: &http::request::Parts,
+        body: &Bytes,
+        caller: &Caller,
+        client: IpAddr,
+        context: &RequestContext,
+    ) -> Result<Response, Error> {
+        let message = transcode::request_message(route, bindings, parts.uri.query(), body)?;
+        let span = spans::client_span(&route.full_method);
+        let metadata = forward_metadata(&parts.headers, caller, client, context, &span);
+        let timeout = self.settings.timeouts.for_method(&route.full_method);
+        let opened = self
+            .upstreams
+            .server_stream(
+                &route.service,
+                route.grpc_path.clone(),
+                message,
+                metadata,
+                timeout,
+            )
+            .instrument(span.clone())
+            .await;
+        let messages = opened?;
+        let info = RequestInfo {
+            trace_id: context.trace_id.clone(),
+            request_id: context.request_id.clone(),
+            path: parts.uri.path().to_owned(),
+        };
+        Ok(sse::response(sse::EventSource {
+            route: route.clone(),
+            messages,
+            heartbeat: Duration::from_secs(self.settings.sse_heartbeat_secs.max(1)),
+            info,
+            retry_after: Duration::from_secs(self.settings.unavailable_retry_after_secs),
+            closing: self.streams_closing.clone(),
+        }))
     }
 
     async fn read_body(&self, headers: &HeaderMap, body: Body) -> Result<Bytes, Error> {

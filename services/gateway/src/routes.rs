@@ -77,7 +77,9 @@ impl RouteTable {
                 continue;
             };
             for rpc in service.methods() {
-                if rpc.is_client_streaming() || rpc.is_server_streaming() {
+                // A client stream has no REST shape; a server stream is served as server-sent
+                // events (`crate::sse`), which browsers open with GET only.
+                if rpc.is_client_streaming() {
                     continue;
                 }
                 let options = rpc.options();
@@ -91,7 +93,11 @@ impl RouteTable {
                 let mut rules = vec![rule.clone()];
                 rules.extend(rule.additional_bindings.iter().cloned());
                 for rule in rules {
-                    routes.push(build_route(&rule, &rpc, upstream)?);
+                    let route = build_route(&rule, &rpc, upstream)?;
+                    if rpc.is_server_streaming() && route.http_method != Method::GET {
+                        continue;
+                    }
+                    routes.push(route);
                 }
             }
         }
@@ -364,6 +370,17 @@ mod tests {
             table.lookup(&Method::GET, "/v1/users/u1/extra"),
             Lookup::NotFound
         ));
+    }
+
+    #[test]
+    fn server_streams_are_routed_for_get() {
+        let table = table();
+        let (route, _) = found(&table, Method::GET, "/v1/notifications:stream");
+        assert!(route.rpc.is_server_streaming());
+        assert_eq!(
+            route.full_method,
+            "salescompass.crm.v1.NotificationService/StreamNotifications"
+        );
     }
 
     #[test]

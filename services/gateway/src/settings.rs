@@ -22,6 +22,7 @@ trust_forwarded_for = false
 hsts = false
 docs = true
 unavailable_retry_after_secs = 1
+sse_heartbeat_secs = 15
 # upstream_connections: one per tokio worker thread of the gateway unless set
 
 [gateway.upstreams]
@@ -104,6 +105,9 @@ pub struct GatewaySettings {
     pub docs: bool,
     /// `Retry-After` seconds sent with 503 when an upstream is unreachable.
     pub unavailable_retry_after_secs: u64,
+    /// Seconds between heartbeat comments on a server-sent event stream (a streaming RPC served
+    /// as `text/event-stream`), so proxies and browsers keep an idle stream open.
+    pub sse_heartbeat_secs: u64,
     pub timeouts: TimeoutSettings,
     pub auth: AuthSettings,
     pub rate_limit: RateLimitSettings,

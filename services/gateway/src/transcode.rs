@@ -152,6 +152,14 @@ pub fn response_json(route: &Route, plans: &JsonPlans, encoded: &[u8]) -> Result
     message_json(route, &message, out)
 }
 
+/// One message of a server stream as JSON (the slow path: stream messages are few and the fast
+/// plans are owned by the route table, which a response stream cannot borrow).
+pub fn stream_message_json(route: &Route, encoded: &[u8]) -> Result<Vec<u8>, Error> {
+    let message = DynamicMessage::decode(route.rpc.output(), encoded)
+        .map_err(|e| Error::Internal(format!("undecodable upstream message: {e}")))?;
+    message_json(route, &message, Vec::with_capacity(encoded.len() * 2 + 64))
+}
+
 fn message_json(
     route: &Route,
     message: &DynamicMessage,

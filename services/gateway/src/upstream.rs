@@ -10,6 +10,7 @@ mod link;
 mod local;
 #[cfg(test)]
 mod new_backends_tests;
+mod streaming;
 mod wire;
 
 use std::collections::HashMap;
@@ -26,6 +27,7 @@ use tonic::metadata::MetadataMap;
 
 use crate::error::Error;
 use link::Link;
+pub use streaming::MessageStream;
 
 /// Lazily connected upstreams; a service that is down yields 503, not a failed start. Services
 /// in the same process (the single-binary launcher) may be called directly instead.
@@ -158,6 +160,61 @@ impl Upstreams {
             }
         };
         tokio::time::timeout(timeout, call)
+            .await
+            .map_err(|_| Error::DeadlineExceeded)?
+    }
+
+    /// Opens a server-streaming call. `open_timeout` bounds reaching the upstream and its reply
+    /// head; the stream itself runs until it ends or the returned stream is dropped, so no
+    /// `grpc-timeout` is sent.
+    pub async fn server_stream(
+        &self,
+        service: &str,
+        path: PathAndQuery,
+        message: DynamicMessage,
+        metadata: MetadataMap,
+        open_timeout: Duration,
+    ) -> Result<MessageStream, Error> {
+        let unavailable = || Error::Unavailable {
+            service: service.to_owned(),
+            retry_after: self.retry_after,
+        };
+        let target = match self.local.get(service) {
+            Some(local) => Target::Local(local),
+            None => Target::Remote(self.pools.get(service).ok_or_else(unavailable)?),
+        };
+        let authority = match target {
+            Target::Local(_) => &LOCAL_AUTHORITY,
+            Target::Remote(pool) => &pool.authority,
+        };
+        let mut request = wire::request(authority, path, metadata, open_timeout)
+            .map_err(|e| Error::Internal(format!("build upstream request: {e}")))?;
+        request.headers_mut().remove("grpc-timeout");
+        let body = wire::frame(&message);
+        let open = async {
+            let (status, headers, stream) = match target {
+                Target::Local(local) => {
+                    let request =
+                        request.map(|()| tonic::body::Body::new(http_body_util::Full::new(body)));
+                    let Ok(response) = tower::ServiceExt::oneshot(local.clone(), request).await;
+                    let (parts, body) = response.into_parts();
+                    (parts.status, parts.headers, MessageStream::local(body))
+                }
+                Target::Remote(pool) => {
+                    let (parts, body) = pool.pick().open(request, body).await.map_err(|error| {
+                        tracing::debug!(%error, service, "upstream stream failed to open");
+                        unavailable()
+                    })?;
+                    (parts.status, parts.headers, MessageStream::remote(body))
+                }
+            };
+            streaming::check_head(status, &headers).map_err(|status| match status.code() {
+                Code::Unavailable => unavailable(),
+                _ => Error::from(status),
+            })?;
+            Ok(stream)
+        };
+        tokio::time::timeout(open_timeout, open)
             .await
             .map_err(|_| Error::DeadlineExceeded)?
     }

@@ -8,6 +8,7 @@ mod load;
 mod otlp_sink;
 mod pgbench;
 mod procstat;
+mod reminders;
 mod report;
 mod scenario;
 mod seed;
@@ -50,6 +51,8 @@ enum Command {
     Pgbench(pgbench::PgbenchArgs),
     /// Write the comparison tables from result lines into BENCHMARKS.md.
     Report(report::ReportArgs),
+    /// Reminder lateness with many pending reminders (needs a running crm service).
+    Reminders(reminders::ReminderArgs),
     /// Receive OTLP trace exports and count the spans (prints the total on Ctrl-C).
     OtlpSink(otlp_sink::OtlpSinkArgs),
 }
@@ -306,6 +309,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Pgbench(args) => pgbench::run(args).await,
         Command::Report(args) => report::run(args),
         Command::OtlpSink(args) => otlp_sink::run(args).await,
+        Command::Reminders(args) => reminders::run(args).await,
     }
 }
 

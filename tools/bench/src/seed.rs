@@ -64,7 +64,7 @@ pub struct SeedArgs {
     out: Option<PathBuf>,
 }
 
-fn is_loopback_db(url: &str) -> bool {
+pub fn is_loopback_db(url: &str) -> bool {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     let host_port = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
     let host = host_port.split(['/', '?']).next().unwrap_or_default();

@@ -14,6 +14,7 @@ use crate::domain::Violations;
 use crate::domain::activity::{
     ActivityData, ActivityPatch, MAX_BODY_LEN, MAX_SUBJECT_LEN, RecordRef,
 };
+use crate::domain::notification::check_remind_time;
 use crate::domain::visibility::Viewer;
 use crate::domain::{day, text};
 use crate::error::{Error, Result};
@@ -47,6 +48,15 @@ fn related_to(field: &str, r: Option<&pb::RecordRef>, v: &mut Violations) -> Opt
     })
 }
 
+/// A new reminder: a valid timestamp in the future (an update checks a changed one in the store,
+/// so re-sending an unchanged past reminder with the rest of the activity is no error).
+fn remind_time(
+    t: Option<&prost_types::Timestamp>,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, String> {
+    let at = timestamp_from_pb(t).map_err(str::to_owned)?;
+    check_remind_time(at, chrono::Utc::now()).map_err(|e| e.to_string())
+}
+
 fn optional_day(raw: &str) -> Result<Option<chrono::NaiveDate>, day::DayError> {
     if raw.is_empty() {
         Ok(None)
@@ -73,10 +83,7 @@ impl ActivityApi {
         let body = v.check("activity.body", text::optional(&a.body, MAX_BODY_LEN));
         let related = related_to("activity.related_to", a.related_to.as_ref(), &mut v);
         let due_date = v.check("activity.due_date", optional_day(&a.due_date));
-        let remind_at = v.check(
-            "activity.remind_time",
-            timestamp_from_pb(a.remind_time.as_ref()),
-        );
+        let remind_at = v.check("activity.remind_time", remind_time(a.remind_time.as_ref()));
         let owner = v.check("activity.owner_id", optional_id(&a.owner_id));
         v.finish()?;
         let (
@@ -276,6 +283,38 @@ mod tests {
             Error::InvalidArgument(v) => v.into_iter().map(|v| v.field).collect(),
             other => panic!("expected InvalidArgument, got {other:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn a_reminder_in_the_past_names_remind_time() {
+        let mut store = MockActivityStore::new();
+        store.expect_create_activity().never();
+        let error = ActivityApi::new(Arc::new(store))
+            .create(
+                Viewer {
+                    tenant_id: Uuid::now_v7(),
+                    user_id: Uuid::now_v7(),
+                    role: auth::BuiltinRole::SalesRep,
+                },
+                pb::CreateActivityRequest {
+                    activity: Some(pb::Activity {
+                        kind: pb::ActivityKind::Task as i32,
+                        subject: "Call back".into(),
+                        related_to: Some(pb::RecordRef {
+                            r#type: pb::RecordType::Lead as i32,
+                            id: Uuid::now_v7().to_string(),
+                        }),
+                        remind_time: Some(prost_types::Timestamp {
+                            seconds: chrono::Utc::now().timestamp() - 60,
+                            nanos: 0,
+                        }),
+                        ..Default::default()
+                    }),
+                },
+            )
+            .await
+            .expect_err("in the past");
+        assert_eq!(fields(error), ["activity.remind_time"]);
     }
 
     #[tokio::test]

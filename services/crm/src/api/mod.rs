@@ -15,6 +15,7 @@ pub mod history;
 pub mod import_jobs;
 pub mod imports;
 pub mod leads;
+pub mod notifications;
 pub mod opportunities;
 pub mod pipelines;
 pub mod quotes;

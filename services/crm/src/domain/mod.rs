@@ -24,6 +24,7 @@ pub mod lead;
 pub mod lost_reason;
 pub mod merge;
 pub mod money;
+pub mod notification;
 pub mod opportunity;
 pub mod phone;
 pub mod pipeline;

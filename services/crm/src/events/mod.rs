@@ -4,11 +4,13 @@
 pub mod commerce;
 pub mod custom_fields;
 pub mod imports;
+pub mod inbound;
 pub mod publish;
 pub mod quotas;
 pub mod records;
 pub mod support;
 pub mod tenants;
 
+pub use inbound::InboundHandler;
 pub use publish::Change;
 pub use tenants::TenantsHandler;

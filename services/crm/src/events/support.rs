@@ -76,3 +76,24 @@ pub fn activity_changed(
         },
     )
 }
+
+/// `crm.activity.reminder_due`: the activity's reminder, due at `remind_at`, fired at `fired_at`.
+pub fn activity_reminder_due(
+    tenant_id: Uuid,
+    activity: Activity,
+    remind_at: DateTime<Utc>,
+    fired_at: DateTime<Utc>,
+) -> Result<NewEvent> {
+    let id = activity.id;
+    NewEvent::new(
+        "crm.activity.reminder_due",
+        tenant_id,
+        "activity",
+        id,
+        &pb::ActivityReminderDue {
+            activity: Some(activity_to_pb(activity)),
+            remind_time: Some(timestamp_to_pb(remind_at)),
+            fire_time: Some(timestamp_to_pb(fired_at)),
+        },
+    )
+}

@@ -8,9 +8,12 @@ use uuid::Uuid;
 
 use super::history::record_visible;
 use super::page::{PageSql, fetch_page};
-use super::{PgStore, Tx, check_owner, now, publish, scope};
+use super::{PgStore, Tx, check_owner, notifications, now, publish, scope, users};
 use crate::domain::activity::{
     Activity, ActivityData, ActivityKind, ActivityPatch, RecordRef, RecordType,
+};
+use crate::domain::notification::{
+    NewNotification, NotificationKind, check_remind_time, mentions, title,
 };
 use crate::domain::visibility::{Access, RecordKind, Viewer};
 use crate::error::{Error, Result};
@@ -201,6 +204,65 @@ async fn check_related(tx: &mut Tx, viewer: Viewer, related: RecordRef) -> Resul
     }
 }
 
+/// Users mentioned in `after` and not already in `before`: an edit notifies only new mentions.
+fn new_mentions(before: &str, after: &str) -> Vec<Uuid> {
+    if before == after {
+        return Vec::new();
+    }
+    let old = mentions(before);
+    mentions(after)
+        .into_iter()
+        .filter(|id| !old.contains(id))
+        .collect()
+}
+
+/// Notifies the mentioned users, in the transaction of the write: active users of the tenant
+/// other than the author. Unknown ids stay plain text (mentioning is no way to probe users).
+async fn notify_mentions(
+    tx: &mut Tx,
+    viewer: Viewer,
+    activity: &Activity,
+    mentioned: &[Uuid],
+) -> Result<()> {
+    let mentioned: Vec<Uuid> = mentioned
+        .iter()
+        .copied()
+        .filter(|id| *id != viewer.user_id)
+        .collect();
+    if mentioned.is_empty() {
+        return Ok(());
+    }
+    let active = users::activity(tx, &mentioned).await?;
+    for (user_id, active) in mentioned.into_iter().zip(active) {
+        if active != Some(true) {
+            continue;
+        }
+        notifications::insert(
+            tx,
+            viewer.tenant_id,
+            &NewNotification {
+                user_id,
+                kind: NotificationKind::Mentioned,
+                title: title("You were mentioned: ", &activity.data.subject),
+                body: activity
+                    .data
+                    .body
+                    .chars()
+                    .take(MAX_MENTION_EXCERPT)
+                    .collect(),
+                subject_type: "activity".to_owned(),
+                subject_id: activity.id.to_string(),
+                source_key: None,
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// The start of the body a mention notification carries.
+const MAX_MENTION_EXCERPT: usize = 500;
+
 async fn save(tx: &mut Tx, activity: &Activity) -> Result<()> {
     let d = &activity.data;
     sqlx::query(
@@ -260,6 +322,7 @@ impl ActivityStore for PgStore {
         .bind(at)
         .execute(&mut *tx)
         .await?;
+        notify_mentions(&mut tx, viewer, &activity, &mentions(&activity.data.body)).await?;
         publish(
             &mut tx,
             &[
@@ -311,12 +374,26 @@ impl ActivityStore for PgStore {
         if data.related_to != before.data.related_to {
             check_related(&mut tx, viewer, data.related_to).await?;
         }
+        let rescheduled = data.remind_at != before.data.remind_at;
+        if rescheduled {
+            check_remind_time(data.remind_at, now())
+                .map_err(|e| Error::invalid("remind_time", e.to_string()))?;
+        }
+        let mentioned = new_mentions(&before.data.body, &data.body);
         let updated = Activity {
             data,
             updated_at: now(),
             ..before
         };
         save(&mut tx, &updated).await?;
+        if rescheduled {
+            // A new time is a new reminder: pending again, even if the old one fired.
+            sqlx::query("UPDATE activities SET reminded_at = NULL WHERE id = $1")
+                .bind(updated.id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        notify_mentions(&mut tx, viewer, &updated, &mentioned).await?;
         publish(
             &mut tx,
             &[events::activity_changed(

@@ -462,9 +462,9 @@ pub async fn declare_consumer_queue(crm: &TestCrm, db: &Db) {
         crm.settings.amqp.url.clone(),
         events::ConsumerConfig::new(
             crm.settings.amqp.queue.clone(),
-            crm::events::tenants::BINDINGS.iter().copied(),
+            crm::events::inbound::bindings(),
         ),
-        crm::events::TenantsHandler,
+        crm::events::InboundHandler,
     )
     .declare()
     .await

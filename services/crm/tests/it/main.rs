@@ -22,6 +22,7 @@ mod import_jobs;
 mod imports;
 mod leads_listing;
 mod merge;
+mod notifications;
 mod opportunities;
 mod pipeline_edits;
 mod pipelines;

@@ -78,6 +78,28 @@ impl Link {
     /// at their maximum connection age) refuses new streams until its driver ends: the call then
     /// goes on a new connection, which the load balancer may send to a newer pod. Nothing was
     /// sent on the old one, so this cannot run a call twice.
+    /// Starts a call whose reply is read as it comes (server streaming): sends the request and
+    /// waits for the reply head only.
+    pub async fn open(
+        &self,
+        request: Request<()>,
+        body: Bytes,
+    ) -> Result<(http::response::Parts, h2::RecvStream), CallError> {
+        let (number, mut sender) = self.ready_sender().await?;
+        let opened = async {
+            let (response, mut stream) = sender.send_request(request, false)?;
+            stream.send_data(body, true)?;
+            Ok::<_, h2::Error>(response.await?.into_parts())
+        }
+        .await;
+        if let Err(error) = &opened
+            && (error.is_io() || error.is_go_away())
+        {
+            forget(&self.sender, number);
+        }
+        Ok(opened?)
+    }
+
     async fn ready_sender(&self) -> Result<(u64, SendRequest<Bytes>), CallError> {
         let (number, sender) = self.sender().await?;
         let error = match sender.ready().await {

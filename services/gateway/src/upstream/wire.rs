@@ -114,7 +114,7 @@ fn unframe(mut body: Bytes) -> Result<Bytes, Status> {
 }
 
 /// `grpc-status`, `grpc-message` (percent-encoded) and the binary details, if a status is there.
-fn status_from(headers: &HeaderMap) -> Option<Status> {
+pub(super) fn status_from(headers: &HeaderMap) -> Option<Status> {
     let code = Code::from_bytes(headers.get(GRPC_STATUS)?.as_bytes());
     let message = headers
         .get(GRPC_MESSAGE)
@@ -143,7 +143,7 @@ fn trim_padding(value: &[u8]) -> &[u8] {
 
 /// A non-200 reply from something that is not a gRPC server (a proxy, a restarting pod): the
 /// gRPC spec's mapping of HTTP statuses.
-fn status_of_http(status: StatusCode, headers: &HeaderMap) -> Status {
+pub(super) fn status_of_http(status: StatusCode, headers: &HeaderMap) -> Status {
     if let Some(grpc) = status_from(headers) {
         return grpc;
     }

@@ -17,6 +17,7 @@ mod frontend_flow;
 mod idempotency;
 mod in_process;
 mod metric_names;
+mod notifications_journeys;
 mod openapi;
 mod pipeline_journeys;
 mod rate_limits;
