@@ -11,9 +11,10 @@ ALTER TABLE field_history ADD COLUMN change text NOT NULL DEFAULT 'update'
 
 -- How a stored column appears in the API, per record kind. A column not listed keeps its name;
 -- one listed with field NULL is bookkeeping and never history. Columns sharing a field are its
--- parts (money, addresses, consents): the field's value is an object of the parts, null when every
--- part is unset, or a list of objects when every part is a list (repeated messages stored as
--- parallel arrays, e.g. credit splits). Not tenant data: the same for every tenant.
+-- parts (money, addresses, consents): the field's value is an object of the parts, null when no
+-- part is set (see history_value_set), or a list of objects when every part is a list
+-- (repeated messages stored as parallel arrays, e.g. credit splits). Not tenant data: the same
+-- for every tenant.
 CREATE TABLE history_fields (
     record_type text NOT NULL,
     column_name text NOT NULL,
@@ -88,6 +89,13 @@ INSERT INTO history_fields (record_type, column_name, field, part) VALUES
     ('settings', 'source_time', NULL, NULL),
     ('settings', 'config_version', NULL, NULL);
 
+-- Whether a field value counts as set, as in proto3: not null, empty, zero or false. A create
+-- or delete lists only set fields.
+CREATE FUNCTION history_value_set(value jsonb) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT value IS NOT NULL AND value NOT IN ('null', '""', '[]', '{}', '0', 'false')
+$$;
+
 -- A row (as jsonb) under the API's field names; see history_fields. Custom fields appear one by
 -- one as `custom_fields.<key>`.
 CREATE FUNCTION history_api_fields(kind text, stored jsonb) RETURNS jsonb
@@ -133,8 +141,7 @@ BEGIN
     END LOOP;
     FOREACH api IN ARRAY grouped LOOP
         whole := fields -> api;
-        IF NOT EXISTS (SELECT 1 FROM jsonb_each(whole) p
-                       WHERE p.value NOT IN ('null', '""', '[]')) THEN
+        IF NOT EXISTS (SELECT 1 FROM jsonb_each(whole) p WHERE history_value_set(p.value)) THEN
             fields := fields || jsonb_build_object(api, 'null'::jsonb);
         ELSIF NOT EXISTS (SELECT 1 FROM jsonb_each(whole) p
                           WHERE jsonb_typeof(p.value) <> 'array') THEN
@@ -153,15 +160,11 @@ BEGIN
 END
 $$;
 
--- Whether a field value counts as set (a create or delete lists only set fields).
-CREATE FUNCTION history_value_set(value jsonb) RETURNS boolean
-LANGUAGE sql IMMUTABLE AS $$
-    SELECT value IS NOT NULL AND value NOT IN ('null', '""', '[]', '{}')
-$$;
-
 -- Diffs a row before and after an insert, update or delete into field_history rows under API
 -- names. A soft delete (deleted_at set) is a 'delete' of every set field, its
--- reversal a 'restore'. TG_ARGV[0]: the record kind; TG_ARGV[1] (optional): the id column.
+-- reversal a 'restore'. TG_ARGV[0]: the record kind; TG_ARGV[1] (optional): the id column;
+-- TG_ARGV[2] (optional): for a row that exists implicitly with defaults (settings), those
+-- defaults as a jsonb row: its insert is then an 'update' from them.
 -- actor_id comes from the transaction-local setting crm.actor_id the service sets with the tenant;
 -- NULL for changes the system makes itself.
 CREATE FUNCTION record_history() RETURNS trigger
@@ -190,6 +193,10 @@ BEGIN
         change := 'delete';
     ELSE
         change := 'update';
+    END IF;
+    IF change = 'create' AND TG_NARGS > 2 THEN
+        change := 'update';
+        old_row := TG_ARGV[2]::jsonb;
     END IF;
     before := CASE WHEN change IN ('create', 'restore') THEN '{}'
                    ELSE history_api_fields(kind, old_row) END;
@@ -270,10 +277,12 @@ CREATE TRIGGER custom_field_definitions_history
 CREATE TRIGGER lead_assignment_rules_history
     AFTER INSERT OR UPDATE OR DELETE ON lead_assignment_rules
     FOR EACH ROW EXECUTE FUNCTION record_history('assignment_rule');
--- The settings row is created implicitly (with defaults) and never deleted: only updates are
--- history. Its id is the tenant's.
-CREATE TRIGGER crm_tenants_history AFTER UPDATE ON crm_tenants
-    FOR EACH ROW EXECUTE FUNCTION record_history('settings', 'tenant_id');
+-- The settings row exists implicitly (with the defaults below, those of the columns) until the
+-- first write creates it, and is never deleted. Its id is the tenant's.
+CREATE TRIGGER crm_tenants_history AFTER INSERT OR UPDATE ON crm_tenants
+    FOR EACH ROW EXECUTE FUNCTION record_history('settings', 'tenant_id',
+        '{"deactivated_owner_policy": "reassign", "fallback_owner_id": null,
+          "lost_reason_required": true, "restore_window_days": 30}');
 CREATE TRIGGER record_shares_history AFTER INSERT OR UPDATE OR DELETE ON record_shares
     FOR EACH ROW EXECUTE FUNCTION record_share_history();
 
