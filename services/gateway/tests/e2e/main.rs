@@ -11,6 +11,7 @@ mod crm_data_journeys;
 mod crm_journeys;
 mod edge;
 mod frontend_flow;
+mod history_journeys;
 mod idempotency;
 mod in_process;
 mod metric_names;
