@@ -1,5 +1,6 @@
 //! History over REST: a record's creation, update, deletion and restore read back as field
-//! changes under the API's names; configuration history is for admins only.
+//! changes under the API's names; configuration history and the tenants audit log are for
+//! admins only.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -121,6 +122,32 @@ async fn a_record_is_updated_deleted_restored_and_its_history_read_over_rest() {
         .await;
     let response = p
         .authed(Method::GET, &settings_path, &rep)
+        .send()
+        .await
+        .expect("sent");
+    expect_problem(response, StatusCode::FORBIDDEN).await;
+
+    // The tenants service's audit log: the admin reads the rep's login, with the browser's
+    // user agent as the gateway forwarded it; the rep is refused.
+    let response = p
+        .authed(Method::GET, "/v1/auditEvents", admin)
+        .query(&[("kind", "login.succeeded")])
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), StatusCode::OK);
+    let log: Value = response.json().await.expect("json");
+    let logins = log["events"].as_array().cloned().unwrap_or_default();
+    assert!(
+        logins.iter().all(|e| e["kind"] == "login.succeeded") && logins.len() >= 2,
+        "the admin's and the rep's logins: {log}"
+    );
+    assert!(
+        logins.iter().all(|e| e["ip"].as_str().is_some_and(|ip| !ip.is_empty())),
+        "the client address: {log}"
+    );
+    let response = p
+        .authed(Method::GET, "/v1/auditEvents", &rep)
         .send()
         .await
         .expect("sent");
