@@ -37,16 +37,13 @@ INSERT INTO history_fields (record_type, column_name, field, part) VALUES
     ('account', 'shipping_region', 'shipping_address', 'region'),
     ('account', 'shipping_postal_code', 'shipping_address', 'postal_code'),
     ('account', 'shipping_country_code', 'shipping_address', 'country_code'),
-    ('account', 'merged_into', NULL, NULL),
     ('contact', 'email_consent', 'email_consent', 'granted'),
     ('contact', 'email_consent_source', 'email_consent', 'source'),
     ('contact', 'email_consent_at', 'email_consent', 'update_time'),
     ('contact', 'phone_consent', 'phone_consent', 'granted'),
     ('contact', 'phone_consent_source', 'phone_consent', 'source'),
     ('contact', 'phone_consent_at', 'phone_consent', 'update_time'),
-    ('contact', 'merged_into', NULL, NULL),
     ('lead', 'converted_at', 'convert_time', NULL),
-    ('lead', 'merged_into', NULL, NULL),
     ('opportunity', 'amount_currency', 'amount', 'currency_code'),
     ('opportunity', 'amount_units', 'amount', 'units'),
     ('opportunity', 'amount_nanos', 'amount', 'nanos'),
@@ -200,12 +197,18 @@ BEGIN
     END IF;
     before := CASE WHEN change IN ('create', 'restore') THEN '{}'
                    ELSE history_api_fields(kind, old_row) END;
-    after := CASE WHEN change = 'delete' THEN '{}' ELSE history_api_fields(kind, new_row) END;
+    after := history_api_fields(kind, new_row);
+    IF change = 'delete' THEN
+        -- Every field is cleared, except what the deletion itself set (a merge's merged_into).
+        SELECT coalesce(jsonb_object_agg(n.key, n.value), '{}') INTO after
+        FROM jsonb_each(after) n
+        WHERE history_value_set(n.value) AND n.value IS DISTINCT FROM before -> n.key;
+    END IF;
     FOR field_name IN SELECT k FROM (SELECT jsonb_object_keys(before) AS k
                                      UNION SELECT jsonb_object_keys(after)) keys ORDER BY k LOOP
         CONTINUE WHEN before -> field_name IS NOT DISTINCT FROM after -> field_name;
-        CONTINUE WHEN change <> 'update'
-            AND NOT history_value_set(coalesce(before -> field_name, after -> field_name));
+        CONTINUE WHEN change <> 'update' AND NOT history_value_set(before -> field_name)
+            AND NOT history_value_set(after -> field_name);
         INSERT INTO field_history (id, tenant_id, record_type, record_id, field,
                                    old_value, new_value, actor_id, changed_at, change)
         VALUES (gen_random_uuid(), (some_row ->> 'tenant_id')::uuid, kind,

@@ -137,7 +137,9 @@ impl pb::history_service_server::HistoryService for HistoryApi {
         let viewer = viewer(&request, CRM_RECORDS_READ)?;
         let req = history_request(request.get_ref())?;
         if let Some(permission) = audience_permission(req.kind.audience()) {
-            auth::caller(&request)?.require(permission)?;
+            auth::caller(&request)
+                .and_then(|caller| caller.require(permission))
+                .map_err(Error::from)?;
         }
         let subject = HistorySubject {
             kind: req.kind,

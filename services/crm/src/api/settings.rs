@@ -204,6 +204,7 @@ mod tests {
             deactivated_owner_policy: pb::DeactivatedOwnerPolicy::Keep as i32,
             fallback_owner_id: Uuid::from_u128(7).to_string(),
             lost_reason_required: false,
+            restore_window_days: 0,
         };
         let next = apply(
             current.clone(),

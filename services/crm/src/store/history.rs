@@ -165,11 +165,19 @@ struct Tombstone {
     in_window: bool,
 }
 
-/// The deleted record `record` (locked), with whether it is still within the restore window;
-/// `None` when there is no such record or it is live (`Some(Err)` then).
-async fn tombstone(tx: &mut Tx, record: RecordRef) -> Result<Option<std::result::Result<Tombstone, ()>>> {
-    let (table, merged, account_owner, join) = match record.record_type {
-        RecordType::Record(RecordKind::Opportunity) => ("opportunities", "NULL::uuid", "NULL::uuid", ""),
+/// What the undelete finds under a record id.
+enum Found {
+    Missing,
+    Live,
+    Deleted(Tombstone),
+}
+
+/// The record (locked), and if deleted whether it is still within the restore window.
+async fn find_deleted(tx: &mut Tx, record: RecordRef) -> Result<Found> {
+    let (from, merged, account_owner, join) = match record.record_type {
+        RecordType::Record(RecordKind::Opportunity) => {
+            ("opportunities", "NULL::uuid", "NULL::uuid", "")
+        }
         RecordType::Record(kind) => (table(kind), "r.merged_into", "NULL::uuid", ""),
         RecordType::Case => (
             "cases",
@@ -183,24 +191,24 @@ async fn tombstone(tx: &mut Tx, record: RecordRef) -> Result<Option<std::result:
                 r.deleted_at IS NOT NULL AS deleted,
                 r.deleted_at > now() - make_interval(days => coalesce(
                     (SELECT t.restore_window_days FROM crm_tenants t), 30)) AS in_window
-         FROM {table} r {join} WHERE r.id = $1 FOR UPDATE OF r"
+         FROM {from} r {join} WHERE r.id = $1 FOR UPDATE OF r"
     )))
     .bind(record.id)
     .fetch_optional(&mut *tx)
     .await?;
     let Some(row) = row else {
-        return Ok(None);
+        return Ok(Found::Missing);
     };
     let deleted: bool = row.try_get("deleted")?;
     if !deleted {
-        return Ok(Some(Err(())));
+        return Ok(Found::Live);
     }
-    Ok(Some(Ok(Tombstone {
+    Ok(Found::Deleted(Tombstone {
         owner_id: row.try_get("owner_id")?,
         account_owner_id: row.try_get("account_owner_id")?,
         merged_into: row.try_get("merged_into")?,
         in_window: row.try_get::<Option<bool>, _>("in_window")?.unwrap_or(false),
-    })))
+    }))
 }
 
 fn after_time(after: &Option<Cursor>) -> Result<(Option<DateTime<Utc>>, Option<Uuid>)> {
@@ -390,15 +398,15 @@ impl HistoryStore for PgStore {
     #[tracing::instrument(name = "crm.postgres.undelete_record", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "undelete_record", tenant_id = %viewer.tenant_id))]
     async fn undelete_record(&self, viewer: Viewer, record: RecordRef) -> Result<bool> {
         let mut tx = self.tx(viewer).await?;
-        let dead = match tombstone(&mut tx, record).await? {
-            None => return Ok(false),
-            Some(Err(())) => {
+        let dead = match find_deleted(&mut tx, record).await? {
+            Found::Missing => return Ok(false),
+            Found::Live => {
                 return Err(Error::AlreadyExists {
                     field: "record_id",
                     message: format!("the {} is not deleted", record.record_type.as_str()),
                 });
             }
-            Some(Ok(dead)) => dead,
+            Found::Deleted(dead) => dead,
         };
         // Who may delete the record may restore it.
         let allowed = match record.record_type {
@@ -421,12 +429,12 @@ impl HistoryStore for PgStore {
                 into: format!("{}/{into}", merge::collection(kind)),
             });
         }
-        let table = match record.record_type {
+        let restored_table = match record.record_type {
             RecordType::Record(kind) => table(kind),
             RecordType::Case => "cases",
         };
         sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE {table} SET deleted_at = NULL, updated_at = now() WHERE id = $1"
+            "UPDATE {restored_table} SET deleted_at = NULL, updated_at = now() WHERE id = $1"
         )))
         .bind(record.id)
         .execute(&mut *tx)

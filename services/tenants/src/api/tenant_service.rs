@@ -234,7 +234,7 @@ struct AuditRequest {
 
 fn time_from_pb(
     field: &str,
-    t: Option<prost_types::Timestamp>,
+    t: Option<&prost_types::Timestamp>,
 ) -> std::result::Result<Option<DateTime<Utc>>, String> {
     t.map(|t| {
         let nanos = u32::try_from(t.nanos).map_err(|_| format!("{field} is not a valid time"))?;
@@ -259,8 +259,8 @@ fn audit_request(r: &pb::ListAuditEventsRequest) -> Result<AuditRequest> {
             Uuid::parse_str(&r.user_id).map_err(|_| "must be a UUID"),
         )
     };
-    let start = v.check("start_time", time_from_pb("start_time", r.start_time)).flatten();
-    let end = v.check("end_time", time_from_pb("end_time", r.end_time)).flatten();
+    let start = v.check("start_time", time_from_pb("start_time", r.start_time.as_ref())).flatten();
+    let end = v.check("end_time", time_from_pb("end_time", r.end_time.as_ref())).flatten();
     if let (Some(start), Some(end)) = (start, end)
         && start >= end
     {
