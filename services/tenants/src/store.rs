@@ -135,8 +135,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<CustomRole>>;
     async fn delete_role(&self, tenant_id: Uuid, id: Uuid) -> Result<bool>;
     /// A page of the tenant's audit log, newest first.
-    async fn list_audit_events(&self, tenant_id: Uuid, query: AuditQuery)
-    -> Result<Vec<AuditEvent>>;
+    async fn list_audit_events(
+        &self,
+        tenant_id: Uuid,
+        query: AuditQuery,
+    ) -> Result<Vec<AuditEvent>>;
 }
 
 /// The Postgres store.

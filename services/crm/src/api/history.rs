@@ -2,11 +2,10 @@
 
 use std::sync::Arc;
 
-use auth::permissions::{
-    CRM_FIELDS_WRITE, CRM_PIPELINES_WRITE, CRM_RECORDS_READ, CRM_RECORDS_WRITE,
-    CRM_SETTINGS_WRITE,
-};
 use auth::Permission;
+use auth::permissions::{
+    CRM_FIELDS_WRITE, CRM_PIPELINES_WRITE, CRM_RECORDS_READ, CRM_RECORDS_WRITE, CRM_SETTINGS_WRITE,
+};
 use db::{PageSize, PageToken};
 use proto::crm as pb;
 use tonic::{Request, Response, Status};

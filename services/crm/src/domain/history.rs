@@ -169,6 +169,9 @@ mod tests {
             HistoryKind::Settings.audience(),
             HistoryAudience::SettingsAdmins
         );
-        assert_eq!(HistoryKind::Quote.audience(), HistoryAudience::RecordReaders);
+        assert_eq!(
+            HistoryKind::Quote.audience(),
+            HistoryAudience::RecordReaders
+        );
     }
 }

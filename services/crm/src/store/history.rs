@@ -139,7 +139,15 @@ async fn history_visible(tx: &mut Tx, viewer: Viewer, subject: HistorySubject) -
             .await?;
             match owner {
                 Some((deal, owner)) => {
-                    reaches(tx, viewer, RecordKind::Opportunity, Access::Read, deal, owner).await
+                    reaches(
+                        tx,
+                        viewer,
+                        RecordKind::Opportunity,
+                        Access::Read,
+                        deal,
+                        owner,
+                    )
+                    .await
                 }
                 None => Ok(false),
             }
@@ -207,7 +215,9 @@ async fn find_deleted(tx: &mut Tx, record: RecordRef) -> Result<Found> {
         owner_id: row.try_get("owner_id")?,
         account_owner_id: row.try_get("account_owner_id")?,
         merged_into: row.try_get("merged_into")?,
-        in_window: row.try_get::<Option<bool>, _>("in_window")?.unwrap_or(false),
+        in_window: row
+            .try_get::<Option<bool>, _>("in_window")?
+            .unwrap_or(false),
     }))
 }
 
@@ -411,7 +421,15 @@ impl HistoryStore for PgStore {
         // Who may delete the record may restore it.
         let allowed = match record.record_type {
             RecordType::Record(kind) => {
-                reaches(&mut tx, viewer, kind, Access::Control, record.id, dead.owner_id).await?
+                reaches(
+                    &mut tx,
+                    viewer,
+                    kind,
+                    Access::Control,
+                    record.id,
+                    dead.owner_id,
+                )
+                .await?
             }
             RecordType::Case => {
                 let scope = cases::case_scope(&mut tx, viewer, Access::Write).await?;
@@ -465,7 +483,12 @@ impl HistoryStore for PgStore {
 }
 
 /// The record just restored, for its event (the restorer reaches it: they may delete it).
-async fn restored_record(tx: &mut Tx, viewer: Viewer, kind: RecordKind, id: Uuid) -> Result<Record> {
+async fn restored_record(
+    tx: &mut Tx,
+    viewer: Viewer,
+    kind: RecordKind,
+    id: Uuid,
+) -> Result<Record> {
     let missing = || Error::Internal(format!("restored {} not visible", kind.name()));
     Ok(match kind {
         RecordKind::Account => Record::Account(

@@ -323,7 +323,14 @@ async fn creates_updates_deletes_and_restores_are_history_under_the_api_field_na
     );
     let created = of_kind(&changes, pb::ChangeKind::Create);
     let created_fields: Vec<&str> = created.iter().map(|(f, _, _)| f.as_str()).collect();
-    for field in ["amount", "close_date", "name", "owner_id", "pipeline_id", "stage_id"] {
+    for field in [
+        "amount",
+        "close_date",
+        "name",
+        "owner_id",
+        "pipeline_id",
+        "stage_id",
+    ] {
         assert!(created_fields.contains(&field), "{field}: {created:?}");
     }
     assert!(created.iter().all(|(_, old, _)| old == "null"));
@@ -334,7 +341,10 @@ async fn creates_updates_deletes_and_restores_are_history_under_the_api_field_na
     let old: serde_json::Value = serde_json::from_str(old).expect("json");
     let new: serde_json::Value = serde_json::from_str(new).expect("json");
     assert_eq!(old["units"], 5_000);
-    assert_eq!((new["units"].clone(), new["currency_code"].clone()), (7_000.into(), "USD".into()));
+    assert_eq!(
+        (new["units"].clone(), new["currency_code"].clone()),
+        (7_000.into(), "USD".into())
+    );
     let actor = rep.user_id.to_string();
     assert!(changes.iter().all(|c| c.actor_id == actor));
 
@@ -345,9 +355,14 @@ async fn creates_updates_deletes_and_restores_are_history_under_the_api_field_na
         }))
         .await
         .expect("deleted");
-    let after_delete = changes_of(&channel, &team.manager, pb::RecordType::Opportunity, &deal.id)
-        .await
-        .expect("the manager reads a deleted record's history");
+    let after_delete = changes_of(
+        &channel,
+        &team.manager,
+        pb::RecordType::Opportunity,
+        &deal.id,
+    )
+    .await
+    .expect("the manager reads a deleted record's history");
     let deleted = of_kind(&after_delete, pb::ChangeKind::Delete);
     assert!(
         deleted
@@ -356,19 +371,34 @@ async fn creates_updates_deletes_and_restores_are_history_under_the_api_field_na
         "{deleted:?}"
     );
     assert!(deleted.iter().all(|(_, _, new)| new == "null"));
-    let hidden = changes_of(&channel, &team.other_rep, pb::RecordType::Opportunity, &deal.id)
-        .await
-        .expect_err("not theirs");
+    let hidden = changes_of(
+        &channel,
+        &team.other_rep,
+        pb::RecordType::Opportunity,
+        &deal.id,
+    )
+    .await
+    .expect_err("not theirs");
     assert_eq!(hidden.code(), Code::NotFound);
 
     // Restored by who may delete it; someone else cannot, nor can it be restored twice.
-    let refused = undelete(&channel, &team.other_rep, pb::RecordType::Opportunity, &deal.id)
-        .await
-        .expect_err("not theirs");
+    let refused = undelete(
+        &channel,
+        &team.other_rep,
+        pb::RecordType::Opportunity,
+        &deal.id,
+    )
+    .await
+    .expect_err("not theirs");
     assert_eq!(refused.code(), Code::NotFound);
-    let support = undelete(&channel, &team.support, pb::RecordType::Opportunity, &deal.id)
-        .await
-        .expect_err("support does not delete deals");
+    let support = undelete(
+        &channel,
+        &team.support,
+        pb::RecordType::Opportunity,
+        &deal.id,
+    )
+    .await
+    .expect_err("support does not delete deals");
     assert_eq!(support.code(), Code::PermissionDenied);
     let restored = undelete(&channel, rep, pb::RecordType::Opportunity, &deal.id)
         .await
@@ -390,7 +420,10 @@ async fn creates_updates_deletes_and_restores_are_history_under_the_api_field_na
         .expect("back")
         .into_inner();
     assert_eq!(back.amount, Some(usd(7_000)));
-    assert_eq!(back.stage_id, deal.stage_id, "its relations come back with it");
+    assert_eq!(
+        back.stage_id, deal.stage_id,
+        "its relations come back with it"
+    );
     let again = undelete(&channel, rep, pb::RecordType::Opportunity, &deal.id)
         .await
         .expect_err("live");
@@ -484,7 +517,11 @@ async fn a_record_deleted_before_the_restore_window_stays_deleted() {
         .expect("admin reads the settings' history");
     assert_eq!(
         of_kind(&changes, pb::ChangeKind::Update),
-        [("restore_window_days".to_owned(), "30".to_owned(), "7".to_owned())]
+        [(
+            "restore_window_days".to_owned(),
+            "30".to_owned(),
+            "7".to_owned()
+        )]
     );
     let denied = changes_of(&channel, &team.rep, pb::RecordType::Settings, &tenant)
         .await
@@ -498,7 +535,7 @@ async fn catalog_activities_and_shares_have_history_too() {
     let db = Db::connect(&crm).await;
     let team = team(&crm, &db).await;
     let channel = crm.channel().await;
-    let mut catalog = pb::catalog_service_client::CatalogServiceClient::new(channel.clone());
+    let mut catalog = pb::product_service_client::ProductServiceClient::new(channel.clone());
     let product = catalog
         .create_product(team.admin.req(pb::CreateProductRequest {
             product: Some(pb::Product {
@@ -533,9 +570,14 @@ async fn catalog_activities_and_shares_have_history_too() {
         .expect("the link is one field");
     let related: serde_json::Value = serde_json::from_str(&related.2).expect("json");
     assert_eq!(related["id"], account.id.as_str());
-    let hidden = changes_of(&channel, &team.other_rep, pb::RecordType::Activity, &note.id)
-        .await
-        .expect_err("not their activity");
+    let hidden = changes_of(
+        &channel,
+        &team.other_rep,
+        pb::RecordType::Activity,
+        &note.id,
+    )
+    .await
+    .expect_err("not their activity");
     assert_eq!(hidden.code(), Code::NotFound);
 
     pb::sharing_service_client::SharingServiceClient::new(channel.clone())
@@ -559,5 +601,8 @@ async fn catalog_activities_and_shares_have_history_too() {
         .iter()
         .find(|c| c.field == share_field)
         .expect("the share is the record's history");
-    assert_eq!((share.old_value.as_str(), share.new_value.as_str()), ("null", "\"read\""));
+    assert_eq!(
+        (share.old_value.as_str(), share.new_value.as_str()),
+        ("null", "\"read\"")
+    );
 }

@@ -17,7 +17,12 @@ fn changes(history: &Value) -> Vec<(String, String, String, String)> {
                 .iter()
                 .map(|c| {
                     let text = |key: &str| c[key].as_str().unwrap_or_default().to_owned();
-                    (text("kind"), text("field"), text("oldValue"), text("newValue"))
+                    (
+                        text("kind"),
+                        text("field"),
+                        text("oldValue"),
+                        text("newValue"),
+                    )
                 })
                 .collect()
         })
@@ -36,7 +41,9 @@ async fn a_record_is_updated_deleted_restored_and_its_history_read_over_rest() {
             Method::POST,
             "/v1/accounts",
             admin,
-            Some(json!({"name": "Acme", "annualRevenue": {"currencyCode": "EUR", "units": "1000"}})),
+            Some(
+                json!({"name": "Acme", "annualRevenue": {"currencyCode": "EUR", "units": "1000"}}),
+            ),
         )
         .await;
     let id = account["id"].as_str().expect("id").to_owned();
@@ -50,21 +57,34 @@ async fn a_record_is_updated_deleted_restored_and_its_history_read_over_rest() {
         .expect("sent");
     assert_eq!(response.status(), StatusCode::OK);
     crm.call(Method::DELETE, &path, admin, None).await;
-    let response = p.authed(Method::GET, &path, admin).send().await.expect("sent");
+    let response = p
+        .authed(Method::GET, &path, admin)
+        .send()
+        .await
+        .expect("sent");
     expect_problem(response, StatusCode::NOT_FOUND).await;
 
     let history_path = format!("/v1/history/RECORD_TYPE_ACCOUNT/{id}");
     let history = crm.call(Method::GET, &history_path, admin, None).await;
     let all = changes(&history);
     let kinds: Vec<&str> = all.iter().map(|(k, ..)| k.as_str()).collect();
-    for kind in ["CHANGE_KIND_CREATE", "CHANGE_KIND_UPDATE", "CHANGE_KIND_DELETE"] {
+    for kind in [
+        "CHANGE_KIND_CREATE",
+        "CHANGE_KIND_UPDATE",
+        "CHANGE_KIND_DELETE",
+    ] {
         assert!(kinds.contains(&kind), "{kind} in {history}");
     }
-    assert_eq!(kinds.first(), Some(&"CHANGE_KIND_DELETE"), "newest first: {history}");
+    assert_eq!(
+        kinds.first(),
+        Some(&"CHANGE_KIND_DELETE"),
+        "newest first: {history}"
+    );
     assert!(
-        all.iter().any(|(kind, field, _, new)| kind == "CHANGE_KIND_UPDATE"
-            && field == "annual_revenue"
-            && new.contains("2000")),
+        all.iter()
+            .any(|(kind, field, _, new)| kind == "CHANGE_KIND_UPDATE"
+                && field == "annual_revenue"
+                && new.contains("2000")),
         "money is one API field: {history}"
     );
     assert!(
@@ -111,9 +131,11 @@ async fn a_record_is_updated_deleted_restored_and_its_history_read_over_rest() {
     let settings_path = format!("/v1/history/RECORD_TYPE_SETTINGS/{}", tenant.tenant_id);
     let settings = crm.call(Method::GET, &settings_path, admin, None).await;
     assert!(
-        changes(&settings).iter().any(|(_, field, old, new)| field == "restore_window_days"
-            && old == "30"
-            && new == "14"),
+        changes(&settings)
+            .iter()
+            .any(|(_, field, old, new)| field == "restore_window_days"
+                && old == "30"
+                && new == "14"),
         "{settings}"
     );
     p.create_user(&tenant, "rep", "ROLE_SALES_REP").await;
@@ -143,7 +165,9 @@ async fn a_record_is_updated_deleted_restored_and_its_history_read_over_rest() {
         "the admin's and the rep's logins: {log}"
     );
     assert!(
-        logins.iter().all(|e| e["ip"].as_str().is_some_and(|ip| !ip.is_empty())),
+        logins
+            .iter()
+            .all(|e| e["ip"].as_str().is_some_and(|ip| !ip.is_empty())),
         "the client address: {log}"
     );
     let response = p

@@ -93,7 +93,8 @@ impl pb::role_service_server::RoleService for RoleApi {
             let description = check_description(&mut v, &role.description);
             let perms = check_permissions(&mut v, &role.permissions);
             v.finish().map_err(Error::from)?;
-            let (Some(name), Some(description), Some(permissions)) = (name, description, perms) else {
+            let (Some(name), Some(description), Some(permissions)) = (name, description, perms)
+            else {
                 return Err(Error::Internal("validated fields missing".to_owned()).into());
             };
             let created = self
@@ -189,10 +190,15 @@ impl pb::role_service_server::RoleService for RoleApi {
             for path in &paths {
                 match path.as_str() {
                     "name" => {
-                        patch.name = v.check("role.name", parse_display_name(&role.name, MAX_NAME_LEN))
+                        patch.name =
+                            v.check("role.name", parse_display_name(&role.name, MAX_NAME_LEN))
                     }
-                    "description" => patch.description = check_description(&mut v, &role.description),
-                    "permissions" => patch.permissions = check_permissions(&mut v, &role.permissions),
+                    "description" => {
+                        patch.description = check_description(&mut v, &role.description)
+                    }
+                    "permissions" => {
+                        patch.permissions = check_permissions(&mut v, &role.permissions)
+                    }
                     _ => {}
                 }
             }

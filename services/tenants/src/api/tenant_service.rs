@@ -249,7 +249,10 @@ fn audit_request(r: &pb::ListAuditEventsRequest) -> Result<AuditRequest> {
     if let Some(kind) = &kind
         && !audit::KINDS.contains(&kind.as_str())
     {
-        v.add("kind", format!("must be one of {}", audit::KINDS.join(", ")));
+        v.add(
+            "kind",
+            format!("must be one of {}", audit::KINDS.join(", ")),
+        );
     }
     let user_id = if r.user_id.is_empty() {
         None
@@ -259,8 +262,15 @@ fn audit_request(r: &pb::ListAuditEventsRequest) -> Result<AuditRequest> {
             Uuid::parse_str(&r.user_id).map_err(|_| "must be a UUID"),
         )
     };
-    let start = v.check("start_time", time_from_pb("start_time", r.start_time.as_ref())).flatten();
-    let end = v.check("end_time", time_from_pb("end_time", r.end_time.as_ref())).flatten();
+    let start = v
+        .check(
+            "start_time",
+            time_from_pb("start_time", r.start_time.as_ref()),
+        )
+        .flatten();
+    let end = v
+        .check("end_time", time_from_pb("end_time", r.end_time.as_ref()))
+        .flatten();
     if let (Some(start), Some(end)) = (start, end)
         && start >= end
     {
@@ -408,10 +418,7 @@ impl pb::tenant_service_server::TenantService for TenantApi {
         request: Request<pb::ListAuditEventsRequest>,
     ) -> Result<Response<pb::ListAuditEventsResponse>, Status> {
         // Logins with addresses are the admins' to read, not every user's.
-        let ctx = self
-            .shared
-            .user_ctx(&request, Some(TENANT_UPDATE))
-            .await?;
+        let ctx = self.shared.user_ctx(&request, Some(TENANT_UPDATE)).await?;
         let tenant_id = ctx.tenant_id;
         let req = audit_request(request.get_ref())?;
         let mut events = self

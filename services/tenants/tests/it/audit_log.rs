@@ -33,9 +33,10 @@ async fn admins_read_logins_user_changes_and_suspensions_with_who_and_from_where
     failed
         .metadata_mut()
         .insert("x-forwarded-for", "203.0.113.7".parse().expect("ascii"));
-    failed
-        .metadata_mut()
-        .insert("x-forwarded-user-agent", "Firefox/133".parse().expect("ascii"));
+    failed.metadata_mut().insert(
+        "x-forwarded-user-agent",
+        "Firefox/133".parse().expect("ascii"),
+    );
     c.auth.login(failed).await.expect_err("wrong password");
 
     let rep = create_user(
@@ -76,15 +77,21 @@ async fn admins_read_logins_user_changes_and_suspensions_with_who_and_from_where
     c.tenants
         .reactivate_tenant(authed(
             &svc.operator_token,
-            pb::ReactivateTenantRequest { id: tenant_id.clone() },
+            pb::ReactivateTenantRequest {
+                id: tenant_id.clone(),
+            },
         ))
         .await
         .expect("reactivated");
 
-    let all = audit_events(&mut c, &f.admin_token, pb::ListAuditEventsRequest::default())
-        .await
-        .expect("the admin reads the log")
-        .events;
+    let all = audit_events(
+        &mut c,
+        &f.admin_token,
+        pb::ListAuditEventsRequest::default(),
+    )
+    .await
+    .expect("the admin reads the log")
+    .events;
     let kinds: Vec<&str> = all.iter().map(|e| e.kind.as_str()).collect();
     for kind in [
         "tenant.provisioned",
@@ -98,10 +105,16 @@ async fn admins_read_logins_user_changes_and_suspensions_with_who_and_from_where
         assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
     }
     assert_eq!(kinds.first(), Some(&"tenant.reactivated"), "newest first");
-    let failure = all.iter().find(|e| e.kind == "login.failed").expect("failure");
+    let failure = all
+        .iter()
+        .find(|e| e.kind == "login.failed")
+        .expect("failure");
     assert_eq!(failure.user_id, f.admin.id);
     assert_eq!(failure.actor, f.admin.id, "the user logging in");
-    assert_eq!((failure.ip.as_str(), failure.user_agent.as_str()), ("203.0.113.7", "Firefox/133"));
+    assert_eq!(
+        (failure.ip.as_str(), failure.user_agent.as_str()),
+        ("203.0.113.7", "Firefox/133")
+    );
     let promotion = all
         .iter()
         .find(|e| e.kind == "user.role_changed")
@@ -110,7 +123,9 @@ async fn admins_read_logins_user_changes_and_suspensions_with_who_and_from_where
     assert_eq!(promotion.actor, f.admin.id);
     // jsonb's text form.
     assert!(
-        promotion.details.contains(r#""old_role": "ROLE_SALES_REP""#)
+        promotion
+            .details
+            .contains(r#""old_role": "ROLE_SALES_REP""#)
             && promotion.details.contains(r#""new_role": "ROLE_MANAGER""#),
         "{}",
         promotion.details
@@ -120,7 +135,11 @@ async fn admins_read_logins_user_changes_and_suspensions_with_who_and_from_where
         .find(|e| e.kind == "tenant.suspended")
         .expect("suspension");
     assert_eq!(suspension.actor, "operator");
-    assert!(suspension.details.contains("invoice overdue"), "{}", suspension.details);
+    assert!(
+        suspension.details.contains("invoice overdue"),
+        "{}",
+        suspension.details
+    );
 
     // Filtered by kind and user, and paged.
     let failures = audit_events(
