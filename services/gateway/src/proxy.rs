@@ -431,6 +431,13 @@ fn forward_metadata(
     if let Ok(value) = MetadataValue::try_from(client.to_string()) {
         metadata.insert("x-forwarded-for", value);
     }
+    // The browser's user agent, for the tenants service's audit log (logins, changes).
+    if let Some(value) = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| AsciiMetadataValue::try_from(v.as_bytes()).ok())
+    {
+        metadata.insert("x-forwarded-user-agent", value);
+    }
     metadata
 }
 

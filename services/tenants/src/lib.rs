@@ -5,6 +5,7 @@
 //! `salescompass` launcher.
 
 pub mod api;
+pub mod audit;
 pub mod component;
 pub mod domain;
 pub mod error;

@@ -8,6 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{PgPool, Postgres, QueryBuilder, Row, Transaction, postgres::PgRow};
 use uuid::Uuid;
 
+use crate::domain::audit::{AuditEvent, AuditQuery};
 use crate::domain::email::Email;
 use crate::domain::exchange_rate::{ExchangeRate, NewExchangeRate};
 use crate::domain::filter::{Condition, UserOrder};
@@ -158,6 +159,12 @@ pub trait Store: Send + Sync + 'static {
         currency_code: String,
         effective_date: NaiveDate,
     ) -> Result<bool>;
+    /// A page of the tenant's audit log, newest first.
+    async fn list_audit_events(
+        &self,
+        tenant_id: Uuid,
+        query: AuditQuery,
+    ) -> Result<Vec<AuditEvent>>;
 }
 
 /// The Postgres store.
@@ -172,8 +179,41 @@ impl PgStore {
     }
 
     async fn tx(&self, tenant_id: Uuid) -> Result<Transaction<'static, Postgres>> {
-        Ok(db::begin_for_tenant(&self.pool, tenant_id).await?)
+        let mut tx = db::begin_for_tenant(&self.pool, tenant_id).await?;
+        set_audit_context(&mut tx).await?;
+        Ok(tx)
     }
+}
+
+/// Hands the request's audit context (who, from where) to the audit triggers of this
+/// transaction; requests that change nothing run without one and skip the round trip.
+async fn set_audit_context(tx: &mut Transaction<'static, Postgres>) -> Result<()> {
+    let Some(context) = crate::audit::current() else {
+        return Ok(());
+    };
+    sqlx::query(
+        "SELECT set_config('audit.actor', $1, true), set_config('audit.ip', $2, true),
+                set_config('audit.user_agent', $3, true)",
+    )
+    .bind(&context.actor)
+    .bind(&context.ip)
+    .bind(&context.user_agent)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn audit_event_from_row(row: &PgRow) -> Result<AuditEvent> {
+    Ok(AuditEvent {
+        id: row.try_get("id")?,
+        kind: row.try_get("kind")?,
+        user_id: row.try_get("user_id")?,
+        actor: row.try_get("actor")?,
+        details: row.try_get("details")?,
+        ip: row.try_get("ip")?,
+        user_agent: row.try_get("user_agent")?,
+        occurred_at: row.try_get("occurred_at")?,
+    })
 }
 
 const TENANT_COLUMNS: &str = "id, slug, display_name, plan, status, timezone, currency_code, \
@@ -291,8 +331,10 @@ async fn replace_custom_roles(
     user_id: Uuid,
     role_ids: &[Uuid],
 ) -> Result<()> {
-    sqlx::query("DELETE FROM user_custom_roles WHERE user_id = $1")
+    // Only the grants that change: each one is an audit event.
+    sqlx::query("DELETE FROM user_custom_roles WHERE user_id = $1 AND role_id <> ALL($2)")
         .bind(user_id)
+        .bind(role_ids)
         .execute(&mut **tx)
         .await?;
     if !role_ids.is_empty() {
@@ -360,6 +402,7 @@ impl Store for PgStore {
         // Cancel-safe: a request dropped while BEGIN is in flight must not leave its connection
         // inside a transaction in the pool.
         let mut tx = db::begin(&self.pool).await?;
+        set_audit_context(&mut tx).await?;
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO tenants (id, slug, display_name, plan, timezone, currency_code,
                                   fiscal_year_start_month, locale)
@@ -964,6 +1007,39 @@ impl Store for PgStore {
         }
         tx.commit().await?;
         Ok(deleted)
+    }
+
+    #[tracing::instrument(name = "tenants.postgres.list_audit_events", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "list_audit_events", tenant_id = %tenant_id))]
+    async fn list_audit_events(
+        &self,
+        tenant_id: Uuid,
+        query: AuditQuery,
+    ) -> Result<Vec<AuditEvent>> {
+        let mut tx = self.tx(tenant_id).await?;
+        let (before_at, before_id) = query.before.unzip();
+        let rows = sqlx::query(
+            "SELECT id, kind, user_id, actor, details::text AS details, ip, user_agent,
+                    occurred_at
+             FROM audit_events
+             WHERE ($1::text IS NULL OR kind = $1)
+               AND ($2::uuid IS NULL OR user_id = $2)
+               AND ($3::timestamptz IS NULL OR occurred_at >= $3)
+               AND ($4::timestamptz IS NULL OR occurred_at < $4)
+               AND ($5::timestamptz IS NULL OR (occurred_at, id) < ($5, $6))
+             ORDER BY occurred_at DESC, id DESC
+             LIMIT $7",
+        )
+        .bind(query.kind)
+        .bind(query.user_id)
+        .bind(query.start)
+        .bind(query.end)
+        .bind(before_at)
+        .bind(before_id)
+        .bind(query.limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.iter().map(audit_event_from_row).collect()
     }
 }
 

@@ -9,7 +9,7 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::{mask_paths, optional_id, parse_id, viewer};
-use crate::domain::settings::{CrmSettings, DeactivatedOwnerPolicy};
+use crate::domain::settings::{CrmSettings, DeactivatedOwnerPolicy, RESTORE_WINDOW_DAYS};
 use crate::error::{Error, Result};
 use crate::store::handover::{Orphan, OrphanKey};
 use crate::store::settings::SettingsStore;
@@ -18,6 +18,7 @@ const UPDATABLE: &[&str] = &[
     "deactivated_owner_policy",
     "fallback_owner_id",
     "lost_reason_required",
+    "restore_window_days",
 ];
 
 pub struct SettingsApi {
@@ -41,6 +42,7 @@ fn to_pb(settings: CrmSettings) -> pb::CrmSettings {
             .map(|id| id.to_string())
             .unwrap_or_default(),
         lost_reason_required: settings.lost_reason_required,
+        restore_window_days: settings.restore_window_days,
     }
 }
 
@@ -68,6 +70,15 @@ fn apply(current: CrmSettings, patch: &pb::CrmSettings, paths: &[String]) -> Res
                     .map_err(|e| Error::invalid("settings.fallback_owner_id", e))?;
             }
             "lost_reason_required" => next.lost_reason_required = patch.lost_reason_required,
+            "restore_window_days" => {
+                if !RESTORE_WINDOW_DAYS.contains(&patch.restore_window_days) {
+                    return Err(Error::invalid(
+                        "settings.restore_window_days",
+                        "must be between 1 and 3650",
+                    ));
+                }
+                next.restore_window_days = patch.restore_window_days;
+            }
             other => {
                 return Err(Error::invalid(
                     "update_mask",
@@ -193,6 +204,7 @@ mod tests {
             deactivated_owner_policy: pb::DeactivatedOwnerPolicy::Keep as i32,
             fallback_owner_id: Uuid::from_u128(7).to_string(),
             lost_reason_required: false,
+            restore_window_days: 0,
         };
         let next = apply(
             current.clone(),

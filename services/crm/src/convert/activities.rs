@@ -38,7 +38,8 @@ pub fn record_type_from_pb(raw: i32) -> Result<RecordType, &'static str> {
         Ok(pb::RecordType::Opportunity) => Ok(RecordType::Record(RecordKind::Opportunity)),
         Ok(pb::RecordType::Case) => Ok(RecordType::Case),
         Ok(pb::RecordType::Unspecified) => Err("is required"),
-        Err(_) => Err("unknown record type"),
+        // The history-only kinds.
+        Ok(_) | Err(_) => Err("unknown record type"),
     }
 }
 

@@ -92,7 +92,7 @@ pub fn record_kind_from_pb(raw: i32) -> Result<RecordKind, &'static str> {
         Ok(pb::RecordType::Lead) => Ok(RecordKind::Lead),
         Ok(pb::RecordType::Opportunity) => Ok(RecordKind::Opportunity),
         Ok(pb::RecordType::Case) => Err("must be an account, contact, lead or opportunity"),
-        Ok(pb::RecordType::Unspecified) | Err(_) => Err("is not a known record type"),
+        Ok(_) | Err(_) => Err("is not a known record type"),
     }
 }
 

@@ -35,7 +35,12 @@ pub struct CrmSettings {
     pub fallback_owner_id: Option<Uuid>,
     /// A move to a lost stage needs a lost reason.
     pub lost_reason_required: bool,
+    /// Days after its deletion a record can still be restored.
+    pub restore_window_days: i32,
 }
+
+/// The restore window's bounds (the column's check).
+pub const RESTORE_WINDOW_DAYS: std::ops::RangeInclusive<i32> = 1..=3650;
 
 impl Default for CrmSettings {
     fn default() -> Self {
@@ -43,6 +48,7 @@ impl Default for CrmSettings {
             deactivated_owner_policy: DeactivatedOwnerPolicy::default(),
             fallback_owner_id: None,
             lost_reason_required: true,
+            restore_window_days: 30,
         }
     }
 }

@@ -23,7 +23,7 @@ use crate::listing::{KeyKind, ListQuery, Listing, Page, SortKey};
 
 /// Activities follow the visibility of owned sales records: reps their own, managers their
 /// team's, admins all (support users their own).
-const VISIBILITY: RecordKind = RecordKind::Lead;
+pub(crate) const VISIBILITY: RecordKind = RecordKind::Lead;
 
 #[cfg_attr(test, mockall::automock)]
 #[async_trait]

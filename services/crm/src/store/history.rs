@@ -1,4 +1,5 @@
-//! Field history (rows written by the `record_field_history` trigger) and record timelines.
+//! Field history (rows written by the `record_history` trigger on every create, update, delete
+//! and restore), record timelines, and restoring deleted records.
 
 use std::collections::HashMap;
 
@@ -8,22 +9,29 @@ use sqlx::Row;
 use sqlx::postgres::PgRow;
 use uuid::Uuid;
 
-use super::{PgStore, Tx, activities, cases, reaches};
+use super::{PgStore, Tx, accounts, activities, cases, contacts, leads, merge, opportunities};
+use super::{publish, reaches, scope};
 use crate::domain::activity::{RecordRef, RecordType};
-use crate::domain::history::{FieldChange, TimelineEntry, TimelineItem};
+use crate::domain::history::{
+    ChangeKind, FieldChange, HistoryKind, HistorySubject, TimelineEntry, TimelineItem,
+};
 use crate::domain::opportunity::StageChange;
+use crate::domain::record::Record;
 use crate::domain::visibility::{Access, RecordKind, Viewer};
 use crate::error::{Error, Result};
+use crate::events::publish::{self as events, Change};
+use crate::events::support::case_changed;
 use crate::listing::{Cursor, KeyValue, Page};
 
 #[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait HistoryStore: Send + Sync + 'static {
-    /// Changed fields of a record, newest first; `None` when the record is not visible.
+    /// Changed fields of a record (live or deleted), newest first; `None` when the viewer cannot
+    /// read the record. The caller checked the permission the kind's audience needs.
     async fn field_history(
         &self,
         viewer: Viewer,
-        record: RecordRef,
+        subject: HistorySubject,
         after: Option<Cursor>,
         page_size: u32,
     ) -> Result<Option<Page<FieldChange>>>;
@@ -35,6 +43,9 @@ pub trait HistoryStore: Send + Sync + 'static {
         after: Option<Cursor>,
         page_size: u32,
     ) -> Result<Option<Page<TimelineEntry>>>;
+    /// Brings a deleted record back within the tenant's restore window; `false` when there is no
+    /// such deleted record the viewer may delete (or it was deleted before the window).
+    async fn undelete_record(&self, viewer: Viewer, record: RecordRef) -> Result<bool>;
 }
 
 /// Whether `record` is a live record of this tenant the viewer may read (a share of it counts).
@@ -47,14 +58,9 @@ pub(crate) async fn record_visible(tx: &mut Tx, viewer: Viewer, record: RecordRe
         }
         RecordType::Record(kind) => kind,
     };
-    let table = match kind {
-        RecordKind::Account => "accounts",
-        RecordKind::Contact => "contacts",
-        RecordKind::Lead => "leads",
-        RecordKind::Opportunity => "opportunities",
-    };
     let owner: Option<Uuid> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT owner_id FROM {table} WHERE id = $1 AND deleted_at IS NULL"
+        "SELECT owner_id FROM {} WHERE id = $1 AND deleted_at IS NULL",
+        table(kind)
     )))
     .bind(record.id)
     .fetch_optional(&mut *tx)
@@ -63,6 +69,156 @@ pub(crate) async fn record_visible(tx: &mut Tx, viewer: Viewer, record: RecordRe
         Some(owner) => reaches(tx, viewer, kind, Access::Read, record.id, owner).await,
         None => Ok(false),
     }
+}
+
+fn table(kind: RecordKind) -> &'static str {
+    match kind {
+        RecordKind::Account => "accounts",
+        RecordKind::Contact => "contacts",
+        RecordKind::Lead => "leads",
+        RecordKind::Opportunity => "opportunities",
+    }
+}
+
+/// Whether the viewer may read the history of `subject`: for records, whoever reaches the record
+/// (live or deleted) for reading; for the catalog and configuration the permission the API
+/// checked is enough.
+async fn history_visible(tx: &mut Tx, viewer: Viewer, subject: HistorySubject) -> Result<bool> {
+    let id = subject.id;
+    match subject.kind {
+        HistoryKind::Record(RecordType::Record(kind)) => {
+            let owner: Option<Uuid> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT owner_id FROM {} WHERE id = $1",
+                table(kind)
+            )))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            match owner {
+                Some(owner) => reaches(tx, viewer, kind, Access::Read, id, owner).await,
+                None => Ok(false),
+            }
+        }
+        HistoryKind::Record(RecordType::Case) => {
+            let owners: Option<(Uuid, Option<Uuid>)> = sqlx::query_as(
+                "SELECT c.owner_id, acc.owner_id FROM cases c
+                 LEFT JOIN accounts acc ON acc.tenant_id = c.tenant_id AND acc.id = c.account_id
+                 WHERE c.id = $1",
+            )
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some((owner, account_owner)) = owners else {
+                return Ok(false);
+            };
+            let scope = cases::case_scope(tx, viewer, Access::Read).await?;
+            Ok(scope.allows(owner) || account_owner.is_some_and(|o| scope.allows(o)))
+        }
+        HistoryKind::Activity => {
+            let owner: Option<Uuid> =
+                sqlx::query_scalar("SELECT owner_id FROM activities WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            match owner {
+                Some(owner) => Ok(scope(tx, viewer, activities::VISIBILITY, Access::Read)
+                    .await?
+                    .allows(owner)),
+                None => Ok(false),
+            }
+        }
+        // A quote is visible with its opportunity.
+        HistoryKind::Quote => {
+            let owner: Option<(Uuid, Uuid)> = sqlx::query_as(
+                "SELECT o.id, o.owner_id FROM quotes q
+                 JOIN opportunities o ON o.tenant_id = q.tenant_id AND o.id = q.opportunity_id
+                 WHERE q.id = $1",
+            )
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            match owner {
+                Some((deal, owner)) => {
+                    reaches(
+                        tx,
+                        viewer,
+                        RecordKind::Opportunity,
+                        Access::Read,
+                        deal,
+                        owner,
+                    )
+                    .await
+                }
+                None => Ok(false),
+            }
+        }
+        // The settings' id is the tenant's: another id has no history here.
+        HistoryKind::Settings => Ok(id == viewer.tenant_id),
+        HistoryKind::Product
+        | HistoryKind::PriceBook
+        | HistoryKind::PriceBookEntry
+        | HistoryKind::Pipeline
+        | HistoryKind::Stage
+        | HistoryKind::LostReason
+        | HistoryKind::CustomFieldDefinition
+        | HistoryKind::AssignmentRule => Ok(true),
+    }
+}
+
+/// A deleted record as the undelete finds it.
+struct Tombstone {
+    owner_id: Uuid,
+    account_owner_id: Option<Uuid>,
+    merged_into: Option<Uuid>,
+    in_window: bool,
+}
+
+/// What the undelete finds under a record id.
+enum Found {
+    Missing,
+    Live,
+    Deleted(Tombstone),
+}
+
+/// The record (locked), and if deleted whether it is still within the restore window.
+async fn find_deleted(tx: &mut Tx, record: RecordRef) -> Result<Found> {
+    let (from, merged, account_owner, join) = match record.record_type {
+        RecordType::Record(RecordKind::Opportunity) => {
+            ("opportunities", "NULL::uuid", "NULL::uuid", "")
+        }
+        RecordType::Record(kind) => (table(kind), "r.merged_into", "NULL::uuid", ""),
+        RecordType::Case => (
+            "cases",
+            "NULL::uuid",
+            "acc.owner_id",
+            "LEFT JOIN accounts acc ON acc.tenant_id = r.tenant_id AND acc.id = r.account_id",
+        ),
+    };
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT r.owner_id, {account_owner} AS account_owner_id, {merged} AS merged_into,
+                r.deleted_at IS NOT NULL AS deleted,
+                r.deleted_at > now() - make_interval(days => coalesce(
+                    (SELECT t.restore_window_days FROM crm_tenants t), 30)) AS in_window
+         FROM {from} r {join} WHERE r.id = $1 FOR UPDATE OF r"
+    )))
+    .bind(record.id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = row else {
+        return Ok(Found::Missing);
+    };
+    let deleted: bool = row.try_get("deleted")?;
+    if !deleted {
+        return Ok(Found::Live);
+    }
+    Ok(Found::Deleted(Tombstone {
+        owner_id: row.try_get("owner_id")?,
+        account_owner_id: row.try_get("account_owner_id")?,
+        merged_into: row.try_get("merged_into")?,
+        in_window: row
+            .try_get::<Option<bool>, _>("in_window")?
+            .unwrap_or(false),
+    }))
 }
 
 fn after_time(after: &Option<Cursor>) -> Result<(Option<DateTime<Utc>>, Option<Uuid>)> {
@@ -77,8 +233,11 @@ fn after_time(after: &Option<Cursor>) -> Result<(Option<DateTime<Utc>>, Option<U
 }
 
 fn change_from_row(row: &PgRow) -> Result<FieldChange> {
+    let change: String = row.try_get("change")?;
     Ok(FieldChange {
         id: row.try_get("id")?,
+        kind: ChangeKind::parse(&change)
+            .ok_or_else(|| Error::Internal(format!("unknown history change {change:?}")))?,
         field: row.try_get("field")?,
         old_value: row.try_get("old_value")?,
         new_value: row.try_get("new_value")?,
@@ -87,7 +246,7 @@ fn change_from_row(row: &PgRow) -> Result<FieldChange> {
     })
 }
 
-const CHANGE_COLUMNS: &str = "h.id, h.field, COALESCE(h.old_value::text, 'null') AS old_value, \
+const CHANGE_COLUMNS: &str = "h.id, h.change, h.field, COALESCE(h.old_value::text, 'null') AS old_value, \
     COALESCE(h.new_value::text, 'null') AS new_value, h.actor_id, h.changed_at";
 
 /// Keeps the first `page_size` items; the cursor points at the last one kept when more follow.
@@ -104,13 +263,13 @@ impl HistoryStore for PgStore {
     async fn field_history(
         &self,
         viewer: Viewer,
-        record: RecordRef,
+        subject: HistorySubject,
         after: Option<Cursor>,
         page_size: u32,
     ) -> Result<Option<Page<FieldChange>>> {
         let (after_at, after_id) = after_time(&after)?;
         let mut tx = self.tx(viewer).await?;
-        if !record_visible(&mut tx, viewer, record).await? {
+        if !history_visible(&mut tx, viewer, subject).await? {
             return Ok(None);
         }
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -120,8 +279,8 @@ impl HistoryStore for PgStore {
              ORDER BY h.changed_at DESC, h.id DESC
              LIMIT $5"
         )))
-        .bind(record.record_type.as_str())
-        .bind(record.id)
+        .bind(subject.kind.as_str())
+        .bind(subject.id)
         .bind(after_at)
         .bind(after_id)
         .bind(i64::from(page_size) + 1)
@@ -245,4 +404,112 @@ impl HistoryStore for PgStore {
             id: e.id,
         })))
     }
+
+    #[tracing::instrument(name = "crm.postgres.undelete_record", skip_all, fields(otel.kind = "client", db.system = "postgresql", db.operation.name = "undelete_record", tenant_id = %viewer.tenant_id))]
+    async fn undelete_record(&self, viewer: Viewer, record: RecordRef) -> Result<bool> {
+        let mut tx = self.tx(viewer).await?;
+        let dead = match find_deleted(&mut tx, record).await? {
+            Found::Missing => return Ok(false),
+            Found::Live => {
+                return Err(Error::AlreadyExists {
+                    field: "record_id",
+                    message: format!("the {} is not deleted", record.record_type.as_str()),
+                });
+            }
+            Found::Deleted(dead) => dead,
+        };
+        // Who may delete the record may restore it.
+        let allowed = match record.record_type {
+            RecordType::Record(kind) => {
+                reaches(
+                    &mut tx,
+                    viewer,
+                    kind,
+                    Access::Control,
+                    record.id,
+                    dead.owner_id,
+                )
+                .await?
+            }
+            RecordType::Case => {
+                let scope = cases::case_scope(&mut tx, viewer, Access::Write).await?;
+                scope.allows(dead.owner_id)
+                    || dead.account_owner_id.is_some_and(|o| scope.allows(o))
+            }
+        };
+        // Past the window the record counts as purged.
+        if !allowed || !dead.in_window {
+            return Ok(false);
+        }
+        if let (RecordType::Record(kind), Some(into)) = (record.record_type, dead.merged_into) {
+            return Err(Error::Merged {
+                what: kind.name(),
+                into: format!("{}/{into}", merge::collection(kind)),
+            });
+        }
+        let restored_table = match record.record_type {
+            RecordType::Record(kind) => table(kind),
+            RecordType::Case => "cases",
+        };
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE {restored_table} SET deleted_at = NULL, updated_at = now() WHERE id = $1"
+        )))
+        .bind(record.id)
+        .execute(&mut *tx)
+        .await?;
+        // Consumers learn of the record again as created: it is back, with every field.
+        let event = match record.record_type {
+            RecordType::Record(kind) => {
+                let restored = restored_record(&mut tx, viewer, kind, record.id).await?;
+                events::record_changed(
+                    viewer.tenant_id,
+                    viewer.user_id,
+                    Change::Created,
+                    restored,
+                    &[],
+                )?
+            }
+            RecordType::Case => {
+                let case = cases::visible(&mut tx, viewer, record.id, Access::Read)
+                    .await?
+                    .ok_or_else(|| Error::Internal("restored case not visible".to_owned()))?;
+                case_changed(viewer, "crm.case.created", case, &[])?
+            }
+        };
+        publish(&mut tx, &[event]).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}
+
+/// The record just restored, for its event (the restorer reaches it: they may delete it).
+async fn restored_record(
+    tx: &mut Tx,
+    viewer: Viewer,
+    kind: RecordKind,
+    id: Uuid,
+) -> Result<Record> {
+    let missing = || Error::Internal(format!("restored {} not visible", kind.name()));
+    Ok(match kind {
+        RecordKind::Account => Record::Account(
+            accounts::visible(tx, viewer, id, Access::Read)
+                .await?
+                .ok_or_else(missing)?,
+        ),
+        RecordKind::Contact => Record::Contact(
+            contacts::visible(tx, viewer, id, Access::Read)
+                .await?
+                .ok_or_else(missing)?,
+        ),
+        RecordKind::Lead => Record::Lead(
+            leads::visible(tx, viewer, id, Access::Read)
+                .await?
+                .ok_or_else(missing)?,
+        ),
+        RecordKind::Opportunity => Record::Opportunity(
+            opportunities::visible(tx, viewer, id, Access::Read)
+                .await?
+                .ok_or_else(missing)?,
+        ),
+    })
 }

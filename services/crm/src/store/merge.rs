@@ -289,7 +289,7 @@ async fn lock(tx: &mut Tx, table: &str, ids: [Uuid; 2]) -> Result<HashMap<Uuid, 
         .collect())
 }
 
-fn collection(kind: RecordKind) -> &'static str {
+pub(crate) fn collection(kind: RecordKind) -> &'static str {
     match kind {
         RecordKind::Account => "accounts",
         RecordKind::Contact => "contacts",

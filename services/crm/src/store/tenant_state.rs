@@ -77,17 +77,22 @@ pub async fn calendar(tx: &mut Tx) -> Result<(FiscalCalendar, String)> {
 
 /// The tenant's settings, defaults when never changed.
 pub async fn settings(tx: &mut Tx) -> Result<CrmSettings> {
-    let row: Option<(String, Option<Uuid>, bool)> = sqlx::query_as(
-        "SELECT deactivated_owner_policy, fallback_owner_id, lost_reason_required FROM crm_tenants",
+    let row: Option<(String, Option<Uuid>, bool, i32)> = sqlx::query_as(
+        "SELECT deactivated_owner_policy, fallback_owner_id, lost_reason_required,
+             restore_window_days
+         FROM crm_tenants",
     )
     .fetch_optional(&mut *tx)
     .await?;
     Ok(match row {
-        Some((policy, fallback_owner_id, lost_reason_required)) => CrmSettings {
-            deactivated_owner_policy: DeactivatedOwnerPolicy::from_db(&policy),
-            fallback_owner_id,
-            lost_reason_required,
-        },
+        Some((policy, fallback_owner_id, lost_reason_required, restore_window_days)) => {
+            CrmSettings {
+                deactivated_owner_policy: DeactivatedOwnerPolicy::from_db(&policy),
+                fallback_owner_id,
+                lost_reason_required,
+                restore_window_days,
+            }
+        }
         None => CrmSettings::default(),
     })
 }
@@ -95,18 +100,20 @@ pub async fn settings(tx: &mut Tx) -> Result<CrmSettings> {
 pub async fn save_settings(tx: &mut Tx, tenant_id: Uuid, settings: &CrmSettings) -> Result<()> {
     sqlx::query(
         "INSERT INTO crm_tenants (tenant_id, deactivated_owner_policy, fallback_owner_id,
-             lost_reason_required)
-         VALUES ($1, $2, $3, $4)
+             lost_reason_required, restore_window_days)
+         VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (tenant_id) DO UPDATE SET
              deactivated_owner_policy = EXCLUDED.deactivated_owner_policy,
              fallback_owner_id = EXCLUDED.fallback_owner_id,
              lost_reason_required = EXCLUDED.lost_reason_required,
+             restore_window_days = EXCLUDED.restore_window_days,
              updated_at = now()",
     )
     .bind(tenant_id)
     .bind(settings.deactivated_owner_policy.as_db())
     .bind(settings.fallback_owner_id)
     .bind(settings.lost_reason_required)
+    .bind(settings.restore_window_days)
     .execute(&mut *tx)
     .await?;
     Ok(())

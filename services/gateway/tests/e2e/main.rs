@@ -14,6 +14,7 @@ mod edge;
 mod engagement_journeys;
 mod forecast_journeys;
 mod frontend_flow;
+mod history_journeys;
 mod idempotency;
 mod in_process;
 mod metric_names;

@@ -288,8 +288,10 @@ impl pb::auth_service_server::AuthService for AuthApi {
         &self,
         request: Request<pb::LoginRequest>,
     ) -> Result<Response<pb::LoginResponse>, Status> {
+        // Logins and failed logins are audit events, with the client's address and agent.
+        let context = crate::audit::context_of(&request);
         Ok(Response::new(
-            AuthApi::login(self, request.into_inner()).await?,
+            crate::audit::scope(context, AuthApi::login(self, request.into_inner())).await?,
         ))
     }
 

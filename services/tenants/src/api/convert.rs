@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use proto::tenants as pb;
 
+use crate::domain::audit::AuditEvent;
 use crate::domain::role::CustomRole;
 use crate::domain::tenant::{Tenant, TenantStatus};
 use crate::domain::user::User;
@@ -92,5 +93,18 @@ pub fn exchange_rate(r: crate::domain::exchange_rate::ExchangeRate) -> pb::Excha
         rate: fx::format_rate(r.rate),
         base_currency_code: r.base_currency_code,
         update_time: Some(timestamp(r.updated_at)),
+    }
+}
+
+pub fn audit_event(e: AuditEvent) -> pb::AuditEvent {
+    pb::AuditEvent {
+        id: e.id.to_string(),
+        kind: e.kind,
+        user_id: e.user_id.map(|id| id.to_string()).unwrap_or_default(),
+        actor: e.actor,
+        details: e.details,
+        ip: e.ip,
+        user_agent: e.user_agent,
+        occur_time: Some(timestamp(e.occurred_at)),
     }
 }

@@ -80,34 +80,39 @@ impl pb::role_service_server::RoleService for RoleApi {
         &self,
         request: Request<pb::CreateRoleRequest>,
     ) -> Result<Response<pb::CustomRole>, Status> {
-        let tenant_id = self
-            .shared
-            .user_ctx(&request, Some(ROLES_WRITE))
-            .await?
-            .tenant_id;
-        let role = request.into_inner().role.unwrap_or_default();
-        let mut v = Violations::new();
-        let name = v.check("role.name", parse_display_name(&role.name, MAX_NAME_LEN));
-        let description = check_description(&mut v, &role.description);
-        let perms = check_permissions(&mut v, &role.permissions);
-        v.finish().map_err(Error::from)?;
-        let (Some(name), Some(description), Some(permissions)) = (name, description, perms) else {
-            return Err(Error::Internal("validated fields missing".to_owned()).into());
-        };
-        let created = self
-            .shared
-            .store
-            .create_role(
-                tenant_id,
-                NewRole {
-                    id: Uuid::now_v7(),
-                    name,
-                    description,
-                    permissions,
-                },
-            )
-            .await?;
-        Ok(Response::new(convert::custom_role(created)))
+        let context = crate::audit::context_of(&request);
+        crate::audit::rpc(context, async move {
+            let tenant_id = self
+                .shared
+                .user_ctx(&request, Some(ROLES_WRITE))
+                .await?
+                .tenant_id;
+            let role = request.into_inner().role.unwrap_or_default();
+            let mut v = Violations::new();
+            let name = v.check("role.name", parse_display_name(&role.name, MAX_NAME_LEN));
+            let description = check_description(&mut v, &role.description);
+            let perms = check_permissions(&mut v, &role.permissions);
+            v.finish().map_err(Error::from)?;
+            let (Some(name), Some(description), Some(permissions)) = (name, description, perms)
+            else {
+                return Err(Error::Internal("validated fields missing".to_owned()).into());
+            };
+            let created = self
+                .shared
+                .store
+                .create_role(
+                    tenant_id,
+                    NewRole {
+                        id: Uuid::now_v7(),
+                        name,
+                        description,
+                        permissions,
+                    },
+                )
+                .await?;
+            Ok(Response::new(convert::custom_role(created)))
+        })
+        .await
     }
 
     async fn get_role(
@@ -167,52 +172,65 @@ impl pb::role_service_server::RoleService for RoleApi {
         &self,
         request: Request<pb::UpdateRoleRequest>,
     ) -> Result<Response<pb::CustomRole>, Status> {
-        let tenant_id = self
-            .shared
-            .user_ctx(&request, Some(ROLES_WRITE))
-            .await?
-            .tenant_id;
-        let r = request.into_inner();
-        let paths = mask_paths(r.update_mask, UPDATABLE)?;
-        let role = r
-            .role
-            .ok_or_else(|| Error::invalid("role", "is required"))?;
-        let id = parse_id("role.id", &role.id)?;
-        let mut v = Violations::new();
-        let mut patch = RolePatch::default();
-        for path in &paths {
-            match path.as_str() {
-                "name" => {
-                    patch.name = v.check("role.name", parse_display_name(&role.name, MAX_NAME_LEN))
+        let context = crate::audit::context_of(&request);
+        crate::audit::rpc(context, async move {
+            let tenant_id = self
+                .shared
+                .user_ctx(&request, Some(ROLES_WRITE))
+                .await?
+                .tenant_id;
+            let r = request.into_inner();
+            let paths = mask_paths(r.update_mask, UPDATABLE)?;
+            let role = r
+                .role
+                .ok_or_else(|| Error::invalid("role", "is required"))?;
+            let id = parse_id("role.id", &role.id)?;
+            let mut v = Violations::new();
+            let mut patch = RolePatch::default();
+            for path in &paths {
+                match path.as_str() {
+                    "name" => {
+                        patch.name =
+                            v.check("role.name", parse_display_name(&role.name, MAX_NAME_LEN))
+                    }
+                    "description" => {
+                        patch.description = check_description(&mut v, &role.description)
+                    }
+                    "permissions" => {
+                        patch.permissions = check_permissions(&mut v, &role.permissions)
+                    }
+                    _ => {}
                 }
-                "description" => patch.description = check_description(&mut v, &role.description),
-                "permissions" => patch.permissions = check_permissions(&mut v, &role.permissions),
-                _ => {}
             }
-        }
-        v.finish().map_err(Error::from)?;
-        let updated = self
-            .shared
-            .store
-            .update_role(tenant_id, id, patch)
-            .await?
-            .ok_or(Error::NotFound("role"))?;
-        Ok(Response::new(convert::custom_role(updated)))
+            v.finish().map_err(Error::from)?;
+            let updated = self
+                .shared
+                .store
+                .update_role(tenant_id, id, patch)
+                .await?
+                .ok_or(Error::NotFound("role"))?;
+            Ok(Response::new(convert::custom_role(updated)))
+        })
+        .await
     }
 
     async fn delete_role(
         &self,
         request: Request<pb::DeleteRoleRequest>,
     ) -> Result<Response<()>, Status> {
-        let tenant_id = self
-            .shared
-            .user_ctx(&request, Some(ROLES_WRITE))
-            .await?
-            .tenant_id;
-        let id = parse_id("id", &request.get_ref().id)?;
-        if !self.shared.store.delete_role(tenant_id, id).await? {
-            return Err(Error::NotFound("role").into());
-        }
-        Ok(Response::new(()))
+        let context = crate::audit::context_of(&request);
+        crate::audit::rpc(context, async move {
+            let tenant_id = self
+                .shared
+                .user_ctx(&request, Some(ROLES_WRITE))
+                .await?
+                .tenant_id;
+            let id = parse_id("id", &request.get_ref().id)?;
+            if !self.shared.store.delete_role(tenant_id, id).await? {
+                return Err(Error::NotFound("role").into());
+            }
+            Ok(Response::new(()))
+        })
+        .await
     }
 }

@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::convert::{self};
 use super::{Shared, mask_paths, parse_id};
 use crate::domain::Violations;
+use crate::domain::audit::{self, AuditQuery};
 use crate::domain::email::Email;
 use crate::domain::password::Password;
 use crate::domain::settings::{self, TenantSettings};
@@ -224,6 +225,83 @@ fn non_empty(s: &str) -> Option<&str> {
     (!s.is_empty()).then_some(s)
 }
 
+/// A validated ListAuditEvents request and the page tokens it issues (bound to its filter).
+struct AuditRequest {
+    query: AuditQuery,
+    page_size: PageSize,
+    pages: PageToken,
+}
+
+fn time_from_pb(
+    field: &str,
+    t: Option<&prost_types::Timestamp>,
+) -> std::result::Result<Option<DateTime<Utc>>, String> {
+    t.map(|t| {
+        let nanos = u32::try_from(t.nanos).map_err(|_| format!("{field} is not a valid time"))?;
+        DateTime::from_timestamp(t.seconds, nanos).ok_or_else(|| format!("{field} is out of range"))
+    })
+    .transpose()
+}
+
+fn audit_request(r: &pb::ListAuditEventsRequest) -> Result<AuditRequest> {
+    let mut v = Violations::new();
+    let kind = (!r.kind.is_empty()).then(|| r.kind.clone());
+    if let Some(kind) = &kind
+        && !audit::KINDS.contains(&kind.as_str())
+    {
+        v.add(
+            "kind",
+            format!("must be one of {}", audit::KINDS.join(", ")),
+        );
+    }
+    let user_id = if r.user_id.is_empty() {
+        None
+    } else {
+        v.check(
+            "user_id",
+            Uuid::parse_str(&r.user_id).map_err(|_| "must be a UUID"),
+        )
+    };
+    let start = v
+        .check(
+            "start_time",
+            time_from_pb("start_time", r.start_time.as_ref()),
+        )
+        .flatten();
+    let end = v
+        .check("end_time", time_from_pb("end_time", r.end_time.as_ref()))
+        .flatten();
+    if let (Some(start), Some(end)) = (start, end)
+        && start >= end
+    {
+        v.add("end_time", "must be after start_time");
+    }
+    let page_size = v.check("page_size", PageSize::parse(r.page_size));
+    v.finish()?;
+    let Some(page_size) = page_size else {
+        return Err(Error::Internal("validated fields missing".to_owned()));
+    };
+    let pages = PageToken::for_query(&format!(
+        "audit|{}|{}|{:?}|{:?}",
+        r.kind, r.user_id, start, end
+    ));
+    let before: Option<(DateTime<Utc>, Uuid)> = pages
+        .decode(&r.page_token)
+        .map_err(|e| Error::invalid("page_token", e.to_string()))?;
+    Ok(AuditRequest {
+        query: AuditQuery {
+            kind,
+            user_id,
+            start,
+            end,
+            before,
+            limit: page_size.fetch_limit(),
+        },
+        page_size,
+        pages,
+    })
+}
+
 #[tonic::async_trait]
 impl pb::tenant_service_server::TenantService for TenantApi {
     #[tracing::instrument(skip_all)]
@@ -232,7 +310,10 @@ impl pb::tenant_service_server::TenantService for TenantApi {
         request: Request<pb::ProvisionTenantRequest>,
     ) -> Result<Response<pb::ProvisionTenantResponse>, Status> {
         auth::caller(&request)?.require_operator()?;
-        Ok(Response::new(self.provision(request.into_inner()).await?))
+        let context = crate::audit::context_of(&request);
+        Ok(Response::new(
+            crate::audit::scope(context, self.provision(request.into_inner())).await?,
+        ))
     }
 
     async fn get_tenant(
@@ -291,8 +372,9 @@ impl pb::tenant_service_server::TenantService for TenantApi {
         request: Request<pb::UpdateTenantRequest>,
     ) -> Result<Response<pb::Tenant>, Status> {
         let caller = self.authorize(&request, TENANT_UPDATE).await?;
+        let context = crate::audit::context_of(&request);
         Ok(Response::new(
-            self.update(&caller, request.into_inner()).await?,
+            crate::audit::scope(context, self.update(&caller, request.into_inner())).await?,
         ))
     }
 
@@ -302,10 +384,14 @@ impl pb::tenant_service_server::TenantService for TenantApi {
         request: Request<pb::SuspendTenantRequest>,
     ) -> Result<Response<pb::Tenant>, Status> {
         auth::caller(&request)?.require_operator()?;
+        let context = crate::audit::context_of(&request);
         let r = request.into_inner();
         Ok(Response::new(
-            self.set_status(&r.id, TenantStatus::Suspended, r.reason)
-                .await?,
+            crate::audit::scope(
+                context,
+                self.set_status(&r.id, TenantStatus::Suspended, r.reason),
+            )
+            .await?,
         ))
     }
 
@@ -315,10 +401,41 @@ impl pb::tenant_service_server::TenantService for TenantApi {
         request: Request<pb::ReactivateTenantRequest>,
     ) -> Result<Response<pb::Tenant>, Status> {
         auth::caller(&request)?.require_operator()?;
+        let context = crate::audit::context_of(&request);
         let r = request.into_inner();
         Ok(Response::new(
-            self.set_status(&r.id, TenantStatus::Active, String::new())
-                .await?,
+            crate::audit::scope(
+                context,
+                self.set_status(&r.id, TenantStatus::Active, String::new()),
+            )
+            .await?,
         ))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_audit_events(
+        &self,
+        request: Request<pb::ListAuditEventsRequest>,
+    ) -> Result<Response<pb::ListAuditEventsResponse>, Status> {
+        // Logins with addresses are the admins' to read, not every user's.
+        let ctx = self.shared.user_ctx(&request, Some(TENANT_UPDATE)).await?;
+        let tenant_id = ctx.tenant_id;
+        let req = audit_request(request.get_ref())?;
+        let mut events = self
+            .shared
+            .store
+            .list_audit_events(tenant_id, req.query)
+            .await?;
+        let mut next_page_token = String::new();
+        if events.len() > req.page_size.get() as usize {
+            events.truncate(req.page_size.get() as usize);
+            if let Some(last) = events.last() {
+                next_page_token = req.pages.encode(&(last.occurred_at, last.id));
+            }
+        }
+        Ok(Response::new(pb::ListAuditEventsResponse {
+            events: events.into_iter().map(convert::audit_event).collect(),
+            next_page_token,
+        }))
     }
 }

@@ -215,11 +215,15 @@ impl pb::user_service_server::UserService for UserApi {
         &self,
         request: Request<pb::CreateUserRequest>,
     ) -> Result<Response<pb::User>, Status> {
-        let ctx = self.shared.user_ctx(&request, Some(USERS_WRITE)).await?;
-        let tenant_id = ctx.tenant_id;
-        Ok(Response::new(
-            self.create(tenant_id, request.into_inner()).await?,
-        ))
+        let context = crate::audit::context_of(&request);
+        crate::audit::rpc(context, async move {
+            let ctx = self.shared.user_ctx(&request, Some(USERS_WRITE)).await?;
+            let tenant_id = ctx.tenant_id;
+            Ok(Response::new(
+                self.create(tenant_id, request.into_inner()).await?,
+            ))
+        })
+        .await
     }
 
     async fn get_user(
@@ -272,11 +276,15 @@ impl pb::user_service_server::UserService for UserApi {
         &self,
         request: Request<pb::UpdateUserRequest>,
     ) -> Result<Response<pb::User>, Status> {
-        let ctx = self.shared.user_ctx(&request, Some(USERS_WRITE)).await?;
-        let tenant_id = ctx.tenant_id;
-        Ok(Response::new(
-            self.update(tenant_id, request.into_inner()).await?,
-        ))
+        let context = crate::audit::context_of(&request);
+        crate::audit::rpc(context, async move {
+            let ctx = self.shared.user_ctx(&request, Some(USERS_WRITE)).await?;
+            let tenant_id = ctx.tenant_id;
+            Ok(Response::new(
+                self.update(tenant_id, request.into_inner()).await?,
+            ))
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all)]
@@ -284,16 +292,20 @@ impl pb::user_service_server::UserService for UserApi {
         &self,
         request: Request<pb::DeactivateUserRequest>,
     ) -> Result<Response<pb::User>, Status> {
-        let ctx = self.shared.user_ctx(&request, Some(USERS_WRITE)).await?;
-        let id = parse_id("id", &request.get_ref().id)?;
-        let user = self
-            .shared
-            .store
-            .deactivate_user(ctx.tenant_id, id)
-            .await?
-            .ok_or(Error::NotFound("user"))?;
-        tracing::info!(tenant_id = %ctx.tenant_id, user_id = %id, "user deactivated");
-        Ok(Response::new(convert::user(user)))
+        let context = crate::audit::context_of(&request);
+        crate::audit::rpc(context, async move {
+            let ctx = self.shared.user_ctx(&request, Some(USERS_WRITE)).await?;
+            let id = parse_id("id", &request.get_ref().id)?;
+            let user = self
+                .shared
+                .store
+                .deactivate_user(ctx.tenant_id, id)
+                .await?
+                .ok_or(Error::NotFound("user"))?;
+            tracing::info!(tenant_id = %ctx.tenant_id, user_id = %id, "user deactivated");
+            Ok(Response::new(convert::user(user)))
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all)]
@@ -301,43 +313,47 @@ impl pb::user_service_server::UserService for UserApi {
         &self,
         request: Request<pb::ChangePasswordRequest>,
     ) -> Result<Response<()>, Status> {
-        let ctx = self.shared.user_ctx(&request, None).await?;
-        let (tenant_id, user_id) = (ctx.tenant_id, ctx.user_id);
-        let r = request.into_inner();
-        let mut v = Violations::new();
-        if r.old_password.is_empty() {
-            v.add("old_password", "is required");
-        }
-        let new_password = v.check("new_password", Password::parse(&r.new_password));
-        if !r.old_password.is_empty() && r.old_password == r.new_password {
-            v.add("new_password", "must differ from the old password");
-        }
-        v.finish().map_err(Error::from)?;
-        let Some(new_password) = new_password else {
-            return Err(Error::Internal("validated fields missing".to_owned()).into());
-        };
-        let credentials = self
-            .shared
-            .store
-            .credentials_by_id(tenant_id, user_id)
-            .await?
-            .ok_or(auth::AuthError::Invalid)?;
-        if !self
-            .shared
-            .verify_password(r.old_password, Some(credentials.password_hash))
-            .await?
-        {
-            return Err(
-                Error::invalid("old_password", "does not match the current password").into(),
-            );
-        }
-        let hash = self.shared.hash_password(new_password).await?;
-        self.shared
-            .store
-            .set_password(tenant_id, user_id, hash)
-            .await?;
-        tracing::info!(%tenant_id, %user_id, "password changed");
-        Ok(Response::new(()))
+        let context = crate::audit::context_of(&request);
+        crate::audit::rpc(context, async move {
+            let ctx = self.shared.user_ctx(&request, None).await?;
+            let (tenant_id, user_id) = (ctx.tenant_id, ctx.user_id);
+            let r = request.into_inner();
+            let mut v = Violations::new();
+            if r.old_password.is_empty() {
+                v.add("old_password", "is required");
+            }
+            let new_password = v.check("new_password", Password::parse(&r.new_password));
+            if !r.old_password.is_empty() && r.old_password == r.new_password {
+                v.add("new_password", "must differ from the old password");
+            }
+            v.finish().map_err(Error::from)?;
+            let Some(new_password) = new_password else {
+                return Err(Error::Internal("validated fields missing".to_owned()).into());
+            };
+            let credentials = self
+                .shared
+                .store
+                .credentials_by_id(tenant_id, user_id)
+                .await?
+                .ok_or(auth::AuthError::Invalid)?;
+            if !self
+                .shared
+                .verify_password(r.old_password, Some(credentials.password_hash))
+                .await?
+            {
+                return Err(
+                    Error::invalid("old_password", "does not match the current password").into(),
+                );
+            }
+            let hash = self.shared.hash_password(new_password).await?;
+            self.shared
+                .store
+                .set_password(tenant_id, user_id, hash)
+                .await?;
+            tracing::info!(%tenant_id, %user_id, "password changed");
+            Ok(Response::new(()))
+        })
+        .await
     }
 }
 

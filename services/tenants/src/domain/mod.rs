@@ -1,5 +1,6 @@
 //! Pure rules of the tenants service: parsed value types and decisions, no I/O.
 
+pub mod audit;
 pub mod email;
 pub mod exchange_rate;
 pub mod filter;
