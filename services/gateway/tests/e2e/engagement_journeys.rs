@@ -396,7 +396,7 @@ async fn the_disengaged_accounts_report_ranks_open_pipeline_and_respects_visibil
     );
     assert_eq!(all["accounts"][0]["openPipeline"]["currencyCode"], "USD");
     let hers = p.call(Method::GET, path, &rita, None).await;
-    assert_eq!(ids(&hers), [ritas_id.clone()], "{hers}");
+    assert_eq!(ids(&hers), std::slice::from_ref(&ritas_id), "{hers}");
 
     let refused = p
         .authed(
