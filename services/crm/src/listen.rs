@@ -1,10 +1,11 @@
 //! Postgres `LISTEN` connections for the background tasks that wake on `NOTIFY` (the reminder
-//! scheduler, the notification hub). Each holds one pooled connection for as long as it runs.
+//! scheduler, the notification hub). Each holds its own connection for as long as it runs, outside
+//! the pool the requests share, so listening never takes a connection a request waits for.
 
 use std::time::Duration;
 
 use sqlx::PgPool;
-use sqlx::postgres::PgListener;
+use sqlx::postgres::{PgListener, PgPoolOptions};
 
 /// How long start-up waits for a listening connection before going on without one (the task
 /// then connects by itself once the database is up).
@@ -12,7 +13,11 @@ const AT_START: Duration = Duration::from_secs(2);
 
 /// Listens on `channel`.
 pub async fn listen(pool: &PgPool, channel: &str) -> Result<PgListener, sqlx::Error> {
-    let mut listener = PgListener::connect_with(pool).await?;
+    // A one-connection pool of its own, with the shared pool's connection options.
+    let own = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_lazy_with((*pool.connect_options()).clone());
+    let mut listener = PgListener::connect_with(&own).await?;
     listener.listen(channel).await?;
     Ok(listener)
 }

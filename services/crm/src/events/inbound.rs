@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use events::{Event, Handler, HandlerError};
 use sqlx::{Postgres, Transaction};
 
+use super::quotas;
 use super::tenants::{self, TenantsHandler};
 use crate::notifications::commissions;
 
@@ -14,6 +15,7 @@ pub fn bindings() -> impl Iterator<Item = &'static str> {
     tenants::BINDINGS
         .iter()
         .copied()
+        .chain(std::iter::once(quotas::BINDING))
         .chain(commissions::bindings())
 }
 
@@ -26,7 +28,11 @@ impl Handler for InboundHandler {
         event: &Event,
         tx: &mut Transaction<'static, Postgres>,
     ) -> Result<(), HandlerError> {
-        if event.event_type().starts_with("commissions.") {
+        let kind = event.event_type();
+        // Quotas are projected for the forecast; the other commissions events notify users.
+        if kind.starts_with("commissions.quota.") {
+            quotas::handle(event, tx).await
+        } else if kind.starts_with("commissions.") {
             commissions::handle(event, tx).await
         } else {
             TenantsHandler.handle(event, tx).await

@@ -17,7 +17,6 @@ pub const BINDINGS: &[&str] = &[
     "tenants.tenant.*",
     "tenants.user.*",
     rate_projection::BINDING,
-    super::quotas::BINDING,
 ];
 
 pub struct TenantsHandler;
@@ -29,10 +28,6 @@ impl Handler for TenantsHandler {
         event: &Event,
         tx: &mut Transaction<'static, Postgres>,
     ) -> Result<(), HandlerError> {
-        // The one consumer also keeps the commissions service's quotas (see `BINDINGS`).
-        if event.event_type().starts_with("commissions.") {
-            return super::quotas::handle(event, tx).await;
-        }
         let user = match event.event_type() {
             "tenants.tenant.provisioned" => {
                 let provisioned: pb::TenantProvisioned =
