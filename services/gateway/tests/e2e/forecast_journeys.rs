@@ -64,7 +64,7 @@ async fn a_manager_runs_the_fiscal_quarter_forecast_over_rest() {
     let problem = expect_problem(bad_rate, StatusCode::BAD_REQUEST).await;
     assert_eq!(
         violation_fields(&problem),
-        ["exchange_rate.rate"],
+        ["exchangeRate.rate"],
         "{problem}"
     );
 
